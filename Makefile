@@ -1,0 +1,87 @@
+# RunPilot build. `make` installs missing Debian packages (as root) and builds build/runpilot.
+#   make demo      build and run the examples, then `list` and `show`
+#   make test      unit + integration tests, then the same under ASan+UBSan, then the VM suite
+#   make install   PREFIX=/usr/local
+CC      ?= gcc
+BUILD   ?= build
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+# Debian packages the build needs (mk/deps.sh installs them as root, or prints the command).
+DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev pkg-config
+# Packages only the tests need.
+DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc
+
+CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
+ifeq ($(SAN),1)
+CFLAGS_OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_SAN := -fsanitize=address,undefined
+else
+CFLAGS_OPT := -O2
+LDFLAGS_SAN :=
+endif
+CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
+LDLIBS  := -lyaml -lcjson -lseccomp -lcap -lcrypto
+LDFLAGS += $(LDFLAGS_SAN)
+
+SRCS      := $(sort $(wildcard src/*.c sandbox/*.c))
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  := $(filter-out $(BUILD)/src/main.o,$(OBJS))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+DEPS_OK   := build/.deps-ok
+
+.PHONY: all deps test test-unit test-integration test-asan demo install clean
+all: $(BUILD)/runpilot
+
+deps: $(DEPS_OK)
+$(DEPS_OK): mk/deps.sh Makefile
+	@mkdir -p build
+	@sh mk/deps.sh $(DEB_PKGS)
+	@touch $@
+
+$(BUILD)/runpilot: $(OBJS) | $(DEPS_OK)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+-include $(OBJS:.o=.d)
+
+# Extra build/test pieces live in mk/*.mk (helpers, VM suite, benches).
+-include $(filter-out mk/deps.mk,$(wildcard mk/*.mk))
+
+test-deps: $(DEPS_OK)
+	@sh mk/deps.sh $(DEB_TEST_PKGS)
+
+test-unit: $(UNIT_BINS) $(BUILD)/runpilot
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+test-integration: $(BUILD)/runpilot test-deps $(TEST_HELPERS)
+	@RUNPILOT_BIN=$(CURDIR)/$(BUILD)/runpilot bash tests/run-integration.sh
+
+# The whole suite once normally, once under AddressSanitizer + UndefinedBehaviorSanitizer,
+# then the pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints its counts.
+test: test-deps
+	$(MAKE) --no-print-directory test-unit test-integration
+	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-unit test-integration
+	$(MAKE) --no-print-directory test-vm-if-possible
+	@echo "make test: all suites passed"
+
+demo: $(BUILD)/runpilot test-deps
+	@sh examples/demo.sh $(CURDIR)/$(BUILD)/runpilot
+
+install: $(BUILD)/runpilot
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/runpilot $(DESTDIR)$(PREFIX)/bin/runpilot
+	@if [ -f docs/runpilot.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
+		install -m 0644 docs/runpilot.1 $(DESTDIR)$(PREFIX)/share/man/man1/runpilot.1; fi
+
+clean:
+	rm -rf build

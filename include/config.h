@@ -1,0 +1,110 @@
+/* The run spec: one YAML config, validated, with command-line overrides applied. */
+#ifndef RP_CONFIG_H
+#define RP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+struct cJSON;
+
+enum rp_scalar_type { RP_STR, RP_INT, RP_FLOAT, RP_BOOL, RP_NULL };
+
+/* A named scalar (params, env). value is the text as written; type says how to render it in JSON. */
+struct rp_kv {
+	char *key;
+	char *value;
+	enum rp_scalar_type type;
+};
+
+/* Requested resource limits; 0 means "no limit requested". */
+struct rp_resources {
+	double cpus;              /* fraction of CPUs, e.g. 1.5 */
+	long long memory_bytes;   /* k/m/g suffixes, binary units */
+	long long pids;
+	double timeout_s;         /* s/m/h suffixes */
+};
+
+struct rp_bind_mount {
+	char *src; /* absolute host path */
+	char *dst; /* absolute path inside the sandbox */
+	bool readonly;
+};
+
+/* sandbox: section (used by the sandbox runner; parsed and validated for every runner). */
+struct rp_sandbox_cfg {
+	char *network;            /* "host" (default) or "none" */
+	char *rootfs;             /* absolute path, or NULL for the host's / read-only */
+	struct rp_bind_mount *mounts;
+	size_t nmounts;
+	char **mask;              /* extra paths to hide (absolute, ~ expanded) */
+	size_t nmask;
+	char **capabilities;      /* capabilities to keep, e.g. "CAP_NET_BIND_SERVICE" */
+	size_t ncapabilities;
+	char *seccomp_profile;    /* "default" (default), "strict", "unconfined" */
+	char **seccomp_deny;      /* extra syscalls to deny */
+	size_t nseccomp_deny;
+	bool seccomp_log;         /* log denied calls so `show` can name them */
+	bool gpus;                /* gpus: all */
+	int userns;               /* -1 auto (on unless root), 0 off, 1 on */
+};
+
+/* fingerprint: section. */
+struct rp_fingerprint_cfg {
+	char **env;               /* extra inherited variable names hashed into the env component */
+	size_t nenv;
+	long long max_bytes;      /* workdirs larger than this are hashed by metadata only; 0 = default */
+};
+
+struct rp_spec {
+	char *config_path;        /* absolute path of the YAML file */
+	char *config_dir;         /* its folder */
+	char *name;
+	char *entrypoint;         /* the entrypoint as text (a list is joined with spaces, shell-quoted) */
+	char **argv;              /* NULL-terminated: ["/bin/sh","-c",str] or the list as given */
+	bool entrypoint_is_list;
+	char *image;              /* or NULL */
+	char *workdir_raw;        /* as written in the config (or NULL) */
+	char *workdir;            /* absolute */
+	struct rp_kv *env;
+	size_t nenv;
+	struct rp_kv *params;
+	size_t nparams;
+	char **tags;
+	size_t ntags;
+	struct rp_resources resources;
+	bool has_sandbox;         /* a sandbox: section was given */
+	struct rp_sandbox_cfg sandbox;
+	struct rp_fingerprint_cfg fingerprint;
+};
+
+/* Command-line overrides applied on top of the file. */
+struct rp_overrides {
+	const char *name;
+	const char **tags;        /* added to the config's tags */
+	size_t ntags;
+	const char **params;      /* "key=value" */
+	size_t nparams;
+	struct rp_resources resources; /* non-zero fields override */
+};
+
+/* Load and validate a config. Errors are RP_ERR_USAGE with "PATH:LINE:COL: message". */
+int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec *spec, struct rp_err *err);
+void config_free(struct rp_spec *spec);
+
+/* The resolved config as a JSON object, keys as in the YAML. Comments and key order do not
+ * survive; workdir is kept as written. Used for config.yaml, the fingerprint and `diff`. */
+struct cJSON *config_to_json(const struct rp_spec *spec);
+/* The resolved config as YAML text (what config.yaml holds). */
+char *config_to_yaml(const struct rp_spec *spec, struct rp_err *err);
+/* params as a JSON object with typed values. */
+struct cJSON *config_params_json(const struct rp_spec *spec);
+
+/* Unit parsers, shared with the flag parser: return -1 on bad input. */
+int parse_memory(const char *s, long long *bytes);   /* 512k, 64m, 2g, 1t, plain bytes */
+int parse_duration(const char *s, double *seconds);  /* 90, 90s, 30m, 2h, 1.5h */
+int parse_cpus(const char *s, double *cpus);         /* > 0 */
+int parse_count(const char *s, long long *n);        /* > 0 integer */
+
+#endif

@@ -1,0 +1,77 @@
+/* The runner interface: every way of running a job (local, sandbox, docker, slurm) implements
+ * prepare / start / stop / wait and fills one common result. The supervisor (supervise.c) only
+ * talks to runners through this header. */
+#ifndef RP_RUNNER_H
+#define RP_RUNNER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "err.h"
+#include "meter.h"
+
+struct cJSON;
+
+/* What to run, fully resolved by the core. */
+struct rp_job {
+	const struct rp_spec *spec;
+	const char *run_id;          /* rp_0007 */
+	const char *run_dir;         /* absolute */
+	const char *output_dir;      /* absolute: <run_dir>/outputs */
+	const char *store_home;      /* $RUNPILOT_HOME, absolute */
+	char **argv;                 /* NULL-terminated */
+	char **envp;                 /* the job's complete environment */
+	const char *cwd;             /* the workdir (absolute, host path) */
+	int out_fd;                  /* write end of the capture pipe: the job's stdout and stderr */
+	struct rp_resources limits;  /* requested limits (config + flags) */
+};
+
+/* How a job ended. */
+struct rp_result {
+	int exit_code;               /* 0..255, or -1 when killed by a signal */
+	int signal;                  /* terminating signal, 0 if none */
+	bool oom;                    /* killed by the memory limit */
+	struct rp_usage usage;       /* filled by the runner (meter.h) */
+};
+
+struct runner;
+
+struct runner_ops {
+	const char *type;            /* "local", "sandbox", ... */
+	/* Check the host can run the job and set up what the job needs before it starts
+	 * (sandbox plan, cgroup). Failure here leaves nothing behind. */
+	int (*prepare)(struct runner *r, struct rp_err *err);
+	/* Start the job; on success r->pid and r->wait_fd (a pidfd, pollable) are set.
+	 * The runner must not keep job->out_fd open after start returns. */
+	int (*start)(struct runner *r, struct rp_err *err);
+	/* Ask the job to stop: hard=false → SIGTERM to the whole job, hard=true → SIGKILL to everything. */
+	int (*stop)(struct runner *r, bool hard);
+	/* Called once r->wait_fd is readable: reap the job and fill res. */
+	int (*wait)(struct runner *r, struct rp_result *res, struct rp_err *err);
+	/* Release everything (cgroups, mounts, temp dirs). Safe to call after any failure. */
+	void (*cleanup)(struct runner *r);
+	/* The runner's section for run.json ({"type": ..., details}). Caller owns the result. */
+	struct cJSON *(*describe)(struct runner *r);
+};
+
+struct runner {
+	const struct runner_ops *ops;
+	const struct rp_job *job;
+	char *fallback_reason;       /* why auto did not pick something better, or NULL */
+	pid_t pid;                   /* the process the supervisor waits for */
+	int wait_fd;                 /* pidfd of pid, -1 before start */
+	char *warnings[8];           /* one-line warnings to print at start (owned) */
+	int nwarnings;
+	void *priv;                  /* runner-specific state */
+};
+
+/* Pick a runner by name ("auto", "local", "sandbox", ...). auto records its choice's reason in
+ * r->fallback_reason. Unknown names are RP_ERR_USAGE. */
+int runner_pick(const char *name, const struct rp_job *job, struct runner *r, struct rp_err *err);
+void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void runner_free(struct runner *r);
+
+extern const struct runner_ops runner_local_ops;
+
+#endif

@@ -1,0 +1,67 @@
+/* Base helpers used by every layer: memory, strings, files, time. */
+#ifndef RP_UTIL_H
+#define RP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* Allocation failure is not an error we can report usefully: abort like git's xmalloc. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable NULL-terminated vector of owned strings (argv, envp, lists). */
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+void strvec_push(struct strvec *sv, const char *s);
+void strvec_pushf(struct strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strvec_free(struct strvec *sv);
+/* Never NULL: an empty vector gives a pointer to a NULL entry. */
+char **strvec_items(struct strvec *sv);
+
+/* Files. */
+/* Write data to path atomically: temp file in the same dir, fsync, rename, fsync dir. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rp_err *err);
+/* Read a whole file; *out is NUL-terminated, *len (optional) excludes the NUL. */
+int read_file(const char *path, char **out, size_t *len, struct rp_err *err);
+/* Read a small file's first line without the newline; NULL on any failure. */
+char *read_first_line(const char *path);
+int mkdir_p(const char *path, mode_t mode, struct rp_err *err);
+/* Remove a directory tree (no symlink following). */
+int rm_rf(const char *path, struct rp_err *err);
+char *path_join(const char *a, const char *b);
+/* Absolute, normalised (no symlink resolution needed) path of p relative to base. */
+char *path_absolute(const char *base, const char *p);
+bool path_exists(const char *p);
+bool path_is_dir(const char *p);
+/* write(2) all of buf, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Time. */
+double now_realtime(void);   /* seconds since the epoch */
+double now_monotonic(void);
+/* RFC 3339 UTC with milliseconds: 2026-11-28T18:30:01.123Z */
+void format_rfc3339(double epoch, char out[40]);
+int parse_rfc3339(const char *s, double *epoch);
+
+/* Machine facts. */
+char *current_boot_id(void);            /* /proc/sys/kernel/random/boot_id, or NULL */
+/* Start time of pid in clock ticks since boot (field 22 of /proc/pid/stat); 0 if unknown. */
+unsigned long long process_start_ticks(pid_t pid);
+/* True when pid exists and is not a zombie. */
+bool process_alive(pid_t pid);
+/* Version 4 UUID from getrandom(2), formatted 8-4-4-4-12. */
+void uuid_v4(char out[37]);
+
+/* Secret-looking environment/config names: *TOKEN*, *SECRET*, *PASSWORD*, *KEY* (case-insensitive). */
+bool name_looks_secret(const char *name);
+
+#endif
