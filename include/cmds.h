@@ -1,0 +1,25 @@
+/* Subcommands (one file each: src/cmd_<name>.c), dispatched from main.c's table.
+ * A command returns its exit code (>= 0), or -1 with err filled: main prints
+ * "runpilot: error: <msg>" and exits 2 for RP_ERR_USAGE, 1 otherwise. */
+#ifndef RP_CMDS_H
+#define RP_CMDS_H
+
+#include "err.h"
+
+struct rp_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, struct rp_err *err);
+	const char *summary;   /* one line for `runpilot --help` */
+	const char *usage;     /* full text for `runpilot help CMD` / `CMD --help` */
+};
+
+/* Find a command by name; NULL if unknown. */
+const struct rp_cmd *cmd_find(const char *name);
+
+int cmd_run(int argc, char **argv, struct rp_err *err);
+int cmd_list(int argc, char **argv, struct rp_err *err);
+int cmd_show(int argc, char **argv, struct rp_err *err);
+int cmd_logs(int argc, char **argv, struct rp_err *err);
+extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
+
+#endif
