@@ -22,4 +22,8 @@ struct rp_usage {
 /* Fill usage from a wait4() rusage and the wall time (the fallback when no cgroup meters). */
 void meter_from_rusage(struct rp_usage *u, const struct rusage *ru, double wall_s);
 
+struct cJSON;
+/* run.json resources.usage from u. */
+struct cJSON *meter_usage_json(const struct rp_usage *u);
+
 #endif

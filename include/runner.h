@@ -53,6 +53,8 @@ struct runner_ops {
 	void (*cleanup)(struct runner *r);
 	/* The runner's section for run.json ({"type": ..., details}). Caller owns the result. */
 	struct cJSON *(*describe)(struct runner *r);
+	/* run.json resources.limits: per requested limit, what enforced it (cg_limits_json). */
+	struct cJSON *(*limits_json)(struct runner *r);
 };
 
 struct runner {
@@ -73,5 +75,6 @@ void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((f
 void runner_free(struct runner *r);
 
 extern const struct runner_ops runner_local_ops;
+extern const struct runner_ops runner_sandbox_ops;
 
 #endif

@@ -45,7 +45,18 @@ int rp_err_wrap(struct rp_err *e, const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof old);
-	snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+	/* prefix + ": " + old, truncated to fit */
+	size_t n = strlen(prefix);
+	if (n > sizeof e->msg - 3)
+		n = sizeof e->msg - 3;
+	memcpy(e->msg, prefix, n);
+	memcpy(e->msg + n, ": ", 2);
+	n += 2;
+	size_t rest = strnlen(old, sizeof old);
+	if (rest > sizeof e->msg - 1 - n)
+		rest = sizeof e->msg - 1 - n;
+	memcpy(e->msg + n, old, rest);
+	e->msg[n + rest] = '\0';
 	if (!e->kind)
 		e->kind = RP_ERR_RUNTIME;
 	return -1;

@@ -1,0 +1,29 @@
+/* Face-layer formatting helpers shared by the subcommands. */
+#ifndef RP_PRINT_H
+#define RP_PRINT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct rp_run;
+
+/* "0.42s", "12.3s", "4m05s", "2h03m" */
+void fmt_duration(double s, char *out, size_t n);
+/* "512 B", "50.0 MiB", "2.00 GiB" */
+void fmt_bytes(double b, char *out, size_t n);
+/* Local time "2026-11-28 18:30:01", "-" for 0. */
+void fmt_local_time(double epoch, char *out, size_t n);
+/* "success", "failed (oom)", "failed (exit 3)", "failed (SIGSEGV)", "lost" */
+void fmt_status(const struct rp_run *r, char *out, size_t n);
+
+/* A simple left-aligned text table. */
+struct table {
+	size_t ncols, nrows;
+	char **cells; /* nrows * ncols, row-major; row 0 is the header */
+};
+void table_init(struct table *t, size_t ncols, const char *const *header);
+void table_add(struct table *t, const char *const *row);
+void table_print(const struct table *t, FILE *f);
+void table_free(struct table *t);
+
+#endif

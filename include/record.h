@@ -1,0 +1,70 @@
+/* run.json ↔ struct rp_run. The schema is documented in docs/run-json.md; later issues add
+ * top-level sections (resources, environment, metrics, ...), which round-trip untouched in
+ * `sections`. Fields are never renamed. */
+#ifndef RP_RECORD_H
+#define RP_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+struct cJSON;
+
+#define RP_SCHEMA_VERSION 1
+
+enum rp_status { RP_RUNNING, RP_SUCCESS, RP_FAILED, RP_CANCELLED, RP_LOST };
+
+struct rp_run {
+	int schema_version;
+	char *id;                 /* rp_0007 */
+	char *uid;                /* UUID v4, globally unique */
+	char *name;
+	enum rp_status status;
+	char *reason;             /* why it failed/ended: "timeout", "oom", "signal", "exit", ... or NULL */
+	double created_at, started_at, ended_at;   /* epoch seconds; 0 = not yet (null in JSON) */
+	double duration_s;        /* < 0: null */
+	bool has_exit_code;
+	int exit_code;
+	int signal;               /* 0: none (null in JSON) */
+	char *entrypoint;
+	char **argv;              /* NULL-terminated */
+	char *workdir;
+	char *image;              /* or NULL */
+	struct cJSON *params;     /* object */
+	char **tags;              /* NULL-terminated */
+	struct cJSON *env;        /* object: what the job was given, secret values redacted */
+	struct cJSON *runner;     /* {"type": ..., "fallback_reason": ..., ...runner details} */
+	char *host_hostname, *host_kernel, *host_arch, *host_user;
+	int supervisor_pid;
+	unsigned long long supervisor_start_ticks; /* guards against pid reuse */
+	char *supervisor_boot_id;
+	char *runpilot_version;
+	struct cJSON *paths;      /* {"run_dir", "logs", "outputs", "config", "params"} */
+	struct cJSON *sections;   /* every other top-level key, kept verbatim (object) */
+};
+
+const char *status_name(enum rp_status s);
+int status_parse(const char *s, enum rp_status *out);
+
+struct cJSON *record_to_json(const struct rp_run *r);
+int record_from_json(const struct cJSON *j, struct rp_run *r, struct rp_err *err);
+/* Atomically (temp, fsync, rename) write <run_dir>/run.json. */
+int record_write(const char *run_dir, const struct rp_run *r, struct rp_err *err);
+/* Read <run_dir>/run.json; a missing or broken file is an error naming it. */
+int record_read(const char *run_dir, struct rp_run *r, struct rp_err *err);
+void record_free(struct rp_run *r);
+
+/* A top-level section other than the core fields (e.g. "resources", "environment"). */
+const struct cJSON *record_section(const struct rp_run *r, const char *name);
+/* Set or replace a section; takes ownership of value. */
+void record_set_section(struct rp_run *r, const char *name, struct cJSON *value);
+
+/* True when r is "running" but its supervisor is gone: the pid is dead (or a zombie), or was
+ * reused by another process (start time differs), or the host rebooted (boot id differs). */
+bool record_supervisor_gone(const struct rp_run *r, const char *boot_id);
+/* If r's supervisor is gone, mark it lost (with the reason) and persist it. Returns 1 when it
+ * changed r, 0 when not, -1 on a write error. */
+int record_mark_lost_if_gone(const char *run_dir, struct rp_run *r, struct rp_err *err);
+
+#endif

@@ -1,0 +1,216 @@
+/* init.c: the tiny init between the supervisor and the job (see include/sb_init.h).
+ * In the sandbox it is pid 1 of the job's pid namespace; for the local runner it is a child
+ * subreaper. Either way, every process the job leaves behind ends up as its descendant, so it
+ * can forward signals to all of them and kill all of them at the end. */
+#include "sb_init.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static const int forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1};
+
+
+static void init_signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+		sigaddset(set, forwarded_signals[i]);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SB_INIT_KILL_SIGNAL);
+}
+
+pid_t sb_init_spawn(struct rp_err *err)
+{
+	sigset_t set;
+	init_signal_set(&set);
+	/* Orphans of the job must re-parent to us, not to the host's init. */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		return rp_err_sys(err, "prctl(PR_SET_CHILD_SUBREAPER)");
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return rp_err_sys(err, "sigprocmask");
+	pid_t pid = fork();
+	if (pid < 0)
+		return rp_err_sys(err, "fork");
+	if (pid == 0) {
+		/* The job: default dispositions for what we handle, original mask, own group. */
+		for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+			signal(forwarded_signals[i], SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SB_INIT_KILL_SIGNAL, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		/* A job starts with nothing blocked, whatever the supervisor had blocked. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setpgid(0, 0);
+		return 0;
+	}
+	setpgid(pid, pid); /* also here, so signals to -pid work whoever runs first */
+	return pid;
+}
+
+/* Every descendant of this process (children, grandchildren, ...), from a /proc scan. */
+static size_t list_descendants(pid_t root, pid_t *out, size_t max)
+{
+	/* static: the init may run on a small clone(2) stack */
+	static pid_t pids[4096], ppids[4096], frontier[4096];
+	size_t n = 0;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < 4096) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		char *p = strrchr(buf, ')');
+		long ppid;
+		char state;
+		if (!p || sscanf(p + 2, "%c %ld", &state, &ppid) != 2)
+			continue;
+		pids[n] = (pid_t)pid;
+		ppids[n] = (pid_t)ppid;
+		n++;
+	}
+	closedir(d);
+	/* Breadth-first from root over the parent links. */
+	size_t count = 0;
+	size_t head = 0, tail = 0;
+	frontier[tail++] = root;
+	while (head < tail) {
+		pid_t parent = frontier[head++];
+		for (size_t i = 0; i < n; i++) {
+			if (ppids[i] != parent)
+				continue;
+			if (count < max)
+				out[count++] = pids[i];
+			if (tail < 4096)
+				frontier[tail++] = pids[i];
+		}
+	}
+	return count;
+}
+
+static void signal_everything(pid_t job, int sig, bool pid_namespace)
+{
+	if (pid_namespace) {
+		kill(-1, sig); /* as pid 1: every process in the namespace but us */
+		return;
+	}
+	kill(-job, sig);
+	static pid_t desc[4096];
+	size_t n = list_descendants(getpid(), desc, 4096);
+	for (size_t i = 0; i < n; i++)
+		if (getpgid(desc[i]) != job)
+			kill(desc[i], sig);
+}
+
+/* Reap every child that has exited; remember the job's status. Returns true if the job ended. */
+static bool reap_children(pid_t job, int *job_status)
+{
+	bool ended = false;
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			break;
+		if (pid == job) {
+			*job_status = status;
+			ended = true;
+		}
+	}
+	return ended;
+}
+
+/* Kill whatever is left and wait until no child remains. */
+static void kill_and_reap_all(pid_t job, bool pid_namespace)
+{
+	for (int round = 0; round < 1000; round++) {
+		signal_everything(job, SIGKILL, pid_namespace);
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+		if (pid < 0 && errno == ECHILD)
+			return;
+	}
+}
+
+noreturn void sb_init_supervise(pid_t job, const struct sb_init_cfg *cfg)
+{
+	sigset_t set;
+	init_signal_set(&set);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		kill_and_reap_all(job, cfg->pid_namespace);
+		_exit(126);
+	}
+	int job_status = 0;
+	bool job_ended = false;
+	while (!job_ended) {
+		struct pollfd fds[2] = {{.fd = sfd, .events = POLLIN},
+					{.fd = cfg->lifeline_fd, .events = POLLIN}};
+		int nfds = cfg->lifeline_fd >= 0 ? 2 : 1;
+		if (poll(fds, (nfds_t)nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (nfds == 2 && fds[1].revents) {
+			/* The supervisor is gone (or closed the lifeline): nobody will record the run,
+			 * and the job must not outlive it. */
+			char c;
+			if (read(cfg->lifeline_fd, &c, 1) <= 0) {
+				kill_and_reap_all(job, cfg->pid_namespace);
+				_exit(137);
+			}
+		}
+		if (!(fds[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof si) != sizeof si)
+			continue;
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGCHLD)
+			job_ended = reap_children(job, &job_status);
+		else if (sig == SB_INIT_KILL_SIGNAL)
+			signal_everything(job, SIGKILL, cfg->pid_namespace);
+		else
+			signal_everything(job, sig, cfg->pid_namespace);
+	}
+	/* The job is done: anything it left behind goes with it. */
+	kill_and_reap_all(job, cfg->pid_namespace);
+	if (cfg->status_fd >= 0)
+		(void)!write(cfg->status_fd, &job_status, sizeof job_status);
+	_exit(0);
+}
+
+int sb_init_read_status(int status_fd, int *status)
+{
+	ssize_t n;
+	do
+		n = read(status_fd, status, sizeof *status);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof *status ? 0 : -1;
+}

@@ -1,0 +1,140 @@
+/* runpilot list: the runs in the store, oldest first (newest last), as a table or JSON. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "cmds.h"
+#include "config.h"
+#include "print.h"
+#include "runs.h"
+#include "util.h"
+
+const char usage_list[] =
+	"usage: runpilot list [--status STATUS] [--tag TAG] [--limit N] [--json]\n"
+	"\n"
+	"List runs, newest last.\n"
+	"\n"
+	"  --status STATUS  only runs with this status (running, success, failed, cancelled, lost)\n"
+	"  --tag TAG        only runs with this tag\n"
+	"  --limit N        only the N newest runs\n"
+	"  --json           print the runs' run.json records as a JSON array\n";
+
+struct list_opts {
+	const char *status;
+	const char *tag;
+	long limit;
+	bool json;
+};
+
+static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp_err *err)
+{
+	static const struct option longopts[] = {
+		{"status", required_argument, NULL, 's'}, {"tag", required_argument, NULL, 't'},
+		{"limit", required_argument, NULL, 'n'},  {"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		long long n;
+		enum rp_status st;
+		switch (c) {
+		case 's':
+			if (status_parse(optarg, &st) < 0)
+				return rp_err_set(err, RP_ERR_USAGE,
+						  "--status '%s': use running, success, failed, cancelled or lost", optarg);
+			o->status = optarg;
+			break;
+		case 't': o->tag = optarg; break;
+		case 'n':
+			if (parse_count(optarg, &n) < 0)
+				return rp_err_set(err, RP_ERR_USAGE, "--limit '%s': expected a positive integer", optarg);
+			o->limit = (long)n;
+			break;
+		case 'j': o->json = true; break;
+		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default: return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot list --help`)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static bool run_matches(const struct rp_run *r, const struct list_opts *o)
+{
+	if (o->status && strcmp(status_name(r->status), o->status) != 0)
+		return false;
+	if (o->tag) {
+		bool found = false;
+		for (size_t i = 0; r->tags && r->tags[i]; i++)
+			found |= !strcmp(r->tags[i], o->tag);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static void print_table(struct rp_run **sel, size_t n)
+{
+	static const char *const header[] = {"ID", "NAME", "STATUS", "STARTED", "DURATION"};
+	struct table t;
+	table_init(&t, 5, header);
+	for (size_t i = 0; i < n; i++) {
+		const struct rp_run *r = sel[i];
+		char status[64], started[32], dur[32];
+		fmt_status(r, status, sizeof status);
+		fmt_local_time(r->started_at > 0 ? r->started_at : r->created_at, started, sizeof started);
+		fmt_duration(r->status == RP_RUNNING ? -1 : r->duration_s, dur, sizeof dur);
+		const char *row[] = {r->id, r->name, status, started, dur};
+		table_add(&t, row);
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+}
+
+static void print_json(struct rp_run **sel, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, record_to_json(sel[i]));
+	char *s = cJSON_Print(a);
+	printf("%s\n", s);
+	free(s);
+	cJSON_Delete(a);
+}
+
+int cmd_list(int argc, char **argv, struct rp_err *err)
+{
+	struct list_opts o = {0};
+	if (parse_list_args(argc, argv, &o, err) < 0)
+		return -1;
+	struct rp_store st;
+	if (store_open(&st, false, err) < 0)
+		return -1;
+	struct rp_run *runs;
+	size_t n;
+	if (runs_load_all(&st, &runs, &n, err) < 0) {
+		store_close(&st);
+		return -1;
+	}
+	struct rp_run **sel = xcalloc(n ? n : 1, sizeof *sel);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (run_matches(&runs[i], &o))
+			sel[k++] = &runs[i];
+	size_t first = o.limit > 0 && (size_t)o.limit < k ? k - (size_t)o.limit : 0;
+	if (o.json)
+		print_json(sel + first, k - first);
+	else if (k == 0 && n == 0)
+		fprintf(stderr, "runpilot: no runs yet in %s (start one with `runpilot run CONFIG`)\n", st.runs_dir);
+	else
+		print_table(sel + first, k - first);
+	free(sel);
+	runs_free(runs, n);
+	store_close(&st);
+	return 0;
+}

@@ -1,0 +1,507 @@
+/* runpilot run: load the config, allocate the run, start the job, supervise it, record it. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "capture.h"
+#include "cmds.h"
+#include "config.h"
+#include "print.h"
+#include "record.h"
+#include "runner.h"
+#include "store.h"
+#include "supervise.h"
+#include "util.h"
+
+const char usage_run[] =
+	"usage: runpilot run CONFIG [options]\n"
+	"\n"
+	"Run the job CONFIG describes and record it as a new run (rp_NNNN).\n"
+	"The job's output is streamed here and kept in the run's logs.txt; runpilot exits with\n"
+	"the job's exit code (128+N when it was killed by signal N).\n"
+	"\n"
+	"  --name NAME        override the config's name\n"
+	"  --tag TAG          add a tag (repeatable)\n"
+	"  --param KEY=VALUE  override or add a param (repeatable)\n"
+	"  --runner RUNNER    auto (default), local or sandbox\n"
+	"  --cpus N           CPU limit, e.g. 1.5\n"
+	"  --memory SIZE      memory limit, e.g. 512m, 2g\n"
+	"  --pids N           process limit\n"
+	"  --timeout DUR      stop the job after DUR (90s, 30m, 2h)\n"
+	"  -q, --quiet        do not stream the job's output (it is still logged)\n";
+
+struct run_opts {
+	const char *config;
+	const char *runner;
+	bool quiet;
+	struct rp_overrides ov;
+	struct strvec tags, params;
+};
+
+static int parse_run_args(int argc, char **argv, struct run_opts *o, struct rp_err *err)
+{
+	static const struct option longopts[] = {
+		{"name", required_argument, NULL, 'n'},   {"tag", required_argument, NULL, 't'},
+		{"param", required_argument, NULL, 'p'},  {"runner", required_argument, NULL, 'r'},
+		{"cpus", required_argument, NULL, 'C'},   {"memory", required_argument, NULL, 'M'},
+		{"pids", required_argument, NULL, 'P'},   {"timeout", required_argument, NULL, 'T'},
+		{"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
+	};
+	o->runner = "auto";
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":q", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->ov.name = optarg; break;
+		case 't': strvec_push(&o->tags, optarg); break;
+		case 'p': strvec_push(&o->params, optarg); break;
+		case 'r': o->runner = optarg; break;
+		case 'q': o->quiet = true; break;
+		case 'C':
+			if (parse_cpus(optarg, &o->ov.resources.cpus) < 0)
+				return rp_err_set(err, RP_ERR_USAGE, "--cpus '%s': expected a positive number, e.g. 1.5", optarg);
+			break;
+		case 'M':
+			if (parse_memory(optarg, &o->ov.resources.memory_bytes) < 0)
+				return rp_err_set(err, RP_ERR_USAGE, "--memory '%s': expected a size, e.g. 512m or 2g", optarg);
+			break;
+		case 'P':
+			if (parse_count(optarg, &o->ov.resources.pids) < 0)
+				return rp_err_set(err, RP_ERR_USAGE, "--pids '%s': expected a positive integer", optarg);
+			break;
+		case 'T':
+			if (parse_duration(optarg, &o->ov.resources.timeout_s) < 0)
+				return rp_err_set(err, RP_ERR_USAGE, "--timeout '%s': expected a duration, e.g. 90s, 30m, 2h", optarg);
+			break;
+		case ':':
+			return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot run --help`)", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return rp_err_set(err, RP_ERR_USAGE, "missing CONFIG (usage: runpilot run CONFIG [options])");
+	if (optind + 1 < argc)
+		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s' (one CONFIG per run)", argv[optind + 1]);
+	o->config = argv[optind];
+	o->ov.tags = (const char **)strvec_items(&o->tags);
+	o->ov.ntags = o->tags.n;
+	o->ov.params = (const char **)strvec_items(&o->params);
+	o->ov.nparams = o->params.n;
+	return 0;
+}
+
+/* RUNPILOT_PARAM_<KEY>: upper case, anything but letters and digits becomes '_'. */
+static char *param_env_name(const char *key)
+{
+	char *name = xasprintf("RUNPILOT_PARAM_%s", key);
+	for (char *p = name + strlen("RUNPILOT_PARAM_"); *p; p++)
+		*p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+	return name;
+}
+
+static bool is_per_run_var(const char *entry)
+{
+	static const char *const names[] = {"RUNPILOT_RUN_ID=", "RUNPILOT_RUN_UID=", "RUNPILOT_RUN_DIR=",
+					    "RUNPILOT_OUTPUT_DIR=", NULL};
+	if (!strncmp(entry, "RUNPILOT_PARAM_", 15))
+		return true;
+	for (size_t i = 0; names[i]; i++)
+		if (!strncmp(entry, names[i], strlen(names[i])))
+			return true;
+	return false;
+}
+
+static bool env_overridden(const char *entry, const struct rp_spec *spec)
+{
+	size_t len = strcspn(entry, "=");
+	for (size_t i = 0; i < spec->nenv; i++)
+		if (strlen(spec->env[i].key) == len && !strncmp(entry, spec->env[i].key, len))
+			return true;
+	return false;
+}
+
+/* The job's environment: runpilot's own, the config's env on top, then the per-run variables
+ * (a runpilot started inside a job does not leak its parent run's variables). */
+static void build_job_env(const struct rp_spec *spec, const char *id, const char *uid, const char *run_dir,
+			  const char *out_dir, struct strvec *env)
+{
+	extern char **environ;
+	for (char **e = environ; *e; e++)
+		if (!is_per_run_var(*e) && !env_overridden(*e, spec))
+			strvec_push(env, *e);
+	for (size_t i = 0; i < spec->nenv; i++)
+		strvec_pushf(env, "%s=%s", spec->env[i].key, spec->env[i].value);
+	strvec_pushf(env, "RUNPILOT_RUN_ID=%s", id);
+	strvec_pushf(env, "RUNPILOT_RUN_UID=%s", uid);
+	strvec_pushf(env, "RUNPILOT_RUN_DIR=%s", run_dir);
+	strvec_pushf(env, "RUNPILOT_OUTPUT_DIR=%s", out_dir);
+	for (size_t i = 0; i < spec->nparams; i++) {
+		char *name = param_env_name(spec->params[i].key);
+		strvec_pushf(env, "%s=%s", name, spec->params[i].value);
+		free(name);
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* run.json "env": what the job was given, sorted, secret-looking values redacted. */
+static cJSON *env_record(char **envp)
+{
+	size_t n = 0;
+	while (envp[n])
+		n++;
+	char **sorted = xmalloc((n + 1) * sizeof *sorted);
+	memcpy(sorted, envp, (n + 1) * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_str);
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(sorted[i], '=');
+		if (!eq)
+			continue;
+		char *name = xstrndup(sorted[i], (size_t)(eq - sorted[i]));
+		cJSON_AddStringToObject(o, name, name_looks_secret(name) ? "<redacted>" : eq + 1);
+		free(name);
+	}
+	free(sorted);
+	return o;
+}
+
+static void fill_host(struct rp_run *r)
+{
+	struct utsname u;
+	if (uname(&u) == 0) {
+		r->host_hostname = xstrdup(u.nodename);
+		r->host_kernel = xstrdup(u.release);
+		r->host_arch = xstrdup(u.machine);
+	}
+	struct passwd *pw = getpwuid(geteuid());
+	r->host_user = pw ? xstrdup(pw->pw_name) : xasprintf("%d", (int)geteuid());
+}
+
+static cJSON *paths_record(const char *run_dir)
+{
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "run_dir", run_dir);
+	static const char *const files[][2] = {{"logs", "logs.txt"}, {"outputs", "outputs"},
+					       {"config", "config.yaml"}, {"params", "params.json"}};
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		char *f = path_join(run_dir, files[i][1]);
+		cJSON_AddStringToObject(p, files[i][0], f);
+		free(f);
+	}
+	return p;
+}
+
+static char **dup_strings(char **v)
+{
+	struct strvec sv = {0};
+	for (size_t i = 0; v && v[i]; i++)
+		strvec_push(&sv, v[i]);
+	return strvec_items(&sv);
+}
+
+/* config.yaml and params.json: the resolved config as it ran. */
+static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, struct rp_err *err)
+{
+	char *yaml = config_to_yaml(spec, err);
+	if (!yaml)
+		return -1;
+	char *path = path_join(run_dir, "config.yaml");
+	int rc = write_file_atomic(path, yaml, strlen(yaml), 0644, err);
+	free(path);
+	free(yaml);
+	if (rc < 0)
+		return -1;
+	cJSON *params = config_params_json(spec);
+	char *text = cJSON_Print(params);
+	cJSON_Delete(params);
+	path = path_join(run_dir, "params.json");
+	char *withnl = xasprintf("%s\n", text);
+	rc = write_file_atomic(path, withnl, strlen(withnl), 0644, err);
+	free(withnl);
+	free(text);
+	free(path);
+	if (rc < 0)
+		return -1;
+	char *out = path_join(run_dir, "outputs");
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		rc = rp_err_sys(err, "cannot create %s", out);
+	free(out);
+	return rc;
+}
+
+static void init_record(struct rp_run *r, const struct rp_spec *spec, const char *id, const char *uid,
+			const char *run_dir, char **envp)
+{
+	memset(r, 0, sizeof *r);
+	r->schema_version = RP_SCHEMA_VERSION;
+	r->id = xstrdup(id);
+	r->uid = xstrdup(uid);
+	r->name = xstrdup(spec->name);
+	r->status = RP_RUNNING;
+	r->created_at = now_realtime();
+	r->duration_s = -1;
+	r->entrypoint = xstrdup(spec->entrypoint);
+	r->argv = dup_strings(spec->argv);
+	r->workdir = xstrdup(spec->workdir);
+	r->image = spec->image ? xstrdup(spec->image) : NULL;
+	r->params = config_params_json(spec);
+	r->tags = dup_strings(spec->tags);
+	r->env = env_record(envp);
+	fill_host(r);
+	r->supervisor_pid = (int)getpid();
+	r->supervisor_start_ticks = process_start_ticks(getpid());
+	r->supervisor_boot_id = current_boot_id();
+	r->runpilot_version = xstrdup(RUNPILOT_VERSION);
+	r->paths = paths_record(run_dir);
+}
+
+static cJSON *runner_record(struct runner *rn)
+{
+	cJSON *o = rn->ops->describe ? rn->ops->describe(rn) : cJSON_CreateObject();
+	if (!cJSON_GetObjectItemCaseSensitive(o, "type"))
+		cJSON_AddStringToObject(o, "type", rn->ops->type);
+	if (rn->fallback_reason)
+		cJSON_AddStringToObject(o, "fallback_reason", rn->fallback_reason);
+	else
+		cJSON_AddNullToObject(o, "fallback_reason");
+	return o;
+}
+
+static cJSON *resources_record(struct runner *rn, const struct rp_usage *u)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "limits", rn->ops->limits_json ? rn->ops->limits_json(rn) : cJSON_CreateObject());
+	cJSON_AddItemToObject(o, "usage", meter_usage_json(u));
+	cJSON_AddStringToObject(o, "source", u->source[0] ? u->source : "rusage");
+	return o;
+}
+
+static void print_notice(void *ctx, const char *msg)
+{
+	fprintf(stderr, "runpilot: %s: %s\n", (const char *)ctx, msg);
+}
+
+static double kill_grace_seconds(void)
+{
+	const char *g = getenv("RUNPILOT_KILL_GRACE");
+	double s;
+	if (g && parse_duration(g, &s) == 0)
+		return s;
+	return 10.0;
+}
+
+/* The job's exit code as runpilot's own, like `docker run`. */
+static int exit_code_of(const struct rp_result *res)
+{
+	return res->signal ? 128 + res->signal : res->exit_code;
+}
+
+static void print_summary(const struct rp_run *r, const struct rp_result *res)
+{
+	char status[64], dur[32];
+	fmt_status(r, status, sizeof status);
+	fmt_duration(r->duration_s, dur, sizeof dur);
+	fprintf(stderr, "runpilot: run %s %s in %s (exit %d); logs: runpilot logs %s\n", r->id, status, dur,
+		exit_code_of(res), r->id);
+}
+
+struct run_ctx {
+	struct rp_spec spec;
+	struct rp_store store;
+	struct rp_run rec;
+	struct runner runner;
+	struct rp_job job;
+	struct strvec env;
+	char id[RP_ID_MAX];
+	char uid[37];
+	char *run_dir, *out_dir, *log_path;
+	bool have_store, have_spec, have_rec, have_runner, prepared;
+};
+
+/* Record a run that could not start: failed, reason "setup", with the error. */
+static void record_setup_failure(struct run_ctx *c, const struct rp_err *err)
+{
+	if (!c->have_rec)
+		return;
+	c->rec.status = RP_FAILED;
+	free(c->rec.reason);
+	c->rec.reason = xstrdup("setup");
+	c->rec.ended_at = now_realtime();
+	record_set_section(&c->rec, "error", cJSON_CreateString(err->msg));
+	record_write(c->run_dir, &c->rec, NULL);
+}
+
+static void run_ctx_free(struct run_ctx *c)
+{
+	if (c->have_runner) {
+		if (c->prepared && c->runner.ops->cleanup)
+			c->runner.ops->cleanup(&c->runner);
+		runner_free(&c->runner);
+	}
+	if (c->have_rec)
+		record_free(&c->rec);
+	if (c->have_store)
+		store_close(&c->store);
+	if (c->have_spec)
+		config_free(&c->spec);
+	strvec_free(&c->env);
+	free(c->run_dir);
+	free(c->out_dir);
+	free(c->log_path);
+}
+
+/* Start the job and supervise it to the end; fills the record's outcome. */
+static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise_outcome *out, struct rp_err *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "pipe");
+	c->job.out_fd = pipefd[1];
+	c->rec.started_at = now_realtime();
+	int rc = c->runner.ops->start(&c->runner, err);
+	close(pipefd[1]);
+	c->job.out_fd = -1;
+	if (rc < 0) {
+		close(pipefd[0]);
+		return -1;
+	}
+	if (record_write(c->run_dir, &c->rec, err) < 0) {
+		c->runner.ops->stop(&c->runner, true);
+		close(pipefd[0]);
+		return -1;
+	}
+	struct capture cap;
+	if (capture_init(&cap, pipefd[0], c->log_path, o->quiet ? -1 : STDOUT_FILENO, err) < 0) {
+		c->runner.ops->stop(&c->runner, true);
+		close(pipefd[0]);
+		return -1;
+	}
+	struct supervise_opts so = {.timeout_s = c->spec.resources.timeout_s,
+				    .grace_s = kill_grace_seconds(),
+				    .notice = print_notice,
+				    .ctx = c->id};
+	rc = supervise_run(&c->runner, &cap, &so, out, err);
+	capture_close(&cap);
+	if (rc == 0 && cap.log_errno) {
+		errno = cap.log_errno;
+		fprintf(stderr, "runpilot: warning: %s: writing logs.txt failed: %s\n", c->id, strerror(errno));
+	}
+	return rc;
+}
+
+static void finish_record(struct run_ctx *c, const struct supervise_outcome *out)
+{
+	struct rp_run *r = &c->rec;
+	r->ended_at = now_realtime();
+	r->duration_s = out->res.usage.valid && out->res.usage.wall_s > 0 ? out->res.usage.wall_s
+									   : r->ended_at - r->started_at;
+	r->status = out->status;
+	free(r->reason);
+	r->reason = out->status == RP_CANCELLED ? xstrdup("cancelled") : out->reason ? xstrdup(out->reason) : NULL;
+	r->has_exit_code = !out->res.signal;
+	r->exit_code = out->res.exit_code;
+	r->signal = out->res.signal;
+	record_set_section(r, "resources", resources_record(&c->runner, &out->res.usage));
+}
+
+static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_err *err)
+{
+	if (store_open(&c->store, true, err) < 0)
+		return -1;
+	c->have_store = true;
+	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
+		return -1;
+	uuid_v4(c->uid);
+	c->out_dir = path_join(c->run_dir, "outputs");
+	c->log_path = path_join(c->run_dir, "logs.txt");
+	build_job_env(&c->spec, c->id, c->uid, c->run_dir, c->out_dir, &c->env);
+	init_record(&c->rec, &c->spec, c->id, c->uid, c->run_dir, strvec_items(&c->env));
+	c->have_rec = true;
+	if (record_write(c->run_dir, &c->rec, err) < 0 || write_run_inputs(&c->spec, c->run_dir, err) < 0)
+		return -1;
+	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
+	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot create %s", c->log_path);
+	close(fd);
+	c->job = (struct rp_job){.spec = &c->spec, .run_id = c->id, .run_dir = c->run_dir,
+				 .output_dir = c->out_dir, .store_home = c->store.home,
+				 .argv = c->spec.argv, .envp = strvec_items(&c->env), .cwd = c->spec.workdir,
+				 .out_fd = -1, .limits = c->spec.resources};
+	if (runner_pick(o->runner, &c->job, &c->runner, err) < 0)
+		return -1;
+	c->have_runner = true;
+	c->prepared = true;
+	if (c->runner.ops->prepare(&c->runner, err) < 0)
+		return -1;
+	cJSON_Delete(c->rec.runner);
+	c->rec.runner = runner_record(&c->runner);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv, struct rp_err *err)
+{
+	struct run_opts o = {0};
+	struct run_ctx c = {0};
+	int rc = -1;
+	if (parse_run_args(argc, argv, &o, err) < 0)
+		goto out;
+	if (config_load(o.config, &o.ov, &c.spec, err) < 0)
+		goto out;
+	c.have_spec = true;
+	/* Unknown runner names are usage errors: check before a run directory exists. */
+	struct runner probe;
+	struct rp_job probe_job = {.spec = &c.spec, .limits = c.spec.resources};
+	if (runner_pick(o.runner, &probe_job, &probe, err) < 0)
+		goto out;
+	runner_free(&probe);
+
+	sigset_t old_mask;
+	if (supervise_block_signals(&old_mask, err) < 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN); /* a closed terminal must not kill the supervisor */
+	if (prepare_run(&c, &o, err) < 0) {
+		record_setup_failure(&c, err);
+		if (c.have_rec)
+			rp_err_wrap(err, "run %s", c.id);
+		goto out;
+	}
+	fprintf(stderr, "runpilot: run %s started (%s runner%s%s%s)\n", c.id, c.runner.ops->type,
+		c.runner.fallback_reason ? ": " : "", c.runner.fallback_reason ? c.runner.fallback_reason : "", "");
+	for (int i = 0; i < c.runner.nwarnings; i++)
+		fprintf(stderr, "runpilot: warning: %s\n", c.runner.warnings[i]);
+	fflush(stderr);
+
+	struct supervise_outcome out;
+	if (execute(&c, &o, &out, err) < 0) {
+		record_setup_failure(&c, err);
+		rp_err_wrap(err, "run %s", c.id);
+		goto out;
+	}
+	finish_record(&c, &out);
+	if (record_write(c.run_dir, &c.rec, err) < 0)
+		goto out;
+	print_summary(&c.rec, &out.res);
+	rc = exit_code_of(&out.res);
+out:
+	run_ctx_free(&c);
+	strvec_free(&o.tags);
+	strvec_free(&o.params);
+	return rc;
+}

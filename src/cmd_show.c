@@ -1,0 +1,185 @@
+/* runpilot show: one run, as a readable summary or as its run.json. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "cmds.h"
+#include "print.h"
+#include "runs.h"
+#include "util.h"
+
+const char usage_show[] =
+	"usage: runpilot show RUN [--json]\n"
+	"\n"
+	"Show one run. RUN is a run id (rp_0007), its number (7), a unique run name, or 'last'.\n"
+	"\n"
+	"  --json   print the run's run.json\n";
+
+static void field(const char *label, const char *value)
+{
+	printf("%-11s %s\n", label, value);
+}
+
+static void print_params(const struct rp_run *r)
+{
+	if (!r->params || !r->params->child)
+		return;
+	printf("%-11s", "Params");
+	for (const cJSON *p = r->params->child; p; p = p->next) {
+		char *v = cJSON_IsString(p) ? xstrdup(p->valuestring) : cJSON_PrintUnformatted(p);
+		printf(" %s=%s", p->string, v);
+		free(v);
+	}
+	printf("\n");
+}
+
+static void print_tags(const struct rp_run *r)
+{
+	if (!r->tags || !r->tags[0])
+		return;
+	printf("%-11s", "Tags");
+	for (size_t i = 0; r->tags[i]; i++)
+		printf("%s %s", i ? "," : "", r->tags[i]);
+	printf("\n");
+}
+
+static double num(const cJSON *o, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static double limit_requested(const cJSON *limits, const char *key)
+{
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(limits, key);
+	if (cJSON_IsNumber(l))
+		return l->valuedouble;
+	return num(l, "requested", 0);
+}
+
+/* "CPU 1.02 s (0.51 cores avg, limit 0.5)" and "Memory peak 50.0 MiB / 64 MiB". */
+static void print_resources(const struct rp_run *r)
+{
+	const cJSON *res = record_section(r, "resources");
+	const cJSON *usage = cJSON_GetObjectItemCaseSensitive(res, "usage");
+	const cJSON *limits = cJSON_GetObjectItemCaseSensitive(res, "limits");
+	if (!cJSON_IsObject(usage) || !cJSON_GetObjectItemCaseSensitive(usage, "cpu_total_s"))
+		return;
+	char line[256];
+	double cpus = limit_requested(limits, "cpus");
+	int n = snprintf(line, sizeof line, "%.2f s (%.2f cores avg", num(usage, "cpu_total_s", 0),
+			 num(usage, "cpu_avg_cores", 0));
+	if (cpus > 0)
+		n += snprintf(line + n, sizeof line - (size_t)n, ", limit %g", cpus);
+	snprintf(line + n, sizeof line - (size_t)n, ")");
+	field("CPU", line);
+	double peak = num(usage, "memory_peak_bytes", -1);
+	if (peak >= 0) {
+		char a[32], b[32];
+		fmt_bytes(peak, a, sizeof a);
+		double mem = limit_requested(limits, "memory");
+		if (mem > 0) {
+			fmt_bytes(mem, b, sizeof b);
+			snprintf(line, sizeof line, "peak %s / %s", a, b);
+		} else {
+			snprintf(line, sizeof line, "peak %s", a);
+		}
+		field("Memory", line);
+	}
+	double pids = num(usage, "pids_peak", -1);
+	if (pids >= 0) {
+		double lim = limit_requested(limits, "pids");
+		if (lim > 0)
+			snprintf(line, sizeof line, "peak %.0f / %.0f", pids, lim);
+		else
+			snprintf(line, sizeof line, "peak %.0f", pids);
+		field("Pids", line);
+	}
+}
+
+static void print_runner(const struct rp_run *r)
+{
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(r->runner, "type");
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(r->runner, "fallback_reason");
+	char line[512];
+	snprintf(line, sizeof line, "%s%s%s%s", cJSON_IsString(type) ? type->valuestring : "?",
+		 cJSON_IsString(why) ? " (" : "", cJSON_IsString(why) ? why->valuestring : "",
+		 cJSON_IsString(why) ? ")" : "");
+	field("Runner", line);
+}
+
+static void print_summary(const struct rp_run *r)
+{
+	char buf[512], t1[32], t2[32], dur[32];
+	snprintf(buf, sizeof buf, "%s (uid %s)", r->id, r->uid ? r->uid : "-");
+	field("Run", buf);
+	field("Name", r->name ? r->name : "-");
+	fmt_status(r, buf, sizeof buf);
+	if (r->has_exit_code && r->status != RP_RUNNING)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", exit code %d", r->exit_code);
+	else if (r->signal)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", signal %d", r->signal);
+	else if (r->status == RP_LOST && r->reason)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (%s)", r->reason);
+	field("Status", buf);
+	const cJSON *error = record_section(r, "error");
+	if (cJSON_IsString(error))
+		field("Error", error->valuestring);
+	fmt_local_time(r->started_at, t1, sizeof t1);
+	fmt_local_time(r->ended_at, t2, sizeof t2);
+	fmt_duration(r->status == RP_RUNNING ? -1 : r->duration_s, dur, sizeof dur);
+	field("Started", t1);
+	field("Ended", t2);
+	field("Duration", dur);
+	field("Entrypoint", r->entrypoint ? r->entrypoint : "-");
+	field("Workdir", r->workdir ? r->workdir : "-");
+	print_params(r);
+	print_tags(r);
+	print_runner(r);
+	print_resources(r);
+	const cJSON *logs = cJSON_GetObjectItemCaseSensitive(r->paths, "logs");
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(r->paths, "outputs");
+	if (cJSON_IsString(logs))
+		field("Logs", logs->valuestring);
+	if (cJSON_IsString(outs))
+		field("Outputs", outs->valuestring);
+}
+
+int cmd_show(int argc, char **argv, struct rp_err *err)
+{
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	bool json = false;
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else
+			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot show --help`)", argv[optind - 1]);
+	}
+	if (optind >= argc)
+		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot show RUN [--json])");
+	if (optind + 1 < argc)
+		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+	struct rp_store st;
+	struct rp_run r;
+	char *dir;
+	if (runs_load(argv[optind], &st, &r, &dir, err) < 0)
+		return -1;
+	if (json) {
+		cJSON *j = record_to_json(&r);
+		char *s = cJSON_Print(j);
+		printf("%s\n", s);
+		free(s);
+		cJSON_Delete(j);
+	} else {
+		print_summary(&r);
+	}
+	record_free(&r);
+	free(dir);
+	store_close(&st);
+	return 0;
+}

@@ -1,0 +1,1137 @@
+/* config.c: YAML config → struct rp_spec, validated, with overrides applied.
+ * Every error is one line "PATH:LINE:COL: message" (RP_ERR_USAGE), positions from libyaml. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include <yaml.h>
+
+#include "util.h"
+
+struct loader {
+	const char *path;
+	const char *config_dir; /* relative paths in the config are relative to it */
+	yaml_document_t doc;
+	struct rp_err *err;
+};
+
+static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n)
+		return rp_err_set(L->err, RP_ERR_USAGE, "%s:%zu:%zu: %s", L->path, n->start_mark.line + 1,
+				  n->start_mark.column + 1, msg);
+	return rp_err_set(L->err, RP_ERR_USAGE, "%s: %s", L->path, msg);
+}
+
+/* ---- small parsers shared with the flag parser ---- */
+
+static int parse_number_suffix(const char *s, double *num, const char **suffix)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !isfinite(v))
+		return -1;
+	while (*end == ' ')
+		end++;
+	*num = v;
+	*suffix = end;
+	return 0;
+}
+
+int parse_memory(const char *s, long long *bytes)
+{
+	double v;
+	const char *u;
+	if (parse_number_suffix(s, &v, &u) < 0 || v <= 0)
+		return -1;
+	double mult = 1;
+	switch (tolower((unsigned char)*u)) {
+	case '\0': break;
+	case 'b': mult = 1; u++; break;
+	case 'k': mult = 1024.0; u++; break;
+	case 'm': mult = 1024.0 * 1024; u++; break;
+	case 'g': mult = 1024.0 * 1024 * 1024; u++; break;
+	case 't': mult = 1024.0 * 1024 * 1024 * 1024; u++; break;
+	default: return -1;
+	}
+	if (mult > 1 && (*u == 'i' || *u == 'I'))
+		u++;
+	if (mult > 1 && (*u == 'b' || *u == 'B'))
+		u++;
+	if (*u)
+		return -1;
+	double b = v * mult;
+	if (b < 1 || b > 9.0e18)
+		return -1;
+	*bytes = (long long)b;
+	return 0;
+}
+
+int parse_duration(const char *s, double *seconds)
+{
+	double v;
+	const char *u;
+	if (parse_number_suffix(s, &v, &u) < 0 || v <= 0)
+		return -1;
+	double mult;
+	if (!strcmp(u, "") || !strcmp(u, "s"))
+		mult = 1;
+	else if (!strcmp(u, "ms"))
+		mult = 0.001;
+	else if (!strcmp(u, "m"))
+		mult = 60;
+	else if (!strcmp(u, "h"))
+		mult = 3600;
+	else if (!strcmp(u, "d"))
+		mult = 86400;
+	else
+		return -1;
+	*seconds = v * mult;
+	return 0;
+}
+
+int parse_cpus(const char *s, double *cpus)
+{
+	double v;
+	const char *u;
+	if (parse_number_suffix(s, &v, &u) < 0 || *u || v <= 0 || v > 4096)
+		return -1;
+	*cpus = v;
+	return 0;
+}
+
+int parse_count(const char *s, long long *n)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (*end || errno || v <= 0)
+		return -1;
+	*n = v;
+	return 0;
+}
+
+/* ---- scalar typing (YAML 1.2 core schema for plain scalars) ---- */
+
+static bool is_int_text(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return false;
+	while (isdigit((unsigned char)*s))
+		s++;
+	return *s == '\0';
+}
+
+static bool is_float_text(const char *s)
+{
+	char *end;
+	if (!*s || isspace((unsigned char)*s))
+		return false;
+	errno = 0;
+	strtod(s, &end);
+	if (*end || errno)
+		return false;
+	/* strtod accepts "inf", "nan", hex: YAML plain floats are decimal only. */
+	for (const char *p = s; *p; p++)
+		if (!strchr("0123456789+-.eE", *p))
+			return false;
+	return true;
+}
+
+static enum rp_scalar_type infer_type(const char *s)
+{
+	if (!*s || !strcmp(s, "~") || !strcasecmp(s, "null"))
+		return RP_NULL;
+	if (!strcmp(s, "true") || !strcmp(s, "false") || !strcmp(s, "True") || !strcmp(s, "False") ||
+	    !strcmp(s, "TRUE") || !strcmp(s, "FALSE"))
+		return RP_BOOL;
+	if (is_int_text(s))
+		return RP_INT;
+	if (is_float_text(s))
+		return RP_FLOAT;
+	return RP_STR;
+}
+
+static enum rp_scalar_type node_type(const yaml_node_t *n)
+{
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return RP_STR;
+	return infer_type((const char *)n->data.scalar.value);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE: return "a scalar";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_MAPPING_NODE: return "a mapping";
+	default: return "empty";
+	}
+}
+
+static int want_string(struct loader *L, const yaml_node_t *n, const char *key)
+{
+	if (n->type != YAML_SCALAR_NODE || node_type(n) == RP_NULL)
+		return fail_at(L, n, "'%s' must be a string, not %s", key,
+			       n->type == YAML_SCALAR_NODE ? "empty" : kind_name(n));
+	return 0;
+}
+
+static int want_kind(struct loader *L, const yaml_node_t *n, yaml_node_type_t t, const char *key)
+{
+	if (n->type != t)
+		return fail_at(L, n, "'%s' must be %s, not %s", key,
+			       t == YAML_MAPPING_NODE ? "a mapping" : t == YAML_SEQUENCE_NODE ? "a list" : "a scalar",
+			       kind_name(n));
+	return 0;
+}
+
+/* ---- "did you mean" ---- */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t *row = xcalloc(lb + 1, sizeof *row);
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+			size_t best = diag + cost;
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	size_t d = row[lb];
+	free(row);
+	return d;
+}
+
+static const char *closest(const char *word, const char *const *known)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1;
+	for (size_t i = 0; known[i]; i++) {
+		size_t d = edit_distance(word, known[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = known[i];
+		}
+	}
+	size_t len = strlen(word);
+	size_t limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
+	return best_d <= limit ? best : NULL;
+}
+
+static int unknown_key(struct loader *L, const yaml_node_t *key, const char *section,
+		       const char *const *known)
+{
+	const char *sug = closest(scalar(key), known);
+	char where[80] = "";
+	if (section)
+		snprintf(where, sizeof where, " in '%s'", section);
+	if (sug)
+		return fail_at(L, key, "unknown key '%s'%s (did you mean '%s'?)", scalar(key), where, sug);
+	return fail_at(L, key, "unknown key '%s'%s", scalar(key), where);
+}
+
+/* Iterate a mapping: each pair's key must be a scalar. */
+#define FOR_PAIRS(L, map, kn, vn)                                                                  \
+	for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start;                              \
+	     pair_ < (map)->data.mapping.pairs.top &&                                                  \
+	     ((kn) = yaml_document_get_node(&(L)->doc, pair_->key)) &&                                 \
+	     ((vn) = yaml_document_get_node(&(L)->doc, pair_->value));                                 \
+	     pair_++)
+
+#define FOR_ITEMS(L, seq, in)                                                                      \
+	for (yaml_node_item_t *item_ = (seq)->data.sequence.items.start;                             \
+	     item_ < (seq)->data.sequence.items.top &&                                                 \
+	     ((in) = yaml_document_get_node(&(L)->doc, *item_));                                       \
+	     item_++)
+
+static int check_key_scalar(struct loader *L, const yaml_node_t *k)
+{
+	if (k->type != YAML_SCALAR_NODE)
+		return fail_at(L, k, "keys must be plain names, not %s", kind_name(k));
+	return 0;
+}
+
+/* ---- sections ---- */
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+static bool valid_env_name(const char *s)
+{
+	if (!*s || isdigit((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+static char *shell_quote_join(char **argv)
+{
+	size_t cap = 64, n = 0;
+	char *out = xmalloc(cap);
+	out[0] = '\0';
+	for (size_t i = 0; argv[i]; i++) {
+		const char *a = argv[i];
+		bool plain = *a != '\0';
+		for (const char *p = a; *p; p++)
+			if (!isalnum((unsigned char)*p) && !strchr("-_./=:,+@%", *p))
+				plain = false;
+		char *piece;
+		if (plain) {
+			piece = xstrdup(a);
+		} else {
+			size_t plen = 2;
+			for (const char *p = a; *p; p++)
+				plen += *p == '\'' ? 4 : 1;
+			piece = xmalloc(plen + 1);
+			char *w = piece;
+			*w++ = '\'';
+			for (const char *p = a; *p; p++) {
+				if (*p == '\'') {
+					memcpy(w, "'\\''", 4);
+					w += 4;
+				} else {
+					*w++ = *p;
+				}
+			}
+			*w++ = '\'';
+			*w = '\0';
+		}
+		size_t need = n + strlen(piece) + 2;
+		if (need > cap) {
+			cap = need * 2;
+			out = xrealloc(out, cap);
+		}
+		if (i > 0)
+			out[n++] = ' ';
+		strcpy(out + n, piece);
+		n += strlen(piece);
+		free(piece);
+	}
+	return out;
+}
+
+static int load_entrypoint(struct loader *L, const yaml_node_t *v, struct rp_spec *s)
+{
+	struct strvec argv = {0};
+	if (v->type == YAML_SCALAR_NODE) {
+		if (node_type(v) == RP_NULL || !*scalar(v))
+			return fail_at(L, v, "'entrypoint' must not be empty");
+		strvec_push(&argv, "/bin/sh");
+		strvec_push(&argv, "-c");
+		strvec_push(&argv, scalar(v));
+		s->entrypoint = xstrdup(scalar(v));
+		s->entrypoint_is_list = false;
+	} else if (v->type == YAML_SEQUENCE_NODE) {
+		yaml_node_t *it;
+		FOR_ITEMS(L, v, it) {
+			if (it->type != YAML_SCALAR_NODE) {
+				strvec_free(&argv);
+				return fail_at(L, it, "'entrypoint' list items must be strings, not %s", kind_name(it));
+			}
+			strvec_push(&argv, scalar(it));
+		}
+		if (argv.n == 0 || !*argv.v[0]) {
+			strvec_free(&argv);
+			return fail_at(L, v, "'entrypoint' must not be empty");
+		}
+		s->entrypoint = shell_quote_join(argv.v);
+		s->entrypoint_is_list = true;
+	} else {
+		return fail_at(L, v, "'entrypoint' must be a string or a list of strings, not %s", kind_name(v));
+	}
+	s->argv = argv.v;
+	return 0;
+}
+
+static int load_scalar_map(struct loader *L, const yaml_node_t *v, const char *key, bool env_names,
+			   struct rp_kv **out, size_t *nout)
+{
+	if (want_kind(L, v, YAML_MAPPING_NODE, key) < 0)
+		return -1;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		if (env_names && !valid_env_name(scalar(k)))
+			return fail_at(L, k, "'%s' is not a valid environment variable name", scalar(k));
+		if (!env_names && !valid_env_name(scalar(k)) && !valid_name(scalar(k)))
+			return fail_at(L, k, "param name '%s' may only use letters, digits, '.', '_' and '-'",
+				       scalar(k));
+		if (val->type != YAML_SCALAR_NODE)
+			return fail_at(L, val, "%s.%s must be a scalar (string, number or bool), not %s", key,
+				       scalar(k), kind_name(val));
+		for (size_t i = 0; i < *nout; i++)
+			if (!strcmp((*out)[i].key, scalar(k)))
+				return fail_at(L, k, "duplicate key '%s' in '%s'", scalar(k), key);
+		*out = xrealloc(*out, (*nout + 1) * sizeof **out);
+		(*out)[*nout] = (struct rp_kv){xstrdup(scalar(k)), xstrdup(scalar(val)),
+					       env_names ? RP_STR : node_type(val)};
+		(*nout)++;
+	}
+	return 0;
+}
+
+static int load_string_list(struct loader *L, const yaml_node_t *v, const char *key, char ***out,
+			    size_t *nout)
+{
+	if (want_kind(L, v, YAML_SEQUENCE_NODE, key) < 0)
+		return -1;
+	struct strvec sv = {0};
+	yaml_node_t *it;
+	FOR_ITEMS(L, v, it) {
+		if (it->type != YAML_SCALAR_NODE || !*scalar(it)) {
+			strvec_free(&sv);
+			return fail_at(L, it, "'%s' items must be non-empty strings", key);
+		}
+		strvec_push(&sv, scalar(it));
+	}
+	*out = strvec_items(&sv);
+	*nout = sv.n;
+	return 0;
+}
+
+static int load_resources(struct loader *L, const yaml_node_t *v, struct rp_resources *r)
+{
+	static const char *const known[] = {"cpus", "memory", "pids", "timeout", NULL};
+	if (want_kind(L, v, YAML_MAPPING_NODE, "resources") < 0)
+		return -1;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		const char *name = scalar(k);
+		if (val->type != YAML_SCALAR_NODE)
+			return fail_at(L, val, "resources.%s must be a scalar, not %s", name, kind_name(val));
+		const char *t = scalar(val);
+		if (!strcmp(name, "cpus")) {
+			if (parse_cpus(t, &r->cpus) < 0)
+				return fail_at(L, val, "resources.cpus: '%s' is not a positive number of CPUs (e.g. 1.5)", t);
+		} else if (!strcmp(name, "memory")) {
+			if (parse_memory(t, &r->memory_bytes) < 0)
+				return fail_at(L, val, "resources.memory: '%s' is not a size (e.g. 512m, 2g)", t);
+		} else if (!strcmp(name, "pids")) {
+			if (parse_count(t, &r->pids) < 0)
+				return fail_at(L, val, "resources.pids: '%s' is not a positive integer", t);
+		} else if (!strcmp(name, "timeout")) {
+			if (parse_duration(t, &r->timeout_s) < 0)
+				return fail_at(L, val, "resources.timeout: '%s' is not a duration (e.g. 90s, 30m, 2h)", t);
+		} else {
+			return unknown_key(L, k, "resources", known);
+		}
+	}
+	return 0;
+}
+
+/* Expand a leading ~ to $HOME of the invoking user. */
+static char *expand_home(const char *p)
+{
+	if (p[0] != '~' || (p[1] && p[1] != '/'))
+		return xstrdup(p);
+	const char *home = getenv("HOME");
+	return xasprintf("%s%s", home && *home ? home : "/", p + 1);
+}
+
+static int want_abs_path(struct loader *L, const yaml_node_t *n, const char *key, char **out)
+{
+	if (want_string(L, n, key) < 0)
+		return -1;
+	char *p = expand_home(scalar(n));
+	if (p[0] != '/') {
+		free(p);
+		return fail_at(L, n, "%s: '%s' must be an absolute path (or start with ~/)", key, scalar(n));
+	}
+	*out = path_absolute(NULL, p);
+	free(p);
+	return 0;
+}
+
+static int load_mounts(struct loader *L, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
+{
+	static const char *const known[] = {"src", "dst", "readonly", NULL};
+	if (want_kind(L, v, YAML_SEQUENCE_NODE, "sandbox.mounts") < 0)
+		return -1;
+	yaml_node_t *it;
+	FOR_ITEMS(L, v, it) {
+		if (want_kind(L, it, YAML_MAPPING_NODE, "sandbox.mounts item") < 0)
+			return -1;
+		struct rp_bind_mount m = {.readonly = true};
+		yaml_node_t *k, *val;
+		FOR_PAIRS(L, it, k, val) {
+			if (check_key_scalar(L, k) < 0)
+				goto bad;
+			if (!strcmp(scalar(k), "src")) {
+				free(m.src);
+				m.src = NULL;
+				if (want_abs_path(L, val, "sandbox.mounts.src", &m.src) < 0)
+					goto bad;
+			} else if (!strcmp(scalar(k), "dst")) {
+				free(m.dst);
+				m.dst = NULL;
+				if (want_abs_path(L, val, "sandbox.mounts.dst", &m.dst) < 0)
+					goto bad;
+			} else if (!strcmp(scalar(k), "readonly")) {
+				if (val->type != YAML_SCALAR_NODE || node_type(val) != RP_BOOL) {
+					fail_at(L, val, "sandbox.mounts.readonly must be true or false");
+					goto bad;
+				}
+				m.readonly = tolower((unsigned char)scalar(val)[0]) == 't';
+			} else {
+				unknown_key(L, k, "sandbox.mounts", known);
+				goto bad;
+			}
+		}
+		if (!m.src || !m.dst) {
+			fail_at(L, it, "sandbox.mounts items need both 'src' and 'dst'");
+			goto bad;
+		}
+		sb->mounts = xrealloc(sb->mounts, (sb->nmounts + 1) * sizeof *sb->mounts);
+		sb->mounts[sb->nmounts++] = m;
+		continue;
+bad:
+		free(m.src);
+		free(m.dst);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_bool_node(struct loader *L, const yaml_node_t *v, const char *key, bool *out)
+{
+	if (v->type != YAML_SCALAR_NODE || node_type(v) != RP_BOOL)
+		return fail_at(L, v, "%s must be true or false", key);
+	*out = tolower((unsigned char)scalar(v)[0]) == 't';
+	return 0;
+}
+
+static int load_seccomp(struct loader *L, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
+{
+	static const char *const known[] = {"profile", "deny", "log", NULL};
+	static const char *const profiles[] = {"default", "strict", "unconfined", NULL};
+	const yaml_node_t *profile = NULL;
+	if (v->type == YAML_SCALAR_NODE) {
+		profile = v;
+	} else if (v->type == YAML_MAPPING_NODE) {
+		yaml_node_t *k, *val;
+		FOR_PAIRS(L, v, k, val) {
+			if (check_key_scalar(L, k) < 0)
+				return -1;
+			if (!strcmp(scalar(k), "profile")) {
+				profile = val;
+			} else if (!strcmp(scalar(k), "deny")) {
+				if (load_string_list(L, val, "sandbox.seccomp.deny", &sb->seccomp_deny,
+						     &sb->nseccomp_deny) < 0)
+					return -1;
+			} else if (!strcmp(scalar(k), "log")) {
+				if (parse_bool_node(L, val, "sandbox.seccomp.log", &sb->seccomp_log) < 0)
+					return -1;
+			} else {
+				return unknown_key(L, k, "sandbox.seccomp", known);
+			}
+		}
+	} else {
+		return fail_at(L, v, "sandbox.seccomp must be a profile name or a mapping");
+	}
+	if (profile) {
+		if (want_string(L, profile, "sandbox.seccomp.profile") < 0)
+			return -1;
+		size_t i;
+		for (i = 0; profiles[i] && strcmp(profiles[i], scalar(profile)); i++)
+			;
+		if (!profiles[i])
+			return fail_at(L, profile, "unknown seccomp profile '%s' (use default, strict or unconfined)",
+				       scalar(profile));
+		free(sb->seccomp_profile);
+		sb->seccomp_profile = xstrdup(scalar(profile));
+	}
+	return 0;
+}
+
+static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
+{
+	static const char *const known[] = {"network", "rootfs", "mounts", "mask", "capabilities",
+					    "seccomp", "gpus", "userns", NULL};
+	if (want_kind(L, v, YAML_MAPPING_NODE, "sandbox") < 0)
+		return -1;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		const char *name = scalar(k);
+		if (!strcmp(name, "network")) {
+			if (want_string(L, val, "sandbox.network") < 0)
+				return -1;
+			if (strcmp(scalar(val), "host") && strcmp(scalar(val), "none"))
+				return fail_at(L, val, "sandbox.network must be 'host' or 'none', not '%s'", scalar(val));
+			free(sb->network);
+			sb->network = xstrdup(scalar(val));
+		} else if (!strcmp(name, "rootfs")) {
+			char *p;
+			if (want_string(L, val, "sandbox.rootfs") < 0)
+				return -1;
+			char *e = expand_home(scalar(val));
+			p = path_absolute(L->config_dir, e);
+			free(e);
+			free(sb->rootfs);
+			sb->rootfs = p;
+		} else if (!strcmp(name, "mounts")) {
+			if (load_mounts(L, val, sb) < 0)
+				return -1;
+		} else if (!strcmp(name, "mask")) {
+			char **list;
+			size_t n;
+			if (load_string_list(L, val, "sandbox.mask", &list, &n) < 0)
+				return -1;
+			for (size_t i = 0; i < n; i++) {
+				char *e = expand_home(list[i]);
+				free(list[i]);
+				list[i] = e;
+			}
+			sb->mask = list;
+			sb->nmask = n;
+		} else if (!strcmp(name, "capabilities")) {
+			if (load_string_list(L, val, "sandbox.capabilities", &sb->capabilities,
+					     &sb->ncapabilities) < 0)
+				return -1;
+		} else if (!strcmp(name, "seccomp")) {
+			if (load_seccomp(L, val, sb) < 0)
+				return -1;
+		} else if (!strcmp(name, "gpus")) {
+			if (val->type == YAML_SCALAR_NODE && !strcmp(scalar(val), "all"))
+				sb->gpus = true;
+			else if (val->type == YAML_SCALAR_NODE && !strcmp(scalar(val), "none"))
+				sb->gpus = false;
+			else if (parse_bool_node(L, val, "sandbox.gpus (all, none, true or false)", &sb->gpus) < 0)
+				return -1;
+		} else if (!strcmp(name, "userns")) {
+			bool b;
+			if (parse_bool_node(L, val, "sandbox.userns", &b) < 0)
+				return -1;
+			sb->userns = b;
+		} else {
+			return unknown_key(L, k, "sandbox", known);
+		}
+	}
+	return 0;
+}
+
+static int load_fingerprint(struct loader *L, const yaml_node_t *v, struct rp_fingerprint_cfg *fp)
+{
+	static const char *const known[] = {"env", "max_bytes", NULL};
+	if (want_kind(L, v, YAML_MAPPING_NODE, "fingerprint") < 0)
+		return -1;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		if (!strcmp(scalar(k), "env")) {
+			if (load_string_list(L, val, "fingerprint.env", &fp->env, &fp->nenv) < 0)
+				return -1;
+		} else if (!strcmp(scalar(k), "max_bytes")) {
+			if (val->type != YAML_SCALAR_NODE || parse_memory(scalar(val), &fp->max_bytes) < 0)
+				return fail_at(L, val, "fingerprint.max_bytes must be a size (e.g. 2g)");
+		} else {
+			return unknown_key(L, k, "fingerprint", known);
+		}
+	}
+	return 0;
+}
+
+static const char *const top_keys[] = {"name", "entrypoint", "image", "workdir", "env", "params",
+				       "tags", "resources", "sandbox", "fingerprint", NULL};
+
+static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s)
+{
+	if (!root || (root->type == YAML_SCALAR_NODE && !*scalar(root)))
+		return fail_at(L, NULL, "the config is empty: it needs at least 'name' and 'entrypoint'");
+	if (root->type != YAML_MAPPING_NODE)
+		return fail_at(L, root, "the config must be a mapping of keys (name, entrypoint, ...), not %s",
+			       kind_name(root));
+	const yaml_node_t *workdir_node = NULL;
+	bool seen[sizeof top_keys / sizeof *top_keys] = {0};
+	yaml_node_t *k, *v;
+	FOR_PAIRS(L, root, k, v) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		const char *key = scalar(k);
+		size_t idx;
+		for (idx = 0; top_keys[idx] && strcmp(top_keys[idx], key); idx++)
+			;
+		if (!top_keys[idx])
+			return unknown_key(L, k, NULL, top_keys);
+		if (seen[idx])
+			return fail_at(L, k, "duplicate key '%s'", key);
+		seen[idx] = true;
+		int rc = 0;
+		if (!strcmp(key, "name")) {
+			if ((rc = want_string(L, v, "name")) == 0) {
+				if (!valid_name(scalar(v)))
+					return fail_at(L, v, "name '%s' may only use letters, digits, '.', '_' and '-' (at most 64)",
+						       scalar(v));
+				s->name = xstrdup(scalar(v));
+			}
+		} else if (!strcmp(key, "entrypoint")) {
+			rc = load_entrypoint(L, v, s);
+		} else if (!strcmp(key, "image")) {
+			if ((rc = want_string(L, v, "image")) == 0)
+				s->image = xstrdup(scalar(v));
+		} else if (!strcmp(key, "workdir")) {
+			if ((rc = want_string(L, v, "workdir")) == 0) {
+				s->workdir_raw = xstrdup(scalar(v));
+				workdir_node = v;
+			}
+		} else if (!strcmp(key, "env")) {
+			rc = load_scalar_map(L, v, "env", true, &s->env, &s->nenv);
+		} else if (!strcmp(key, "params")) {
+			rc = load_scalar_map(L, v, "params", false, &s->params, &s->nparams);
+		} else if (!strcmp(key, "tags")) {
+			rc = load_string_list(L, v, "tags", &s->tags, &s->ntags);
+		} else if (!strcmp(key, "resources")) {
+			rc = load_resources(L, v, &s->resources);
+		} else if (!strcmp(key, "sandbox")) {
+			s->has_sandbox = true;
+			rc = load_sandbox(L, v, &s->sandbox);
+		} else if (!strcmp(key, "fingerprint")) {
+			rc = load_fingerprint(L, v, &s->fingerprint);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (!s->name)
+		return fail_at(L, root, "missing required key 'name'");
+	if (!s->argv)
+		return fail_at(L, root, "missing required key 'entrypoint'");
+	char *wd_expanded = expand_home(s->workdir_raw ? s->workdir_raw : ".");
+	s->workdir = path_absolute(s->config_dir, wd_expanded);
+	free(wd_expanded);
+	if (!path_is_dir(s->workdir))
+		return fail_at(L, workdir_node ? workdir_node : root, "workdir '%s' is not a directory", s->workdir);
+	return 0;
+}
+
+/* ---- overrides ---- */
+
+static int apply_param(struct rp_spec *s, const char *kv, struct rp_err *err)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return rp_err_set(err, RP_ERR_USAGE, "--param '%s': expected KEY=VALUE", kv);
+	char *key = xstrndup(kv, (size_t)(eq - kv));
+	if (!valid_env_name(key) && !valid_name(key)) {
+		rp_err_set(err, RP_ERR_USAGE, "--param '%s': name may only use letters, digits, '.', '_' and '-'", kv);
+		free(key);
+		return -1;
+	}
+	const char *val = eq + 1;
+	for (size_t i = 0; i < s->nparams; i++) {
+		if (!strcmp(s->params[i].key, key)) {
+			free(key);
+			free(s->params[i].value);
+			s->params[i].value = xstrdup(val);
+			s->params[i].type = infer_type(val);
+			return 0;
+		}
+	}
+	s->params = xrealloc(s->params, (s->nparams + 1) * sizeof *s->params);
+	s->params[s->nparams++] = (struct rp_kv){key, xstrdup(val), infer_type(val)};
+	return 0;
+}
+
+static int apply_overrides(struct rp_spec *s, const struct rp_overrides *ov, struct rp_err *err)
+{
+	if (ov->name) {
+		if (!valid_name(ov->name))
+			return rp_err_set(err, RP_ERR_USAGE,
+					  "--name '%s': may only use letters, digits, '.', '_' and '-' (at most 64)", ov->name);
+		free(s->name);
+		s->name = xstrdup(ov->name);
+	}
+	for (size_t i = 0; i < ov->ntags; i++) {
+		bool dup = false;
+		if (!*ov->tags[i])
+			return rp_err_set(err, RP_ERR_USAGE, "--tag: a tag must not be empty");
+		for (size_t j = 0; j < s->ntags; j++)
+			dup |= !strcmp(s->tags[j], ov->tags[i]);
+		if (dup)
+			continue;
+		s->tags = xrealloc(s->tags, (s->ntags + 2) * sizeof *s->tags);
+		s->tags[s->ntags++] = xstrdup(ov->tags[i]);
+		s->tags[s->ntags] = NULL;
+	}
+	for (size_t i = 0; i < ov->nparams; i++)
+		if (apply_param(s, ov->params[i], err) < 0)
+			return -1;
+	if (ov->resources.cpus > 0)
+		s->resources.cpus = ov->resources.cpus;
+	if (ov->resources.memory_bytes > 0)
+		s->resources.memory_bytes = ov->resources.memory_bytes;
+	if (ov->resources.pids > 0)
+		s->resources.pids = ov->resources.pids;
+	if (ov->resources.timeout_s > 0)
+		s->resources.timeout_s = ov->resources.timeout_s;
+	return 0;
+}
+
+/* ---- entry points ---- */
+
+static int parse_document(struct loader *L, FILE *f)
+{
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser))
+		return rp_err_set(L->err, RP_ERR_RUNTIME, "cannot initialise the YAML parser");
+	yaml_parser_set_input_file(&parser, f);
+	int ok = yaml_parser_load(&parser, &L->doc);
+	if (!ok) {
+		const yaml_mark_t *m = parser.problem_mark.line || parser.problem_mark.column ? &parser.problem_mark
+											      : &parser.context_mark;
+		rp_err_set(L->err, RP_ERR_USAGE, "%s:%zu:%zu: YAML syntax error: %s%s%s", L->path, m->line + 1,
+			   m->column + 1, parser.problem ? parser.problem : "invalid YAML",
+			   parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -1;
+	}
+	yaml_parser_delete(&parser);
+	return 0;
+}
+
+int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec *s, struct rp_err *err)
+{
+	memset(s, 0, sizeof *s);
+	s->sandbox.userns = -1;
+	s->config_path = path_absolute(NULL, path);
+	char *slash = strrchr(s->config_path, '/');
+	s->config_dir = xstrndup(s->config_path, slash == s->config_path ? 1 : (size_t)(slash - s->config_path));
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		rp_err_sys(err, "cannot read config %s", path);
+		err->kind = RP_ERR_USAGE;
+		config_free(s);
+		return -1;
+	}
+	struct loader L = {.path = path, .config_dir = s->config_dir, .err = err};
+	int rc = parse_document(&L, f);
+	fclose(f);
+	if (rc == 0) {
+		rc = load_top(&L, yaml_document_get_root_node(&L.doc), s);
+		yaml_document_delete(&L.doc);
+	}
+	if (rc == 0 && ov)
+		rc = apply_overrides(s, ov, err);
+	if (rc == 0 && !s->sandbox.network)
+		s->sandbox.network = xstrdup("host");
+	if (rc == 0 && !s->sandbox.seccomp_profile)
+		s->sandbox.seccomp_profile = xstrdup("default");
+	if (rc < 0)
+		config_free(s);
+	return rc;
+}
+
+static void free_list(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void free_kvs(struct rp_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+void config_free(struct rp_spec *s)
+{
+	free(s->config_path);
+	free(s->config_dir);
+	free(s->name);
+	free(s->entrypoint);
+	if (s->argv) {
+		for (size_t i = 0; s->argv[i]; i++)
+			free(s->argv[i]);
+		free(s->argv);
+	}
+	free(s->image);
+	free(s->workdir_raw);
+	free(s->workdir);
+	free_kvs(s->env, s->nenv);
+	free_kvs(s->params, s->nparams);
+	free_list(s->tags, s->ntags);
+	struct rp_sandbox_cfg *sb = &s->sandbox;
+	free(sb->network);
+	free(sb->rootfs);
+	for (size_t i = 0; i < sb->nmounts; i++) {
+		free(sb->mounts[i].src);
+		free(sb->mounts[i].dst);
+	}
+	free(sb->mounts);
+	free_list(sb->mask, sb->nmask);
+	free_list(sb->capabilities, sb->ncapabilities);
+	free(sb->seccomp_profile);
+	free_list(sb->seccomp_deny, sb->nseccomp_deny);
+	free_list(s->fingerprint.env, s->fingerprint.nenv);
+	memset(s, 0, sizeof *s);
+}
+
+/* ---- serialisation ---- */
+
+static cJSON *typed_value(const struct rp_kv *kv)
+{
+	switch (kv->type) {
+	case RP_NULL: return cJSON_CreateNull();
+	case RP_BOOL: return cJSON_CreateBool(tolower((unsigned char)kv->value[0]) == 't');
+	case RP_INT: {
+		/* keep huge integers exact as text rather than lose digits through a double */
+		long long v = strtoll(kv->value, NULL, 10);
+		if (llabs(v) < (1LL << 53))
+			return cJSON_CreateNumber((double)v);
+		return cJSON_CreateString(kv->value);
+	}
+	case RP_FLOAT: return cJSON_CreateNumber(strtod(kv->value, NULL));
+	case RP_STR: default: return cJSON_CreateString(kv->value);
+	}
+}
+
+cJSON *config_params_json(const struct rp_spec *s)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; i < s->nparams; i++)
+		cJSON_AddItemToObject(o, s->params[i].key, typed_value(&s->params[i]));
+	return o;
+}
+
+static cJSON *string_array(char **v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+static cJSON *sandbox_json(const struct rp_sandbox_cfg *sb)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "network", sb->network ? sb->network : "host");
+	if (sb->rootfs)
+		cJSON_AddStringToObject(o, "rootfs", sb->rootfs);
+	if (sb->nmounts) {
+		cJSON *a = cJSON_AddArrayToObject(o, "mounts");
+		for (size_t i = 0; i < sb->nmounts; i++) {
+			cJSON *m = cJSON_CreateObject();
+			cJSON_AddStringToObject(m, "src", sb->mounts[i].src);
+			cJSON_AddStringToObject(m, "dst", sb->mounts[i].dst);
+			cJSON_AddBoolToObject(m, "readonly", sb->mounts[i].readonly);
+			cJSON_AddItemToArray(a, m);
+		}
+	}
+	if (sb->nmask)
+		cJSON_AddItemToObject(o, "mask", string_array(sb->mask, sb->nmask));
+	if (sb->ncapabilities)
+		cJSON_AddItemToObject(o, "capabilities", string_array(sb->capabilities, sb->ncapabilities));
+	cJSON *sc = cJSON_AddObjectToObject(o, "seccomp");
+	cJSON_AddStringToObject(sc, "profile", sb->seccomp_profile ? sb->seccomp_profile : "default");
+	if (sb->nseccomp_deny)
+		cJSON_AddItemToObject(sc, "deny", string_array(sb->seccomp_deny, sb->nseccomp_deny));
+	if (sb->seccomp_log)
+		cJSON_AddBoolToObject(sc, "log", true);
+	if (sb->gpus)
+		cJSON_AddStringToObject(o, "gpus", "all");
+	if (sb->userns >= 0)
+		cJSON_AddBoolToObject(o, "userns", sb->userns);
+	return o;
+}
+
+cJSON *config_to_json(const struct rp_spec *s)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", s->name);
+	if (s->entrypoint_is_list) {
+		cJSON *a = cJSON_AddArrayToObject(o, "entrypoint");
+		for (size_t i = 0; s->argv[i]; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(s->argv[i]));
+	} else {
+		cJSON_AddStringToObject(o, "entrypoint", s->entrypoint);
+	}
+	if (s->image)
+		cJSON_AddStringToObject(o, "image", s->image);
+	cJSON_AddStringToObject(o, "workdir", s->workdir);
+	if (s->nenv) {
+		cJSON *e = cJSON_AddObjectToObject(o, "env");
+		for (size_t i = 0; i < s->nenv; i++)
+			cJSON_AddStringToObject(e, s->env[i].key, s->env[i].value);
+	}
+	if (s->nparams)
+		cJSON_AddItemToObject(o, "params", config_params_json(s));
+	if (s->ntags)
+		cJSON_AddItemToObject(o, "tags", string_array(s->tags, s->ntags));
+	const struct rp_resources *r = &s->resources;
+	if (r->cpus > 0 || r->memory_bytes > 0 || r->pids > 0 || r->timeout_s > 0) {
+		cJSON *res = cJSON_AddObjectToObject(o, "resources");
+		if (r->cpus > 0)
+			cJSON_AddNumberToObject(res, "cpus", r->cpus);
+		if (r->memory_bytes > 0)
+			cJSON_AddNumberToObject(res, "memory", (double)r->memory_bytes);
+		if (r->pids > 0)
+			cJSON_AddNumberToObject(res, "pids", (double)r->pids);
+		if (r->timeout_s > 0)
+			cJSON_AddNumberToObject(res, "timeout", r->timeout_s);
+	}
+	if (s->has_sandbox)
+		cJSON_AddItemToObject(o, "sandbox", sandbox_json(&s->sandbox));
+	if (s->fingerprint.nenv || s->fingerprint.max_bytes) {
+		cJSON *f = cJSON_AddObjectToObject(o, "fingerprint");
+		if (s->fingerprint.nenv)
+			cJSON_AddItemToObject(f, "env", string_array(s->fingerprint.env, s->fingerprint.nenv));
+		if (s->fingerprint.max_bytes)
+			cJSON_AddNumberToObject(f, "max_bytes", (double)s->fingerprint.max_bytes);
+	}
+	return o;
+}
+
+/* ---- JSON → YAML text (config.yaml) with libyaml's emitter ---- */
+
+static int emit(yaml_emitter_t *em, yaml_event_t *ev)
+{
+	return yaml_emitter_emit(em, ev) ? 0 : -1;
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *text, bool quoted)
+{
+	yaml_event_t ev;
+	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)strlen(text), !quoted, quoted,
+				     quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_PLAIN_SCALAR_STYLE);
+	return emit(em, &ev);
+}
+
+static int emit_json(yaml_emitter_t *em, const cJSON *j)
+{
+	yaml_event_t ev;
+	if (cJSON_IsObject(j)) {
+		yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+		if (emit(em, &ev) < 0)
+			return -1;
+		for (const cJSON *c = j->child; c; c = c->next)
+			if (emit_scalar(em, c->string, false) < 0 || emit_json(em, c) < 0)
+				return -1;
+		yaml_mapping_end_event_initialize(&ev);
+		return emit(em, &ev);
+	}
+	if (cJSON_IsArray(j)) {
+		yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+		if (emit(em, &ev) < 0)
+			return -1;
+		for (const cJSON *c = j->child; c; c = c->next)
+			if (emit_json(em, c) < 0)
+				return -1;
+		yaml_sequence_end_event_initialize(&ev);
+		return emit(em, &ev);
+	}
+	if (cJSON_IsString(j))
+		return emit_scalar(em, j->valuestring, true);
+	if (cJSON_IsBool(j))
+		return emit_scalar(em, cJSON_IsTrue(j) ? "true" : "false", false);
+	if (cJSON_IsNull(j))
+		return emit_scalar(em, "null", false);
+	char num[64];
+	double d = j->valuedouble;
+	if (d == (double)(long long)d && fabs(d) < 1e15)
+		snprintf(num, sizeof num, "%lld", (long long)d);
+	else
+		snprintf(num, sizeof num, "%.17g", d);
+	return emit_scalar(em, num, false);
+}
+
+static int yaml_write_handler(void *data, unsigned char *buf, size_t size)
+{
+	struct strvec *out = data; /* used as a byte buffer: v[0] holds the text */
+	size_t old = out->n;
+	out->v[0] = xrealloc(out->v[0], old + size + 1);
+	memcpy(out->v[0] + old, buf, size);
+	out->n = old + size;
+	out->v[0][out->n] = '\0';
+	return 1;
+}
+
+char *config_to_yaml(const struct rp_spec *s, struct rp_err *err)
+{
+	cJSON *j = config_to_json(s);
+	yaml_emitter_t em;
+	yaml_event_t ev;
+	char *first = xstrdup("");
+	char *slots[2] = {first, NULL};
+	struct strvec buf = {.v = slots, .n = 0, .cap = 2};
+	yaml_emitter_initialize(&em);
+	yaml_emitter_set_output(&em, yaml_write_handler, &buf);
+	yaml_emitter_set_unicode(&em, 1);
+	yaml_emitter_set_width(&em, 4096);
+	int rc = 0;
+	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+	rc |= emit(&em, &ev);
+	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+	rc |= emit(&em, &ev);
+	rc |= emit_json(&em, j);
+	yaml_document_end_event_initialize(&ev, 1);
+	rc |= emit(&em, &ev);
+	yaml_stream_end_event_initialize(&ev);
+	rc |= emit(&em, &ev);
+	cJSON_Delete(j);
+	if (rc) {
+		free(slots[0]);
+		rp_err_set(err, RP_ERR_RUNTIME, "cannot serialise the resolved config as YAML: %s",
+			   em.problem ? em.problem : "emitter error");
+		yaml_emitter_delete(&em);
+		return NULL;
+	}
+	yaml_emitter_delete(&em);
+	return slots[0];
+}

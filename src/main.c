@@ -1,0 +1,111 @@
+/* runpilot: one dispatch table of subcommands (like git's), and the only place that prints
+ * errors and picks the exit code. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "err.h"
+
+static int cmd_help(int argc, char **argv, struct rp_err *err);
+
+static const char usage_help[] = "usage: runpilot help [COMMAND]\n";
+
+static const struct rp_cmd commands[] = {
+	{"run", cmd_run, "run a job from a YAML config and record it", usage_run},
+	{"list", cmd_list, "list runs", usage_list},
+	{"show", cmd_show, "show one run", usage_show},
+	{"logs", cmd_logs, "print a run's output", usage_logs},
+	{"help", cmd_help, "show help for a command", usage_help},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+const struct rp_cmd *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void print_main_usage(FILE *f)
+{
+	fprintf(f, "usage: runpilot [--version] [--help] COMMAND [ARGS]\n\n"
+		   "RunPilot runs ML jobs and keeps an auditable record of each run.\n\nCommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRuns are kept in $RUNPILOT_HOME (default ~/.runpilot).\n"
+		   "See `runpilot help COMMAND` for a command's options.\n");
+}
+
+static int cmd_help(int argc, char **argv, struct rp_err *err)
+{
+	if (argc < 2) {
+		print_main_usage(stdout);
+		return 0;
+	}
+	const struct rp_cmd *c = cmd_find(argv[1]);
+	if (!c)
+		return rp_err_set(err, RP_ERR_USAGE, "no command '%s' (see `runpilot --help`)", argv[1]);
+	fputs(c->usage, stdout);
+	return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	}
+	return false;
+}
+
+static const char *closest_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strncmp(commands[i].name, name, 2) || strstr(commands[i].name, name))
+			return commands[i].name;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		print_main_usage(stderr);
+		return 2;
+	}
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+		print_main_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+		printf("runpilot %s\n", RUNPILOT_VERSION);
+		return 0;
+	}
+	const struct rp_cmd *cmd = cmd_find(name);
+	if (!cmd) {
+		const char *sug = closest_command(name);
+		if (sug)
+			fprintf(stderr, "runpilot: error: unknown command '%s' (did you mean '%s'?)\n", name, sug);
+		else
+			fprintf(stderr, "runpilot: error: unknown command '%s' (see `runpilot --help`)\n", name);
+		return 2;
+	}
+	if (wants_help(argc - 1, argv + 1)) {
+		fputs(cmd->usage, stdout);
+		return 0;
+	}
+	struct rp_err err = {0};
+	int rc = cmd->fn(argc - 1, argv + 1, &err);
+	fflush(stdout);
+	if (rc < 0) {
+		fprintf(stderr, "runpilot: error: %s\n", err.msg[0] ? err.msg : "unknown error");
+		return err.kind == RP_ERR_USAGE ? 2 : 1;
+	}
+	return rc;
+}

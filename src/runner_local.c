@@ -1,0 +1,246 @@
+/* runner_local.c: run the job as a plain child process, under the sb_init shim (a subreaper that
+ * forwards signals, kills leftovers, and takes the job down if runpilot dies), metered and, where
+ * the host allows, limited through the run's cgroup. */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "cgroup.h"
+#include "sb_init.h"
+#include "util.h"
+
+struct local_state {
+	struct rp_cgroup *cg;
+	int lifeline_w;    /* kept open for the job's life; the shim watches for EOF */
+	int status_r;      /* the shim writes the job's wait status here */
+	double start_mono;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static int local_prepare(struct runner *r, struct rp_err *err)
+{
+	struct local_state *st = xcalloc(1, sizeof *st);
+	st->lifeline_w = st->status_r = -1;
+	r->priv = st;
+	if (cg_create(r->job->run_id, &r->job->limits, &st->cg, err) < 0)
+		return -1;
+	const char *warn = cg_warning(st->cg);
+	if (warn)
+		runner_add_warning(r, "%s", warn);
+	return 0;
+}
+
+/* In the job process: wire up stdio, leave nothing else open, exec. Never returns. */
+static _Noreturn void exec_job(const struct rp_job *job)
+{
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(job->out_fd, 1) < 0 || dup2(job->out_fd, 2) < 0)
+		_exit(126);
+	if (chdir(job->cwd) < 0) {
+		dprintf(2, "runpilot: cannot enter workdir %s: %s\n", job->cwd, strerror(errno));
+		_exit(126);
+	}
+	close_range(3, ~0U, 0);
+	extern char **environ;
+	environ = job->envp; /* so execvp searches the job's PATH */
+	execvp(job->argv[0], job->argv);
+	int e = errno;
+	dprintf(2, "runpilot: cannot run '%s': %s\n", job->argv[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* In the shim: wait for the go from the supervisor, start the job, supervise it. */
+static _Noreturn void run_shim(const struct rp_job *job, int sync_r, int lifeline_r, int status_w)
+{
+	char go;
+	setpgid(0, 0); /* out of the terminal's group: Ctrl-C reaches runpilot only */
+	if (read(sync_r, &go, 1) != 1)
+		_exit(125); /* the supervisor failed to set us up */
+	close(sync_r);
+	struct rp_err e = {0};
+	pid_t pid = sb_init_spawn(&e);
+	if (pid == 0)
+		exec_job(job);
+	if (pid < 0) {
+		dprintf(job->out_fd, "runpilot: cannot start the job: %s\n", e.msg);
+		_exit(125);
+	}
+	close(job->out_fd);
+	struct sb_init_cfg cfg = {.lifeline_fd = lifeline_r, .status_fd = status_w, .pid_namespace = false};
+	sb_init_supervise(pid, &cfg);
+}
+
+static int local_start(struct runner *r, struct rp_err *err)
+{
+	struct local_state *st = r->priv;
+	int sync_p[2], life_p[2], status_p[2];
+	if (pipe2(sync_p, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "pipe");
+	if (pipe2(life_p, O_CLOEXEC) < 0) {
+		close(sync_p[0]);
+		close(sync_p[1]);
+		return rp_err_sys(err, "pipe");
+	}
+	if (pipe2(status_p, O_CLOEXEC) < 0) {
+		close(sync_p[0]);
+		close(sync_p[1]);
+		close(life_p[0]);
+		close(life_p[1]);
+		return rp_err_sys(err, "pipe");
+	}
+	st->start_mono = now_monotonic();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		for (int i = 0; i < 2; i++) {
+			close(sync_p[i]);
+			close(life_p[i]);
+			close(status_p[i]);
+		}
+		errno = e;
+		return rp_err_sys(err, "fork");
+	}
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		close(sync_p[1]);
+		close(life_p[1]);
+		close(status_p[0]);
+		run_shim(r->job, sync_p[0], life_p[0], status_p[1]);
+	}
+	close(sync_p[0]);
+	close(life_p[0]);
+	close(status_p[1]);
+	st->lifeline_w = life_p[1];
+	st->status_r = status_p[0];
+	r->pid = pid;
+	/* The shim waits on sync_p until it is in the run's cgroup, so the job starts inside it. */
+	if (cg_attach(st->cg, pid, err) < 0) {
+		close(sync_p[1]); /* EOF: the shim exits without starting the job */
+		waitpid(pid, NULL, 0);
+		r->pid = -1;
+		return -1;
+	}
+	r->wait_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (r->wait_fd < 0) {
+		rp_err_sys(err, "pidfd_open");
+		close(sync_p[1]);
+		waitpid(pid, NULL, 0);
+		r->pid = -1;
+		return -1;
+	}
+	if (write(sync_p[1], "g", 1) != 1) {
+		rp_err_sys(err, "cannot release the job");
+		close(sync_p[1]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		r->pid = -1;
+		return -1;
+	}
+	close(sync_p[1]);
+	return 0;
+}
+
+static int local_stop(struct runner *r, bool hard)
+{
+	struct local_state *st = r->priv;
+	if (r->pid <= 0)
+		return 0;
+	if (hard) {
+		kill(r->pid, SB_INIT_KILL_SIGNAL);
+		cg_kill_all(st->cg);
+	} else {
+		kill(r->pid, SIGTERM);
+	}
+	return 0;
+}
+
+static int local_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
+{
+	struct local_state *st = r->priv;
+	int status;
+	struct rusage ru;
+	pid_t got;
+	do
+		got = wait4(r->pid, &status, 0, &ru);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return rp_err_sys(err, "wait4");
+	double wall = now_monotonic() - st->start_mono;
+	r->pid = -1;
+	/* The shim reports the job's own status; if the shim itself was killed, use its status. */
+	int job_status;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sb_init_read_status(st->status_r, &job_status) == 0)
+		status = job_status;
+	else if (WIFEXITED(status) && WEXITSTATUS(status) == 125)
+		status = 127 << 8;
+	memset(res, 0, sizeof *res);
+	if (WIFSIGNALED(status)) {
+		res->signal = WTERMSIG(status);
+		res->exit_code = -1;
+	} else {
+		res->exit_code = WEXITSTATUS(status);
+	}
+	cg_read_usage(st->cg, &ru, wall, &res->usage);
+	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
+	return 0;
+}
+
+static void local_cleanup(struct runner *r)
+{
+	struct local_state *st = r->priv;
+	if (!st)
+		return;
+	if (r->pid > 0) {
+		kill(r->pid, SB_INIT_KILL_SIGNAL);
+		cg_kill_all(st->cg);
+		waitpid(r->pid, NULL, 0);
+		r->pid = -1;
+	}
+	cg_destroy(st->cg);
+	close_fd(&st->lifeline_w);
+	close_fd(&st->status_r);
+	close_fd(&r->wait_fd);
+	free(st);
+	r->priv = NULL;
+}
+
+static cJSON *local_describe(struct runner *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "type", "local");
+	return o;
+}
+
+static cJSON *local_limits_json(struct runner *r)
+{
+	struct local_state *st = r->priv;
+	return st && st->cg ? cg_limits_json(st->cg) : cJSON_CreateObject();
+}
+
+const struct runner_ops runner_local_ops = {
+	.type = "local",
+	.prepare = local_prepare,
+	.start = local_start,
+	.stop = local_stop,
+	.wait = local_wait,
+	.cleanup = local_cleanup,
+	.describe = local_describe,
+	.limits_json = local_limits_json,
+};

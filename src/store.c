@@ -1,0 +1,191 @@
+/* store.c: run ids and run directories. Ids are allocated by exclusive mkdir(2): whoever creates
+ * runs/rp_NNNN owns it, so concurrent `runpilot run`s never share an id and need no lock. */
+#include "store.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "record.h"
+
+static char *default_home(void)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	return path_join(home, ".runpilot");
+}
+
+int store_open(struct rp_store *st, bool create, struct rp_err *err)
+{
+	const char *env = getenv("RUNPILOT_HOME");
+	char *home = env && *env ? path_absolute(NULL, env) : default_home();
+	st->home = home;
+	st->runs_dir = path_join(home, "runs");
+	if (create && mkdir_p(st->runs_dir, 0755, err) < 0) {
+		rp_err_wrap(err, "cannot create the run store (set RUNPILOT_HOME to a writable folder)");
+		store_close(st);
+		return -1;
+	}
+	return 0;
+}
+
+void store_close(struct rp_store *st)
+{
+	free(st->home);
+	free(st->runs_dir);
+	st->home = st->runs_dir = NULL;
+}
+
+long store_id_number(const char *id)
+{
+	if (strncmp(id, "rp_", 3) != 0 || !isdigit((unsigned char)id[3]))
+		return -1;
+	char *end;
+	long n = strtol(id + 3, &end, 10);
+	return *end ? -1 : n;
+}
+
+void store_format_id(long n, char id[RP_ID_MAX])
+{
+	snprintf(id, RP_ID_MAX, "rp_%04ld", n);
+}
+
+char *store_run_dir(const struct rp_store *st, const char *id)
+{
+	return path_join(st->runs_dir, id);
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+	long x = store_id_number(*(char *const *)a), y = store_id_number(*(char *const *)b);
+	return (x > y) - (x < y);
+}
+
+int store_list_ids(const struct rp_store *st, struct strvec *ids, struct rp_err *err)
+{
+	DIR *d = opendir(st->runs_dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return rp_err_sys(err, "cannot list %s", st->runs_dir);
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (store_id_number(de->d_name) >= 0)
+			strvec_push(ids, de->d_name);
+	closedir(d);
+	if (ids->n > 1)
+		qsort(ids->v, ids->n, sizeof *ids->v, cmp_ids);
+	return 0;
+}
+
+static long highest_id(const struct rp_store *st)
+{
+	struct strvec ids = {0};
+	long max = 0;
+	if (store_list_ids(st, &ids, NULL) == 0 && ids.n > 0)
+		max = store_id_number(ids.v[ids.n - 1]);
+	strvec_free(&ids);
+	return max;
+}
+
+int store_new_run(struct rp_store *st, char id[RP_ID_MAX], char **run_dir, struct rp_err *err)
+{
+	long n = highest_id(st) + 1;
+	for (int attempts = 0; attempts < 100000; attempts++, n++) {
+		store_format_id(n, id);
+		char *dir = store_run_dir(st, id);
+		if (mkdir(dir, 0755) == 0) {
+			*run_dir = dir;
+			return 0;
+		}
+		int e = errno;
+		free(dir);
+		if (e != EEXIST) {
+			errno = e;
+			return rp_err_sys(err, "cannot create run directory in %s", st->runs_dir);
+		}
+	}
+	return rp_err_set(err, RP_ERR_RUNTIME, "cannot allocate a run id in %s", st->runs_dir);
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Match a run name against every run.json; exactly one must match. */
+static int resolve_by_name(const struct rp_store *st, const struct strvec *ids, const char *name,
+			   char id[RP_ID_MAX], struct rp_err *err)
+{
+	int matches = 0;
+	char first[RP_ID_MAX] = "", second[RP_ID_MAX] = "";
+	for (size_t i = 0; i < ids->n; i++) {
+		char *dir = store_run_dir(st, ids->v[i]);
+		struct rp_run r;
+		if (record_read(dir, &r, NULL) == 0) {
+			if (r.name && !strcmp(r.name, name)) {
+				if (matches == 0)
+					snprintf(first, sizeof first, "%s", ids->v[i]);
+				else if (matches == 1)
+					snprintf(second, sizeof second, "%s", ids->v[i]);
+				matches++;
+			}
+			record_free(&r);
+		}
+		free(dir);
+	}
+	if (matches == 1) {
+		snprintf(id, RP_ID_MAX, "%s", first);
+		return 0;
+	}
+	if (matches > 1)
+		return rp_err_set(err, RP_ERR_USAGE,
+				  "%d runs are named '%s' (%s, %s, ...): give a run id instead", matches, name,
+				  first, second);
+	return rp_err_set(err, RP_ERR_USAGE, "no run '%s' (see `runpilot list`)", name);
+}
+
+int store_resolve(const struct rp_store *st, const char *ref, char id[RP_ID_MAX], struct rp_err *err)
+{
+	struct strvec ids = {0};
+	if (store_list_ids(st, &ids, err) < 0)
+		return -1;
+	int rc = -1;
+	if (!strcmp(ref, "last")) {
+		if (ids.n == 0)
+			rp_err_set(err, RP_ERR_USAGE, "there are no runs yet in %s", st->runs_dir);
+		else {
+			snprintf(id, RP_ID_MAX, "%s", ids.v[ids.n - 1]);
+			rc = 0;
+		}
+	} else if (store_id_number(ref) >= 0 || all_digits(ref)) {
+		long n = all_digits(ref) ? strtol(ref, NULL, 10) : store_id_number(ref);
+		for (size_t i = 0; i < ids.n && rc < 0; i++)
+			if (store_id_number(ids.v[i]) == n) {
+				snprintf(id, RP_ID_MAX, "%s", ids.v[i]);
+				rc = 0;
+			}
+		if (rc < 0)
+			rp_err_set(err, RP_ERR_USAGE, "no run '%s' (see `runpilot list`)", ref);
+	} else {
+		rc = resolve_by_name(st, &ids, ref, id, err);
+	}
+	strvec_free(&ids);
+	return rc;
+}

@@ -1,0 +1,470 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void out_of_memory(void)
+{
+	static const char msg[] = "runpilot: fatal: out of memory\n";
+	(void)!write(2, msg, sizeof msg - 1);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		out_of_memory();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out_of_memory();
+	return s;
+}
+
+void strvec_push(struct strvec *sv, const char *s)
+{
+	if (sv->n + 2 > sv->cap) {
+		sv->cap = sv->cap ? sv->cap * 2 : 8;
+		sv->v = xrealloc(sv->v, sv->cap * sizeof *sv->v);
+	}
+	sv->v[sv->n++] = xstrdup(s);
+	sv->v[sv->n] = NULL;
+}
+
+void strvec_pushf(struct strvec *sv, const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		out_of_memory();
+	strvec_push(sv, s);
+	free(s);
+}
+
+void strvec_free(struct strvec *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = sv->cap = 0;
+}
+
+char **strvec_items(struct strvec *sv)
+{
+	if (!sv->v) {
+		sv->cap = 8;
+		sv->v = xcalloc(sv->cap, sizeof *sv->v);
+	}
+	return sv->v;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_parent_dir(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rp_err *err)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rp_err_sys(err, "cannot create %s", tmp);
+		free(tmp);
+		return -1;
+	}
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		rp_err_sys(err, "cannot write %s", tmp);
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		rp_err_sys(err, "cannot write %s", tmp);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) < 0) {
+		rp_err_sys(err, "cannot rename %s to %s", tmp, path);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	(void)fsync_parent_dir(path); /* best effort: the rename is already atomic */
+	return 0;
+}
+
+int read_file(const char *path, char **out, size_t *len, struct rp_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot open %s", path);
+	size_t cap = 4096, n = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rp_err_sys(err, "cannot read %s", path);
+			free(buf);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*out = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+char *read_first_line(const char *path)
+{
+	char *s;
+	if (read_file(path, &s, NULL, NULL) < 0)
+		return NULL;
+	s[strcspn(s, "\n")] = '\0';
+	return s;
+}
+
+int mkdir_p(const char *path, mode_t mode, struct rp_err *err)
+{
+	char *p = xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			rp_err_sys(err, "cannot create directory %s", p);
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int rc = 0;
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		rc = rp_err_sys(err, "cannot create directory %s", p);
+	free(p);
+	return rc;
+}
+
+static int rm_rf_at(int parent_fd, const char *name, struct rp_err *err)
+{
+	if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return rp_err_sys(err, "cannot remove %s", name);
+	int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot open %s", name);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return rp_err_sys(err, "cannot list %s", name);
+	}
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (rm_rf_at(dirfd(d), de->d_name, err) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	closedir(d);
+	if (rc == 0 && unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = rp_err_sys(err, "cannot remove %s", name);
+	return rc;
+}
+
+int rm_rf(const char *path, struct rp_err *err)
+{
+	return rm_rf_at(AT_FDCWD, path, err);
+}
+
+char *path_join(const char *a, const char *b)
+{
+	if (!a || !*a || b[0] == '/')
+		return xstrdup(b);
+	size_t la = strlen(a);
+	return xasprintf("%s%s%s", a, a[la - 1] == '/' ? "" : "/", b);
+}
+
+/* Lexically normalise an absolute path: collapse //, ".", "..". */
+static char *normalise_path(const char *abs)
+{
+	char *out = xmalloc(strlen(abs) + 2);
+	size_t n = 0;
+	const char *p = abs;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 1 && p[0] == '.') {
+			/* skip */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+		} else {
+			out[n++] = '/';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p = end;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return out;
+}
+
+char *path_absolute(const char *base, const char *p)
+{
+	char *joined;
+	if (p[0] == '/') {
+		joined = xstrdup(p);
+	} else if (base) {
+		joined = path_join(base, p);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+		joined = path_join(cwd ? cwd : "/", p);
+		free(cwd);
+	}
+	char *norm = normalise_path(joined);
+	free(joined);
+	return norm;
+}
+
+bool path_exists(const char *p)
+{
+	return access(p, F_OK) == 0;
+}
+
+bool path_is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+double now_realtime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double now_monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void format_rfc3339(double epoch, char out[40])
+{
+	time_t secs = (time_t)epoch;
+	int ms = (int)((epoch - (double)secs) * 1000.0);
+	if (ms < 0)
+		ms = 0;
+	if (ms > 999)
+		ms = 999;
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char base[32];
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 40, "%s.%03dZ", base, ms);
+}
+
+int parse_rfc3339(const char *s, double *epoch)
+{
+	struct tm tm = {0};
+	const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!rest)
+		return -1;
+	double frac = 0;
+	if (*rest == '.') {
+		char *end;
+		frac = strtod(rest, &end);
+		rest = end;
+	}
+	if (strcmp(rest, "Z") != 0)
+		return -1;
+	*epoch = (double)timegm(&tm) + frac;
+	return 0;
+}
+
+char *current_boot_id(void)
+{
+	return read_first_line("/proc/sys/kernel/random/boot_id");
+}
+
+/* Fields of /proc/PID/stat after the ")" that ends the command name; NULL if unreadable. */
+static char *proc_stat_fields(pid_t pid, char **buf)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (read_file(path, buf, NULL, NULL) < 0)
+		return NULL;
+	char *p = strrchr(*buf, ')');
+	return p ? p + 2 : NULL;
+}
+
+unsigned long long process_start_ticks(pid_t pid)
+{
+	char *buf = NULL;
+	char *f = proc_stat_fields(pid, &buf);
+	unsigned long long ticks = 0;
+	if (f) {
+		/* f starts at field 3 (state); starttime is field 22. */
+		for (int i = 3; i < 22 && f; i++) {
+			f = strchr(f, ' ');
+			if (f)
+				f++;
+		}
+		if (f)
+			ticks = strtoull(f, NULL, 10);
+	}
+	free(buf);
+	return ticks;
+}
+
+bool process_alive(pid_t pid)
+{
+	char *buf = NULL;
+	char *f = proc_stat_fields(pid, &buf);
+	bool alive = f && *f != 'Z' && *f != 'X';
+	free(buf);
+	return alive;
+}
+
+void uuid_v4(char out[37])
+{
+	unsigned char b[16];
+	size_t got = 0;
+	while (got < sizeof b) {
+		ssize_t n = getrandom(b + got, sizeof b - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* getrandom cannot really fail here; fall back to time-seeded bytes */
+			srandom((unsigned)(now_realtime() * 1e6) ^ (unsigned)getpid());
+			for (; got < sizeof b; got++)
+				b[got] = (unsigned char)random();
+			break;
+		}
+		got += (size_t)n;
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+		 b[14], b[15]);
+}
+
+bool name_looks_secret(const char *name)
+{
+	static const char *const words[] = {"TOKEN", "SECRET", "PASSWORD", "KEY"};
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+		if (strcasestr(name, words[i]))
+			return true;
+	return false;
+}
