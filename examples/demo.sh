@@ -3,7 +3,7 @@
 set -e
 RP=${1:?usage: demo.sh PATH/TO/runpilot}
 here=$(cd "$(dirname "$0")" && pwd)
-export RUNPILOT_HOME=${RUNPILOT_HOME:-$here/../build/demo-home}
+export RUNPILOT_HOME=${RUNPILOT_HOME:-$(cd "$here/.." && pwd)/build/demo-home}
 echo "== runpilot run examples/hello.yaml"
 "$RP" run "$here/hello.yaml"
 echo

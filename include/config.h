@@ -94,7 +94,8 @@ int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec 
 void config_free(struct rp_spec *spec);
 
 /* The resolved config as a JSON object, keys as in the YAML. Comments and key order do not
- * survive; workdir is kept as written. Used for config.yaml, the fingerprint and `diff`. */
+ * survive; workdir is absolute (so config.yaml runs again from the run directory). Used for
+ * config.yaml, the fingerprint and `diff`. */
 struct cJSON *config_to_json(const struct rp_spec *spec);
 /* The resolved config as YAML text (what config.yaml holds). */
 char *config_to_yaml(const struct rp_spec *spec, struct rp_err *err);

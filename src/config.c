@@ -33,7 +33,8 @@ static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
 	if (n)
 		return rp_err_set(L->err, RP_ERR_USAGE, "%s:%zu:%zu: %s", L->path, n->start_mark.line + 1,
 				  n->start_mark.column + 1, msg);
-	return rp_err_set(L->err, RP_ERR_USAGE, "%s: %s", L->path, msg);
+	/* no node (an empty document): still "PATH:LINE:COL: message" like every other error */
+	return rp_err_set(L->err, RP_ERR_USAGE, "%s:1:1: %s", L->path, msg);
 }
 
 /* ---- small parsers shared with the flag parser ---- */
@@ -202,12 +203,31 @@ static int want_string(struct loader *L, const yaml_node_t *n, const char *key)
 	return 0;
 }
 
+/* A key given twice in one mapping is an error: libyaml keeps both pairs, and the later one
+ * would silently win (and leak what the first one allocated). */
+static int check_unique_keys(struct loader *L, const yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+		const yaml_node_t *ka = yaml_document_get_node(&L->doc, a->key);
+		if (!ka || ka->type != YAML_SCALAR_NODE)
+			continue;
+		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
+			const yaml_node_t *kb = yaml_document_get_node(&L->doc, b->key);
+			if (kb && kb->type == YAML_SCALAR_NODE && !strcmp(scalar(ka), scalar(kb)))
+				return fail_at(L, ka, "duplicate key '%s' in '%s'", scalar(ka), key);
+		}
+	}
+	return 0;
+}
+
 static int want_kind(struct loader *L, const yaml_node_t *n, yaml_node_type_t t, const char *key)
 {
 	if (n->type != t)
 		return fail_at(L, n, "'%s' must be %s, not %s", key,
 			       t == YAML_MAPPING_NODE ? "a mapping" : t == YAML_SEQUENCE_NODE ? "a list" : "a scalar",
 			       kind_name(n));
+	if (t == YAML_MAPPING_NODE)
+		return check_unique_keys(L, n, key);
 	return 0;
 }
 
@@ -559,6 +579,8 @@ static int load_seccomp(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 		profile = v;
 	} else if (v->type == YAML_MAPPING_NODE) {
 		yaml_node_t *k, *val;
+		if (check_unique_keys(L, v, "sandbox.seccomp") < 0)
+			return -1;
 		FOR_PAIRS(L, v, k, val) {
 			if (check_key_scalar(L, k) < 0)
 				return -1;
@@ -933,7 +955,7 @@ static cJSON *typed_value(const struct rp_kv *kv)
 	case RP_INT: {
 		/* keep huge integers exact as text rather than lose digits through a double */
 		long long v = strtoll(kv->value, NULL, 10);
-		if (llabs(v) < (1LL << 53))
+		if (v > -(1LL << 53) && v < (1LL << 53))
 			return cJSON_CreateNumber((double)v);
 		return cJSON_CreateString(kv->value);
 	}
@@ -1084,10 +1106,16 @@ static int emit_json(yaml_emitter_t *em, const cJSON *j)
 		return emit_scalar(em, "null", false);
 	char num[64];
 	double d = j->valuedouble;
-	if (d == (double)(long long)d && fabs(d) < 1e15)
+	if (fabs(d) < 1e15 && d == (double)(long long)d) {
 		snprintf(num, sizeof num, "%lld", (long long)d);
-	else
-		snprintf(num, sizeof num, "%.17g", d);
+	} else {
+		/* the shortest text that reads back as the same double: 0.1, not 0.10000000000000001 */
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(num, sizeof num, "%.*g", prec, d);
+			if (strtod(num, NULL) == d)
+				break;
+		}
+	}
 	return emit_scalar(em, num, false);
 }
 

@@ -361,12 +361,15 @@ double now_monotonic(void)
 
 void format_rfc3339(double epoch, char out[40])
 {
-	time_t secs = (time_t)epoch;
-	int ms = (int)((epoch - (double)secs) * 1000.0);
-	if (ms < 0)
-		ms = 0;
-	if (ms > 999)
-		ms = 999;
+	/* Round to the nearest millisecond: x.123 is stored as x.12299..., which truncation would
+	 * print as x.122, so a parsed time would not come back as the same text. */
+	long long total_ms = (long long)(epoch * 1000.0 + (epoch < 0 ? -0.5 : 0.5));
+	time_t secs = (time_t)(total_ms / 1000);
+	int ms = (int)(total_ms % 1000);
+	if (ms < 0) {
+		ms += 1000;
+		secs -= 1;
+	}
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	char base[32];
