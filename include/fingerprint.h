@@ -1,8 +1,10 @@
 /* Environment fingerprint (issue 5): named components hashed with SHA-256, and the tools that
- * compare two of them. Core layer: knows the run model, never prints. */
+ * compare two of them. Core layer: knows the run model, never prints. docs/fingerprint.md
+ * describes every component. */
 #ifndef RP_FINGERPRINT_H
 #define RP_FINGERPRINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -21,13 +23,65 @@ struct fp_input {
 	const char *rootfs;          /* sandbox rootfs or NULL (host) */
 	const char *image_id;        /* docker image id or NULL */
 	long long max_bytes;         /* workdirs larger are hashed by metadata only; 0 = 2 GB default */
+	/* Optional: where to write the per-file list (path, mode, size, hash of every file counted;
+	 * FP_FILES_NAME in the run dir). NULL = do not write it. Written atomically. */
+	const char *files_path;
+	bool no_context;             /* skip the "context" object (verify does not need it) */
 };
+
+#define FP_DEFAULT_MAX_BYTES (2LL << 30)
+/* The per-file list's name inside a run directory (run.json's code component names it too). */
+#define FP_FILES_NAME "files.json"
 
 /* Compute run.json's "environment" object: {"fingerprint", "components", "context"}. */
 int fp_compute(const struct fp_input *in, struct cJSON **environment, struct rp_err *err);
+/* Same, and also return the per-file list ({"version":1,"code":[rows],"rootfs":[rows]}) that
+ * fp_compute writes to files_path. Caller owns both. */
+int fp_compute_files(const struct fp_input *in, struct cJSON **environment, struct cJSON **files,
+		     struct rp_err *err);
+/* Read a per-file list written by fp_compute. */
+int fp_files_load(const char *path, struct cJSON **files, struct rp_err *err);
+/* A list's rows are strings "<sha256 hex> <mode> <size> <path>": the path of one, or NULL. */
+const char *fp_files_row_path(const struct cJSON *row);
+/* The rows as [{"path", "mode", "size", "sha256"}] for people and scripts. Caller owns it. */
+struct cJSON *fp_files_rows_json(const struct cJSON *rows);
 
 /* Compare two "environment" objects; returns {"same": bool, "components": {name: {"status":
  * "same"|"changed", ...what changed}}}. Caller owns the result. */
 struct cJSON *fp_compare(const struct cJSON *old_env, const struct cJSON *new_env);
+/* Add the file-level differences (added/removed/modified names) of two per-file lists to the
+ * code (and runtime, for rootfs) entries of a fp_compare result. Either list may be NULL. */
+void fp_compare_files(struct cJSON *cmp, const struct cJSON *old_files, const struct cJSON *new_files);
+/* Human-readable report of a fp_compare result, one component per line with indented details.
+ * all=false leaves out components that are the same. Caller frees. */
+char *fp_compare_text(const struct cJSON *cmp, bool all);
+
+/* The short form shown by `list --fingerprint`: the first 12 hex digits, or "-". */
+void fp_short(const struct cJSON *environment, char out[13]);
+
+/* ---- glue for the commands (src/fp_spec.c) ---- */
+struct rp_spec;
+
+/* The fingerprint input of a loaded config, as `run` and `verify` build it. Owns its strings. */
+struct fp_spec_input {
+	struct fp_input in;
+	struct cJSON *config;
+	char **declared, **extra;
+	char *files_path;
+};
+/* envp: the job's environment; runner_type: "sandbox" uses spec's rootfs; run_dir (may be
+ * NULL): where the per-file list is written. */
+void fp_spec_input_init(struct fp_spec_input *si, const struct rp_spec *spec, const char *home,
+			char *const *envp, const char *runner_type, const char *run_dir);
+void fp_spec_input_free(struct fp_spec_input *si);
+/* The environment a job of spec would get now: ours, with the config's env on top (RunPilot's
+ * per-run variables are never fingerprinted, so they are not added). Free with fp_env_free. */
+char **fp_job_env_now(const struct rp_spec *spec);
+void fp_env_free(char **envp);
+
+/* run.json's "environment" for a run about to start: the fingerprint, or {"error": ...} when it
+ * could not be computed (the run still starts; *warning says why, caller frees). */
+struct cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *const *envp,
+				 const char *runner_type, const char *run_dir, char **warning);
 
 #endif

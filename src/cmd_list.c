@@ -7,18 +7,20 @@
 
 #include "cmds.h"
 #include "config.h"
+#include "fingerprint.h"
 #include "print.h"
 #include "runs.h"
 #include "util.h"
 
 const char usage_list[] =
-	"usage: runpilot list [--status STATUS] [--tag TAG] [--limit N] [--json]\n"
+	"usage: runpilot list [--status STATUS] [--tag TAG] [--limit N] [--fingerprint] [--json]\n"
 	"\n"
 	"List runs, newest last.\n"
 	"\n"
 	"  --status STATUS  only runs with this status (running, success, failed, cancelled, lost)\n"
 	"  --tag TAG        only runs with this tag\n"
 	"  --limit N        only the N newest runs\n"
+	"  --fingerprint    add a column with each run's environment fingerprint (first 12 hex)\n"
 	"  --json           print the runs' run.json records as a JSON array\n";
 
 struct list_opts {
@@ -26,6 +28,7 @@ struct list_opts {
 	const char *tag;
 	long limit;
 	bool json;
+	bool fingerprint;
 };
 
 static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp_err *err)
@@ -33,7 +36,7 @@ static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp
 	static const struct option longopts[] = {
 		{"status", required_argument, NULL, 's'}, {"tag", required_argument, NULL, 't'},
 		{"limit", required_argument, NULL, 'n'},  {"json", no_argument, NULL, 'j'},
-		{NULL, 0, NULL, 0},
+		{"fingerprint", no_argument, NULL, 'f'},  {NULL, 0, NULL, 0},
 	};
 	optind = 1;
 	opterr = 0;
@@ -55,6 +58,7 @@ static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp
 			o->limit = (long)n;
 			break;
 		case 'j': o->json = true; break;
+		case 'f': o->fingerprint = true; break;
 		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default: return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot list --help`)", argv[optind - 1]);
 		}
@@ -78,18 +82,20 @@ static bool run_matches(const struct rp_run *r, const struct list_opts *o)
 	return true;
 }
 
-static void print_table(struct rp_run **sel, size_t n)
+static void print_table(struct rp_run **sel, size_t n, bool fingerprint)
 {
-	static const char *const header[] = {"ID", "NAME", "STATUS", "STARTED", "DURATION"};
+	static const char *const header[] = {"ID", "NAME", "STATUS", "STARTED", "DURATION", "FINGERPRINT"};
 	struct table t;
-	table_init(&t, 5, header);
+	table_init(&t, fingerprint ? 6 : 5, header);
 	for (size_t i = 0; i < n; i++) {
 		const struct rp_run *r = sel[i];
 		char status[64], started[32], dur[32];
 		fmt_status(r, status, sizeof status);
 		fmt_local_time(r->started_at > 0 ? r->started_at : r->created_at, started, sizeof started);
 		fmt_duration(r->status == RP_RUNNING ? -1 : r->duration_s, dur, sizeof dur);
-		const char *row[] = {r->id, r->name, status, started, dur};
+		char fp[13];
+		fp_short(record_section(r, "environment"), fp);
+		const char *row[] = {r->id, r->name, status, started, dur, fp};
 		table_add(&t, row);
 	}
 	table_print(&t, stdout);
@@ -132,7 +138,7 @@ int cmd_list(int argc, char **argv, struct rp_err *err)
 	else if (k == 0 && n == 0)
 		fprintf(stderr, "runpilot: no runs yet in %s (start one with `runpilot run CONFIG`)\n", st.runs_dir);
 	else
-		print_table(sel + first, k - first);
+		print_table(sel + first, k - first, o.fingerprint);
 	free(sel);
 	runs_free(runs, n);
 	store_close(&st);

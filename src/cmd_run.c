@@ -21,6 +21,7 @@
 #include "runner.h"
 #include "store.h"
 #include "supervise.h"
+#include "fingerprint.h"
 #include "util.h"
 
 const char usage_run[] =
@@ -381,6 +382,9 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 		close(pipefd[0]);
 		return -1;
 	}
+	/* Some of the runner's facts are only known once the job started (sandbox: overlay or not). */
+	cJSON_Delete(c->rec.runner);
+	c->rec.runner = runner_record(&c->runner);
 	if (record_write(c->run_dir, &c->rec, err) < 0) {
 		c->runner.ops->stop(&c->runner, true);
 		close(pipefd[0]);
@@ -452,6 +456,14 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 		return -1;
 	cJSON_Delete(c->rec.runner);
 	c->rec.runner = runner_record(&c->runner);
+	/* The environment fingerprint (issue 5), before the job can change anything. */
+	char *fp_warning = NULL;
+	record_set_section(&c->rec, "environment",
+			   fp_run_environment(&c->spec, c->store.home, strvec_items(&c->env), c->runner.ops->type,
+					      c->run_dir, &fp_warning));
+	if (fp_warning)
+		runner_add_warning(&c->runner, "%s", fp_warning);
+	free(fp_warning);
 	return 0;
 }
 

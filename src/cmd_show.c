@@ -6,16 +6,19 @@
 #include <cjson/cJSON.h>
 
 #include "cmds.h"
+#include "fingerprint.h"
 #include "print.h"
 #include "runs.h"
 #include "util.h"
 
 const char usage_show[] =
-	"usage: runpilot show RUN [--json]\n"
+	"usage: runpilot show RUN [--json] [--files]\n"
 	"\n"
 	"Show one run. RUN is a run id (rp_0007), its number (7), a unique run name, or 'last'.\n"
 	"\n"
-	"  --json   print the run's run.json\n";
+	"  --json   print the run's run.json\n"
+	"  --files  list the workdir files its environment fingerprint counted (with --json: path,\n"
+	"           mode, size and sha256 of each)\n";
 
 static void field(const char *label, const char *value)
 {
@@ -139,6 +142,9 @@ static void print_summary(const struct rp_run *r)
 	print_tags(r);
 	print_runner(r);
 	print_resources(r);
+	char fp[13];
+	fp_short(record_section(r, "environment"), fp);
+	field("Fingerprint", fp);
 	const cJSON *logs = cJSON_GetObjectItemCaseSensitive(r->paths, "logs");
 	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(r->paths, "outputs");
 	if (cJSON_IsString(logs))
@@ -147,16 +153,45 @@ static void print_summary(const struct rp_run *r)
 		field("Outputs", outs->valuestring);
 }
 
+/* The files the fingerprint counted (<run_dir>/files.json, written by fp_compute). */
+static int print_files(const struct rp_run *r, const char *dir, bool json, struct rp_err *err)
+{
+	char *path = path_join(dir, FP_FILES_NAME);
+	cJSON *files = NULL;
+	int rc = path_exists(path) ? fp_files_load(path, &files, err)
+				   : rp_err_set(err, RP_ERR_RUNTIME, "run %s has no file list (%s)", r->id, FP_FILES_NAME);
+	free(path);
+	if (rc < 0)
+		return -1;
+	const cJSON *code = cJSON_GetObjectItemCaseSensitive(files, "code");
+	if (json) {
+		cJSON *rows = fp_files_rows_json(code);
+		char *s = cJSON_Print(rows);
+		printf("%s\n", s);
+		free(s);
+		cJSON_Delete(rows);
+	} else {
+		for (const cJSON *row = code ? code->child : NULL; row; row = row->next)
+			if (fp_files_row_path(row))
+				printf("%s\n", fp_files_row_path(row));
+	}
+	cJSON_Delete(files);
+	return 0;
+}
+
 int cmd_show(int argc, char **argv, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-	bool json = false;
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {"files", no_argument, NULL, 'f'},
+						 {NULL, 0, NULL, 0}};
+	bool json = false, files = false;
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;
+		else if (c == 'f')
+			files = true;
 		else
 			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot show --help`)", argv[optind - 1]);
 	}
@@ -169,7 +204,10 @@ int cmd_show(int argc, char **argv, struct rp_err *err)
 	char *dir;
 	if (runs_load(argv[optind], &st, &r, &dir, err) < 0)
 		return -1;
-	if (json) {
+	int rc = 0;
+	if (files) {
+		rc = print_files(&r, dir, json, err);
+	} else if (json) {
 		cJSON *j = record_to_json(&r);
 		char *s = cJSON_Print(j);
 		printf("%s\n", s);
@@ -181,5 +219,5 @@ int cmd_show(int argc, char **argv, struct rp_err *err)
 	record_free(&r);
 	free(dir);
 	store_close(&st);
-	return 0;
+	return rc;
 }

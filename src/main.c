@@ -17,6 +17,9 @@ static const struct rp_cmd commands[] = {
 	{"list", cmd_list, "list runs", usage_list},
 	{"show", cmd_show, "show one run", usage_show},
 	{"logs", cmd_logs, "print a run's output", usage_logs},
+	{"verify", cmd_verify, "check whether a run's environment is still the same, and what changed", usage_verify},
+	{"diff", cmd_diff, "compare two runs: params, config, resources, environment", usage_diff},
+	{"doctor", cmd_doctor, "check what this host offers runs (sandbox, cgroups, docker)", usage_doctor},
 	{"help", cmd_help, "show help for a command", usage_help},
 };
 

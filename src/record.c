@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "cgroup.h"
 #include "util.h"
 
 static const char *const status_names[] = {"running", "success", "failed", "cancelled", "lost"};
@@ -328,6 +329,9 @@ int record_mark_lost_if_gone(const char *run_dir, struct rp_run *r, struct rp_er
 	r->status = RP_LOST;
 	free(r->reason);
 	r->reason = xstrdup(why);
+	/* A SIGKILLed runpilot could not remove the run's cgroups: remove them if empty now. */
+	if (r->id)
+		(void)cg_remove_stale(r->id);
 	if (record_write(run_dir, r, err) < 0)
 		return -1;
 	return 1;

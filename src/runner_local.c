@@ -67,10 +67,17 @@ static _Noreturn void exec_job(const struct rp_job *job)
 }
 
 /* In the shim: wait for the go from the supervisor, start the job, supervise it. */
-static _Noreturn void run_shim(const struct rp_job *job, int sync_r, int lifeline_r, int status_w)
+static _Noreturn void run_shim(const struct rp_job *job, const struct rp_cgroup *cg, int sync_r, int lifeline_r,
+			       int status_w)
 {
 	char go;
 	setpgid(0, 0); /* out of the terminal's group: Ctrl-C reaches runpilot only */
+	/* Into the run's cgroup before anything starts; from here it is ~10 ms cheaper than
+	 * cg_attach from the supervisor on cgroup v1 (see cgroup.h). */
+	if (cg_enter(cg) < 0) {
+		dprintf(job->out_fd, "runpilot: cannot enter the run's cgroup: %s\n", strerror(errno));
+		_exit(125);
+	}
 	if (read(sync_r, &go, 1) != 1)
 		_exit(125); /* the supervisor failed to set us up */
 	close(sync_r);
@@ -122,7 +129,7 @@ static int local_start(struct runner *r, struct rp_err *err)
 		close(sync_p[1]);
 		close(life_p[1]);
 		close(status_p[0]);
-		run_shim(r->job, sync_p[0], life_p[0], status_p[1]);
+		run_shim(r->job, st->cg, sync_p[0], life_p[0], status_p[1]);
 	}
 	close(sync_p[0]);
 	close(life_p[0]);
@@ -130,13 +137,7 @@ static int local_start(struct runner *r, struct rp_err *err)
 	st->lifeline_w = life_p[1];
 	st->status_r = status_p[0];
 	r->pid = pid;
-	/* The shim waits on sync_p until it is in the run's cgroup, so the job starts inside it. */
-	if (cg_attach(st->cg, pid, err) < 0) {
-		close(sync_p[1]); /* EOF: the shim exits without starting the job */
-		waitpid(pid, NULL, 0);
-		r->pid = -1;
-		return -1;
-	}
+	/* The shim enters the run's cgroup itself (cg_enter) before it starts the job. */
 	r->wait_fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (r->wait_fd < 0) {
 		rp_err_sys(err, "pidfd_open");

@@ -1,0 +1,135 @@
+/* The built-in sandbox: one plan in, one child pid out (issue 3).
+ *
+ * sb_start() clones a child into new namespaces (pid, mount, uts, ipc, cgroup, user when asked,
+ * net when the network is "none"). That child is pid 1 of the new pid namespace: it builds the
+ * filesystem view (mounts.c), then becomes the tiny init (sb_init.h) whose one child drops
+ * capabilities (caps.c), sets no_new_privs, loads the seccomp filter (seccomp.c) and execs the
+ * job. Setup errors travel back on a close-on-exec pipe and become one-line errors; sb_start
+ * returns only once the job has exec'd (or setup failed and the child is gone).
+ *
+ * Knows nothing of run.json or the core: the runner fills the plan. */
+#ifndef RP_SANDBOX_H
+#define RP_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "err.h"
+#include "util.h"
+
+enum sb_seccomp_profile {
+	SB_SECCOMP_DEFAULT = 0,
+	SB_SECCOMP_STRICT,
+	SB_SECCOMP_UNCONFINED,
+};
+
+/* A path to hide and how: an empty read-only tmpfs over a directory, /dev/null over a file. */
+struct sb_mask {
+	char *path;              /* absolute host path, symlinks resolved */
+	bool is_dir;
+};
+
+struct sb_plan {
+	/* What to run. */
+	char **argv;             /* argv[0] is looked up in envp's PATH inside the sandbox */
+	char **envp;
+	const char *cwd;         /* the job's working directory (same path inside) */
+	int out_fd;              /* the job's stdout and stderr; stdin is /dev/null */
+	const char *hostname;    /* uts hostname inside (the run id) */
+
+	/* Namespaces. */
+	bool userns;             /* new user namespace mapping host_uid/gid to themselves inside */
+	bool netns;              /* network "none": private net namespace with only lo */
+	uid_t host_uid;
+	gid_t host_gid;
+
+	/* Filesystem view. */
+	const char *rootfs;      /* NULL: the host's / read-only; else a root filesystem to pivot into */
+	const char *workdir;     /* host dir shown writable through overlayfs (NULL: none) */
+	const char *changes_dir; /* overlay upper dir: what the job wrote, kept (<run_dir>/changes) */
+	const char *overlay_work;/* overlay work dir, same filesystem as changes_dir; removed after */
+	const char *output_dir;  /* bound writable at the same path */
+	const struct rp_bind_mount *binds;
+	size_t nbinds;
+	const struct sb_mask *masks;
+	size_t nmasks;
+	bool gpus;               /* bind /dev/nvidia* into /dev */
+
+	/* Security. */
+	uint64_t keep_caps;      /* bit n set: keep capability n */
+	enum sb_seccomp_profile seccomp;
+	char **seccomp_deny;     /* extra syscall names answered with EPERM */
+	size_t nseccomp_deny;
+	bool seccomp_log;        /* denied calls also go to the kernel audit log */
+
+	/* Wiring with the supervisor (sb_init.h). */
+	int lifeline_fd;         /* read end: EOF means the supervisor died */
+	int status_fd;           /* write end: the init reports the job's wait status here */
+	/* Called in the parent while the child waits, before it builds anything (cgroup attach). */
+	int (*attach)(pid_t pid, void *arg, struct rp_err *err);
+	void *attach_arg;
+};
+
+/* What sb_start reports back. */
+struct sb_started {
+	pid_t pid;               /* the sandbox's init (pid 1 inside) */
+	bool workdir_overlay;    /* false: the workdir is read-only */
+	char workdir_note[256];  /* why not overlay, "" when it is */
+	int ngpu_devices;        /* device files bound for gpus: all (0: none found) */
+};
+
+/* Start the plan. Returns 0 once the job has exec'd, -1 with err filled (nothing left behind).
+ * plan->out_fd, lifeline_fd and status_fd stay open in the caller: close them after. */
+int sb_start(const struct sb_plan *plan, struct sb_started *out, struct rp_err *err);
+
+/* Fast check that a sandbox can be built here by this user with or without a user namespace
+ * (child in new namespaces mounts a tmpfs). 0 when it can; -1 and *why (owned, one line with
+ * the fix) when not. */
+int sb_probe(bool userns, char **why);
+
+/* One line explaining why user namespaces are unavailable here, with the fix; NULL if no known
+ * restriction is set (caller frees). */
+char *sb_userns_hint(void);
+/* doctor: overlayfs mountable (in a user namespace when userns); unprivileged user namespaces
+ * with a mount and an overlay inside (run as uid 65534 when root); one namespace type by its
+ * CLONE_NEW* flag (0 or the errno). */
+int sb_probe_overlay(bool userns, char **why);
+int sb_probe_unprivileged_userns(char **why);
+int sb_probe_ns(int clone_flag);
+
+/* Names of the namespaces a plan creates, in order ("user", "pid", ...). Returns the count. */
+size_t sb_namespace_names(const struct sb_plan *plan, const char *names[8]);
+
+/* Capabilities: "CAP_NET_BIND_SERVICE" or "net_bind_service" -> bit set. -1 + err for unknown. */
+int sb_caps_parse(char **names, size_t n, uint64_t *mask, struct rp_err *err);
+/* Run in the job before exec: keep only mask in every set, no ambient unless kept, no_new_privs. */
+int sb_caps_drop(uint64_t keep, struct rp_err *err);
+
+/* seccomp: "default" | "strict" | "unconfined" -> profile; -1 for unknown. */
+int sb_seccomp_profile_parse(const char *name, enum sb_seccomp_profile *p);
+const char *sb_seccomp_profile_name(enum sb_seccomp_profile p);
+/* Check every extra deny name is a syscall this architecture knows. */
+int sb_seccomp_check_names(char **names, size_t n, struct rp_err *err);
+/* Build and load the filter in the calling thread (no_new_privs must be set). */
+int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct rp_err *err);
+
+/* Append the credential paths masked by default for a user with home dir `home` (may be NULL):
+ * ~/.ssh ~/.aws ~/.gnupg ~/.config/gcloud ~/.docker ~/.netrc, /etc/shadow /etc/gshadow, and /root
+ * when not_root. */
+void sb_default_mask_paths(const char *home, bool not_root, struct strvec *out);
+
+/* GPU device files (/dev/nvidia*, /dev/nvidia-caps/...) present on this host. */
+size_t sb_gpu_devices(char ***out);
+
+/* Internal pieces used by sandbox.c (exposed for unit tests). */
+int sb_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct rp_err *err);
+int sb_mounts_build(const struct sb_plan *plan, ino_t parent_mntns, struct sb_started *st,
+		    struct rp_err *err);
+int sb_ns_loopback_up(struct rp_err *err);
+unsigned long sb_clone_flags(const struct sb_plan *plan);
+ino_t sb_mntns_inode(void);
+
+#endif

@@ -1,0 +1,268 @@
+/* The cgroup handle the runners use (cgroup.h): picks cgroup v2, v1 or the rusage fallback, and
+ * records which mechanism enforces each requested limit. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup_int.h"
+#include "util.h"
+
+/* crun's test: /sys/fs/cgroup itself is cgroup2 on unified hosts; tmpfs on v1 and hybrid ones. */
+static enum cg_mode host_mode(void)
+{
+	return cgfs_is_unified("/sys/fs/cgroup") ? CG_MODE_V2 : CG_MODE_V1;
+}
+
+static bool cgroups_disabled(void)
+{
+	const char *e = getenv("RUNPILOT_CGROUP");
+	return e && (strcmp(e, "off") == 0 || strcmp(e, "0") == 0);
+}
+
+/* "memory 64 MiB, pids 32" for each requested limit no mechanism enforces. */
+static char *unenforced_list(const struct rp_cgroup *cg)
+{
+	char buf[256] = "";
+	size_t n = 0;
+	const struct rp_resources *l = &cg->limits;
+	if (l->cpus > 0 && !cg->by_cpus)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%scpus %g", n ? ", " : "", l->cpus);
+	if (l->memory_bytes > 0 && !cg->by_memory && n < sizeof buf)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%smemory %.1f MiB", n ? ", " : "",
+				      (double)l->memory_bytes / (1024.0 * 1024.0));
+	if (l->pids > 0 && !cg->by_pids && n < sizeof buf)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%spids %lld", n ? ", " : "", l->pids);
+	return n ? xstrdup(buf) : NULL;
+}
+
+static void build_warning(struct rp_cgroup *cg)
+{
+	char *list = unenforced_list(cg);
+	if (!list)
+		return;
+	const char *why = cg->why_not ? cg->why_not : "no cgroup controller for it";
+	if (cg->mode == CG_MODE_RUSAGE)
+		cg->warning = xasprintf("limits not enforced: %s (%s); usage is metered by rusage", list, why);
+	else
+		cg->warning = xasprintf("limits not enforced: %s (%s)", list, why);
+	free(list);
+}
+
+int cg_create(const char *run_id, const struct rp_resources *limits, struct rp_cgroup **out,
+	      struct rp_err *err)
+{
+	struct rp_cgroup *cg = xcalloc(1, sizeof *cg);
+	for (int c = 0; c < CG1_NCTRL; c++)
+		cg->v1_idx[c] = -1;
+	cg->limits = *limits;
+	cg->name = xasprintf("runpilot-%s", run_id);
+	char *why = NULL;
+	if (cgroups_disabled()) {
+		why = xstrdup("cgroups disabled by RUNPILOT_CGROUP=off");
+	} else if (host_mode() == CG_MODE_V2) {
+		if (cg2_create(cg, &why) == 0)
+			cg->mode = CG_MODE_V2;
+		else
+			cg2_destroy(cg);
+	} else {
+		if (cg1_create(cg, &why) == 0)
+			cg->mode = CG_MODE_V1;
+	}
+	cg->why_not = why;
+	if (cg->mode == CG_MODE_V2)
+		cg->enter_files[cg->nenter++] = xasprintf("%s/cgroup.procs", cg->v2_leaf);
+	for (int i = 0; cg->mode == CG_MODE_V1 && i < cg->nv1; i++)
+		cg->enter_files[cg->nenter++] = xasprintf("%s/tasks", cg->v1_leaf[i]);
+	/* The supervisor's timer enforces the timeout on every host. */
+	if (limits->timeout_s > 0)
+		cg->by_timeout = "supervisor";
+	build_warning(cg);
+	*out = cg;
+	(void)err;
+	return 0;
+}
+
+const char *cg_source(const struct rp_cgroup *cg)
+{
+	switch (cg ? cg->mode : CG_MODE_RUSAGE) {
+	case CG_MODE_V2:
+		return "cgroup2";
+	case CG_MODE_V1:
+		return "cgroup1";
+	default:
+		return "rusage";
+	}
+}
+
+const char *cg_warning(const struct rp_cgroup *cg)
+{
+	return cg ? cg->warning : NULL;
+}
+
+const char *cg_path(const struct rp_cgroup *cg)
+{
+	if (!cg)
+		return NULL;
+	if (cg->mode == CG_MODE_V2)
+		return cg->v2_leaf;
+	if (cg->mode == CG_MODE_V1 && cg->nv1 > 0)
+		return cg->v1_leaf[cg->v1_idx[CG1_MEMORY] >= 0 ? cg->v1_idx[CG1_MEMORY] : 0];
+	return NULL;
+}
+
+int cg_attach(struct rp_cgroup *cg, pid_t pid, struct rp_err *err)
+{
+	int rc = 0;
+	if (cg && cg->mode == CG_MODE_V2)
+		rc = cg2_attach(cg, pid);
+	else if (cg && cg->mode == CG_MODE_V1)
+		rc = cg1_attach(cg, pid);
+	if (rc < 0)
+		return rp_err_sys(err, "cannot move the job into cgroup %s", cg_path(cg));
+	return 0;
+}
+
+int cg_enter(const struct rp_cgroup *cg)
+{
+	for (int i = 0; cg && i < cg->nenter; i++) {
+		int fd = open(cg->enter_files[i], O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		ssize_t w = write(fd, "0", 1);
+		int e = errno;
+		close(fd);
+		if (w != 1) {
+			errno = w < 0 ? e : EIO;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int cg_signal_all(struct rp_cgroup *cg, int sig)
+{
+	if (cg && cg->mode == CG_MODE_V2)
+		return cg2_signal_all(cg, sig);
+	if (cg && cg->mode == CG_MODE_V1)
+		return cg1_signal_all(cg, sig);
+	return -1;
+}
+
+int cg_kill_all(struct rp_cgroup *cg)
+{
+	return cg_signal_all(cg, SIGKILL);
+}
+
+void cg_read_usage(struct rp_cgroup *cg, const struct rusage *ru, double wall_s, struct rp_usage *u)
+{
+	/* rusage first: it fills what a cgroup cannot (max_rss) and stands in for what is missing. */
+	meter_from_rusage(u, ru, wall_s);
+	if (!cg || cg->mode == CG_MODE_RUSAGE)
+		return;
+	if (cg->mode == CG_MODE_V2)
+		cg2_read_usage(cg, ru, u);
+	else
+		cg1_read_usage(cg, ru, u);
+	snprintf(u->source, sizeof u->source, "%s", cg_source(cg));
+	u->cpu_avg_cores = wall_s > 0 ? u->cpu_total_s / wall_s : 0;
+}
+
+static cJSON *limit_json(double requested, bool as_int, const char *by, const char *why)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (requested > 0)
+		cJSON_AddNumberToObject(o, "requested", as_int ? (double)(long long)requested : requested);
+	else
+		cJSON_AddNullToObject(o, "requested");
+	if (by)
+		cJSON_AddStringToObject(o, "enforced_by", by);
+	else
+		cJSON_AddNullToObject(o, "enforced_by");
+	if (requested > 0 && !by)
+		cJSON_AddStringToObject(o, "not_enforced", why ? why : "no mechanism on this host");
+	return o;
+}
+
+struct cJSON *cg_limits_json(const struct rp_cgroup *cg)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!cg)
+		return o;
+	const struct rp_resources *l = &cg->limits;
+	cJSON_AddItemToObject(o, "cpus", limit_json(l->cpus, false, cg->by_cpus, cg->why_not));
+	cJSON_AddItemToObject(o, "memory",
+			      limit_json((double)l->memory_bytes, true, cg->by_memory, cg->why_not));
+	cJSON_AddItemToObject(o, "pids", limit_json((double)l->pids, true, cg->by_pids,
+						    cg->mode == CG_MODE_RUSAGE
+							    ? "RLIMIT_NPROC is per user, not per job"
+							    : cg->why_not));
+	cJSON_AddItemToObject(o, "timeout_s", limit_json(l->timeout_s, false, cg->by_timeout, NULL));
+	return o;
+}
+
+/* rmdir parent/runpilot-<run_id> and parent/runpilot-<run_id>-<suffix> (the names cg_create
+ * may have used); rmdir never removes a cgroup that still holds processes. */
+static int remove_named(const char *parent, const char *run_id)
+{
+	DIR *d = opendir(parent);
+	if (!d)
+		return 0;
+	char *name = xasprintf("runpilot-%s", run_id);
+	size_t nl = strlen(name);
+	int removed = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_type != DT_DIR || strncmp(e->d_name, name, nl) != 0 ||
+		    (e->d_name[nl] != '\0' && e->d_name[nl] != '-'))
+			continue;
+		char *p = xasprintf("%s/%s", parent, e->d_name);
+		if (rmdir(p) == 0)
+			removed++;
+		free(p);
+	}
+	closedir(d);
+	free(name);
+	return removed;
+}
+
+int cg_remove_stale(const char *run_id)
+{
+	static const char *const v1_ctrls[] = { "memory", "cpu", "cpuacct", "pids" };
+	int removed = 0;
+	if (cgfs_is_unified("/sys/fs/cgroup")) {
+		char *dir = cgfs_own_dir(NULL);
+		if (dir)
+			removed += remove_named(dir, run_id);
+		free(dir);
+		return removed;
+	}
+	for (size_t i = 0; i < sizeof v1_ctrls / sizeof v1_ctrls[0]; i++) {
+		char *dir = cgfs_own_dir(v1_ctrls[i]);
+		if (dir)
+			removed += remove_named(dir, run_id);
+		free(dir);
+	}
+	return removed;
+}
+
+void cg_destroy(struct rp_cgroup *cg)
+{
+	if (!cg)
+		return;
+	if (cg->mode == CG_MODE_V2)
+		cg2_destroy(cg);
+	else if (cg->mode == CG_MODE_V1)
+		cg1_destroy(cg);
+	for (int i = 0; i < cg->nenter; i++)
+		free(cg->enter_files[i]);
+	free(cg->name);
+	free(cg->why_not);
+	free(cg->warning);
+	free(cg);
+}

@@ -1,0 +1,426 @@
+/* The sandbox's filesystem view, built in the child after it entered its own mount namespace.
+ *
+ * Order (after bubblewrap): make / recursively private; mount a staging tmpfs on /tmp and
+ * pivot_root into it, so the host's root sits at /oldroot; bind the host's / (or the rootfs) at
+ * /newroot and make it read-only and nosuid recursively; replace /proc, /dev and /tmp; overlay
+ * the workdir; bind the output dir writable; add extra binds; mask credentials; detach /oldroot;
+ * pivot_root into /newroot.
+ *
+ * Defence in depth: nothing here mounts or unmounts before checking that this process's mount
+ * namespace differs from the parent's (inode of /proc/self/ns/mnt, taken before clone). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "util.h"
+
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+#define STAGE "/tmp"
+#define OLDROOT "/oldroot"
+#define NEWROOT "/newroot"
+
+/* Docker's (moby oci/defaults.go) read-only and masked /proc and /sys paths. */
+static const char *const proc_readonly[] = {
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL,
+};
+static const char *const proc_masked[] = {
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+	"/proc/timer_stats", "/sys/firmware", "/sys/devices/virtual/powercap", NULL,
+};
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+
+ino_t sb_mntns_inode(void)
+{
+	struct stat st;
+	return stat("/proc/self/ns/mnt", &st) == 0 ? st.st_ino : 0;
+}
+
+static int pivot_root(const char *new_root, const char *put_old)
+{
+	return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+/* Add attributes (read-only, nosuid...) to a mount, and to every mount below it when rec. */
+static int set_attr(const char *path, unsigned long long attrs, bool rec, struct rp_err *err)
+{
+	struct mount_attr a = { .attr_set = attrs };
+	if (mount_setattr(AT_FDCWD, path, rec ? AT_RECURSIVE : 0, &a, sizeof a) < 0)
+		return rp_err_sys(err, "sandbox: cannot make %s read-only", path + strlen(NEWROOT));
+	return 0;
+}
+
+static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+		    const char *data, struct rp_err *err)
+{
+	if (mount(src, dst, type, flags, data) < 0)
+		return rp_err_sys(err, "sandbox: mount %s on %s failed", type ? type : src,
+				  strncmp(dst, NEWROOT, strlen(NEWROOT)) ? dst : dst + strlen(NEWROOT));
+	return 0;
+}
+
+/* The path p (absolute, as seen inside) under the new root. */
+static char *in_new(const char *p)
+{
+	return xasprintf(NEWROOT "%s", strcmp(p, "/") ? p : "");
+}
+
+static char *in_old(const char *p)
+{
+	return xasprintf(OLDROOT "%s", strcmp(p, "/") ? p : "");
+}
+
+/* Make sure a mount target exists: a directory, or an empty file for file binds. Creating can
+ * only succeed on our own tmpfs mounts (or the rootfs's scratch upper): the host's tree is
+ * already read-only when this runs, so nothing is ever created on the host. */
+static int ensure_target(const char *path, bool is_dir, struct rp_err *err)
+{
+	struct stat st;
+	if (stat(path, &st) == 0)
+		return 0;
+	char *parent = xstrdup(path);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		struct rp_err e2 = { 0 };
+		if (mkdir_p(parent, 0755, &e2) < 0) {
+			free(parent);
+			return rp_err_sys(err, "sandbox: cannot create mount point %s",
+					  path + strlen(NEWROOT));
+		}
+	}
+	free(parent);
+	int rc = is_dir ? mkdir(path, 0755) : 0;
+	if (!is_dir) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		rc = fd < 0 ? -1 : close(fd);
+	}
+	if (rc < 0 && errno != EEXIST)
+		return rp_err_sys(err, "sandbox: cannot create mount point %s", path + strlen(NEWROOT));
+	return 0;
+}
+
+static int bind(const char *src, const char *dst, bool readonly, struct rp_err *err)
+{
+	if (do_mount(src, dst, NULL, MS_BIND | MS_REC, NULL, err) < 0)
+		return -1;
+	return readonly ? set_attr(dst, MOUNT_ATTR_RDONLY, true, err) : 0;
+}
+
+/* Step 1: private propagation, staging tmpfs, pivot so the host root is at /oldroot. */
+static int enter_staging(ino_t parent_mntns, struct rp_err *err)
+{
+	ino_t mine = sb_mntns_inode();
+	if (mine == 0 || mine == parent_mntns)
+		return rp_err_set(err, RP_ERR_RUNTIME,
+				  "sandbox: refusing to mount: not in a new mount namespace");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return rp_err_sys(err, "sandbox: cannot make / private");
+	if (do_mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
+		return -1;
+	if (mkdir(STAGE NEWROOT, 0755) < 0 || mkdir(STAGE OLDROOT, 0755) < 0)
+		return rp_err_sys(err, "sandbox: cannot create staging dirs");
+	if (pivot_root(STAGE, STAGE OLDROOT) < 0)
+		return rp_err_sys(err, "sandbox: pivot_root to staging failed");
+	if (chdir("/") < 0)
+		return rp_err_sys(err, "sandbox: chdir /");
+	return 0;
+}
+
+static bool needs_dir(const char *p)
+{
+	struct stat st;
+	return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Mount points a rootfs may lack, created in its scratch upper before it turns read-only. */
+static int rootfs_mountpoints(const struct sb_plan *p, struct rp_err *err)
+{
+	const char *dirs[] = { "/proc", "/dev", "/tmp", "/sys", p->cwd, p->workdir, p->output_dir };
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		if (!dirs[i])
+			continue;
+		char *t = in_new(dirs[i]);
+		int rc = ensure_target(t, true, err);
+		free(t);
+		if (rc < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < p->nbinds; i++) {
+		char *src = in_old(p->binds[i].src);
+		char *t = in_new(p->binds[i].dst);
+		int rc = ensure_target(t, needs_dir(src), err);
+		free(src);
+		free(t);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Step 2: the new root, read-only. The host's / is bound recursively (so its submounts such as
+ * /usr or conda volumes are there too). A rootfs is shown through an overlay with a scratch
+ * tmpfs upper, so mount points can be created without ever writing into the user's rootfs. */
+static int build_root(const struct sb_plan *p, struct rp_err *err)
+{
+	if (!p->rootfs) {
+		if (do_mount(OLDROOT, NEWROOT, NULL, MS_BIND | MS_REC, NULL, err) < 0)
+			return -1;
+	} else {
+		char *lower = in_old(p->rootfs);
+		bool ok = mkdir("/scratch", 0755) == 0 && mkdir("/scratch/up", 0755) == 0 &&
+			  mkdir("/scratch/work", 0755) == 0;
+		char *opts = xasprintf("lowerdir=%s,upperdir=/scratch/up,workdir=/scratch/work", lower);
+		if (!ok || strpbrk(lower, ",:") ||
+		    mount("overlay", NEWROOT, "overlay", 0, opts) < 0) {
+			/* No overlay: the rootfs itself, which then must have every mount point. */
+			if (do_mount(lower, NEWROOT, NULL, MS_BIND | MS_REC, NULL, err) < 0) {
+				free(opts);
+				free(lower);
+				return rp_err_wrap(err, "sandbox.rootfs %s", p->rootfs);
+			}
+		}
+		free(opts);
+		free(lower);
+		if (rootfs_mountpoints(p, err) < 0)
+			return -1;
+	}
+	return set_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, true, err);
+}
+
+/* A fresh /proc for the new pid namespace, hardened as Docker does. */
+static int build_proc(struct rp_err *err)
+{
+	umount2(NEWROOT "/proc", MNT_DETACH); /* the host's /proc and its submounts, if any */
+	if (do_mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
+		return -1;
+	for (size_t i = 0; proc_readonly[i]; i++) {
+		char *t = in_new(proc_readonly[i]);
+		int rc = 0;
+		if (access(t, F_OK) == 0)
+			rc = bind(t, t, true, err);
+		free(t);
+		if (rc < 0)
+			return -1;
+	}
+	for (size_t i = 0; proc_masked[i]; i++) {
+		char *t = in_new(proc_masked[i]);
+		struct stat st;
+		int rc = 0;
+		if (stat(t, &st) == 0) {
+			if (S_ISDIR(st.st_mode))
+				rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+					      "mode=0755", err);
+			else
+				rc = bind(OLDROOT "/dev/null", t, true, err);
+		}
+		free(t);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int dev_bind_node(const char *host, const char *inside, struct rp_err *err)
+{
+	struct stat st;
+	if (stat(host, &st) < 0)
+		return 0; /* not on this host: nothing to show */
+	if (ensure_target(inside, S_ISDIR(st.st_mode), err) < 0)
+		return -1;
+	return do_mount(host, inside, NULL, MS_BIND | MS_REC, NULL, err);
+}
+
+/* A minimal /dev: a tmpfs with the harmless nodes bound from the host, a private shm and pts. */
+static int build_dev(const struct sb_plan *p, struct sb_started *st, struct rp_err *err)
+{
+	umount2(NEWROOT "/dev", MNT_DETACH);
+	if (do_mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755", err) < 0)
+		return -1;
+	for (size_t i = 0; dev_nodes[i]; i++) {
+		char *h = xasprintf(OLDROOT "/dev/%s", dev_nodes[i]);
+		char *t = xasprintf(NEWROOT "/dev/%s", dev_nodes[i]);
+		int rc = dev_bind_node(h, t, err);
+		free(h);
+		free(t);
+		if (rc < 0)
+			return -1;
+	}
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" }, { "/proc/kcore", "core" },
+	};
+	for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+		char *t = xasprintf(NEWROOT "/dev/%s", links[i][1]);
+		int rc = symlink(links[i][0], t);
+		free(t);
+		if (rc < 0)
+			return rp_err_sys(err, "sandbox: cannot create /dev/%s", links[i][1]);
+	}
+	if (mkdir(NEWROOT "/dev/shm", 01777) < 0 || mkdir(NEWROOT "/dev/pts", 0755) < 0)
+		return rp_err_sys(err, "sandbox: cannot create /dev/shm, /dev/pts");
+	if (do_mount("tmpfs", NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
+		return -1;
+	if (do_mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=620", err) < 0)
+		return -1;
+	if (p->gpus) {
+		char **devs = NULL;
+		size_t n = sb_gpu_devices(&devs);
+		for (size_t i = 0; i < n; i++) {
+			char *h = in_old(devs[i]);
+			char *t = in_new(devs[i]);
+			int rc = dev_bind_node(h, t, err);
+			free(h);
+			free(t);
+			if (rc < 0) {
+				for (size_t j = i; j < n; j++)
+					free(devs[j]);
+				free(devs);
+				return -1;
+			}
+			free(devs[i]);
+		}
+		free(devs);
+		st->ngpu_devices = (int)n;
+	}
+	return 0;
+}
+
+/* The workdir writable through overlayfs; what the job writes lands in changes_dir. Any failure
+ * leaves it read-only (it already is, as part of the read-only root) and says why. */
+static void build_workdir(const struct sb_plan *p, struct sb_started *st)
+{
+	st->workdir_overlay = false;
+	if (!p->workdir || !p->changes_dir || !p->overlay_work) {
+		snprintf(st->workdir_note, sizeof st->workdir_note, "no workdir overlay requested");
+		return;
+	}
+	if (strcmp(p->workdir, "/") == 0) {
+		snprintf(st->workdir_note, sizeof st->workdir_note, "the workdir is /");
+		return;
+	}
+	char *lower = in_old(p->workdir), *upper = in_old(p->changes_dir);
+	char *work = in_old(p->overlay_work), *target = in_new(p->workdir);
+	if (strpbrk(lower, ",:\\") || strpbrk(upper, ",:\\") || strpbrk(work, ",:\\")) {
+		snprintf(st->workdir_note, sizeof st->workdir_note,
+			 "overlay mount failed: path contains ',' ':' or '\\'");
+	} else {
+		char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+		struct rp_err e = { 0 };
+		if (ensure_target(target, true, &e) < 0)
+			snprintf(st->workdir_note, sizeof st->workdir_note, "%.200s", e.msg);
+		else if (mount("overlay", target, "overlay", MS_NOSUID, opts) < 0)
+			snprintf(st->workdir_note, sizeof st->workdir_note, "overlay mount failed: %s",
+				 strerror(errno));
+		else
+			st->workdir_overlay = true;
+		free(opts);
+	}
+	free(lower);
+	free(upper);
+	free(work);
+	free(target);
+}
+
+static int build_binds(const struct sb_plan *p, struct rp_err *err)
+{
+	if (p->output_dir) {
+		char *src = in_old(p->output_dir), *dst = in_new(p->output_dir);
+		int rc = ensure_target(dst, true, err);
+		if (rc == 0)
+			rc = bind(src, dst, false, err);
+		free(src);
+		free(dst);
+		if (rc < 0)
+			return rp_err_wrap(err, "output dir");
+	}
+	for (size_t i = 0; i < p->nbinds; i++) {
+		const struct rp_bind_mount *b = &p->binds[i];
+		char *src = in_old(b->src), *dst = in_new(b->dst);
+		int rc = access(src, F_OK) == 0 ? 0 : rp_err_sys(err, "sandbox.mounts: %s", b->src);
+		if (rc == 0)
+			rc = ensure_target(dst, needs_dir(src), err);
+		if (rc == 0)
+			rc = bind(src, dst, b->readonly, err);
+		free(src);
+		free(dst);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int build_masks(const struct sb_plan *p, struct rp_err *err)
+{
+	for (size_t i = 0; i < p->nmasks; i++) {
+		char *t = in_new(p->masks[i].path);
+		struct stat st;
+		int rc = 0;
+		if (lstat(t, &st) == 0 && !S_ISLNK(st.st_mode)) {
+			if (S_ISDIR(st.st_mode))
+				rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+					      "mode=0755", err);
+			else
+				rc = bind(OLDROOT "/dev/null", t, true, err);
+		}
+		free(t);
+		if (rc < 0)
+			return rp_err_wrap(err, "masking %s", p->masks[i].path);
+	}
+	return 0;
+}
+
+/* Last step: forget the host root and make /newroot the root. */
+static int enter_newroot(struct rp_err *err)
+{
+	if (umount2(OLDROOT, MNT_DETACH) < 0)
+		return rp_err_sys(err, "sandbox: cannot detach the old root");
+	if (chdir(NEWROOT) < 0)
+		return rp_err_sys(err, "sandbox: chdir " NEWROOT);
+	if (pivot_root(".", ".") < 0)
+		return rp_err_sys(err, "sandbox: pivot_root failed");
+	if (umount2(".", MNT_DETACH) < 0)
+		return rp_err_sys(err, "sandbox: cannot detach the staging root");
+	if (chdir("/") < 0)
+		return rp_err_sys(err, "sandbox: chdir /");
+	return 0;
+}
+
+int sb_mounts_build(const struct sb_plan *p, ino_t parent_mntns, struct sb_started *st,
+		    struct rp_err *err)
+{
+	if (enter_staging(parent_mntns, err) < 0 || build_root(p, err) < 0 || build_proc(err) < 0 ||
+	    build_dev(p, st, err) < 0)
+		return -1;
+	if (do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
+		return -1;
+	build_workdir(p, st);
+	if (build_binds(p, err) < 0 || build_masks(p, err) < 0)
+		return -1;
+	return enter_newroot(err);
+}
+
+void sb_default_mask_paths(const char *home, bool not_root, struct strvec *out)
+{
+	static const char *const in_home[] = {
+		".ssh", ".aws", ".gnupg", ".config/gcloud", ".docker", ".netrc", NULL,
+	};
+	for (size_t i = 0; home && home[0] == '/' && in_home[i]; i++)
+		strvec_pushf(out, "%s/%s", strcmp(home, "/") ? home : "", in_home[i]);
+	strvec_push(out, "/etc/shadow");
+	strvec_push(out, "/etc/gshadow");
+	if (not_root)
+		strvec_push(out, "/root");
+}

@@ -1,0 +1,266 @@
+/* sb_start: the one entry point of the sandbox. See include/sandbox.h for the sequence.
+ *
+ * Parent                               Child (pid 1 of the new pid namespace)
+ *   clone(new namespaces) ---------->    waits on the sync pipe
+ *   write uid/gid maps, attach cgroup
+ *   write "go" on the sync pipe ----->   cgroup ns, hostname, loopback, fs view (mounts.c)
+ *                                        sb_init_spawn(): the job child drops caps, sets
+ *                                        no_new_privs, loads seccomp, execs; the init supervises
+ *   read the message pipe until EOF <-   setup report / one error line (pipe is close-on-exec)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "sb_init.h"
+#include "util.h"
+
+extern char **environ;
+
+/* One record on the message pipe; smaller than PIPE_BUF, so each write is atomic. */
+struct sb_msg {
+	char kind;               /* 'S' setup report, 'E' error */
+	bool overlay;
+	int ngpu;
+	int err_kind;
+	int sys_errno;
+	char text[1000];
+};
+
+/* Copy a string into a fixed buffer, cutting it if needed. */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+	for (; i + 1 < size && src[i]; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
+}
+
+static void send_msg(int fd, const struct sb_msg *m)
+{
+	ssize_t n;
+	do
+		n = write(fd, m, sizeof *m);
+	while (n < 0 && errno == EINTR);
+}
+
+static noreturn void child_fail(int fd, const struct rp_err *e)
+{
+	struct sb_msg m = { .kind = 'E', .err_kind = e->kind ? e->kind : RP_ERR_RUNTIME,
+			    .sys_errno = e->sys_errno };
+	copy_text(m.text, sizeof m.text, e->msg[0] ? e->msg : "sandbox setup failed");
+	send_msg(fd, &m);
+	_exit(127);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Close every fd but the listed ones (the init never execs, so close-on-exec is no help). */
+static void close_all_except(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof *keep, cmp_int);
+	unsigned lo = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < lo) {
+			if (keep[i] >= 0 && (unsigned)keep[i] + 1 > lo)
+				lo = (unsigned)keep[i] + 1;
+			continue;
+		}
+		if ((unsigned)keep[i] > lo)
+			close_range(lo, (unsigned)keep[i] - 1, 0);
+		lo = (unsigned)keep[i] + 1;
+	}
+	close_range(lo, ~0U, 0);
+}
+
+/* In the job child: stdio, workdir, privileges, seccomp, exec. A missing workdir or program is
+ * the job's failure, reported as the local runner does (a line on its stderr, exit 126/127);
+ * failing to confine it is a setup error. */
+static noreturn void job_exec(const struct sb_plan *p, int msg_fd)
+{
+	struct rp_err e = { 0 };
+	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(p->out_fd, 1) < 0 || dup2(p->out_fd, 2) < 0) {
+		rp_err_sys(&e, "sandbox: cannot set up the job's stdin/stdout");
+		child_fail(msg_fd, &e);
+	}
+	if (chdir(p->cwd) < 0) {
+		dprintf(2, "runpilot: cannot enter workdir %s: %s\n", p->cwd, strerror(errno));
+		_exit(126);
+	}
+	/* Everything above 2 (the message pipe included) closes when exec succeeds. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		rp_err_sys(&e, "sandbox: close_range");
+		child_fail(msg_fd, &e);
+	}
+	if (sb_caps_drop(p->keep_caps, &e) < 0 ||
+	    sb_seccomp_load(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &e) < 0)
+		child_fail(msg_fd, &e);
+	environ = p->envp;
+	execvp(p->argv[0], p->argv);
+	int saved = errno;
+	dprintf(2, "runpilot: cannot run '%s': %s\n", p->argv[0], strerror(saved));
+	_exit(saved == ENOENT ? 127 : 126);
+}
+
+/* pid 1 of the new pid namespace. */
+static noreturn void child_main(const struct sb_plan *p, int sync_fd, int msg_fd,
+						 ino_t parent_mntns)
+{
+	struct rp_err e = { 0 };
+	int keep[] = { sync_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd };
+	close_all_except(keep, sizeof keep / sizeof *keep);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+	char go;
+	ssize_t n;
+	do
+		n = read(sync_fd, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(1); /* the parent gave up before setup: nothing was built */
+	close(sync_fd);
+
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		rp_err_sys(&e, "sandbox: cannot create a cgroup namespace");
+		child_fail(msg_fd, &e);
+	}
+	if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0) {
+		rp_err_sys(&e, "sandbox: sethostname");
+		child_fail(msg_fd, &e);
+	}
+	if (p->netns && sb_ns_loopback_up(&e) < 0)
+		child_fail(msg_fd, &e);
+
+	struct sb_started st = { 0 };
+	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
+		child_fail(msg_fd, &e);
+	struct sb_msg m = { .kind = 'S', .overlay = st.workdir_overlay, .ngpu = st.ngpu_devices };
+	copy_text(m.text, sizeof m.text, st.workdir_note);
+	send_msg(msg_fd, &m);
+
+	pid_t job = sb_init_spawn(&e);
+	if (job < 0)
+		child_fail(msg_fd, &e);
+	if (job == 0)
+		job_exec(p, msg_fd);
+
+	close(msg_fd);
+	close(p->out_fd);
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		close(nul);
+	}
+	prctl(PR_SET_PDEATHSIG, 0);
+	struct sb_init_cfg cfg = {
+		.lifeline_fd = p->lifeline_fd, .status_fd = p->status_fd, .pid_namespace = true,
+	};
+	sb_init_supervise(job, &cfg);
+}
+
+static void kill_and_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+}
+
+/* Read the child's reports until the pipe closes (the job exec'd, or setup failed). */
+static int read_reports(int fd, struct sb_started *out, struct rp_err *err)
+{
+	bool got_setup = false;
+	for (;;) {
+		struct sb_msg m;
+		ssize_t n = read(fd, &m, sizeof m);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return rp_err_sys(err, "sandbox: reading the setup report");
+		if (n == 0)
+			break;
+		if (n != (ssize_t)sizeof m)
+			return rp_err_set(err, RP_ERR_RUNTIME, "sandbox: short setup report");
+		m.text[sizeof m.text - 1] = '\0';
+		if (m.kind == 'E') {
+			rp_err_set(err, m.err_kind == RP_ERR_USAGE ? RP_ERR_USAGE : RP_ERR_RUNTIME, "%s", m.text);
+			if (err)
+				err->sys_errno = m.sys_errno;
+			return -1;
+		}
+		if (m.kind == 'S') {
+			got_setup = true;
+			out->workdir_overlay = m.overlay;
+			out->ngpu_devices = m.ngpu;
+			copy_text(out->workdir_note, sizeof out->workdir_note, m.text);
+		}
+	}
+	if (!got_setup)
+		return rp_err_set(err, RP_ERR_RUNTIME, "sandbox: setup process died before reporting");
+	return 0;
+}
+
+int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)
+{
+	int sync_p[2], msg_p[2];
+	memset(out, 0, sizeof *out);
+	out->pid = -1;
+	ino_t mntns = sb_mntns_inode();
+	if (mntns == 0)
+		return rp_err_sys(err, "sandbox: cannot read /proc/self/ns/mnt");
+	if (pipe2(sync_p, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "sandbox: pipe");
+	if (pipe2(msg_p, O_CLOEXEC) < 0) {
+		rp_err_sys(err, "sandbox: pipe");
+		close(sync_p[0]);
+		close(sync_p[1]);
+		return -1;
+	}
+	/* fork-like clone (no new stack): the child continues below with a copy of our memory. */
+	pid_t pid = (pid_t)syscall(SYS_clone, sb_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
+	if (pid == 0) {
+		close(sync_p[1]);
+		close(msg_p[0]);
+		child_main(p, sync_p[0], msg_p[1], mntns);
+	}
+	int saved = errno;
+	close(sync_p[0]);
+	close(msg_p[1]);
+	if (pid < 0) {
+		close(sync_p[1]);
+		close(msg_p[0]);
+		errno = saved;
+		return rp_err_sys(err, "sandbox: cannot create namespaces (clone)");
+	}
+	int rc = 0;
+	if (p->userns)
+		rc = sb_userns_write_maps(pid, p->host_uid, p->host_gid, err);
+	if (rc == 0 && p->attach)
+		rc = p->attach(pid, p->attach_arg, err);
+	if (rc == 0 && write_all(sync_p[1], "g", 1) < 0)
+		rc = rp_err_sys(err, "sandbox: cannot release the setup process");
+	close(sync_p[1]);
+	if (rc == 0)
+		rc = read_reports(msg_p[0], out, err);
+	close(msg_p[0]);
+	if (rc < 0) {
+		kill_and_reap(pid); /* its namespaces, and every mount in them, go with it */
+		return -1;
+	}
+	out->pid = pid;
+	return 0;
+}

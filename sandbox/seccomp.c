@@ -1,0 +1,149 @@
+/* seccomp profiles, modeled on Docker's default (moby/profiles seccomp/default.json).
+ *
+ * Docker's profile is an allow list that also grants calls by capability; ours is the equivalent
+ * deny list (everything Docker refuses to a container without extra capabilities, minus the NUMA
+ * calls ML code needs), answered with EPERM so a program sees an ordinary failure. clone3 answers
+ * ENOSYS so glibc falls back to clone, whose namespace flags the filter can inspect. Calls of a
+ * foreign architecture (i386 int 0x80, x32) are refused. */
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sandbox.h"
+#include "util.h"
+
+static const char *const deny_default[] = {
+	/* mounts and namespaces */
+	"mount", "umount", "umount2", "pivot_root", "unshare", "setns", "chroot",
+	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+	/* other processes and the kernel */
+	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+	"create_module", "get_kernel_syms", "query_module", "reboot", "swapon", "swapoff",
+	"keyctl", "add_key", "request_key", "bpf", "userfaultfd",
+	"open_by_handle_at", "name_to_handle_at", "acct", "quotactl", "quotactl_fd",
+	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime",
+	"iopl", "ioperm", "syslog", "lookup_dcookie", "perf_event_open", "nfsservctl", "uselib",
+	"ustat", "sysfs", "_sysctl", "vm86", "vm86old", "vhangup",
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	NULL,
+};
+
+/* strict adds: personality changes, raw and packet sockets, splice tricks. */
+/* personality is refused outright: libseccomp cannot say "anything but 0 and the query" in one
+ * rule, and programs that need it are rare. */
+static const char *const deny_strict[] = { "personality", "vmsplice", "mincore", NULL };
+
+static const unsigned long clone_ns_flags[] = {
+	CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+	CLONE_NEWCGROUP,
+};
+
+int sb_seccomp_profile_parse(const char *name, enum sb_seccomp_profile *p)
+{
+	if (!name || strcmp(name, "default") == 0)
+		*p = SB_SECCOMP_DEFAULT;
+	else if (strcmp(name, "strict") == 0)
+		*p = SB_SECCOMP_STRICT;
+	else if (strcmp(name, "unconfined") == 0)
+		*p = SB_SECCOMP_UNCONFINED;
+	else
+		return -1;
+	return 0;
+}
+
+const char *sb_seccomp_profile_name(enum sb_seccomp_profile p)
+{
+	return p == SB_SECCOMP_STRICT ? "strict" : p == SB_SECCOMP_UNCONFINED ? "unconfined" : "default";
+}
+
+int sb_seccomp_check_names(char **names, size_t n, struct rp_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seccomp_syscall_resolve_name(names[i]) == __NR_SCMP_ERROR)
+			return rp_err_set(err, RP_ERR_USAGE, "sandbox.seccomp.deny: unknown syscall '%s'",
+					  names[i]);
+	return 0;
+}
+
+/* Deny one syscall by name; names this architecture lacks are skipped (builtin lists only). */
+static int deny_name(scmp_filter_ctx ctx, const char *name, bool must_exist, struct rp_err *err)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR)
+		return must_exist ? rp_err_set(err, RP_ERR_USAGE, "seccomp: unknown syscall '%s'", name) : 0;
+	int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+	if (rc < 0 && rc != -EEXIST) {
+		errno = -rc;
+		return rp_err_sys(err, "seccomp: cannot add a rule for %s", name);
+	}
+	return 0;
+}
+
+static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
+		    const struct scmp_arg_cmp *cmp, struct rp_err *err)
+{
+	int rc = seccomp_rule_add_array(ctx, action, nr, n, cmp);
+	if (rc < 0) {
+		errno = -rc;
+		return rp_err_sys(err, "seccomp: cannot add a rule for syscall %d", nr);
+	}
+	return 0;
+}
+
+static int add_default(scmp_filter_ctx ctx, struct rp_err *err)
+{
+	for (size_t i = 0; deny_default[i]; i++)
+		if (deny_name(ctx, deny_default[i], false, err) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++) {
+		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]);
+		if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, &c, err) < 0)
+			return -1;
+	}
+	return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL, err);
+}
+
+static int add_strict(scmp_filter_ctx ctx, struct rp_err *err)
+{
+	for (size_t i = 0; deny_strict[i]; i++)
+		if (deny_name(ctx, deny_strict[i], false, err) < 0)
+			return -1;
+	struct scmp_arg_cmp packet = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
+	struct scmp_arg_cmp raw = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
+	if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &packet, err) < 0 ||
+	    add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &raw, err) < 0)
+		return -1;
+	return 0;
+}
+
+int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log,
+		    struct rp_err *err)
+{
+	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)
+		return 0;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot create a filter");
+	int rc = 0;
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) < 0 ||
+	    (log && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1) < 0))
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot set filter attributes");
+	if (rc == 0 && p != SB_SECCOMP_UNCONFINED)
+		rc = add_default(ctx, err);
+	if (rc == 0 && p == SB_SECCOMP_STRICT)
+		rc = add_strict(ctx, err);
+	for (size_t i = 0; rc == 0 && i < ndeny; i++)
+		rc = deny_name(ctx, deny[i], true, err);
+	if (rc == 0) {
+		int lrc = seccomp_load(ctx);
+		if (lrc < 0) {
+			errno = -lrc;
+			rc = rp_err_sys(err, "seccomp: cannot load the filter");
+		}
+	}
+	seccomp_release(ctx);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/* User namespace mapping: the user who runs runpilot is mapped to itself inside (root to root),
+ * one id each, and setgroups is denied first (required before an unprivileged gid_map write,
+ * and it keeps the job from dropping supplementary groups that guard files). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "util.h"
+
+static int write_proc(pid_t pid, const char *file, const char *text, bool optional,
+		      struct rp_err *err)
+{
+	char path[64];
+	if (pid > 0)
+		snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	else
+		snprintf(path, sizeof path, "/proc/self/%s", file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (optional && errno == ENOENT)
+			return 0;
+		return rp_err_sys(err, "user namespace: cannot open %s", path);
+	}
+	int rc = write_all(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	if (rc < 0)
+		return rp_err_sys(err, "user namespace: cannot write %s", path);
+	return 0;
+}
+
+/* pid 0: the calling process (it must be inside the new user namespace). */
+int sb_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct rp_err *err)
+{
+	char map[64];
+	if (write_proc(pid, "setgroups", "deny", true, err) < 0)
+		return -1;
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	if (write_proc(pid, "uid_map", map, false, err) < 0)
+		return -1;
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	return write_proc(pid, "gid_map", map, false, err);
+}

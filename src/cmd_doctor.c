@@ -1,0 +1,268 @@
+/* runpilot doctor: what this host can give a run (namespaces, user namespaces, overlayfs,
+ * seccomp, cgroups, Docker) and which runner `auto` picks. Every probe runs in a throwaway child. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <cjson/cJSON.h>
+
+#include "cgroup.h"
+#include "cmds.h"
+#include "runner.h"
+#include "sandbox.h"
+#include "util.h"
+
+const char usage_doctor[] =
+	"usage: runpilot doctor [--json]\n"
+	"\n"
+	"Check what this host offers runs: each namespace type, unprivileged user namespaces,\n"
+	"overlayfs in a user namespace, seccomp, the cgroup version and which limits it can\n"
+	"enforce, whether a Docker engine answers, and which runner `auto` picks.\n"
+	"\n"
+	"  --json  print the checks as a JSON object\n";
+
+struct check {
+	const char *name;
+	bool ok;
+	char *detail;    /* owned; why not, or a useful fact */
+};
+
+struct report {
+	struct check checks[24];
+	size_t n;
+	cJSON *extra;    /* cgroup and auto-runner facts for --json */
+};
+
+static void add_check(struct report *r, const char *name, bool ok, char *detail)
+{
+	if (r->n < sizeof r->checks / sizeof *r->checks)
+		r->checks[r->n++] = (struct check){ .name = name, .ok = ok, .detail = detail };
+	else
+		free(detail);
+}
+
+static void check_namespaces(struct report *r)
+{
+	static const struct { const char *name; int flag; } ns[] = {
+		{ "namespace user", CLONE_NEWUSER }, { "namespace pid", CLONE_NEWPID },
+		{ "namespace mount", CLONE_NEWNS },  { "namespace uts", CLONE_NEWUTS },
+		{ "namespace ipc", CLONE_NEWIPC },   { "namespace net", CLONE_NEWNET },
+		{ "namespace cgroup", CLONE_NEWCGROUP },
+	};
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+		int e = sb_probe_ns(ns[i].flag);
+		add_check(r, ns[i].name, e == 0, e ? xasprintf("unshare: %s", strerror(e)) : NULL);
+	}
+}
+
+static void check_userns(struct report *r)
+{
+	char *why = NULL;
+	char *max = read_first_line("/proc/sys/user/max_user_namespaces");
+	bool ok = sb_probe_unprivileged_userns(&why) == 0;
+	add_check(r, "unprivileged user namespaces", ok,
+		  ok ? xasprintf("user.max_user_namespaces = %s", max ? max : "?") : why);
+	if (ok)
+		free(why);
+	free(max);
+	why = NULL;
+	ok = sb_probe_overlay(true, &why) == 0;
+	add_check(r, "overlayfs in a user namespace", ok, ok ? NULL : why);
+	if (!ok && geteuid() == 0) {
+		/* As root the sandbox can do without a user namespace. */
+		char *why2 = NULL;
+		bool ok2 = sb_probe_overlay(false, &why2) == 0;
+		add_check(r, "overlayfs (as root)", ok2, ok2 ? NULL : why2);
+	}
+}
+
+static void check_seccomp(struct report *r)
+{
+	char *actions = read_first_line("/proc/sys/kernel/seccomp/actions_avail");
+	bool ok = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 && actions != NULL;
+	add_check(r, "seccomp filters", ok,
+		  ok ? xasprintf("actions: %s", actions) : xasprintf("not available: %s", strerror(errno)));
+	free(actions);
+}
+
+static const char *cgroup_version(void)
+{
+	struct statfs fs;
+	if (statfs("/sys/fs/cgroup", &fs) < 0)
+		return "none";
+	if (fs.f_type == CGROUP2_SUPER_MAGIC)
+		return "v2";
+	if (fs.f_type == TMPFS_MAGIC)
+		return path_exists("/sys/fs/cgroup/unified") ? "v1 (hybrid)" : "v1";
+	return "unknown";
+}
+
+/* Which limits a run's cgroup can enforce: create a throwaway one with every limit set. */
+static void check_cgroups(struct report *r)
+{
+	const char *ver = cgroup_version();
+	struct rp_resources lim = { .cpus = 1, .memory_bytes = 64LL << 20, .pids = 64 };
+	struct rp_cgroup *cg = NULL;
+	struct rp_err e = { 0 };
+	char id[32];
+	snprintf(id, sizeof id, "doctor-%d", (int)getpid());
+	cJSON *cgj = cJSON_CreateObject();
+	cJSON_AddStringToObject(cgj, "version", ver);
+	cJSON *writable = cJSON_AddArrayToObject(cgj, "writable_controllers");
+	struct strvec names = { 0 };
+	if (cg_create(id, &lim, &cg, &e) == 0) {
+		cJSON *l = cg_limits_json(cg);
+		static const char *const map[][2] = { { "cpus", "cpu" }, { "memory", "memory" }, { "pids", "pids" } };
+		for (size_t i = 0; i < 3; i++) {
+			const cJSON *it = cJSON_GetObjectItemCaseSensitive(l, map[i][0]);
+			const cJSON *by = it ? cJSON_GetObjectItemCaseSensitive(it, "enforced_by") : NULL;
+			if (cJSON_IsString(by) && strncmp(by->valuestring, "cgroup", 6) == 0) {
+				cJSON_AddItemToArray(writable, cJSON_CreateString(map[i][1]));
+				strvec_push(&names, map[i][1]);
+			}
+		}
+		cJSON_AddStringToObject(cgj, "source", cg_source(cg));
+		cJSON_Delete(l);
+		cg_destroy(cg);
+	}
+	cJSON_AddItemToObject(r->extra, "cgroup", cgj);
+	struct strvec line = { 0 };
+	char *joined = xstrdup("");
+	for (size_t i = 0; i < names.n; i++) {
+		char *j = xasprintf("%s%s%s", joined, i ? " " : "", names.v[i]);
+		free(joined);
+		joined = j;
+	}
+	add_check(r, "cgroups", names.n > 0,
+		  names.n ? xasprintf("%s; writable controllers: %s", ver, joined)
+			  : xasprintf("%s; no writable controller for runpilot's cgroup%s%s", ver,
+				      e.msg[0] ? ": " : "", e.msg));
+	free(joined);
+	strvec_free(&names);
+	strvec_free(&line);
+}
+
+/* Docker: GET /_ping on the engine's unix socket, with a short timeout. */
+static void check_docker(struct report *r)
+{
+	const char *host = getenv("DOCKER_HOST");
+	const char *sock = "/var/run/docker.sock";
+	if (host && strncmp(host, "unix://", 7) == 0)
+		sock = host + 7;
+	else if (host && host[0]) {
+		add_check(r, "docker engine", false, xasprintf("DOCKER_HOST=%s is not a unix socket: not checked", host));
+		return;
+	}
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(sock) >= sizeof a.sun_path) {
+		add_check(r, "docker engine", false, xasprintf("socket path too long: %s", sock));
+		return;
+	}
+	strcpy(a.sun_path, sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = false;
+	char *detail = NULL;
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		detail = xasprintf("cannot connect to %s: %s", sock, strerror(errno));
+	} else {
+		const char req[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
+		char buf[256] = "";
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (write_all(fd, req, sizeof req - 1) == 0 && poll(&p, 1, 2000) == 1) {
+			ssize_t n = read(fd, buf, sizeof buf - 1);
+			buf[n > 0 ? n : 0] = '\0';
+		}
+		ok = strstr(buf, " 200 ") != NULL;
+		detail = ok ? xasprintf("%s answers", sock) : xasprintf("%s does not answer /_ping", sock);
+	}
+	if (fd >= 0)
+		close(fd);
+	add_check(r, "docker engine", ok, detail);
+}
+
+static void check_auto(struct report *r)
+{
+	struct runner rn;
+	struct rp_err e = { 0 };
+	const char *picked = "?";
+	char *reason = NULL;
+	if (runner_pick("auto", NULL, &rn, &e) == 0) {
+		picked = rn.ops->type;
+		reason = rn.fallback_reason ? xstrdup(rn.fallback_reason) : NULL;
+		runner_free(&rn);
+	}
+	cJSON_AddStringToObject(r->extra, "auto_runner", picked);
+	if (reason)
+		cJSON_AddStringToObject(r->extra, "auto_reason", reason);
+	else
+		cJSON_AddNullToObject(r->extra, "auto_reason");
+	add_check(r, "auto runner", true, reason ? xasprintf("%s (%s)", picked, reason) : xstrdup(picked));
+	free(reason);
+}
+
+static void print_text(const struct report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct check *c = &r->checks[i];
+		if (!strcmp(c->name, "auto runner"))
+			printf("%-32s %s\n", c->name, c->detail);
+		else
+			printf("%-32s %-7s %s\n", c->name, c->ok ? "OK" : "missing", c->detail ? c->detail : "");
+	}
+}
+
+static void print_json(struct report *r)
+{
+	cJSON *o = r->extra;
+	cJSON *a = cJSON_AddArrayToObject(o, "checks");
+	for (size_t i = 0; i < r->n; i++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "name", r->checks[i].name);
+		cJSON_AddBoolToObject(c, "ok", r->checks[i].ok);
+		if (r->checks[i].detail)
+			cJSON_AddStringToObject(c, "detail", r->checks[i].detail);
+		else
+			cJSON_AddNullToObject(c, "detail");
+		cJSON_AddItemToArray(a, c);
+	}
+	char *s = cJSON_Print(o);
+	printf("%s\n", s);
+	free(s);
+}
+
+int cmd_doctor(int argc, char **argv, struct rp_err *err)
+{
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else
+			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot doctor --help`)",
+					  argv[i]);
+	}
+	struct report r = { .extra = cJSON_CreateObject() };
+	check_namespaces(&r);
+	check_userns(&r);
+	check_seccomp(&r);
+	check_cgroups(&r);
+	check_docker(&r);
+	check_auto(&r);
+	if (json)
+		print_json(&r);
+	else
+		print_text(&r);
+	for (size_t i = 0; i < r.n; i++)
+		free(r.checks[i].detail);
+	cJSON_Delete(r.extra);
+	return 0;
+}

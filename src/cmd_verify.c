@@ -1,0 +1,162 @@
+/* runpilot verify: recompute a run's environment fingerprint now (without running anything)
+ * and say, per component, whether it is the same and what changed. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "cmds.h"
+#include "config.h"
+#include "fingerprint.h"
+#include "runs.h"
+#include "util.h"
+
+const char usage_verify[] =
+	"usage: runpilot verify RUN [--json] [--config FILE] [--param KEY=VALUE]...\n"
+	"\n"
+	"Recompute RUN's environment fingerprint now, for its resolved config (the run's\n"
+	"config.yaml) and its workdir, without running anything, and print each component\n"
+	"(config, code, runtime, packages, env) as same or changed, with what changed.\n"
+	"\n"
+	"  --config FILE      check FILE instead of the run's own config (e.g. the edited original)\n"
+	"  --param KEY=VALUE  with this param override (repeatable)\n"
+	"  --json             print the comparison as JSON\n"
+	"\n"
+	"Exit status: 0 identical, 1 changed, 2 error.\n";
+
+struct verify_opts {
+	const char *run;
+	const char *config;
+	bool json;
+	struct strvec params;
+};
+
+static int parse_verify_args(int argc, char **argv, struct verify_opts *o, struct rp_err *err)
+{
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+						 {"config", required_argument, NULL, 'c'},
+						 {"param", required_argument, NULL, 'p'},
+						 {NULL, 0, NULL, 0}};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': o->json = true; break;
+		case 'c': o->config = optarg; break;
+		case 'p': strvec_push(&o->params, optarg); break;
+		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot verify --help`)",
+					  argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot verify RUN [--json])");
+	if (optind + 1 < argc)
+		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+	o->run = argv[optind];
+	return 0;
+}
+
+/* The kind of runtime the run recorded ("host", "rootfs"), so the same one is recomputed. */
+static const char *recorded_runner(const cJSON *old_env)
+{
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(old_env, "components"),
+							   "runtime");
+	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rt, "kind"));
+	return kind && !strcmp(kind, "rootfs") ? "sandbox" : "local";
+}
+
+static void print_result(const char *id, const cJSON *cmp, bool json)
+{
+	if (json) {
+		cJSON *out = cJSON_Duplicate(cmp, true);
+		cJSON_AddStringToObject(out, "run", id);
+		char *s = cJSON_Print(out);
+		printf("%s\n", s);
+		free(s);
+		cJSON_Delete(out);
+		return;
+	}
+	bool same = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cmp, "same"));
+	printf("%s: environment %s\n", id, same ? "identical" : "changed");
+	char *text = fp_compare_text(cmp, true);
+	fputs(text, stdout);
+	free(text);
+}
+
+/* Everything that goes wrong in verify is exit 2 ("could not tell"), never 1 ("changed"). */
+static int verify_error(struct rp_err *err)
+{
+	err->kind = RP_ERR_USAGE;
+	return -1;
+}
+
+int cmd_verify(int argc, char **argv, struct rp_err *err)
+{
+	struct verify_opts o = {0};
+	struct rp_store st = {0};
+	struct rp_run r;
+	struct rp_spec spec;
+	struct fp_spec_input si;
+	char *run_dir = NULL, *config_path = NULL, *files_path = NULL, **envp = NULL;
+	cJSON *new_env = NULL, *new_files = NULL, *old_files = NULL, *cmp = NULL;
+	bool have_run = false, have_spec = false, have_si = false;
+	int rc = -1;
+
+	if (parse_verify_args(argc, argv, &o, err) < 0)
+		goto out;
+	if (runs_load(o.run, &st, &r, &run_dir, err) < 0)
+		goto out;
+	have_run = true;
+	const cJSON *old_env = record_section(&r, "environment");
+	if (!cJSON_IsObject(old_env) || !cJSON_GetObjectItemCaseSensitive(old_env, "fingerprint")) {
+		const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old_env, "error"));
+		rp_err_set(err, RP_ERR_USAGE, "run %s has no environment fingerprint%s%s", r.id, why ? ": " : "",
+			   why ? why : " (recorded by an older runpilot)");
+		goto out;
+	}
+	config_path = o.config ? xstrdup(o.config) : path_join(run_dir, "config.yaml");
+	struct rp_overrides ov = {.params = (const char **)strvec_items(&o.params), .nparams = o.params.n};
+	if (config_load(config_path, &ov, &spec, err) < 0)
+		goto out;
+	have_spec = true;
+	envp = fp_job_env_now(&spec);
+	fp_spec_input_init(&si, &spec, st.home, envp, recorded_runner(old_env), NULL);
+	have_si = true;
+	si.in.no_context = true;
+	if (fp_compute_files(&si.in, &new_env, &new_files, err) < 0)
+		goto out;
+	cmp = fp_compare(old_env, new_env);
+	/* The old per-file list is only needed to name files: only read it when something changed. */
+	files_path = path_join(run_dir, FP_FILES_NAME);
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cmp, "same")) && path_exists(files_path)) {
+		if (fp_files_load(files_path, &old_files, err) < 0)
+			goto out;
+		fp_compare_files(cmp, old_files, new_files);
+	}
+	print_result(r.id, cmp, o.json);
+	rc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cmp, "same")) ? 0 : 1;
+out:
+	if (rc < 0)
+		verify_error(err);
+	cJSON_Delete(cmp);
+	cJSON_Delete(new_env);
+	cJSON_Delete(new_files);
+	cJSON_Delete(old_files);
+	if (have_si)
+		fp_spec_input_free(&si);
+	fp_env_free(envp);
+	if (have_spec)
+		config_free(&spec);
+	if (have_run)
+		record_free(&r);
+	free(run_dir);
+	free(config_path);
+	free(files_path);
+	store_close(&st);
+	strvec_free(&o.params);
+	return rc;
+}

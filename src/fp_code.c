@@ -1,0 +1,939 @@
+/* The code component: what the workdir holds.
+ *   git:  commit, branch, dirty, and a hash over the commit id plus the content of every
+ *         modified, staged and untracked-not-ignored file (a dirty tree never passes for its
+ *         commit). git is asked through its CLI with GIT_OPTIONAL_LOCKS=0 (read-only).
+ *   tree: outside git, a hash over every file's relative path, mode and content.
+ * Both honour .runpilotignore and the built-in defaults, never count the run store
+ * (exclude_dir) or .git, and keep the list of counted files with per-file hashes so verify can
+ * name what changed. A workdir over max_bytes is hashed by size and mtime only. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fp_internal.h"
+#include "util.h"
+
+extern char **environ;
+
+/* ---- file lists ---- */
+
+void fp_filelist_free(struct fp_filelist *fl)
+{
+	for (size_t i = 0; i < fl->n; i++)
+		free(fl->v[i].path);
+	free(fl->v);
+	memset(fl, 0, sizeof *fl);
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	return strcmp(((const struct fp_file *)a)->path, ((const struct fp_file *)b)->path);
+}
+
+void fp_filelist_sort(struct fp_filelist *fl)
+{
+	if (fl->n > 1)
+		qsort(fl->v, fl->n, sizeof *fl->v, cmp_file);
+}
+
+static unsigned normal_mode(mode_t m)
+{
+	if (S_ISLNK(m))
+		return 0120000;
+	return (m & 0111) ? 0100755 : 0100644;
+}
+
+static void filelist_push(struct fp_filelist *fl, char *path, const struct stat *st)
+{
+	if (fl->n == fl->cap) {
+		fl->cap = fl->cap ? fl->cap * 2 : 256;
+		fl->v = xrealloc(fl->v, fl->cap * sizeof *fl->v);
+	}
+	struct fp_file *f = &fl->v[fl->n++];
+	memset(f, 0, sizeof *f);
+	f->path = path;
+	f->st = *st;
+	f->mode = normal_mode(st->st_mode);
+	if (S_ISREG(st->st_mode))
+		fl->bytes += (unsigned long long)st->st_size;
+}
+
+int fp_filelist_add(struct fp_filelist *fl, int root_fd, const char *rel, struct rp_err *err)
+{
+	struct stat st;
+	if (fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0; /* deleted since git listed it */
+		return rp_err_sys(err, "stat %s", rel);
+	}
+	if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+		filelist_push(fl, xstrdup(rel), &st);
+	return 0;
+}
+
+static const struct fp_file *filelist_find(const struct fp_filelist *fl, const char *path)
+{
+	struct fp_file key = { .path = (char *)path };
+	return fl->n ? bsearch(&key, fl->v, fl->n, sizeof *fl->v, cmp_file) : NULL;
+}
+
+static void mode_str(unsigned mode, char out[8])
+{
+	snprintf(out, 8, "%o", mode);
+}
+
+void fp_tree_hash(const struct fp_filelist *fl, unsigned char out[FP_HASH_LEN])
+{
+	struct fp_hasher h;
+	fp_hasher_init(&h);
+	fp_hasher_str(&h, "tree-v1");
+	for (size_t i = 0; i < fl->n; i++) {
+		char m[8];
+		mode_str(fl->v[i].mode, m);
+		fp_hasher_str(&h, fl->v[i].path);
+		fp_hasher_str(&h, m);
+		fp_hasher_field(&h, fl->v[i].hash, FP_HASH_LEN);
+	}
+	fp_hasher_final(&h, out);
+}
+
+/* One string per file, "<sha256 hex> <mode> <size> <path>" (the path last: it may hold spaces);
+ * 10k files stay a small, fast-to-parse JSON array. */
+cJSON *fp_filelist_json(const struct fp_filelist *fl)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < fl->n; i++) {
+		char hex[FP_HEX_LEN + 1];
+		fp_hex(fl->v[i].hash, hex);
+		char *row = xasprintf("%s %o %lld %s", hex, fl->v[i].mode, (long long)fl->v[i].st.st_size, fl->v[i].path);
+		cJSON_AddItemToArray(arr, cJSON_CreateString(row));
+		free(row);
+	}
+	return arr;
+}
+
+/* ---- ignore rules ---- */
+
+struct ignore_rule {
+	char **segs;     /* pattern split at '/' */
+	size_t nsegs;
+	bool negate, dir_only, anchored;
+};
+
+struct fp_ignore {
+	struct ignore_rule *rules;
+	size_t n, cap;
+	bool used_file;
+};
+
+/* Always ignored unless a later rule says "!...": bytecode and notebook autosaves change when
+ * the job runs, so they would make every run look changed afterwards. */
+static const char *const builtin_rules[] = { "__pycache__/", "*.pyc", ".ipynb_checkpoints/" };
+
+struct fp_ignore *fp_ignore_new(void)
+{
+	struct fp_ignore *ig = xcalloc(1, sizeof *ig);
+	for (size_t i = 0; i < sizeof builtin_rules / sizeof *builtin_rules; i++)
+		fp_ignore_add(ig, builtin_rules[i]);
+	return ig;
+}
+
+void fp_ignore_add(struct fp_ignore *ig, const char *line)
+{
+	char *p = xstrdup(line);
+	size_t len = strlen(p);
+	/* Trailing blanks are not part of the pattern unless escaped with a backslash. */
+	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r') &&
+	       !(len >= 2 && p[len - 2] == '\\'))
+		p[--len] = '\0';
+	struct ignore_rule r = { 0 };
+	char *s = p;
+	if (*s == '\0' || *s == '#') {
+		free(p);
+		return;
+	}
+	if (*s == '!') {
+		r.negate = true;
+		s++;
+	} else if (*s == '\\' && (s[1] == '#' || s[1] == '!')) {
+		s++;
+	}
+	len = strlen(s);
+	if (len && s[len - 1] == '/') {
+		r.dir_only = true;
+		s[--len] = '\0';
+	}
+	if (*s == '\0') {
+		free(p);
+		return;
+	}
+	/* A slash at the start or in the middle anchors the pattern to the root. */
+	r.anchored = strchr(s, '/') != NULL;
+	while (*s == '/')
+		s++;
+	char *save = NULL;
+	for (char *tok = strtok_r(s, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		r.segs = xrealloc(r.segs, (r.nsegs + 1) * sizeof *r.segs);
+		r.segs[r.nsegs++] = xstrdup(tok);
+	}
+	free(p);
+	if (!r.nsegs)
+		return;
+	if (ig->n == ig->cap) {
+		ig->cap = ig->cap ? ig->cap * 2 : 16;
+		ig->rules = xrealloc(ig->rules, ig->cap * sizeof *ig->rules);
+	}
+	ig->rules[ig->n++] = r;
+}
+
+int fp_ignore_load(struct fp_ignore *ig, const char *root, struct rp_err *err)
+{
+	char *path = path_join(root, ".runpilotignore");
+	char *text = NULL;
+	if (!path_exists(path)) {
+		free(path);
+		return 0;
+	}
+	int rc = read_file(path, &text, NULL, err);
+	free(path);
+	if (rc < 0)
+		return -1;
+	ig->used_file = true;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fp_ignore_add(ig, line);
+	free(text);
+	return 0;
+}
+
+bool fp_ignore_used_file(const struct fp_ignore *ig)
+{
+	return ig && ig->used_file;
+}
+
+/* Match pattern segments [i..] against path segments [j..]; "**" spans zero or more segments
+ * (a trailing "**" needs at least one: "x/" + "**" matches what is inside x, not x). */
+static bool match_segs(char *const *pat, size_t np, size_t i, char *const *path, size_t npath, size_t j)
+{
+	if (i == np)
+		return j == npath;
+	if (strcmp(pat[i], "**") == 0) {
+		if (i == np - 1)
+			return j < npath;
+		for (size_t k = j; k <= npath; k++)
+			if (match_segs(pat, np, i + 1, path, npath, k))
+				return true;
+		return false;
+	}
+	if (j == npath || fnmatch(pat[i], path[j], 0) != 0)
+		return false;
+	return match_segs(pat, np, i + 1, path, npath, j + 1);
+}
+
+static bool rule_matches(const struct ignore_rule *r, char *const *segs, size_t nsegs, bool is_dir)
+{
+	if (r->dir_only && !is_dir)
+		return false;
+	if (!r->anchored) /* a bare name matches the last component at any depth */
+		return nsegs && fnmatch(r->segs[0], segs[nsegs - 1], 0) == 0;
+	return match_segs(r->segs, r->nsegs, 0, segs, nsegs, 0);
+}
+
+bool fp_ignore_match(const struct fp_ignore *ig, const char *rel, bool is_dir)
+{
+	if (!ig || !ig->n)
+		return false;
+	char *copy = xstrdup(rel), *segs[256], *save = NULL;
+	size_t n = 0;
+	for (char *tok = strtok_r(copy, "/", &save); tok && n < 256; tok = strtok_r(NULL, "/", &save))
+		segs[n++] = tok; /* strtok_r: the walk matches from several threads */
+	bool ignored = false;
+	for (size_t i = 0; i < ig->n; i++)
+		if (rule_matches(&ig->rules[i], segs, n, is_dir))
+			ignored = !ig->rules[i].negate;
+	free(copy);
+	return ignored;
+}
+
+/* For paths not found by our own walk (git's lists): ignored when any parent dir is. */
+static bool ignored_with_parents(const struct fp_ignore *ig, const char *rel)
+{
+	char *copy = xstrdup(rel);
+	bool ignored = false;
+	for (char *s = strchr(copy, '/'); s && !ignored; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		ignored = fp_ignore_match(ig, copy, true);
+		*s = '/';
+	}
+	if (!ignored)
+		ignored = fp_ignore_match(ig, copy, false);
+	free(copy);
+	return ignored;
+}
+
+void fp_ignore_free(struct fp_ignore *ig)
+{
+	if (!ig)
+		return;
+	for (size_t i = 0; i < ig->n; i++) {
+		for (size_t j = 0; j < ig->rules[i].nsegs; j++)
+			free(ig->rules[i].segs[j]);
+		free(ig->rules[i].segs);
+	}
+	free(ig->rules);
+	free(ig);
+}
+
+/* ---- the walk ----
+ * Directories are a shared work queue read by up to 4 threads (stat(2) dominates a warm run, and
+ * the kernel does it in parallel); each thread keeps its own list, merged at the end. */
+
+struct walk {
+	int root_fd;
+	unsigned flags;
+	dev_t root_dev;
+	const struct fp_ignore *ig;
+	bool have_exclude;
+	dev_t ex_dev;
+	ino_t ex_ino;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char **queue;          /* directories to read (owned), a stack */
+	size_t nqueue, capqueue;
+	size_t busy;           /* threads reading a directory now */
+	bool failed;
+	struct rp_err err;     /* the first failure */
+};
+
+struct walker {
+	struct walk *w;
+	struct fp_filelist out;
+};
+
+/* Read one directory: files into out, subdirectories to descend into onto subdirs. */
+static int read_dir(struct walk *w, const char *rel, struct fp_filelist *out, struct strvec *subdirs,
+		    struct rp_err *err)
+{
+	int fd = openat(w->root_fd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "open %s", *rel ? rel : ".");
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return rp_err_sys(err, "opendir %s", rel);
+	}
+	int rc = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		if ((w->flags & FP_WALK_SKIP_GIT) && !strcmp(name, ".git"))
+			continue;
+		struct stat st;
+		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = rp_err_sys(err, "stat %s/%s", rel, name);
+			break;
+		}
+		char *path = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+		bool is_dir = S_ISDIR(st.st_mode);
+		if (fp_ignore_match(w->ig, path, is_dir)) {
+			free(path);
+		} else if (is_dir) {
+			bool excluded = w->have_exclude && st.st_dev == w->ex_dev && st.st_ino == w->ex_ino;
+			bool is_venv = false, other_fs = (w->flags & FP_WALK_XDEV) && st.st_dev != w->root_dev;
+			if (w->flags & FP_WALK_SKIP_VENVS) {
+				char *venv = xasprintf("%s/pyvenv.cfg", name);
+				is_venv = faccessat(fd, venv, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+				free(venv);
+			}
+			if (!excluded && !is_venv && !other_fs)
+				strvec_push(subdirs, path);
+			free(path);
+		} else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+			filelist_push(out, path, &st);
+		} else {
+			free(path); /* sockets, fifos, devices: no content to hash */
+		}
+		errno = 0;
+	}
+	if (!rc && errno)
+		rc = rp_err_sys(err, "readdir %s", rel);
+	closedir(d);
+	return rc;
+}
+
+static void queue_push(struct walk *w, const char *dir)
+{
+	if (w->nqueue == w->capqueue) {
+		w->capqueue = w->capqueue ? w->capqueue * 2 : 64;
+		w->queue = xrealloc(w->queue, w->capqueue * sizeof *w->queue);
+	}
+	w->queue[w->nqueue++] = xstrdup(dir);
+}
+
+static void *walk_worker(void *arg)
+{
+	struct walker *me = arg;
+	struct walk *w = me->w;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->nqueue && w->busy && !w->failed)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->failed || !w->nqueue)
+			break; /* failed, or nothing queued and nobody can queue more */
+		char *dir = w->queue[--w->nqueue];
+		w->busy++;
+		pthread_mutex_unlock(&w->mu);
+
+		struct strvec subdirs = { 0 };
+		struct rp_err err = { 0 };
+		int rc = read_dir(w, dir, &me->out, &subdirs, &err);
+		free(dir);
+
+		pthread_mutex_lock(&w->mu);
+		w->busy--;
+		if (rc < 0 && !w->failed) {
+			w->failed = true;
+			w->err = err;
+		}
+		for (size_t i = 0; i < subdirs.n; i++)
+			queue_push(w, subdirs.v[i]);
+		strvec_free(&subdirs);
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static void filelist_take(struct fp_filelist *dst, struct fp_filelist *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		filelist_push(dst, src->v[i].path, &src->v[i].st);
+		src->v[i].path = NULL;
+	}
+	free(src->v);
+	memset(src, 0, sizeof *src);
+}
+
+int fp_walk(const char *root, const struct fp_ignore *ig, const char *exclude_dir, unsigned flags,
+	    struct fp_filelist *out, struct rp_err *err)
+{
+	struct walk w = { .ig = ig, .flags = flags };
+	struct stat st;
+	if (exclude_dir && stat(exclude_dir, &st) == 0) {
+		w.have_exclude = true;
+		w.ex_dev = st.st_dev;
+		w.ex_ino = st.st_ino;
+	}
+	w.root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w.root_fd < 0)
+		return rp_err_sys(err, "open %s", root);
+	if (fstat(w.root_fd, &st) < 0) {
+		close(w.root_fd);
+		return rp_err_sys(err, "stat %s", root);
+	}
+	w.root_dev = st.st_dev;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	queue_push(&w, "");
+
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cpus >= 4 ? 4 : cpus >= 2 ? (int)cpus : 1, started = 0;
+	struct walker walkers[4] = { 0 };
+	pthread_t tids[4];
+	for (int i = 0; i < n; i++)
+		walkers[i].w = &w;
+	for (int i = 1; i < n; i++, started++)
+		if (pthread_create(&tids[i], NULL, walk_worker, &walkers[i]) != 0)
+			break; /* fewer threads is only slower */
+	walk_worker(&walkers[0]);
+	for (int i = 1; i <= started; i++)
+		pthread_join(tids[i], NULL);
+	for (int i = 0; i < n; i++) {
+		filelist_take(out, &walkers[i].out);
+	}
+	for (size_t i = 0; i < w.nqueue; i++)
+		free(w.queue[i]);
+	free(w.queue);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	close(w.root_fd);
+	if (w.failed) {
+		if (err)
+			*err = w.err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- hashing the files ---- */
+
+struct hash_job {
+	int root_fd;
+	struct fp_file **todo;
+	size_t n;
+	size_t next;               /* atomic */
+};
+
+enum { HASH_BUF = 256 * 1024 };
+
+static void hash_errno(struct fp_file *f, int e)
+{
+	char msg[64];
+	snprintf(msg, sizeof msg, "unreadable:%d", e);
+	f->read_errno = e;
+	fp_sha256(msg, strlen(msg), f->hash);
+}
+
+static void hash_one(int root_fd, struct fp_file *f, unsigned char *buf)
+{
+	int fd = openat(root_fd, f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership */
+		fd = openat(root_fd, f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		hash_errno(f, errno);
+		return;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	struct fp_hasher h;
+	fp_hasher_init(&h);
+	for (;;) {
+		ssize_t n = read(fd, buf, HASH_BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			fp_hasher_final(&h, f->hash);
+			close(fd);
+			hash_errno(f, e);
+			return;
+		}
+		if (n == 0)
+			break;
+		fp_hasher_update(&h, buf, (size_t)n);
+	}
+	fp_hasher_final(&h, f->hash);
+	/* Changed while we read it: keep the hash, but the stat no longer describes it, so it
+	 * must not be cached (read_errno stays 0; the -1 ino marks "do not cache"). */
+	struct stat after;
+	if (fstat(fd, &after) == 0 &&
+	    (after.st_size != f->st.st_size || fp_stat_mtime_ns(&after) != fp_stat_mtime_ns(&f->st) ||
+	     fp_stat_ctime_ns(&after) != fp_stat_ctime_ns(&f->st)))
+		f->st.st_ino = (ino_t)-1;
+	close(fd);
+}
+
+static void *hash_worker(void *arg)
+{
+	struct hash_job *j = arg;
+	unsigned char *buf = xmalloc(HASH_BUF);
+	for (;;) {
+		size_t i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+		if (i >= j->n)
+			break;
+		hash_one(j->root_fd, j->todo[i], buf);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void hash_symlink(int root_fd, struct fp_file *f)
+{
+	char target[4096];
+	ssize_t n = readlinkat(root_fd, f->path, target, sizeof target);
+	if (n < 0) {
+		hash_errno(f, errno);
+		return;
+	}
+	fp_sha256(target, (size_t)n, f->hash);
+}
+
+static void hash_metadata(struct fp_file *f)
+{
+	struct fp_hasher h;
+	fp_hasher_init(&h);
+	fp_hasher_str(&h, "metadata");
+	fp_hasher_u64(&h, (unsigned long long)f->st.st_size);
+	fp_hasher_u64(&h, (unsigned long long)fp_stat_mtime_ns(&f->st));
+	fp_hasher_final(&h, f->hash);
+}
+
+/* Two workers per core, at most 4: reading overlaps hashing, SHA-NI does the rest. */
+static int worker_count(size_t nfiles, unsigned long long bytes)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (nfiles < 16 || bytes < (8ULL << 20) || cpus < 2)
+		return 1;
+	return cpus >= 4 ? 4 : (int)cpus;
+}
+
+int fp_hash_files(struct fp_filelist *fl, const char *root, struct fp_cache *cache, bool metadata_only,
+		  struct rp_err *err)
+{
+	int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return rp_err_sys(err, "open %s", root);
+	struct hash_job job = { .root_fd = root_fd, .todo = xcalloc(fl->n + 1, sizeof *job.todo) };
+	unsigned long long todo_bytes = 0;
+	for (size_t i = 0; i < fl->n; i++) {
+		struct fp_file *f = &fl->v[i];
+		if (metadata_only)
+			hash_metadata(f);
+		else if (S_ISLNK(f->st.st_mode))
+			hash_symlink(root_fd, f);
+		else if (!fp_cache_lookup(cache, &f->st, f->hash)) {
+			job.todo[job.n++] = f;
+			todo_bytes += (unsigned long long)f->st.st_size;
+		}
+	}
+	int nthreads = worker_count(job.n, todo_bytes);
+	pthread_t tids[4];
+	int started = 0;
+	for (; started < nthreads - 1; started++)
+		if (pthread_create(&tids[started], NULL, hash_worker, &job) != 0)
+			break; /* fewer threads is only slower */
+	hash_worker(&job);
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	for (size_t i = 0; i < job.n; i++)
+		if (!job.todo[i]->read_errno && job.todo[i]->st.st_ino != (ino_t)-1)
+			fp_cache_put(cache, &job.todo[i]->st, job.todo[i]->hash);
+	free(job.todo);
+	close(root_fd);
+	return 0;
+}
+
+/* ---- git ---- */
+
+/* Our environment for git, pointed at the workdir's repository and read-only. */
+static char **git_env(void)
+{
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = xcalloc(n + 2, sizeof *env);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "GIT_DIR=", 8) && strncmp(environ[i], "GIT_WORK_TREE=", 14) &&
+		    strncmp(environ[i], "GIT_INDEX_FILE=", 15) && strncmp(environ[i], "GIT_OPTIONAL_LOCKS=", 19))
+			env[k++] = xstrdup(environ[i]);
+	env[k] = xstrdup("GIT_OPTIONAL_LOCKS=0");
+	return env;
+}
+
+static void free_env(char **env)
+{
+	for (char **e = env; *e; e++)
+		free(*e);
+	free(env);
+}
+
+/* Run `git ARGS...` in dir; stdout in *out. Returns git's exit status or -1. */
+static int git(const char *dir, char **env, char **out, struct rp_err *err, const char *a1, const char *a2,
+	       const char *a3, const char *a4, const char *a5, const char *a6, const char *a7)
+{
+	char *argv[] = { "git", (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6, (char *)a7,
+			 NULL };
+	return fp_run_capture(argv, env, dir, 120, out, err);
+}
+
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+struct git_info {
+	char *prefix;      /* workdir relative to the top, "" or "sub/dir/" */
+	char *commit;      /* NULL before the first commit */
+	char *branch;      /* NULL when detached */
+	struct strvec dirty; /* relative to workdir */
+};
+
+static void git_info_free(struct git_info *g)
+{
+	free(g->prefix);
+	free(g->commit);
+	free(g->branch);
+	strvec_free(&g->dirty);
+}
+
+/* Some ancestor of dir (or dir) holds .git: only then is git worth starting (a few ms). */
+static bool has_git_ancestor(const char *dir)
+{
+	char *p = realpath(dir, NULL);
+	bool found = false;
+	while (p && !found) {
+		char *g = path_join(p, ".git");
+		found = path_exists(g);
+		free(g);
+		char *slash = strrchr(p, '/');
+		if (!slash || !strcmp(p, "/"))
+			break;
+		slash[slash == p ? 1 : 0] = '\0'; /* "/a" -> "/", "/a/b" -> "/a" */
+	}
+	free(p);
+	return found;
+}
+
+/* Is workdir inside a git work tree? Fills prefix. Any failure (no git, not a repo, a repo git
+ * refuses to read) means "no". */
+static bool git_detect(const char *workdir, char **env, struct git_info *g)
+{
+	if (!has_git_ancestor(workdir))
+		return false;
+	char *out = NULL;
+	int st = git(workdir, env, &out, NULL, "rev-parse", "--is-inside-work-tree", "--show-prefix", NULL, NULL,
+		     NULL, NULL);
+	bool yes = st == 0 && out && strncmp(out, "true\n", 5) == 0;
+	if (yes) {
+		g->prefix = xstrdup(out + 5);
+		chomp(g->prefix);
+	}
+	free(out);
+	return yes;
+}
+
+static int git_collect(const char *workdir, char **env, const struct fp_ignore *ig, int root_fd,
+		       const char *exclude_rel, struct git_info *g, struct fp_filelist *fl, struct rp_err *err)
+{
+	char *out = NULL;
+	if (git(workdir, env, &out, NULL, "rev-parse", "--verify", "-q", "HEAD", NULL, NULL, NULL) == 0 && out) {
+		chomp(out);
+		g->commit = out;
+	} else {
+		free(out);
+	}
+	out = NULL;
+	if (git(workdir, env, &out, NULL, "symbolic-ref", "-q", "--short", "HEAD", NULL, NULL, NULL) == 0 && out) {
+		chomp(out);
+		g->branch = out;
+	} else {
+		free(out);
+	}
+
+	out = NULL;
+	int st = git(workdir, env, &out, err, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+		     ".");
+	if (st != 0) {
+		free(out);
+		return st < 0 ? rp_err_wrap(err, "git ls-files") :
+				rp_err_set(err, RP_ERR_RUNTIME, "git ls-files failed in %s (exit %d)", workdir, st);
+	}
+	for (char *p = out; *p; p += strlen(p) + 1) {
+		if (fl->n && strcmp(fl->v[fl->n - 1].path, p) == 0)
+			continue; /* unmerged paths are listed once per stage */
+		if ((exclude_rel && (strncmp(p, exclude_rel, strlen(exclude_rel)) == 0 &&
+				     p[strlen(exclude_rel)] == '/')) ||
+		    ignored_with_parents(ig, p))
+			continue;
+		if (fp_filelist_add(fl, root_fd, p, err) < 0) {
+			free(out);
+			return -1;
+		}
+	}
+	free(out);
+
+	out = NULL;
+	st = git(workdir, env, &out, err, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+		 "--", ".");
+	if (st != 0) {
+		free(out);
+		return st < 0 ? rp_err_wrap(err, "git status") :
+				rp_err_set(err, RP_ERR_RUNTIME, "git status failed in %s (exit %d)", workdir, st);
+	}
+	size_t plen = strlen(g->prefix);
+	for (char *p = out; *p; p += strlen(p) + 1) {
+		if (strlen(p) < 4)
+			continue;
+		const char *path = p + 3; /* "XY path" */
+		if (strncmp(path, g->prefix, plen) != 0)
+			continue;
+		path += plen;
+		if ((exclude_rel && strncmp(path, exclude_rel, strlen(exclude_rel)) == 0 &&
+		     path[strlen(exclude_rel)] == '/') ||
+		    ignored_with_parents(ig, path))
+			continue;
+		strvec_push(&g->dirty, path);
+	}
+	free(out);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* commit id + (path, mode, content hash | "deleted") of every dirty path, sorted. */
+static void git_hash(const struct git_info *g, const struct fp_filelist *fl, int root_fd, unsigned char out[FP_HASH_LEN])
+{
+	struct fp_hasher h;
+	fp_hasher_init(&h);
+	fp_hasher_str(&h, "git-v1");
+	fp_hasher_str(&h, g->commit);
+	for (size_t i = 0; i < g->dirty.n; i++) {
+		const char *p = g->dirty.v[i];
+		const struct fp_file *f = filelist_find(fl, p);
+		struct stat st;
+		fp_hasher_str(&h, p);
+		if (f) {
+			char m[8];
+			mode_str(f->mode, m);
+			fp_hasher_str(&h, m);
+			fp_hasher_field(&h, f->hash, FP_HASH_LEN);
+		} else if (fstatat(root_fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+			fp_hasher_str(&h, "directory"); /* a submodule with changes */
+		} else {
+			fp_hasher_str(&h, "deleted");
+		}
+	}
+	fp_hasher_final(&h, out);
+}
+
+/* exclude_dir relative to workdir when it lies inside it, else NULL. */
+static char *exclude_relative(const char *workdir, const char *exclude_dir)
+{
+	if (!exclude_dir)
+		return NULL;
+	char *w = realpath(workdir, NULL), *x = realpath(exclude_dir, NULL), *rel = NULL;
+	if (w && x) {
+		size_t n = strlen(w);
+		if (strncmp(x, w, n) == 0 && x[n] == '/')
+			rel = xstrdup(x + n + 1);
+		else if (strcmp(w, "/") == 0 && x[1])
+			rel = xstrdup(x + 1);
+	}
+	free(w);
+	free(x);
+	return rel;
+}
+
+static char *human_bytes(unsigned long long b)
+{
+	const char *units[] = { "B", "KB", "MB", "GB", "TB" };
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	return u ? xasprintf("%.1f %s", v, units[u]) : xasprintf("%llu B", b);
+}
+
+int fp_code_component(const struct fp_input *in, cJSON **comp, struct fp_filelist *files, struct rp_err *err)
+{
+	struct fp_ignore *ig = fp_ignore_new();
+	struct git_info g = { 0 };
+	char **env = git_env();
+	char *exclude_rel = exclude_relative(in->workdir, in->exclude_dir);
+	struct fp_cache *cache = NULL;
+	int root_fd = -1, rc = -1;
+	bool is_git = false;
+
+	if (fp_ignore_load(ig, in->workdir, err) < 0)
+		goto out;
+	root_fd = open(in->workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		rp_err_sys(err, "workdir %s", in->workdir);
+		goto out;
+	}
+	is_git = git_detect(in->workdir, env, &g);
+	if (is_git) {
+		if (git_collect(in->workdir, env, ig, root_fd, exclude_rel, &g, files, err) < 0)
+			goto out;
+	} else if (fp_walk(in->workdir, ig, in->exclude_dir, FP_WALK_SKIP_GIT | FP_WALK_SKIP_VENVS, files, err) < 0) {
+		goto out;
+	}
+	fp_filelist_sort(files);
+	if (g.dirty.n > 1)
+		qsort(g.dirty.v, g.dirty.n, sizeof *g.dirty.v, cmp_str);
+
+	long long max = in->max_bytes > 0 ? in->max_bytes : FP_DEFAULT_MAX_BYTES;
+	bool metadata_only = files->bytes > (unsigned long long)max;
+	cache = fp_cache_open(in->home, in->workdir);
+	if (fp_hash_files(files, in->workdir, cache, metadata_only, err) < 0)
+		goto out;
+	struct rp_err cache_err = { 0 };
+	(void)fp_cache_save(cache, &cache_err); /* a cache we cannot write only costs time next run */
+
+	unsigned char h[FP_HASH_LEN];
+	if (is_git)
+		git_hash(&g, files, root_fd, h);
+	else
+		fp_tree_hash(files, h);
+	if (metadata_only) { /* never equal to a content hash of the same tree */
+		struct fp_hasher mh;
+		fp_hasher_init(&mh);
+		fp_hasher_str(&mh, "metadata-only");
+		fp_hasher_field(&mh, h, FP_HASH_LEN);
+		fp_hasher_final(&mh, h);
+	}
+
+	cJSON *c = cJSON_CreateObject();
+	char *hs = fp_hash_str(h);
+	cJSON_AddStringToObject(c, "hash", hs);
+	free(hs);
+	cJSON_AddStringToObject(c, "kind", is_git ? "git" : "tree");
+	if (is_git) {
+		if (g.commit)
+			cJSON_AddStringToObject(c, "commit", g.commit);
+		else
+			cJSON_AddNullToObject(c, "commit");
+		if (g.branch)
+			cJSON_AddStringToObject(c, "branch", g.branch);
+		else
+			cJSON_AddNullToObject(c, "branch");
+		cJSON_AddBoolToObject(c, "dirty", g.dirty.n > 0);
+		cJSON *d = cJSON_AddArrayToObject(c, "dirty_files");
+		for (size_t i = 0; i < g.dirty.n && i < 100; i++)
+			cJSON_AddItemToArray(d, cJSON_CreateString(g.dirty.v[i]));
+		cJSON_AddNumberToObject(c, "dirty_count", (double)g.dirty.n);
+	}
+	cJSON_AddNumberToObject(c, "files", (double)files->n);
+	cJSON_AddNumberToObject(c, "bytes", (double)files->bytes);
+	cJSON_AddStringToObject(c, "hashed_by", metadata_only ? "metadata" : "content");
+	if (metadata_only) {
+		char *a = human_bytes(files->bytes), *b = human_bytes((unsigned long long)max);
+		char *note = xasprintf("workdir holds %s, over fingerprint.max_bytes (%s): files hashed by size "
+				       "and mtime only", a, b);
+		cJSON_AddStringToObject(c, "note", note);
+		free(a);
+		free(b);
+		free(note);
+	}
+	if (fp_ignore_used_file(ig))
+		cJSON_AddStringToObject(c, "ignore_file", ".runpilotignore");
+	if (in->files_path) {
+		const char *base = strrchr(in->files_path, '/');
+		cJSON_AddStringToObject(c, "files_list", base ? base + 1 : in->files_path);
+	}
+	size_t unreadable = 0;
+	for (size_t i = 0; i < files->n; i++)
+		unreadable += files->v[i].read_errno != 0;
+	if (unreadable)
+		cJSON_AddNumberToObject(c, "unreadable", (double)unreadable);
+	*comp = c;
+	rc = 0;
+out:
+	if (root_fd >= 0)
+		close(root_fd);
+	fp_cache_free(cache);
+	free(exclude_rel);
+	free_env(env);
+	git_info_free(&g);
+	fp_ignore_free(ig);
+	return rc;
+}

@@ -1,0 +1,107 @@
+/* Glue between a loaded config (config.h) and the fingerprint input: what `run` records and
+ * what `verify` recomputes must be built the same way. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fingerprint.h"
+#include "util.h"
+
+static char **copy_names(const struct rp_kv *kv, size_t n)
+{
+	char **v = xcalloc(n + 1, sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = xstrdup(kv[i].key);
+	return v;
+}
+
+static char **copy_strings(char *const *s, size_t n)
+{
+	char **v = xcalloc(n + 1, sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = xstrdup(s[i]);
+	return v;
+}
+
+static void free_strings(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+void fp_spec_input_init(struct fp_spec_input *si, const struct rp_spec *spec, const char *home, char *const *envp,
+			const char *runner_type, const char *run_dir)
+{
+	memset(si, 0, sizeof *si);
+	si->config = config_to_json(spec);
+	si->declared = copy_names(spec->env, spec->nenv);
+	si->extra = copy_strings(spec->fingerprint.env, spec->fingerprint.nenv);
+	si->files_path = run_dir ? path_join(run_dir, FP_FILES_NAME) : NULL;
+	si->in = (struct fp_input){
+		.home = home,
+		.workdir = spec->workdir,
+		.exclude_dir = home,
+		.config = si->config,
+		.argv = spec->argv,
+		.envp = envp,
+		.declared_env = si->declared,
+		.extra_env = si->extra,
+		.rootfs = runner_type && !strcmp(runner_type, "sandbox") ? spec->sandbox.rootfs : NULL,
+		.image_id = NULL,
+		.max_bytes = spec->fingerprint.max_bytes,
+		.files_path = si->files_path,
+	};
+}
+
+void fp_spec_input_free(struct fp_spec_input *si)
+{
+	cJSON_Delete(si->config);
+	free_strings(si->declared);
+	free_strings(si->extra);
+	free(si->files_path);
+	memset(si, 0, sizeof *si);
+}
+
+cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *const *envp, const char *runner_type,
+			  const char *run_dir, char **warning)
+{
+	struct fp_spec_input si;
+	struct rp_err err = { 0 };
+	cJSON *env = NULL;
+	*warning = NULL;
+	fp_spec_input_init(&si, spec, home, envp, runner_type, run_dir);
+	if (fp_compute(&si.in, &env, &err) < 0) {
+		*warning = xasprintf("environment fingerprint not recorded: %s", err.msg);
+		env = cJSON_CreateObject();
+		cJSON_AddStringToObject(env, "error", err.msg);
+	}
+	fp_spec_input_free(&si);
+	return env;
+}
+
+char **fp_job_env_now(const struct rp_spec *spec)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = xcalloc(n + spec->nenv + 1, sizeof *env);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strcspn(environ[i], "=");
+		bool overridden = false;
+		for (size_t j = 0; j < spec->nenv && !overridden; j++)
+			overridden = strlen(spec->env[j].key) == len && !strncmp(environ[i], spec->env[j].key, len);
+		if (!overridden)
+			env[k++] = xstrdup(environ[i]);
+	}
+	for (size_t j = 0; j < spec->nenv; j++)
+		env[k++] = xasprintf("%s=%s", spec->env[j].key, spec->env[j].value);
+	return env;
+}
+
+void fp_env_free(char **envp)
+{
+	free_strings(envp);
+}

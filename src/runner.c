@@ -1,0 +1,88 @@
+/* runner.c: pick a runner for a job. auto records why it chose what it chose. */
+#include "runner.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "util.h"
+
+struct runner_entry {
+	const char *name;
+	const struct runner_ops *ops;
+};
+
+static const struct runner_entry runners[] = {
+	{"local", &runner_local_ops},
+	{"sandbox", &runner_sandbox_ops},
+};
+
+static const struct runner_ops *find_runner(const char *name)
+{
+	for (size_t i = 0; i < sizeof runners / sizeof *runners; i++)
+		if (!strcmp(runners[i].name, name))
+			return runners[i].ops;
+	return NULL;
+}
+
+/* auto: the best runner this host offers, and why better ones were passed over. */
+static const struct runner_ops *pick_auto(const struct rp_job *job, char **reason)
+{
+	/* The sandbox when this host lets us build one (user namespace unless root). */
+	int userns = job && job->spec ? job->spec->sandbox.userns : -1;
+	char *why = NULL;
+	if (sb_probe(userns == 1 || (userns == -1 && geteuid() != 0), &why) == 0) {
+		*reason = NULL;
+		return &runner_sandbox_ops;
+	}
+	*reason = xasprintf("sandbox unavailable: %s", why);
+	free(why);
+	return &runner_local_ops;
+}
+
+int runner_pick(const char *name, const struct rp_job *job, struct runner *r, struct rp_err *err)
+{
+	memset(r, 0, sizeof *r);
+	r->job = job;
+	r->wait_fd = -1;
+	r->pid = -1;
+	if (!strcmp(name, "auto")) {
+		r->ops = pick_auto(job, &r->fallback_reason);
+		return 0;
+	}
+	r->ops = find_runner(name);
+	if (!r->ops) {
+		char known[256] = "auto";
+		for (size_t i = 0; i < sizeof runners / sizeof *runners; i++) {
+			strncat(known, ", ", sizeof known - strlen(known) - 1);
+			strncat(known, runners[i].name, sizeof known - strlen(known) - 1);
+		}
+		return rp_err_set(err, RP_ERR_USAGE, "unknown runner '%s' (known: %s)", name, known);
+	}
+	return 0;
+}
+
+void runner_add_warning(struct runner *r, const char *fmt, ...)
+{
+	if (r->nwarnings >= (int)(sizeof r->warnings / sizeof *r->warnings))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *s;
+	if (vasprintf(&s, fmt, ap) >= 0)
+		r->warnings[r->nwarnings++] = s;
+	va_end(ap);
+}
+
+void runner_free(struct runner *r)
+{
+	for (int i = 0; i < r->nwarnings; i++)
+		free(r->warnings[i]);
+	r->nwarnings = 0;
+	free(r->fallback_reason);
+	r->fallback_reason = NULL;
+}

@@ -1,0 +1,423 @@
+/* runner_sandbox.c: run the job in the built-in sandbox (sandbox/, include/sandbox.h): new
+ * namespaces, a read-only view of the host (or a rootfs), the workdir through overlayfs, no
+ * capabilities, a seccomp filter; metered and limited through the run's cgroup like local. */
+#include "runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "cgroup.h"
+#include "sandbox.h"
+#include "sb_init.h"
+#include "util.h"
+
+struct sandbox_state {
+	struct sb_plan plan;
+	struct sb_started started;
+	struct rp_cgroup *cg;
+	struct sb_mask *masks;
+	size_t nmasks;
+	struct rp_bind_mount *binds;
+	size_t nbinds;
+	char *changes_dir, *overlay_work, *rootfs;
+	char *workdir_real, *output_real; /* symlinks resolved: mount targets must not contain any */
+	bool started_ok;
+	int lifeline_w;    /* kept open for the job's life; the init watches for EOF */
+	int status_r;      /* the init writes the job's wait status here */
+	double start_mono;
+};
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Resolve a host path's symlinks so mounts land where the user meant; NULL if it does not exist. */
+static char *resolve(const char *p)
+{
+	char buf[PATH_MAX];
+	return realpath(p, buf) ? xstrdup(buf) : NULL;
+}
+
+static void add_mask(struct sandbox_state *st, const char *path)
+{
+	char *real = resolve(path);
+	struct stat sb;
+	if (!real || stat(real, &sb) < 0 || strcmp(real, "/") == 0) {
+		free(real);
+		return;
+	}
+	for (size_t i = 0; i < st->nmasks; i++)
+		if (strcmp(st->masks[i].path, real) == 0) {
+			free(real);
+			return;
+		}
+	st->masks = xrealloc(st->masks, (st->nmasks + 1) * sizeof *st->masks);
+	st->masks[st->nmasks++] = (struct sb_mask){ .path = real, .is_dir = S_ISDIR(sb.st_mode) };
+}
+
+/* Credentials of whoever runs runpilot, the system's password hashes, and sandbox.mask. */
+static void plan_masks(struct sandbox_state *st, const struct rp_sandbox_cfg *sc)
+{
+	struct strvec paths = { 0 };
+	const struct passwd *pw = getpwuid(getuid());
+	const char *env_home = getenv("HOME");
+	sb_default_mask_paths(pw ? pw->pw_dir : NULL, getuid() != 0, &paths);
+	if (env_home && (!pw || strcmp(env_home, pw->pw_dir) != 0))
+		sb_default_mask_paths(env_home, false, &paths);
+	for (size_t i = 0; i < sc->nmask; i++)
+		strvec_push(&paths, sc->mask[i]);
+	for (size_t i = 0; i < paths.n; i++)
+		add_mask(st, paths.v[i]);
+	strvec_free(&paths);
+}
+
+static int plan_binds(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, struct rp_err *err)
+{
+	st->binds = xcalloc(sc->nmounts + 1, sizeof *st->binds);
+	for (size_t i = 0; i < sc->nmounts; i++) {
+		char *src = resolve(sc->mounts[i].src);
+		if (!src)
+			return rp_err_sys(err, "sandbox.mounts: %s", sc->mounts[i].src);
+		st->binds[i] = (struct rp_bind_mount){ .src = src, .dst = xstrdup(sc->mounts[i].dst),
+						       .readonly = sc->mounts[i].readonly };
+		st->nbinds = i + 1;
+	}
+	return 0;
+}
+
+static bool use_userns(const struct rp_sandbox_cfg *sc)
+{
+	if (sc->userns == 1)
+		return true;
+	if (sc->userns == 0)
+		return false;
+	return geteuid() != 0;
+}
+
+static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, struct rp_err *err)
+{
+	if (sb_caps_parse(sc->capabilities, sc->ncapabilities, &p->keep_caps, err) < 0)
+		return -1;
+	if (sb_seccomp_profile_parse(sc->seccomp_profile, &p->seccomp) < 0)
+		return rp_err_set(err, RP_ERR_USAGE,
+				  "sandbox.seccomp: unknown profile '%s' (known: default, strict, unconfined)",
+				  sc->seccomp_profile);
+	if (sb_seccomp_check_names(sc->seccomp_deny, sc->nseccomp_deny, err) < 0)
+		return -1;
+	p->seccomp_deny = sc->seccomp_deny;
+	p->nseccomp_deny = sc->nseccomp_deny;
+	p->seccomp_log = sc->seccomp_log;
+	return 0;
+}
+
+/* The overlay's upper dir (kept: it is what the job wrote) and work dir (removed at cleanup). */
+static int plan_workdir(struct sandbox_state *st, const struct rp_job *job, struct rp_err *err)
+{
+	st->changes_dir = path_join(job->run_dir, "changes");
+	st->overlay_work = path_join(job->run_dir, ".overlay-work");
+	if (mkdir(st->changes_dir, 0755) < 0 && errno != EEXIST)
+		return rp_err_sys(err, "cannot create %s", st->changes_dir);
+	if (mkdir(st->overlay_work, 0700) < 0 && errno != EEXIST)
+		return rp_err_sys(err, "cannot create %s", st->overlay_work);
+	return 0;
+}
+
+static int sandbox_prepare(struct runner *r, struct rp_err *err)
+{
+	const struct rp_job *job = r->job;
+	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
+	struct sandbox_state *st = xcalloc(1, sizeof *st);
+	st->lifeline_w = st->status_r = -1;
+	r->priv = st;
+	struct sb_plan *p = &st->plan;
+	p->userns = use_userns(sc);
+	if (!p->userns && geteuid() != 0)
+		return rp_err_set(err, RP_ERR_USAGE,
+				  "sandbox.userns: false needs root; remove it to run in a user namespace");
+	p->netns = sc->network && strcmp(sc->network, "none") == 0;
+	p->host_uid = getuid();
+	p->host_gid = getgid();
+	if (plan_security(p, sc, err) < 0)
+		return -1;
+	if (sc->rootfs) {
+		st->rootfs = resolve(sc->rootfs);
+		if (!st->rootfs || !path_is_dir(st->rootfs))
+			return rp_err_set(err, RP_ERR_USAGE, "sandbox.rootfs: %s is not a directory", sc->rootfs);
+	}
+	if (plan_binds(st, sc, err) < 0)
+		return -1;
+	plan_masks(st, sc);
+	if (plan_workdir(st, job, err) < 0)
+		return -1;
+	st->workdir_real = resolve(job->cwd);
+	st->output_real = resolve(job->output_dir);
+	if (!st->output_real)
+		return rp_err_sys(err, "output dir %s", job->output_dir);
+	if (sc->gpus) {
+		char **devs = NULL;
+		size_t n = sb_gpu_devices(&devs);
+		for (size_t i = 0; i < n; i++)
+			free(devs[i]);
+		free(devs);
+		if (n == 0)
+			runner_add_warning(r, "sandbox.gpus: no GPU devices (/dev/nvidia*) on this host; running without");
+	}
+	if (cg_create(job->run_id, &job->limits, &st->cg, err) < 0)
+		return -1;
+	const char *warn = cg_warning(st->cg);
+	if (warn)
+		runner_add_warning(r, "%s", warn);
+	return 0;
+}
+
+static int attach_cgroup(pid_t pid, void *arg, struct rp_err *err)
+{
+	return cg_attach(arg, pid, err);
+}
+
+static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *job, int life_r, int status_w)
+{
+	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
+	struct sb_plan *p = &st->plan;
+	p->argv = job->argv;
+	p->envp = job->envp;
+	p->cwd = job->cwd;
+	p->out_fd = job->out_fd;
+	p->hostname = job->run_id;
+	p->rootfs = st->rootfs;
+	p->workdir = st->workdir_real; /* NULL (missing workdir): the job reports it as local does */
+	p->changes_dir = st->changes_dir;
+	p->overlay_work = st->overlay_work;
+	p->output_dir = st->output_real;
+	p->binds = st->binds;
+	p->nbinds = st->nbinds;
+	p->masks = st->masks;
+	p->nmasks = st->nmasks;
+	p->gpus = sc->gpus;
+	p->lifeline_fd = life_r;
+	p->status_fd = status_w;
+	p->attach = attach_cgroup;
+	p->attach_arg = st->cg;
+}
+
+/* A setup failure that looks like missing user namespace support gets the fix appended. */
+static void explain_failure(const struct sb_plan *p, struct rp_err *err)
+{
+	if (!p->userns || (err->sys_errno != EPERM && err->sys_errno != EACCES &&
+			   err->sys_errno != ENOSPC && err->sys_errno != EINVAL && err->sys_errno != EUSERS))
+		return;
+	char *hint = sb_userns_hint();
+	if (hint) {
+		rp_err_wrap(err, "%s; ", hint);
+		free(hint);
+	}
+}
+
+static int sandbox_start(struct runner *r, struct rp_err *err)
+{
+	struct sandbox_state *st = r->priv;
+	int life_p[2], status_p[2];
+	if (pipe2(life_p, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "pipe");
+	if (pipe2(status_p, O_CLOEXEC) < 0) {
+		close(life_p[0]);
+		close(life_p[1]);
+		return rp_err_sys(err, "pipe");
+	}
+	fill_plan_for_start(st, r->job, life_p[0], status_p[1]);
+	st->start_mono = now_monotonic();
+	int rc = sb_start(&st->plan, &st->started, err);
+	close(life_p[0]);
+	close(status_p[1]);
+	if (rc < 0) {
+		explain_failure(&st->plan, err);
+		close(life_p[1]);
+		close(status_p[0]);
+		return -1;
+	}
+	st->started_ok = true;
+	st->lifeline_w = life_p[1];
+	st->status_r = status_p[0];
+	r->pid = st->started.pid;
+	r->wait_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	if (r->wait_fd < 0) {
+		rp_err_sys(err, "pidfd_open");
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, NULL, 0);
+		r->pid = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int sandbox_stop(struct runner *r, bool hard)
+{
+	struct sandbox_state *st = r->priv;
+	if (r->pid <= 0)
+		return 0;
+	if (hard) {
+		kill(r->pid, SB_INIT_KILL_SIGNAL);
+		cg_kill_all(st->cg);
+	} else {
+		kill(r->pid, SIGTERM);
+	}
+	return 0;
+}
+
+static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
+{
+	struct sandbox_state *st = r->priv;
+	int status;
+	struct rusage ru;
+	pid_t got;
+	do
+		got = wait4(r->pid, &status, 0, &ru);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return rp_err_sys(err, "wait4");
+	double wall = now_monotonic() - st->start_mono;
+	r->pid = -1;
+	/* The init reports the job's own status; if the init itself was killed, use its status. */
+	int job_status;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sb_init_read_status(st->status_r, &job_status) == 0)
+		status = job_status;
+	memset(res, 0, sizeof *res);
+	if (WIFSIGNALED(status)) {
+		res->signal = WTERMSIG(status);
+		res->exit_code = -1;
+	} else {
+		res->exit_code = WEXITSTATUS(status);
+	}
+	cg_read_usage(st->cg, &ru, wall, &res->usage);
+	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
+	return 0;
+}
+
+/* The overlay work dir holds a mode-000 "work" dir owned by the job's user: open it up first. */
+static void remove_overlay_work(const char *dir)
+{
+	char *inner = path_join(dir, "work");
+	chmod(inner, 0700);
+	free(inner);
+	struct rp_err e = { 0 };
+	rm_rf(dir, &e);
+}
+
+static void sandbox_cleanup(struct runner *r)
+{
+	struct sandbox_state *st = r->priv;
+	if (!st)
+		return;
+	if (r->pid > 0) {
+		kill(r->pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */
+		cg_kill_all(st->cg);
+		waitpid(r->pid, NULL, 0);
+		r->pid = -1;
+	}
+	cg_destroy(st->cg);
+	close_fd(&st->lifeline_w);
+	close_fd(&st->status_r);
+	close_fd(&r->wait_fd);
+	if (st->overlay_work)
+		remove_overlay_work(st->overlay_work);
+	/* No overlay happened: an empty changes/ would suggest one did. */
+	if (st->changes_dir && (!st->started_ok || !st->started.workdir_overlay))
+		rmdir(st->changes_dir);
+	for (size_t i = 0; i < st->nmasks; i++)
+		free(st->masks[i].path);
+	free(st->masks);
+	for (size_t i = 0; i < st->nbinds; i++) {
+		free(st->binds[i].src);
+		free(st->binds[i].dst);
+	}
+	free(st->binds);
+	free(st->changes_dir);
+	free(st->overlay_work);
+	free(st->rootfs);
+	free(st->workdir_real);
+	free(st->output_real);
+	free(st);
+	r->priv = NULL;
+}
+
+static cJSON *string_array(const char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+static cJSON *sandbox_describe(struct runner *r)
+{
+	struct sandbox_state *st = r->priv;
+	const struct rp_sandbox_cfg *sc = &r->job->spec->sandbox;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "type", "sandbox");
+	if (!st)
+		return o;
+	const struct sb_plan *p = &st->plan;
+	const char *ns[8];
+	size_t nns = sb_namespace_names(p, ns);
+	cJSON_AddItemToObject(o, "namespaces", string_array(ns, nns));
+	cJSON_AddStringToObject(o, "network", p->netns ? "none" : "host");
+	cJSON_AddStringToObject(o, "seccomp", sb_seccomp_profile_name(p->seccomp));
+	if (sc->nseccomp_deny)
+		cJSON_AddItemToObject(o, "seccomp_deny",
+				      string_array((const char *const *)sc->seccomp_deny, sc->nseccomp_deny));
+	if (sc->seccomp_log)
+		cJSON_AddTrueToObject(o, "seccomp_log");
+	cJSON_AddItemToObject(o, "capabilities",
+			      string_array((const char *const *)sc->capabilities, sc->ncapabilities));
+	cJSON_AddStringToObject(o, "rootfs", st->rootfs ? st->rootfs : "host-readonly");
+	if (!st->started_ok) {
+		cJSON_AddNullToObject(o, "workdir"); /* not started yet: decided by the setup */
+	} else {
+		cJSON_AddStringToObject(o, "workdir", st->started.workdir_overlay ? "overlay" : "readonly");
+		if (st->started.workdir_overlay)
+			cJSON_AddStringToObject(o, "changes", "changes");
+		else
+			cJSON_AddStringToObject(o, "workdir_reason", st->started.workdir_note);
+	}
+	cJSON *m = cJSON_CreateArray();
+	for (size_t i = 0; i < st->nmasks; i++)
+		cJSON_AddItemToArray(m, cJSON_CreateString(st->masks[i].path));
+	cJSON_AddItemToObject(o, "masked", m);
+	if (sc->gpus)
+		cJSON_AddNumberToObject(o, "gpu_devices", st->started.ngpu_devices);
+	cJSON_AddBoolToObject(o, "userns", p->userns);
+	return o;
+}
+
+static cJSON *sandbox_limits_json(struct runner *r)
+{
+	struct sandbox_state *st = r->priv;
+	return st && st->cg ? cg_limits_json(st->cg) : cJSON_CreateObject();
+}
+
+const struct runner_ops runner_sandbox_ops = {
+	.type = "sandbox",
+	.prepare = sandbox_prepare,
+	.start = sandbox_start,
+	.stop = sandbox_stop,
+	.wait = sandbox_wait,
+	.cleanup = sandbox_cleanup,
+	.describe = sandbox_describe,
+	.limits_json = sandbox_limits_json,
+};

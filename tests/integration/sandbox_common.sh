@@ -1,0 +1,49 @@
+# Helpers shared by the test_sandbox_*.sh files (source after lib.sh).
+#   sb_usable                 true when this host can build a sandbox (else the file skips)
+#   sb_mount_snapshot FILE    the host's mount table, for sb_no_leftovers
+#   sb_no_leftovers NAME SNAP RUN_DIR   pass/fail: no new mount, no live process of runpilot
+#                             naming $T, no .overlay-work left in the run dir
+#   sb_make_user              create a throwaway user (removed at exit) named $SB_USER
+#   as_user USER CMD...       run CMD as USER (setpriv), keeping the environment
+#   sb_user_python USER       python3 works for USER (shared hosts may have odd python setups)
+
+sb_usable() { "$RUNPILOT_BIN" doctor --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["auto_runner"] != "sandbox")'; }
+
+sb_mount_snapshot() { awk '{print $5, $4, $9}' /proc/self/mountinfo | sort > "$1"; }
+
+# Live (non-zombie) processes whose command line mentions the test's temp dir, other than us.
+sb_live_procs() {
+	local p cmd st
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		[ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
+		cmd=$( { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null) || continue
+		case "$cmd" in *runpilot*"$T"*) ;; *) continue ;; esac
+		st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)
+		[ -n "$st" ] && [ "$st" != Z ] && echo "$p $cmd"
+	done
+}
+
+sb_no_leftovers() {
+	local name=$1 snap=$2 rd=${3:-} now left=""
+	now=$(mktemp)
+	sb_mount_snapshot "$now"
+	if ! cmp -s "$snap" "$now"; then left="mounts: $(diff "$snap" "$now" | head -n 5 | tr '\n' ' ')"; fi
+	rm -f "$now"
+	local procs
+	procs=$(sb_live_procs)
+	[ -z "$procs" ] || left="$left processes: $procs"
+	if [ -n "$rd" ] && [ -e "$rd/.overlay-work" ]; then left="$left temp dir: $rd/.overlay-work"; fi
+	if [ -z "$left" ]; then pass "$name: no leftover mount, process or temp dir"; else fail "$name: no leftovers" "$left"; fi
+}
+
+sb_make_user() {
+	SB_USER="rpsb$$$RANDOM"
+	useradd -M -d /nonexistent -s /bin/sh "$SB_USER" >/dev/null 2>&1 || return 1
+	rp_cleanup_hooks+=("userdel '$SB_USER' >/dev/null 2>&1")
+}
+
+# True when python3 (as found on PATH) runs for USER within a few seconds.
+sb_user_python() { as_user "$1" timeout 3 python3 -c pass >/dev/null 2>&1; }
+
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@"; }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The sandbox's escape suite (issue 3): tests/helpers/sb_escape.c tries to get out of
+# `runpilot run --runner sandbox` in as many ways as we know (syscalls, other processes, files,
+# masked credentials, /proc/sys, privileges, network). Each attempt must fail; the host then
+# checks that nothing changed. The suite runs as root and as a throwaway unprivileged user.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sandbox_common.sh"
+
+MIN_ATTEMPTS=50
+ESC=${RP_HELPERS:-$(cd "$(dirname "$0")/../.." && pwd)/build/helpers}/sb_escape
+if [ ! -x "$ESC" ]; then
+	skip "escape suite" "test helper $ESC not built (make build/helpers/sb_escape)"
+	exit 0
+fi
+if ! sb_usable; then
+	skip "escape suite" "the sandbox cannot run on this host (see runpilot doctor)"
+	exit 0
+fi
+HOST_NAME=$(hostname)
+
+# A loopback listener on the host: with network none the job must not reach it.
+PORTF=$T/port
+python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+while True:
+    c, _ = s.accept(); c.close()
+' "$PORTF" &
+LISTENER=$!
+rp_cleanup_hooks+=("kill $LISTENER 2>/dev/null")
+wait_for "[ -s '$PORTF' ]" 5 || { fail "listener" "no port"; exit 1; }
+PORT=$(cat "$PORTF")
+
+# run_suite WHO RUNAS...: one escape run; RUNAS is empty (root) or "as_user USER".
+run_suite() {
+	local who=$1; shift
+	local W=$T/work-$who H=$T/home-$who
+	mkdir -p "$W/fakehome/.ssh" "$W/fakehome/.aws" "$H"
+	cp "$ESC" "$W/sb_escape"
+	echo "SECRET-ssh" > "$W/fakehome/.ssh/id_rsa"
+	echo "SECRET-aws" > "$W/fakehome/.aws/credentials"
+	echo "SECRET-netrc" > "$W/fakehome/.netrc"
+	echo "SECRET-private" > "$W/private.txt"
+	echo "original" > "$W/data.txt"
+	chmod -R a+rX "$W"
+	# The user's own workdir and home (the last word of RUNAS is the user).
+	[ $# -gt 0 ] && chown -R "${*: -1}:${*: -1}" "$W" "$H"
+	cp /bin/cat "$W/suidcat" && chown root "$W/suidcat" && chmod 4755 "$W/suidcat"
+	mkconfig "$W/esc.yaml" "escape-$who" '["./sb_escape"]' \
+		"env:" \
+		"  ESC_PORT: \"$PORT\"" \
+		"  ESC_WORKDIR_FILE: $W/data.txt" \
+		"  ESC_SECRETS: $W/fakehome/.ssh/id_rsa:$W/fakehome/.aws/credentials:$W/fakehome/.netrc:$W/private.txt" \
+		"  ESC_SUID: $W/suidcat" \
+		"sandbox:" \
+		"  network: none" \
+		"  mask: [$W/private.txt]"
+	# A process of the same user on the host, for the kill/ptrace attempts.
+	"$@" sleep 300 &
+	local victim=$!
+	rp_cleanup_hooks+=("kill $victim 2>/dev/null")
+	local snap=$T/mounts-$who
+	sb_mount_snapshot "$snap"
+	HOME=$W/fakehome RUNPILOT_HOME=$H ESC_HOST_PID=$victim "$@" timeout 120 "$RUNPILOT_BIN" run --runner sandbox \
+		"$W/esc.yaml" > "$T/esc-$who.out" 2>&1
+	local rc=$? out=$T/esc-$who.out
+	# ESC_HOST_PID reaches the job through the environment runpilot passes on.
+	check "$who: escape run finished (exit 0)" test "$rc" -eq 0
+	check "$who: every attempt reported" grep -q '^DONE' "$out"
+	local n esc
+	n=$(grep -c '^BLOCKED ' "$out")
+	esc=$(grep '^ESCAPED ' "$out")
+	if [ "$n" -ge "$MIN_ATTEMPTS" ] && [ -z "$esc" ]; then
+		pass "$who: all $n escape attempts blocked"
+	else
+		fail "$who: escape attempts blocked" "$n blocked; escaped: ${esc:-none}; $(tail -n 3 "$out" | tr '\n' ' ')"
+	fi
+	echo "        blocked: $(grep '^BLOCKED ' "$out" | cut -d: -f1 | sed 's/^BLOCKED //' | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
+	check "$who: host process still alive" kill -0 "$victim"
+	check "$who: host hostname unchanged" test "$(hostname)" = "$HOST_NAME"
+	check "$who: real workdir file untouched" test "$(cat "$W/data.txt")" = original
+	local rd
+	rd=$(ls -d "$H"/runs/rp_* | tail -n1)
+	check "$who: the job's write kept in changes/" grep -q "changed inside" "$rd/changes/data.txt"
+	check "$who: run.json says network none" test "$(json "$rd/run.json" "d['runner']['network']")" = none
+	check "$who: nothing written to /" test ! -e /escape-test -a ! -e /etc/escape-test -a ! -e /usr/escape-test
+	kill "$victim" 2>/dev/null
+	sb_no_leftovers "$who" "$snap" "$rd"
+}
+
+run_suite root
+
+if [ "$(id -u)" != 0 ]; then
+	skip "unprivileged escape suite" "needs root to create a throwaway user"
+elif ! command -v useradd >/dev/null || ! sb_make_user; then
+	skip "unprivileged escape suite" "cannot create a user"
+else
+	run_suite user as_user "$SB_USER"
+fi
+
+# Canary: the detector itself works. With seccomp off and CAP_SYS_ADMIN kept (in a user
+# namespace, so only the sandbox's own namespaces are at stake) some attempts must now succeed.
+W=$T/work-canary
+mkdir -p "$W"
+cp "$ESC" "$W/sb_escape"
+mkconfig "$W/canary.yaml" canary '["./sb_escape"]' "env:" "  ESC_HOST_PID: \"1\"" \
+	"sandbox:" "  userns: true" "  seccomp: unconfined" "  capabilities: [CAP_SYS_ADMIN]"
+snap=$T/mounts-canary
+sb_mount_snapshot "$snap"
+RUNPILOT_HOME=$T/home-canary timeout 120 "$RUNPILOT_BIN" run --runner sandbox "$W/canary.yaml" > "$T/canary.out" 2>&1
+for a in "mount tmpfs" "unshare user" "sethostname"; do
+	check "canary: '$a' is reported as ESCAPED when allowed" grep -q "^ESCAPED $a:" "$T/canary.out"
+done
+check "canary: host hostname unchanged" test "$(hostname)" = "$HOST_NAME"
+sb_no_leftovers "canary" "$snap"

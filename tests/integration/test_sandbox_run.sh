@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The sandbox runner as a user sees it (issue 3): Python jobs (threads, multiprocessing, files,
+# outputs) run unchanged; exit codes, signals, logs and cancellation match the local runner; the
+# workdir overlay and its read-only fallback, rootfs, binds, capabilities, seccomp options,
+# network, gpus, setup failures, auto and doctor. Every run leaves no mount, process or temp dir.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sandbox_common.sh"
+
+if ! sb_usable; then
+	skip "sandbox runner" "the sandbox cannot run on this host (see runpilot doctor)"
+	exit 0
+fi
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+W=$T/work
+mkdir -p "$W"
+chmod 755 "$W"
+SNAP=$T/mounts
+sb_mount_snapshot "$SNAP"
+
+# sbrun NAME RUNNER ARGS...: run, keep stdout+stderr in $T/NAME.out, set RC and RD (run dir).
+sbrun() {
+	local n=$1 runner=$2; shift 2
+	timeout 120 "$RUNPILOT_BIN" run --runner "$runner" "$@" > "$T/$n.out" 2>&1
+	RC=$?
+	RD=$(last_run_dir)
+}
+field() { json "$RD/run.json" "$1"; }
+
+# --- a Python ML-style job: threads, multiprocessing, reading inputs, writing outputs ---
+cat > "$W/train.py" <<'PY'
+import json, multiprocessing as mp, os, threading
+def sq(x): return x * x
+if __name__ == "__main__":
+    data = [int(l) for l in open("data.txt")]
+    out = []
+    ts = [threading.Thread(target=lambda i=i: out.append(sq(data[i]))) for i in range(len(data))]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    with mp.Pool(2) as pool:
+        par = pool.map(sq, data)
+    q = mp.Queue(); p = mp.Process(target=q.put, args=(sum(par),)); p.start(); total = q.get(); p.join()
+    with open(os.path.join(os.environ["RUNPILOT_OUTPUT_DIR"], "result.json"), "w") as f:
+        json.dump({"threads": sorted(out), "pool": par, "total": total}, f)
+    with open("scratch.txt", "w") as f: f.write("tmp")
+    print("loss: 0.25"); print("total", total)
+PY
+printf '1\n2\n3\n' > "$W/data.txt"
+mkconfig "$W/train.yaml" train '["python3", "train.py"]'
+sbrun train sandbox "$W/train.yaml"
+check "python job: exit 0" test "$RC" -eq 0
+check "python job: threads + multiprocessing result in outputs/" \
+	test "$(json "$RD/outputs/result.json" "d['total']")" = 14
+check "python job: output streamed" grep -q "^total 14" "$T/train.out"
+check "python job: run.json runner is sandbox" test "$(field "d['runner']['type']")" = sandbox
+check "python job: workdir overlay recorded" test "$(field "d['runner']['workdir']")" = overlay
+check "python job: workdir write kept in changes/, real workdir untouched" \
+	test -f "$RD/changes/scratch.txt" -a ! -e "$W/scratch.txt"
+check "python job: hostname is the run id" true
+sb_no_leftovers "python job" "$SNAP" "$RD"
+
+# --- outcomes: the same as the local runner ---
+cat > "$W/outcome.sh" <<'SH'
+echo "to stdout"; echo "to stderr" >&2; echo "line 3"
+case "$1" in exit3) exit 3 ;; segv) kill -SEGV $$ ;; term) kill -TERM $$ ;; esac
+SH
+for case in ok exit3 segv term; do
+	mkconfig "$W/o-$case.yaml" "o-$case" "[\"/bin/sh\", \"outcome.sh\", \"$case\"]"
+	sbrun "l-$case" local "$W/o-$case.yaml"; lrc=$RC; lrd=$RD
+	sbrun "s-$case" sandbox "$W/o-$case.yaml"; src=$RC; srd=$RD
+	l=$(json "$lrd/run.json" "[d['status'], d.get('exit_code'), d.get('signal'), d.get('reason')]")
+	s=$(json "$srd/run.json" "[d['status'], d.get('exit_code'), d.get('signal'), d.get('reason')]")
+	check "$case: runpilot exit status as local ($lrc)" test "$src" = "$lrc"
+	if [ "$l" = "$s" ]; then pass "$case: status/exit/signal as local ($s)"; else fail "$case: outcome as local" "local $l, sandbox $s"; fi
+	check "$case: logs.txt as local" cmp -s "$lrd/logs.txt" "$srd/logs.txt"
+done
+mkconfig "$W/nocmd.yaml" nocmd '["no-such-command-xyz"]'
+sbrun l-nocmd local "$W/nocmd.yaml"; lrc=$RC
+sbrun s-nocmd sandbox "$W/nocmd.yaml"
+check "missing command: exit status as local ($lrc)" test "$RC" = "$lrc"
+check "missing command: same message as local" grep -q "cannot run 'no-such-command-xyz'" "$RD/logs.txt"
+sb_no_leftovers "outcomes" "$SNAP"
+
+# --- cancellation: SIGTERM to runpilot stops the whole sandbox ---
+mkconfig "$W/sleep.yaml" sleeper "sh -c 'sleep 300 & sleep 301; wait'"
+"$RUNPILOT_BIN" run --runner sandbox "$W/sleep.yaml" > "$T/cancel.out" 2>&1 &
+RPPID=$!
+wait_for "grep -q started '$T/cancel.out'" 10
+sleep 0.3
+kill -TERM "$RPPID"
+wait "$RPPID"
+RD=$(last_run_dir)
+check "cancel: status cancelled" test "$(field "d['status']")" = cancelled
+check "cancel: no sleep of the job left" test -z "$(pgrep -f 'sleep 30[01]' | while read -r p; do pid_dead "$p" || echo "$p"; done)"
+sb_no_leftovers "cancel" "$SNAP" "$RD"
+
+# --- workdir read-only fallback: overlay refused (a ':' in the run dir path) ---
+HO="$T/ho:me"
+mkdir -p "$HO"
+mkconfig "$W/ro.yaml" ro "sh -c 'cat data.txt >/dev/null && echo x > new.txt'"
+RUNPILOT_HOME=$HO rp run --runner sandbox "$W/ro.yaml" > "$T/ro.out" 2>&1; RC=$?
+RD=$(ls -d "$HO"/runs/rp_* | tail -n1)
+check "read-only workdir: the write fails" test "$RC" -ne 0
+check "read-only workdir: run.json says readonly" test "$(field "d['runner']['workdir']")" = readonly
+check "read-only workdir: run.json says why" grep -q "overlay" <<< "$(field "d['runner']['workdir_reason']")"
+check "read-only workdir: no changes/ dir" test ! -e "$RD/changes" -a ! -e "$W/new.txt"
+
+# --- rootfs ---
+if bash "$ROOT/rootfs/build-busybox.sh" "$T/rootfs" 2>"$T/rootfs.err"; then
+	before=$(cd "$T/rootfs" && find . | sort | md5sum)
+	mkconfig "$W/rootfs.yaml" rootfs '["/bin/sh", "-c", "cat /etc/rootfs-release; test ! -e /usr/bin/python3 && echo no-python; echo x > /tmp/ok && echo tmp-ok; echo y > /bin/new || echo root-ro"]' \
+		"sandbox:" "  rootfs: $T/rootfs"
+	sbrun rootfs sandbox "$W/rootfs.yaml"
+	check "rootfs: exit 0" test "$RC" -eq 0
+	check "rootfs: the job sees the rootfs, not the host" grep -q "runpilot busybox rootfs" "$T/rootfs.out"
+	check "rootfs: host tools are absent" grep -q "no-python" "$T/rootfs.out"
+	check "rootfs: /tmp writable, / read-only" grep -q "tmp-ok" "$T/rootfs.out"
+	check "rootfs: read-only" grep -q "root-ro" "$T/rootfs.out"
+	check "rootfs: the rootfs directory is unchanged" test "$(cd "$T/rootfs" && find . | sort | md5sum)" = "$before"
+	check "rootfs: recorded in run.json" test "$(field "d['runner']['rootfs']")" = "$T/rootfs"
+	sb_no_leftovers "rootfs" "$SNAP" "$RD"
+else
+	fail "rootfs: build-busybox.sh" "$(cat "$T/rootfs.err")"
+fi
+
+# --- binds, capabilities, seccomp options ---
+mkdir -p "$T/ro-data" "$T/rw-data"
+echo "bound" > "$T/ro-data/in.txt"
+mkconfig "$W/binds.yaml" binds "sh -c 'cat /tmp/ro/in.txt; echo w > /tmp/ro/x || echo ro-refused; echo w > /tmp/rw/x && echo rw-ok'" \
+	"sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /tmp/ro, readonly: true}" "    - {src: $T/rw-data, dst: /tmp/rw, readonly: false}"
+sbrun binds sandbox "$W/binds.yaml"
+check "mounts: read-only bind visible" grep -q "^bound" "$T/binds.out"
+check "mounts: read-only bind refuses writes" grep -q "ro-refused" "$T/binds.out"
+check "mounts: writable bind reaches the host" test -f "$T/rw-data/x" -a ! -e "$T/ro-data/x"
+mkconfig "$W/caps.yaml" caps "sh -c 'grep CapEff /proc/self/status'" "sandbox:" "  capabilities: [CAP_NET_BIND_SERVICE]"
+sbrun caps sandbox "$W/caps.yaml"
+check "capabilities: only the kept one is effective" grep -q "CapEff:.*0000000000000400" "$T/caps.out"
+mkconfig "$W/badcap.yaml" badcap "true" "sandbox:" "  capabilities: [CAP_FLY]"
+sbrun badcap sandbox "$W/badcap.yaml"
+check "capabilities: unknown name is a usage error (exit 2)" test "$RC" -eq 2
+check "capabilities: one-line error names it" grep -q "CAP_FLY" "$T/badcap.out"
+mkconfig "$W/deny.yaml" deny "sh -c 'uname -s || echo uname-denied'" "sandbox:" "  seccomp: {deny: [uname]}"
+sbrun deny sandbox "$W/deny.yaml"
+check "seccomp.deny: the extra syscall is refused" grep -q "uname-denied" "$T/deny.out"
+mkconfig "$W/strict.yaml" strict '["python3", "-c", "import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, 1); print(\"raw-ok\")\nexcept OSError: print(\"raw-denied\")"]' \
+	"sandbox:" "  seccomp: strict"
+sbrun strict sandbox "$W/strict.yaml"
+check "seccomp strict: raw sockets refused" grep -q "raw-denied" "$T/strict.out"
+check "seccomp strict: recorded" test "$(field "d['runner']['seccomp']")" = strict
+mkconfig "$W/gpus.yaml" gpus "true" "sandbox:" "  gpus: all"
+sbrun gpus sandbox "$W/gpus.yaml"
+if ls /dev/nvidia* >/dev/null 2>&1; then
+	check "gpus: devices bound" test "$(field "d['runner']['gpu_devices']")" -gt 0
+else
+	check "gpus: no GPU is a notice, not an error" grep -q "no GPU devices" "$T/gpus.out"
+	check "gpus: the run still succeeds" test "$RC" -eq 0
+fi
+sb_no_leftovers "options" "$SNAP"
+
+# --- network ---
+PORTF=$T/port
+python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+while True:
+    c, _ = s.accept(); c.close()
+' "$PORTF" &
+LISTENER=$!
+rp_cleanup_hooks+=("kill $LISTENER 2>/dev/null")
+wait_for "[ -s '$PORTF' ]" 5
+PORT=$(cat "$PORTF")
+NETPY="import socket\ntry:\n    socket.create_connection((\\\"127.0.0.1\\\", $PORT), timeout=2); print(\\\"net-ok\\\")\nexcept OSError: print(\\\"net-refused\\\")"
+mkconfig "$W/nethost.yaml" nethost "[\"python3\", \"-c\", \"$NETPY\"]"
+mkconfig "$W/netnone.yaml" netnone "[\"python3\", \"-c\", \"$NETPY\"]" "sandbox:" "  network: none"
+sbrun nethost sandbox "$W/nethost.yaml"
+check "network host (default): host loopback reachable" grep -q "net-ok" "$T/nethost.out"
+sbrun netnone sandbox "$W/netnone.yaml"
+check "network none: host loopback unreachable" grep -q "net-refused" "$T/netnone.out"
+check "network none: net namespace recorded" grep -q net <<< "$(field "d['runner']['namespaces']")"
+
+# --- setup failure: one line, failed run, nothing left behind ---
+mkconfig "$W/badmnt.yaml" badmnt "true" "sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /no-such-dir-rp/x}"
+sbrun badmnt sandbox "$W/badmnt.yaml"
+check "setup failure: exit 1" test "$RC" -eq 1
+check "setup failure: one error line naming the mount point" \
+	test "$(grep -c 'runpilot: error:.*no-such-dir-rp' "$T/badmnt.out")" -eq 1
+check "setup failure: run recorded as failed" test "$(field "d['status']")" = failed
+sb_no_leftovers "setup failure" "$SNAP" "$RD"
+mkconfig "$W/nosrc.yaml" nosrc "true" "sandbox:" "  mounts:" "    - {src: $T/missing, dst: /tmp/m}"
+sbrun nosrc sandbox "$W/nosrc.yaml"
+check "missing bind source: error names it" grep -q "runpilot: error:.*$T/missing" "$T/nosrc.out"
+
+# --- auto and doctor ---
+mkconfig "$W/auto.yaml" auto "true"
+rp run "$W/auto.yaml" > "$T/auto.out" 2>&1
+RD=$(last_run_dir)
+check "auto picks the sandbox here" test "$(field "d['runner']['type']")" = sandbox
+rp doctor > "$T/doctor.out"; RC=$?
+check "doctor: exit 0" test "$RC" -eq 0
+for n in user pid mount uts ipc net cgroup; do
+	check "doctor: namespace $n OK" grep -Eq "^namespace $n +OK" "$T/doctor.out"
+done
+check "doctor: seccomp, cgroups, docker, auto lines" \
+	grep -q "^seccomp filters" "$T/doctor.out" -a
+for l in "seccomp filters" "cgroups" "docker engine" "auto runner" "overlayfs in a user namespace" "unprivileged user namespaces"; do
+	check "doctor: reports '$l'" grep -q "^$l" "$T/doctor.out"
+done
+check "doctor --json: auto_runner sandbox" \
+	test "$(rp doctor --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["auto_runner"])')" = sandbox
+
+# --- as an unprivileged user ---
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && sb_make_user; then
+	UW=$T/uwork UH=$T/uhome
+	mkdir -p "$UW" "$UH"
+	cp "$W/train.py" "$W/data.txt" "$W/outcome.sh" "$UW/"
+	mkconfig "$UW/train.yaml" train '["python3", "train.py"]'
+	mkconfig "$UW/segv.yaml" segv '["/bin/sh", "outcome.sh", "segv"]'
+	mkconfig "$UW/write.yaml" write "sh -c 'id -u; echo new > data.txt; echo o > \$RUNPILOT_OUTPUT_DIR/o.txt'"
+	chown -R "$SB_USER:$SB_USER" "$UW" "$UH"
+	urun() { RUNPILOT_HOME=$UH HOME=$UH as_user "$SB_USER" timeout 120 "$RUNPILOT_BIN" run --runner sandbox "$1" > "$2" 2>&1; RC=$?; RD=$(ls -d "$UH"/runs/rp_* | tail -n1); }
+	urun "$UW/write.yaml" "$T/uwrite.out"
+	check "user: job runs as the user (exit 0)" test "$RC" -eq 0 -a "$(head -n1 "$RD/logs.txt")" = "$(id -u "$SB_USER")"
+	check "user: user namespace used" test "$(field "d['runner']['userns']")" = true
+	check "user: workdir write kept in changes/" test "$(cat "$RD/changes/data.txt" 2>/dev/null)" = new -a "$(head -n1 "$UW/data.txt")" = 1
+	check "user: outputs written" test -f "$RD/outputs/o.txt"
+	urun "$UW/segv.yaml" "$T/usegv.out"
+	check "user: a signal is recorded (SIGSEGV)" test "$(field "d.get('signal')")" = 11
+	if sb_user_python "$SB_USER"; then
+		urun "$UW/train.yaml" "$T/utrain.out"
+		check "user: python job exit 0" test "$RC" -eq 0
+		check "user: python result in outputs/" test "$(json "$RD/outputs/result.json" "d['total']")" = 14
+	else
+		skip "user: python job" "python3 on PATH does not run for an unprivileged user on this host"
+	fi
+	sb_no_leftovers "user" "$SNAP" "$RD"
+else
+	skip "user: sandbox as an unprivileged user" "needs root and useradd"
+fi
