@@ -272,6 +272,31 @@ static void init_record(struct rp_run *r, const struct rp_spec *spec, const char
 	r->paths = paths_record(run_dir);
 }
 
+/* run.json "invocation": how the run was asked for (the config file and every override), so
+ * `verify` (and later `rerun`) can ask the same question again. */
+static cJSON *invocation_record(const struct rp_spec *spec, const struct run_opts *o)
+{
+	cJSON *inv = cJSON_CreateObject();
+	cJSON_AddStringToObject(inv, "config_path", spec->config_path);
+	cJSON_AddStringToObject(inv, "runner", o->runner);
+	cJSON *ov = cJSON_AddObjectToObject(inv, "overrides");
+	if (o->ov.name)
+		cJSON_AddStringToObject(ov, "name", o->ov.name);
+	cJSON_AddItemToObject(ov, "tags", cJSON_CreateStringArray(o->ov.tags, (int)o->ov.ntags));
+	cJSON_AddItemToObject(ov, "params", cJSON_CreateStringArray(o->ov.params, (int)o->ov.nparams));
+	const struct rp_resources *r = &o->ov.resources;
+	cJSON *res = cJSON_AddObjectToObject(ov, "resources");
+	if (r->cpus > 0)
+		cJSON_AddNumberToObject(res, "cpus", r->cpus);
+	if (r->memory_bytes > 0)
+		cJSON_AddNumberToObject(res, "memory", (double)r->memory_bytes);
+	if (r->pids > 0)
+		cJSON_AddNumberToObject(res, "pids", (double)r->pids);
+	if (r->timeout_s > 0)
+		cJSON_AddNumberToObject(res, "timeout", r->timeout_s);
+	return inv;
+}
+
 static cJSON *runner_record(struct runner *rn)
 {
 	cJSON *o = rn->ops->describe ? rn->ops->describe(rn) : cJSON_CreateObject();
@@ -437,6 +462,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	build_job_env(&c->spec, c->id, c->uid, c->run_dir, c->out_dir, &c->env);
 	init_record(&c->rec, &c->spec, c->id, c->uid, c->run_dir, strvec_items(&c->env));
 	c->have_rec = true;
+	record_set_section(&c->rec, "invocation", invocation_record(&c->spec, o));
 	if (record_write(c->run_dir, &c->rec, err) < 0 || write_run_inputs(&c->spec, c->run_dir, err) < 0)
 		return -1;
 	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */

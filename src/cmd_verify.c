@@ -15,8 +15,9 @@
 const char usage_verify[] =
 	"usage: runpilot verify RUN [--json] [--config FILE] [--param KEY=VALUE]...\n"
 	"\n"
-	"Recompute RUN's environment fingerprint now, for its resolved config (the run's\n"
-	"config.yaml) and its workdir, without running anything, and print each component\n"
+	"Recompute RUN's environment fingerprint now, for the config file it was started from\n"
+	"(with the same overrides; the run's own config.yaml when that file is gone) and its\n"
+	"workdir, without running anything, and print each component\n"
 	"(config, code, runtime, packages, env) as same or changed, with what changed.\n"
 	"\n"
 	"  --config FILE      check FILE instead of the run's own config (e.g. the edited original)\n"
@@ -118,9 +119,37 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 			   why ? why : " (recorded by an older runpilot)");
 		goto out;
 	}
-	config_path = o.config ? xstrdup(o.config) : path_join(run_dir, "config.yaml");
-	struct rp_overrides ov = {.params = (const char **)strvec_items(&o.params), .nparams = o.params.n};
-	if (config_load(config_path, &ov, &spec, err) < 0)
+	/* The question is "would the same `runpilot run` now get the same environment?": the
+	 * original config file with the run's own overrides, unless the user names another file.
+	 * When the original is gone, the run's resolved copy stands in for it. */
+	struct strvec ov_params = {0}, ov_tags = {0};
+	const char *ov_name = NULL;
+	const cJSON *inv = record_section(&r, "invocation");
+	const char *source = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inv, "config_path"));
+	if (o.config) {
+		config_path = xstrdup(o.config);
+	} else if (source && path_exists(source)) {
+		config_path = xstrdup(source);
+		const cJSON *ovj = cJSON_GetObjectItemCaseSensitive(inv, "overrides"), *it;
+		ov_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ovj, "name"));
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ovj, "params"))
+			if (cJSON_IsString(it))
+				strvec_push(&ov_params, it->valuestring);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ovj, "tags"))
+			if (cJSON_IsString(it))
+				strvec_push(&ov_tags, it->valuestring);
+	} else {
+		config_path = path_join(run_dir, "config.yaml");
+	}
+	for (size_t i = 0; i < o.params.n; i++)
+		strvec_push(&ov_params, o.params.v[i]);
+	struct rp_overrides ov = {.name = ov_name,
+				  .params = (const char **)strvec_items(&ov_params), .nparams = ov_params.n,
+				  .tags = (const char **)strvec_items(&ov_tags), .ntags = ov_tags.n};
+	int loaded = config_load(config_path, &ov, &spec, err);
+	strvec_free(&ov_params);
+	strvec_free(&ov_tags);
+	if (loaded < 0)
 		goto out;
 	have_spec = true;
 	envp = fp_job_env_now(&spec);

@@ -71,6 +71,19 @@ sed -i "s|^name: fp|name: fp\nworkdir: $P|" "$T/edited.yaml"
 verify "$(basename "$R1")" --config "$T/edited.yaml"
 expect_change "config key named" "resources.timeout: added"
 
+# By default verify re-reads the config file the run was started from, with the run's overrides.
+# (outside the workdir, so deleting it later does not change the code component)
+sed "s|^name: fp|name: fp\nworkdir: $P|" "$P/cfg.yaml" > "$T/orig.yaml"
+rp run "$T/orig.yaml" --runner local -q --param lr=0.3 > /dev/null 2>&1; RO=$(basename "$(last_run_dir)")
+verify "$RO"
+expect_same "verify re-applies the run's own --param overrides"
+printf 'resources:\n  pids: 64\n' >> "$T/orig.yaml"
+verify "$RO"
+expect_change "edited original config file named without --config" "resources.pids: added"
+rm "$T/orig.yaml"
+verify "$RO"
+expect_same "original config gone: the run's own config.yaml stands in"
+
 OMP_NUM_THREADS=3 verify "$(basename "$R1")"
 expect_change "env var named" "OMP_NUM_THREADS: added"
 
