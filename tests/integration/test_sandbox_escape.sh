@@ -109,7 +109,7 @@ mkconfig "$W/canary.yaml" canary '["./sb_escape"]' "env:" "  ESC_HOST_PID: \"1\"
 snap=$T/mounts-canary
 sb_mount_snapshot "$snap"
 RUNPILOT_HOME=$T/home-canary timeout 120 "$RUNPILOT_BIN" run --runner sandbox "$W/canary.yaml" > "$T/canary.out" 2>&1
-for a in "mount tmpfs" "unshare user" "sethostname"; do
+for a in "mount tmpfs" "unshare mount" "sethostname" "keyctl"; do
 	check "canary: '$a' is reported as ESCAPED when allowed" grep -q "^ESCAPED $a:" "$T/canary.out"
 done
 check "canary: host hostname unchanged" test "$(hostname)" = "$HOST_NAME"

@@ -33,6 +33,7 @@ fi
 R=$(mktemp -d /tmp/rp-vm-root.XXXXXX)
 chmod 755 "$R" # the guest's / : an ordinary user must get through it
 trap 'rm -rf "$R"' EXIT
+trap 'exit 130' INT TERM HUP PIPE
 mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/etc" "$R/root" "$R/helpers" "$R/tests"
 cp /bin/busybox "$R/bin/"
 for a in $(/bin/busybox --list); do
