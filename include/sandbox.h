@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdnoreturn.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -63,7 +64,8 @@ struct sb_plan {
 	enum sb_seccomp_profile seccomp;
 	char **seccomp_deny;     /* extra syscall names answered with EPERM */
 	size_t nseccomp_deny;
-	bool seccomp_log;        /* denied calls also go to the kernel audit log */
+	bool seccomp_log;        /* record refused calls: "NR NAME" lines in seccomp_log_fd */
+	int seccomp_log_fd;      /* append-only file (-1: kernel audit log only) */
 
 	/* Wiring with the supervisor (sb_init.h). */
 	int lifeline_fd;         /* read end: EOF means the supervisor died */
@@ -71,6 +73,10 @@ struct sb_plan {
 	/* Called in the parent while the child waits, before it builds anything (cgroup attach). */
 	int (*attach)(pid_t pid, void *arg, struct rp_err *err);
 	void *attach_arg;
+	/* Called in the child itself once released, before anything else (cgroup self-attach,
+	 * cheaper than attach on cgroup v1). 0, or -1 with errno. */
+	int (*enter)(const void *arg);
+	const void *enter_arg;
 };
 
 /* What sb_start reports back. */
@@ -113,8 +119,13 @@ int sb_seccomp_profile_parse(const char *name, enum sb_seccomp_profile *p);
 const char *sb_seccomp_profile_name(enum sb_seccomp_profile p);
 /* Check every extra deny name is a syscall this architecture knows. */
 int sb_seccomp_check_names(char **names, size_t n, struct rp_err *err);
-/* Build and load the filter in the calling thread (no_new_privs must be set). */
-int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct rp_err *err);
+/* Build and load the filter in the calling thread (no_new_privs must be set). With log and
+ * notify_fd, refused calls become notifications: *notify_fd (>= 0) is then for a listener
+ * (sb_seccomp_listen) to answer them. With log alone they go to the kernel's audit log. */
+int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, int *notify_fd,
+		    struct rp_err *err);
+/* Answer every notification with EPERM and append "NR NAME" lines to log_fd. Never returns. */
+noreturn void sb_seccomp_listen(int notify_fd, int log_fd);
 
 /* Append the credential paths masked by default for a user with home dir `home` (may be NULL):
  * ~/.ssh ~/.aws ~/.gnupg ~/.config/gcloud ~/.docker ~/.netrc, /etc/shadow /etc/gshadow, and /root

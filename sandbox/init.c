@@ -148,9 +148,13 @@ static bool reap_children(pid_t job, int *job_status)
 /* Kill whatever is left and wait until no child remains. */
 static void kill_and_reap_all(pid_t job, bool pid_namespace)
 {
+	/* As a subreaper (or pid 1) every live descendant is a child of ours or below one: with
+	 * no child left there is nothing to kill, and the /proc scan can be skipped. */
+	int status;
+	if (waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD)
+		return;
 	for (int round = 0; round < 1000; round++) {
 		signal_everything(job, SIGKILL, pid_namespace);
-		int status;
 		pid_t pid = waitpid(-1, &status, 0);
 		if (pid < 0 && errno == ECHILD)
 			return;

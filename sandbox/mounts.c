@@ -182,17 +182,16 @@ static int build_root(const struct sb_plan *p, struct rp_err *err)
 		bool ok = mkdir("/scratch", 0755) == 0 && mkdir("/scratch/up", 0755) == 0 &&
 			  mkdir("/scratch/work", 0755) == 0;
 		char *opts = xasprintf("lowerdir=%s,upperdir=/scratch/up,workdir=/scratch/work", lower);
-		if (!ok || strpbrk(lower, ",:") ||
-		    mount("overlay", NEWROOT, "overlay", 0, opts) < 0) {
-			/* No overlay: the rootfs itself, which then must have every mount point. */
-			if (do_mount(lower, NEWROOT, NULL, MS_BIND | MS_REC, NULL, err) < 0) {
-				free(opts);
-				free(lower);
-				return rp_err_wrap(err, "sandbox.rootfs %s", p->rootfs);
-			}
-		}
+		bool scratch = ok && !strpbrk(lower, ",:") && mount("overlay", NEWROOT, "overlay", 0, opts) == 0;
+		/* No overlay: the rootfs itself, read-only before anything is created, so it then must
+		 * have every mount point (they are never created in the user's directory). */
+		int rc = scratch ? 0 : do_mount(lower, NEWROOT, NULL, MS_BIND | MS_REC, NULL, err);
 		free(opts);
 		free(lower);
+		if (rc < 0)
+			return rp_err_wrap(err, "sandbox.rootfs %s", p->rootfs);
+		if (!scratch && set_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, true, err) < 0)
+			return -1;
 		if (rootfs_mountpoints(p, err) < 0)
 			return -1;
 	}

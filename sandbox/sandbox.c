@@ -85,6 +85,33 @@ static void close_all_except(int *keep, size_t n)
 	close_range(lo, ~0U, 0);
 }
 
+/* The seccomp listener: a grandchild of the job, so it is re-parented to the init (which reaps
+ * it and kills it with the rest at the end) and the job never sees it as a child of its own. */
+static int start_listener(int notify_fd, int log_fd, struct rp_err *err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return rp_err_sys(err, "sandbox: fork of the seccomp listener");
+	if (pid == 0) {
+		if (fork() == 0) {
+			int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+			if (nul >= 0) {
+				dup2(nul, 0);
+				dup2(nul, 1);
+				dup2(nul, 2);
+			}
+			int keep[] = { notify_fd, log_fd };
+			close_all_except(keep, 2);
+			sb_seccomp_listen(notify_fd, log_fd);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	close(notify_fd);
+	return 0;
+}
+
 /* In the job child: stdio, workdir, privileges, seccomp, exec. A missing workdir or program is
  * the job's failure, reported as the local runner does (a line on its stderr, exit 126/127);
  * failing to confine it is a setup error. */
@@ -105,8 +132,13 @@ static noreturn void job_exec(const struct sb_plan *p, int msg_fd)
 		rp_err_sys(&e, "sandbox: close_range");
 		child_fail(msg_fd, &e);
 	}
+	int notify_fd = -1;
+	bool listen = p->seccomp_log && p->seccomp_log_fd >= 0;
 	if (sb_caps_drop(p->keep_caps, &e) < 0 ||
-	    sb_seccomp_load(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &e) < 0)
+	    sb_seccomp_load(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log,
+			    listen ? &notify_fd : NULL, &e) < 0)
+		child_fail(msg_fd, &e);
+	if (notify_fd >= 0 && start_listener(notify_fd, p->seccomp_log_fd, &e) < 0)
 		child_fail(msg_fd, &e);
 	environ = p->envp;
 	execvp(p->argv[0], p->argv);
@@ -120,7 +152,7 @@ static noreturn void child_main(const struct sb_plan *p, int sync_fd, int msg_fd
 						 ino_t parent_mntns)
 {
 	struct rp_err e = { 0 };
-	int keep[] = { sync_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd };
+	int keep[] = { sync_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_log_fd };
 	close_all_except(keep, sizeof keep / sizeof *keep);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 
@@ -133,6 +165,10 @@ static noreturn void child_main(const struct sb_plan *p, int sync_fd, int msg_fd
 		_exit(1); /* the parent gave up before setup: nothing was built */
 	close(sync_fd);
 
+	if (p->enter && p->enter(p->enter_arg) < 0) {
+		rp_err_sys(&e, "sandbox: cannot enter the run's cgroup");
+		child_fail(msg_fd, &e);
+	}
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		rp_err_sys(&e, "sandbox: cannot create a cgroup namespace");
 		child_fail(msg_fd, &e);

@@ -6,10 +6,14 @@
  * ENOSYS so glibc falls back to clone, whose namespace flags the filter can inspect. Calls of a
  * foreign architecture (i386 int 0x80, x32) are refused. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdnoreturn.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "sandbox.h"
 #include "util.h"
@@ -69,12 +73,13 @@ int sb_seccomp_check_names(char **names, size_t n, struct rp_err *err)
 }
 
 /* Deny one syscall by name; names this architecture lacks are skipped (builtin lists only). */
-static int deny_name(scmp_filter_ctx ctx, const char *name, bool must_exist, struct rp_err *err)
+static int deny_name(scmp_filter_ctx ctx, const char *name, uint32_t deny, bool must_exist,
+		     struct rp_err *err)
 {
 	int nr = seccomp_syscall_resolve_name(name);
 	if (nr == __NR_SCMP_ERROR)
 		return must_exist ? rp_err_set(err, RP_ERR_USAGE, "seccomp: unknown syscall '%s'", name) : 0;
-	int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+	int rc = seccomp_rule_add(ctx, deny, nr, 0);
 	if (rc < 0 && rc != -EEXIST) {
 		errno = -rc;
 		return rp_err_sys(err, "seccomp: cannot add a rule for %s", name);
@@ -93,50 +98,50 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
 	return 0;
 }
 
-static int add_default(scmp_filter_ctx ctx, struct rp_err *err)
+static int add_default(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
 {
 	for (size_t i = 0; deny_default[i]; i++)
-		if (deny_name(ctx, deny_default[i], false, err) < 0)
+		if (deny_name(ctx, deny_default[i], deny, false, err) < 0)
 			return -1;
 	for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++) {
 		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]);
-		if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, &c, err) < 0)
+		if (add_rule(ctx, deny, SCMP_SYS(clone), 1, &c, err) < 0)
 			return -1;
 	}
 	return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL, err);
 }
 
-static int add_strict(scmp_filter_ctx ctx, struct rp_err *err)
+static int add_strict(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
 {
 	for (size_t i = 0; deny_strict[i]; i++)
-		if (deny_name(ctx, deny_strict[i], false, err) < 0)
+		if (deny_name(ctx, deny_strict[i], deny, false, err) < 0)
 			return -1;
 	struct scmp_arg_cmp packet = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
 	struct scmp_arg_cmp raw = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
-	if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &packet, err) < 0 ||
-	    add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &raw, err) < 0)
+	if (add_rule(ctx, deny, SCMP_SYS(socket), 1, &packet, err) < 0 ||
+	    add_rule(ctx, deny, SCMP_SYS(socket), 1, &raw, err) < 0)
 		return -1;
 	return 0;
 }
 
-int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log,
-		    struct rp_err *err)
+/* Build and load the filter; deny is the action for refused calls (EPERM, or a notification).
+ * -1: nothing loaded (err filled); -2: loaded but no notification fd. */
+static int load_filter(enum sb_seccomp_profile p, char **deny_names, size_t ndeny, uint32_t deny,
+		       bool audit_log, int *notify_fd, struct rp_err *err)
 {
-	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)
-		return 0;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot create a filter");
 	int rc = 0;
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) < 0 ||
-	    (log && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1) < 0))
+	    (audit_log && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1) < 0))
 		rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot set filter attributes");
 	if (rc == 0 && p != SB_SECCOMP_UNCONFINED)
-		rc = add_default(ctx, err);
+		rc = add_default(ctx, deny, err);
 	if (rc == 0 && p == SB_SECCOMP_STRICT)
-		rc = add_strict(ctx, err);
+		rc = add_strict(ctx, deny, err);
 	for (size_t i = 0; rc == 0 && i < ndeny; i++)
-		rc = deny_name(ctx, deny[i], true, err);
+		rc = deny_name(ctx, deny_names[i], deny, true, err);
 	if (rc == 0) {
 		int lrc = seccomp_load(ctx);
 		if (lrc < 0) {
@@ -144,6 +149,52 @@ int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool l
 			rc = rp_err_sys(err, "seccomp: cannot load the filter");
 		}
 	}
+	if (rc == 0 && notify_fd) {
+		*notify_fd = seccomp_notify_fd(ctx);
+		if (*notify_fd < 0)
+			rc = -2; /* loaded, but nobody can answer: refused calls fail with ENOSYS */
+	}
 	seccomp_release(ctx);
 	return rc;
+}
+
+int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, int *notify_fd,
+		    struct rp_err *err)
+{
+	if (notify_fd)
+		*notify_fd = -1;
+	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)
+		return 0;
+	/* Logging: refused calls go to a listener (sb_seccomp_listen) that records them and answers
+	 * EPERM. Where notifications are not available, the kernel's audit log has to do. */
+	if (log && notify_fd) {
+		struct rp_err ignored = { 0 };
+		if (load_filter(p, deny, ndeny, SCMP_ACT_NOTIFY, false, notify_fd, &ignored) != -1)
+			return 0;
+	}
+	return load_filter(p, deny, ndeny, SCMP_ACT_ERRNO(EPERM), log, NULL, err);
+}
+
+noreturn void sb_seccomp_listen(int notify_fd, int log_fd)
+{
+	struct seccomp_notif *req = NULL;
+	struct seccomp_notif_resp *resp = NULL;
+	if (seccomp_notify_alloc(&req, &resp) < 0)
+		_exit(1);
+	for (;;) {
+		memset(req, 0, sizeof *req); /* the kernel wants a zeroed request */
+		if (seccomp_notify_receive(notify_fd, req) < 0) {
+			if (errno == EINTR || errno == ENOENT)
+				continue; /* ENOENT: the caller died before we read it */
+			_exit(0);
+		}
+		char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
+		dprintf(log_fd, "%d %s\n", req->data.nr, name ? name : "?");
+		free(name);
+		resp->id = req->id;
+		resp->val = 0;
+		resp->error = -EPERM;
+		resp->flags = 0;
+		seccomp_notify_respond(notify_fd, resp); /* ENOENT: the caller is gone meanwhile */
+	}
 }

@@ -447,6 +447,9 @@ static void finish_record(struct run_ctx *c, const struct supervise_outcome *out
 	r->exit_code = out->res.exit_code;
 	r->signal = out->res.signal;
 	record_set_section(r, "resources", resources_record(&c->runner, &out->res.usage));
+	/* The runner may know more at the end (sandbox: the syscalls seccomp refused). */
+	cJSON_Delete(r->runner);
+	r->runner = runner_record(&c->runner);
 }
 
 static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_err *err)

@@ -111,6 +111,16 @@ static void print_runner(const struct rp_run *r)
 		 cJSON_IsString(why) ? " (" : "", cJSON_IsString(why) ? why->valuestring : "",
 		 cJSON_IsString(why) ? ")" : "");
 	field("Runner", line);
+	/* sandbox.seccomp.log: which syscalls the filter refused, and how often */
+	const cJSON *denied = cJSON_GetObjectItemCaseSensitive(r->runner, "denied_syscalls");
+	if (cJSON_IsObject(denied) && denied->child) {
+		size_t len = 0;
+		line[0] = '\0';
+		for (const cJSON *d = denied->child; d && len < sizeof line - 64; d = d->next)
+			len += (size_t)snprintf(line + len, sizeof line - len, "%s%s (%.0f)", len ? ", " : "",
+						d->string, d->valuedouble);
+		field("Refused", line);
+	}
 }
 
 static void print_summary(const struct rp_run *r)

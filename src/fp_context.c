@@ -105,6 +105,10 @@ static cJSON *gpus(void)
 		free(driver);
 		return arr;
 	}
+	/* Without the driver's control device there is no GPU to ask about: spare every run the
+	 * PATH search and the process start. */
+	if (access("/dev/nvidiactl", F_OK) != 0)
+		return arr;
 	char *argv[] = { "nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader", NULL };
 	char *out = NULL;
 	if (fp_run_capture(argv, NULL, "/", 10, &out, NULL) == 0 && out) {

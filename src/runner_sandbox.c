@@ -35,6 +35,8 @@ struct sandbox_state {
 	char *workdir_real, *output_real; /* symlinks resolved: mount targets must not contain any */
 	bool started_ok;
 	int lifeline_w;    /* kept open for the job's life; the init watches for EOF */
+	char *seccomp_log; /* <run_dir>/seccomp.log when sandbox.seccomp.log: refused calls */
+	cJSON *denied;     /* {"syscall": count} read back at the end, or NULL */
 	int status_r;      /* the init writes the job's wait status here */
 	double start_mono;
 };
@@ -146,6 +148,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	st->lifeline_w = st->status_r = -1;
 	r->priv = st;
 	struct sb_plan *p = &st->plan;
+	p->seccomp_log_fd = -1;
 	p->userns = use_userns(sc);
 	if (!p->userns && geteuid() != 0)
 		return rp_err_set(err, RP_ERR_USAGE,
@@ -186,9 +189,10 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	return 0;
 }
 
-static int attach_cgroup(pid_t pid, void *arg, struct rp_err *err)
+/* In the sandbox's first process, before it creates its cgroup namespace. */
+static int enter_cgroup(const void *arg)
 {
-	return cg_attach(arg, pid, err);
+	return cg_enter(arg);
 }
 
 static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *job, int life_r, int status_w)
@@ -212,8 +216,9 @@ static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *j
 	p->gpus = sc->gpus;
 	p->lifeline_fd = life_r;
 	p->status_fd = status_w;
-	p->attach = attach_cgroup;
-	p->attach_arg = st->cg;
+	p->seccomp_log_fd = -1;
+	p->enter = enter_cgroup;
+	p->enter_arg = st->cg;
 }
 
 /* A setup failure that looks like missing user namespace support gets the fix appended. */
@@ -224,7 +229,9 @@ static void explain_failure(const struct sb_plan *p, struct rp_err *err)
 		return;
 	char *hint = sb_userns_hint();
 	if (hint) {
-		rp_err_wrap(err, "%s; ", hint);
+		char *old = xstrdup(err->msg);
+		rp_err_set(err, RP_ERR_RUNTIME, "%s; %s", old, hint);
+		free(old);
 		free(hint);
 	}
 }
@@ -241,10 +248,20 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 		return rp_err_sys(err, "pipe");
 	}
 	fill_plan_for_start(st, r->job, life_p[0], status_p[1]);
+	if (st->plan.seccomp_log) {
+		st->seccomp_log = path_join(r->job->run_dir, "seccomp.log");
+		st->plan.seccomp_log_fd = open(st->seccomp_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (st->plan.seccomp_log_fd < 0)
+			runner_add_warning(r, "sandbox.seccomp.log: cannot create %s: %s", st->seccomp_log,
+					   strerror(errno));
+	}
 	st->start_mono = now_monotonic();
 	int rc = sb_start(&st->plan, &st->started, err);
 	close(life_p[0]);
 	close(status_p[1]);
+	if (st->plan.seccomp_log_fd >= 0)
+		close(st->plan.seccomp_log_fd);
+	st->plan.seccomp_log_fd = -1;
 	if (rc < 0) {
 		explain_failure(&st->plan, err);
 		close(life_p[1]);
@@ -280,6 +297,26 @@ static int sandbox_stop(struct runner *r, bool hard)
 	return 0;
 }
 
+/* Count the refused calls the seccomp listener recorded ("NR NAME" lines). */
+static void read_denied(struct sandbox_state *st)
+{
+	char *text = NULL;
+	struct rp_err e = { 0 };
+	if (!st->seccomp_log || read_file(st->seccomp_log, &text, NULL, &e) < 0)
+		return;
+	st->denied = cJSON_CreateObject();
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		const char *name = strchr(line, ' ');
+		name = name ? name + 1 : line;
+		cJSON *n = cJSON_GetObjectItemCaseSensitive(st->denied, name);
+		if (n)
+			cJSON_SetNumberValue(n, n->valuedouble + 1);
+		else
+			cJSON_AddNumberToObject(st->denied, name, 1);
+	}
+	free(text);
+}
+
 static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
@@ -306,6 +343,7 @@ static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *
 	}
 	cg_read_usage(st->cg, &ru, wall, &res->usage);
 	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
+	read_denied(st);
 	return 0;
 }
 
@@ -352,6 +390,8 @@ static void sandbox_cleanup(struct runner *r)
 	free(st->rootfs);
 	free(st->workdir_real);
 	free(st->output_real);
+	free(st->seccomp_log);
+	cJSON_Delete(st->denied);
 	free(st);
 	r->priv = NULL;
 }
@@ -381,8 +421,11 @@ static cJSON *sandbox_describe(struct runner *r)
 	if (sc->nseccomp_deny)
 		cJSON_AddItemToObject(o, "seccomp_deny",
 				      string_array((const char *const *)sc->seccomp_deny, sc->nseccomp_deny));
-	if (sc->seccomp_log)
+	if (sc->seccomp_log) {
 		cJSON_AddTrueToObject(o, "seccomp_log");
+		if (st->denied) /* known once the job ended: {"syscall": times refused} */
+			cJSON_AddItemToObject(o, "denied_syscalls", cJSON_Duplicate(st->denied, true));
+	}
 	cJSON_AddItemToObject(o, "capabilities",
 			      string_array((const char *const *)sc->capabilities, sc->ncapabilities));
 	cJSON_AddStringToObject(o, "rootfs", st->rootfs ? st->rootfs : "host-readonly");

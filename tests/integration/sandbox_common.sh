@@ -7,7 +7,11 @@
 #   as_user USER CMD...       run CMD as USER (setpriv), keeping the environment
 #   sb_user_python USER       python3 works for USER (shared hosts may have odd python setups)
 
-sb_usable() { "$RUNPILOT_BIN" doctor --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin)["auto_runner"] != "sandbox")'; }
+sb_usable() {
+	mkdir -p "$T/.sbprobe"
+	printf 'name: probe\nentrypoint: ["true"]\n' > "$T/.sbprobe/probe.yaml"
+	RUNPILOT_HOME=$T/.sbprobe/home "$RUNPILOT_BIN" run --runner sandbox -q "$T/.sbprobe/probe.yaml" >/dev/null 2>&1
+}
 
 sb_mount_snapshot() { awk '{print $5, $4, $9}' /proc/self/mountinfo | sort > "$1"; }
 
@@ -40,10 +44,12 @@ sb_no_leftovers() {
 sb_make_user() {
 	SB_USER="rpsb$$$RANDOM"
 	useradd -M -d /nonexistent -s /bin/sh "$SB_USER" >/dev/null 2>&1 || return 1
-	rp_cleanup_hooks+=("userdel '$SB_USER' >/dev/null 2>&1")
+	rp_cleanup_hooks+=("userdel '$SB_USER' >/dev/null 2>&1 || echo \"  warning: userdel $SB_USER failed\"")
 }
 
 # True when python3 (as found on PATH) runs for USER within a few seconds.
 sb_user_python() { as_user "$1" timeout 3 python3 -c pass >/dev/null 2>&1; }
 
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@"; }
+# Start CMD in the background as USER (or as ourselves without one); $! is CMD's own pid.
+bg_as() { local u=$1; shift; if [ -n "$u" ]; then setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@" & else "$@" & fi; }

@@ -57,7 +57,7 @@ run_suite() {
 		"  network: none" \
 		"  mask: [$W/private.txt]"
 	# A process of the same user on the host, for the kill/ptrace attempts.
-	"$@" sleep 300 &
+	bg_as "${2:-}" sleep 300
 	local victim=$!
 	rp_cleanup_hooks+=("kill $victim 2>/dev/null")
 	local snap=$T/mounts-$who
@@ -86,6 +86,7 @@ run_suite() {
 	check "$who: run.json says network none" test "$(json "$rd/run.json" "d['runner']['network']")" = none
 	check "$who: nothing written to /" test ! -e /escape-test -a ! -e /etc/escape-test -a ! -e /usr/escape-test
 	kill "$victim" 2>/dev/null
+	wait "$victim" 2>/dev/null
 	sb_no_leftovers "$who" "$snap" "$rd"
 }
 

@@ -62,7 +62,7 @@ static int run_child(void (*fn)(void))
 static void load(enum sb_seccomp_profile p, char **deny, size_t n)
 {
 	struct rp_err e = { 0 };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sb_seccomp_load(p, deny, n, false, &e) < 0)
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sb_seccomp_load(p, deny, n, false, NULL, &e) < 0)
 		_exit(99);
 }
 

@@ -1,0 +1,233 @@
+/* sandbox/: capabilities, masks, the mount-namespace guard, and sb_start end to end (a job that
+ * exits, a program that does not exist, a setup failure that must leave nothing behind). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "sb_init.h"
+#include "util.h"
+
+static char *mountinfo(void)
+{
+	char *s = NULL;
+	struct rp_err e = { 0 };
+	if (read_file("/proc/self/mountinfo", &s, NULL, &e) < 0)
+		return xstrdup("");
+	return s;
+}
+
+static void test_caps_parse(void **state)
+{
+	struct rp_err e = { 0 };
+	uint64_t m;
+	char *ok[] = { "CAP_NET_BIND_SERVICE", "sys_ptrace", "cap_kill" };
+	assert_int_equal(sb_caps_parse(ok, 3, &m, &e), 0);
+	assert_true(m == ((1ULL << 10) | (1ULL << 19) | (1ULL << 5)));
+	char *bad[] = { "CAP_FLY" };
+	assert_int_equal(sb_caps_parse(bad, 1, &m, &e), -1);
+	assert_int_equal(e.kind, RP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, "CAP_FLY"));
+	assert_int_equal(sb_caps_parse(NULL, 0, &m, &e), 0);
+	assert_true(m == 0);
+}
+
+static long status_hex(const char *key)
+{
+	char *s = NULL;
+	struct rp_err e = { 0 };
+	if (read_file("/proc/self/status", &s, NULL, &e) < 0)
+		return -1;
+	char *p = strstr(s, key);
+	long v = p ? strtol(p + strlen(key), NULL, 16) : -1;
+	free(s);
+	return v;
+}
+
+static void test_caps_drop_keeps_only_listed(void **state)
+{
+	if (geteuid() != 0)
+		skip();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rp_err e = { 0 };
+		if (sb_caps_drop(1ULL << 10, &e) < 0)
+			_exit(1);
+		if (status_hex("CapEff:") != 0x400 || status_hex("CapBnd:") != 0x400 ||
+		    status_hex("CapPrm:") != 0x400 || status_hex("CapAmb:") != 0x400)
+			_exit(2);
+		_exit(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ? 0 : 3);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_default_masks(void **state)
+{
+	struct strvec v = { 0 };
+	sb_default_mask_paths("/home/ada", true, &v);
+	bool ssh = false, root = false, shadow = false, netrc = false;
+	for (size_t i = 0; i < v.n; i++) {
+		ssh |= !strcmp(v.v[i], "/home/ada/.ssh");
+		netrc |= !strcmp(v.v[i], "/home/ada/.netrc");
+		root |= !strcmp(v.v[i], "/root");
+		shadow |= !strcmp(v.v[i], "/etc/shadow");
+	}
+	assert_true(ssh && root && shadow && netrc);
+	strvec_free(&v);
+	sb_default_mask_paths(NULL, false, &v);
+	for (size_t i = 0; i < v.n; i++)
+		assert_string_not_equal(v.v[i], "/root");
+	strvec_free(&v);
+}
+
+/* The guard: mount setup refuses to run in the namespace it was started from. The check runs in
+ * a child with a private mount namespace of its own, so even a broken guard touches nothing of
+ * the host's. */
+static void test_refuses_same_mount_namespace(void **state)
+{
+	if (geteuid() != 0)
+		skip();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0)
+			_exit(10);
+		char *before = mountinfo();
+		struct sb_plan p = { .cwd = "/" };
+		struct sb_started st = { 0 };
+		struct rp_err e = { 0 };
+		int rc = sb_mounts_build(&p, sb_mntns_inode(), &st, &e);
+		char *after = mountinfo();
+		if (rc != -1 || !strstr(e.msg, "refusing"))
+			_exit(1);
+		_exit(strcmp(before, after) == 0 ? 0 : 2);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+struct run {
+	int status;
+	int rc;
+	struct rp_err err;
+	struct sb_started st;
+};
+
+/* Start argv in a minimal plan; wait for it; the job's wait status in r->status. */
+static void run_plan(char **argv, const char *rootfs, struct run *r)
+{
+	int life[2], stat_p[2], out[2];
+	assert_int_equal(pipe2(life, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(stat_p, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	struct sb_plan p = {
+		.argv = argv, .envp = envp, .cwd = "/", .out_fd = out[1], .hostname = "rp_test",
+		.userns = geteuid() != 0, .host_uid = getuid(), .host_gid = getgid(), .rootfs = rootfs,
+		.lifeline_fd = life[0], .status_fd = stat_p[1], .seccomp_log_fd = -1,
+	};
+	memset(r, 0, sizeof *r);
+	r->rc = sb_start(&p, &r->st, &r->err);
+	close(life[0]);
+	close(stat_p[1]);
+	close(out[1]);
+	if (r->rc == 0) {
+		char buf[256];
+		while (read(out[0], buf, sizeof buf) > 0)
+			;
+		int ws;
+		assert_int_equal(waitpid(r->st.pid, &ws, 0), r->st.pid);
+		assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+		assert_int_equal(sb_init_read_status(stat_p[0], &r->status), 0);
+	}
+	close(out[0]);
+	close(life[1]);
+	close(stat_p[0]);
+}
+
+static void test_start_runs_job(void **state)
+{
+	char *probe_why = NULL;
+	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
+		free(probe_why);
+		skip();
+	}
+	struct run r;
+	char *argv[] = { "sh", "-c", "test \"$(hostname)\" = rp_test && exit 7", NULL };
+	run_plan(argv, NULL, &r);
+	assert_int_equal(r.rc, 0);
+	assert_true(WIFEXITED(r.status));
+	assert_int_equal(WEXITSTATUS(r.status), 7);
+
+	char *missing[] = { "no-such-program-rp", NULL };
+	run_plan(missing, NULL, &r);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(WEXITSTATUS(r.status), 127);
+}
+
+static void test_setup_failure_leaves_nothing(void **state)
+{
+	char *probe_why = NULL;
+	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
+		free(probe_why);
+		skip();
+	}
+	char *before = mountinfo();
+	struct run r;
+	char *argv[] = { "true", NULL };
+	run_plan(argv, "/no/such/rootfs-rp", &r);
+	assert_int_equal(r.rc, -1);
+	assert_non_null(strstr(r.err.msg, "sandbox.rootfs"));
+	assert_null(strchr(r.err.msg, '\n'));
+	char *after = mountinfo();
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	/* the setup process was reaped */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+}
+
+static void test_namespace_names(void **state)
+{
+	struct sb_plan p = { .userns = true, .netns = true };
+	const char *n[8];
+	assert_int_equal(sb_namespace_names(&p, n), 7);
+	assert_string_equal(n[0], "user");
+	assert_string_equal(n[6], "net");
+	p.userns = p.netns = false;
+	assert_int_equal(sb_namespace_names(&p, n), 5);
+	assert_string_equal(n[0], "pid");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_caps_parse),
+		cmocka_unit_test(test_caps_drop_keeps_only_listed),
+		cmocka_unit_test(test_default_masks),
+		cmocka_unit_test(test_refuses_same_mount_namespace),
+		cmocka_unit_test(test_start_runs_job),
+		cmocka_unit_test(test_setup_failure_leaves_nothing),
+		cmocka_unit_test(test_namespace_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
