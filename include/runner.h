@@ -74,6 +74,13 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void runner_free(struct runner *r);
 
+struct rp_cgroup;
+/* For runners whose job runs under sb_init (local shim, sandbox init): reap the init (pid),
+ * take the job's status from what the init reported on status_fd (or the init's own status if
+ * it was killed), and meter the run (cgroup counters, else rusage). */
+int runner_reap_init(pid_t pid, int status_fd, struct rp_cgroup *cg, double start_mono,
+		     struct rp_result *res, struct rp_err *err);
+
 extern const struct runner_ops runner_local_ops;
 extern const struct runner_ops runner_sandbox_ops;
 

@@ -5,10 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "cgroup.h"
+#include "sb_init.h"
 #include "util.h"
 
 struct runner_entry {
@@ -85,4 +91,31 @@ void runner_free(struct runner *r)
 	r->nwarnings = 0;
 	free(r->fallback_reason);
 	r->fallback_reason = NULL;
+}
+
+int runner_reap_init(pid_t pid, int status_fd, struct rp_cgroup *cg, double start_mono,
+		     struct rp_result *res, struct rp_err *err)
+{
+	int status;
+	struct rusage ru;
+	pid_t got;
+	do
+		got = wait4(pid, &status, 0, &ru);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return rp_err_sys(err, "wait4");
+	double wall = now_monotonic() - start_mono;
+	int job_status;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sb_init_read_status(status_fd, &job_status) == 0)
+		status = job_status;
+	memset(res, 0, sizeof *res);
+	if (WIFSIGNALED(status)) {
+		res->signal = WTERMSIG(status);
+		res->exit_code = -1;
+	} else {
+		res->exit_code = WEXITSTATUS(status);
+	}
+	cg_read_usage(cg, &ru, wall, &res->usage);
+	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
+	return 0;
 }

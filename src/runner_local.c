@@ -175,32 +175,10 @@ static int local_stop(struct runner *r, bool hard)
 static int local_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
 {
 	struct local_state *st = r->priv;
-	int status;
-	struct rusage ru;
-	pid_t got;
-	do
-		got = wait4(r->pid, &status, 0, &ru);
-	while (got < 0 && errno == EINTR);
-	if (got < 0)
-		return rp_err_sys(err, "wait4");
-	double wall = now_monotonic() - st->start_mono;
-	r->pid = -1;
-	/* The shim reports the job's own status; if the shim itself was killed, use its status. */
-	int job_status;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sb_init_read_status(st->status_r, &job_status) == 0)
-		status = job_status;
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == 125)
-		status = 127 << 8;
-	memset(res, 0, sizeof *res);
-	if (WIFSIGNALED(status)) {
-		res->signal = WTERMSIG(status);
-		res->exit_code = -1;
-	} else {
-		res->exit_code = WEXITSTATUS(status);
-	}
-	cg_read_usage(st->cg, &ru, wall, &res->usage);
-	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
-	return 0;
+	int rc = runner_reap_init(r->pid, st->status_r, st->cg, st->start_mono, res, err);
+	if (rc == 0)
+		r->pid = -1;
+	return rc;
 }
 
 static void local_cleanup(struct runner *r)

@@ -320,29 +320,9 @@ static void read_denied(struct sandbox_state *st)
 static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
-	int status;
-	struct rusage ru;
-	pid_t got;
-	do
-		got = wait4(r->pid, &status, 0, &ru);
-	while (got < 0 && errno == EINTR);
-	if (got < 0)
-		return rp_err_sys(err, "wait4");
-	double wall = now_monotonic() - st->start_mono;
+	if (runner_reap_init(r->pid, st->status_r, st->cg, st->start_mono, res, err) < 0)
+		return -1;
 	r->pid = -1;
-	/* The init reports the job's own status; if the init itself was killed, use its status. */
-	int job_status;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sb_init_read_status(st->status_r, &job_status) == 0)
-		status = job_status;
-	memset(res, 0, sizeof *res);
-	if (WIFSIGNALED(status)) {
-		res->signal = WTERMSIG(status);
-		res->exit_code = -1;
-	} else {
-		res->exit_code = WEXITSTATUS(status);
-	}
-	cg_read_usage(st->cg, &ru, wall, &res->usage);
-	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
 	read_denied(st);
 	return 0;
 }

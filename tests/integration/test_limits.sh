@@ -124,7 +124,9 @@ cgroups_gone timeout "$T/tmo.out"
 # --- the sandbox runner enforces and meters through the same cgroups ---
 mkconfig "$T/sbtrue.yaml" sbtrue "[\"/bin/true\"]"
 if rp run -q --runner sandbox "$T/sbtrue.yaml" > "$T/sbtrue.out" 2>&1; then
-	mkconfig "$T/sboom.yaml" sboom "[\"$H/memhog\", \"256\"]"
+	# The sandbox hides the host's /tmp (where a checkout may live): run a copy from the workdir.
+	cp "$H/memhog" "$T/memhog"
+	mkconfig "$T/sboom.yaml" sboom '["./memhog", "256"]'
 	rp run -q --runner sandbox --memory 64m "$T/sboom.yaml" > "$T/sboom.out" 2>&1
 	d=$(last_run_dir)
 	check "sandbox: OOM is failed (oom)" test "$(json "$d/run.json" "d['status']+'/'+str(d['reason'])")" = failed/oom
