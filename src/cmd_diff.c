@@ -1,11 +1,11 @@
 /* runpilot diff: two runs side by side — params, config, tags, status, runner, resources used,
  * and every environment fingerprint component with what changed. Differences only, unless --all. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "cmds.h"
 #include "fingerprint.h"
 #include "print.h"
@@ -202,26 +202,14 @@ static void print_text(const struct rp_run *a, const struct rp_run *b, const cJS
 
 int cmd_diff(int argc, char **argv, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {"all", no_argument, NULL, 'a'},
-						 {NULL, 0, NULL, 0}};
 	bool json = false, all = false;
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'a')
-			all = true;
-		else
-			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot diff --help`)",
-					  argv[optind - 1]);
-	}
-	if (argc - optind != 2)
-		return rp_err_set(err, RP_ERR_USAGE, "expected two runs (usage: runpilot diff RUN_A RUN_B [--all] [--json])");
+	const struct cli_flag flags[] = {{"json", 0, &json}, {"all", 0, &all}, {NULL, 0, NULL}};
+	int first = cli_parse(argc, argv, flags, 2, "runpilot diff RUN_A RUN_B [--all] [--json]", err);
+	if (first < 0)
+		return -1;
 	struct diff_side a = {0}, b = {0};
 	int rc = -1;
-	if (load_side(argv[optind], &a, err) < 0 || load_side(argv[optind + 1], &b, err) < 0)
+	if (load_side(argv[first], &a, err) < 0 || load_side(argv[first + 1], &b, err) < 0)
 		goto out;
 	cJSON *rows = run_rows(&a.r, &b.r), *cmp = NULL;
 	const cJSON *ea = record_section(&a.r, "environment"), *eb = record_section(&b.r, "environment");

@@ -1,13 +1,13 @@
 /* runpilot logs: print a run's logs.txt; -f follows a running run until it ends. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmds.h"
 #include "runs.h"
 #include "util.h"
@@ -50,25 +50,15 @@ static bool run_still_running(const char *run_dir)
 
 int cmd_logs(int argc, char **argv, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"follow", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
 	bool follow = false;
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
-		if (c == 'f')
-			follow = true;
-		else
-			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot logs --help`)", argv[optind - 1]);
-	}
-	if (optind >= argc)
-		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot logs RUN [-f])");
-	if (optind + 1 < argc)
-		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+	const struct cli_flag flags[] = {{"follow", 'f', &follow}, {NULL, 0, NULL}};
+	int first = cli_parse(argc, argv, flags, 1, "runpilot logs RUN [-f]", err);
+	if (first < 0)
+		return -1;
 	struct rp_store st;
 	struct rp_run r;
 	char *dir;
-	if (runs_load(argv[optind], &st, &r, &dir, err) < 0)
+	if (runs_load(argv[first], &st, &r, &dir, err) < 0)
 		return -1;
 	record_free(&r);
 	char *path = path_join(dir, "logs.txt");

@@ -1,10 +1,10 @@
 /* runpilot show: one run, as a readable summary or as its run.json. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "cmds.h"
 #include "fingerprint.h"
 #include "print.h"
@@ -191,28 +191,15 @@ static int print_files(const struct rp_run *r, const char *dir, bool json, struc
 
 int cmd_show(int argc, char **argv, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {"files", no_argument, NULL, 'f'},
-						 {NULL, 0, NULL, 0}};
 	bool json = false, files = false;
-	optind = 1;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'f')
-			files = true;
-		else
-			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot show --help`)", argv[optind - 1]);
-	}
-	if (optind >= argc)
-		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot show RUN [--json])");
-	if (optind + 1 < argc)
-		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+	const struct cli_flag flags[] = {{"json", 0, &json}, {"files", 0, &files}, {NULL, 0, NULL}};
+	int first = cli_parse(argc, argv, flags, 1, "runpilot show RUN [--json] [--files]", err);
+	if (first < 0)
+		return -1;
 	struct rp_store st;
 	struct rp_run r;
 	char *dir;
-	if (runs_load(argv[optind], &st, &r, &dir, err) < 0)
+	if (runs_load(argv[first], &st, &r, &dir, err) < 0)
 		return -1;
 	int rc = 0;
 	if (files) {

@@ -52,6 +52,10 @@ check "--version" sh -c "'$RUNPILOT_BIN' --version | grep -q '^runpilot '"
 check "help run" sh -c "'$RUNPILOT_BIN' help run | grep -q -- '--param'"
 check "run --help" sh -c "'$RUNPILOT_BIN' run --help | grep -q 'usage: runpilot run'"
 rp frobnicate 2>/dev/null; check "unknown command exits 2" test $? -eq 2
+rp show 2>"$T/err"; check "show without RUN is a usage error" sh -c "[ $? -eq 2 ] && grep -q 'missing RUN' '$T/err'"
+rp logs --bogus last 2>"$T/err"; check "unknown option is a usage error" sh -c "[ $? -eq 2 ] && grep -q \"unknown option '--bogus'\" '$T/err'"
+rp diff last 2>"$T/err"; check "diff needs two runs" sh -c "[ $? -eq 2 ] && grep -q 'expected 2 runs' '$T/err'"
+rp show last extra 2>"$T/err"; check "extra argument is a usage error" sh -c "[ $? -eq 2 ] && grep -q \"unexpected argument 'extra'\" '$T/err'"
 
 # --- exit codes passed through ----------------------------------------------------------
 mkconfig "$W/exit7.yaml" exit7 '"exit 7"'
