@@ -96,6 +96,10 @@ static int ensure_target(const char *path, bool is_dir, struct rp_err *err)
 		struct rp_err e2 = { 0 };
 		if (mkdir_p(parent, 0755, &e2) < 0) {
 			free(parent);
+			if (e2.sys_errno == EROFS)
+				return rp_err_set(err, RP_ERR_USAGE,
+						  "sandbox: mount point %s does not exist and the host's / is read-only: "
+						  "choose a dst that exists, or one under /tmp", path + strlen(NEWROOT));
 			return rp_err_sys(err, "sandbox: cannot create mount point %s",
 					  path + strlen(NEWROOT));
 		}
@@ -106,6 +110,10 @@ static int ensure_target(const char *path, bool is_dir, struct rp_err *err)
 		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		rc = fd < 0 ? -1 : close(fd);
 	}
+	if (rc < 0 && errno == EROFS)
+		return rp_err_set(err, RP_ERR_USAGE,
+				  "sandbox: mount point %s does not exist and the host's / is read-only: "
+				  "choose a dst that exists, or one under /tmp", path + strlen(NEWROOT));
 	if (rc < 0 && errno != EEXIST)
 		return rp_err_sys(err, "sandbox: cannot create mount point %s", path + strlen(NEWROOT));
 	return 0;

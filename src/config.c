@@ -527,10 +527,14 @@ static int load_mounts(struct loader *L, const yaml_node_t *v, struct rp_sandbox
 			if (check_key_scalar(L, k) < 0)
 				goto bad;
 			if (!strcmp(scalar(k), "src")) {
+				/* a host path: relative to the config's folder, like workdir */
 				free(m.src);
 				m.src = NULL;
-				if (want_abs_path(L, val, "sandbox.mounts.src", &m.src) < 0)
+				if (want_string(L, val, "sandbox.mounts.src") < 0)
 					goto bad;
+				char *e = expand_home(scalar(val));
+				m.src = path_absolute(L->config_dir, e);
+				free(e);
 			} else if (!strcmp(scalar(k), "dst")) {
 				free(m.dst);
 				m.dst = NULL;

@@ -204,14 +204,20 @@ check "network none: net namespace recorded" grep -q net <<< "$(field "d['runner
 # --- setup failure: one line, failed run, nothing left behind ---
 mkconfig "$W/badmnt.yaml" badmnt "true" "sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /no-such-dir-rp/x}"
 sbrun badmnt sandbox "$W/badmnt.yaml"
-check "setup failure: exit 1" test "$RC" -eq 1
-check "setup failure: one error line naming the mount point" \
-	test "$(grep -c 'runpilot: error:.*no-such-dir-rp' "$T/badmnt.out")" -eq 1
+check "setup failure (a config problem): exit 2" test "$RC" -eq 2
+check "setup failure: one error line naming the mount point and the fix" \
+	test "$(grep -c 'runpilot: error:.*no-such-dir-rp.*choose a dst that exists, or one under /tmp' "$T/badmnt.out")" -eq 1
 check "setup failure: run recorded as failed" test "$(field "d['status']")" = failed
 sb_no_leftovers "setup failure" "$SNAP" "$RD"
 mkconfig "$W/nosrc.yaml" nosrc "true" "sandbox:" "  mounts:" "    - {src: $T/missing, dst: /tmp/m}"
 sbrun nosrc sandbox "$W/nosrc.yaml"
 check "missing bind source: error names it" grep -q "runpilot: error:.*$T/missing" "$T/nosrc.out"
+check "missing bind source: a config error (exit 2)" test "$RC" -eq 2
+# A relative bind source is relative to the config's folder, like workdir.
+mkdir -p "$W/relsrc"
+mkconfig "$W/relsrc.yaml" relsrc '"echo via-relative > /tmp/rel/x"' "sandbox:" "  mounts:" "    - {src: ./relsrc, dst: /tmp/rel, readonly: false}"
+sbrun relsrc sandbox "$W/relsrc.yaml"
+check "mounts: relative src is the config folder's" test "$(cat "$W/relsrc/x" 2>/dev/null)" = via-relative
 
 # --- auto and doctor ---
 mkconfig "$W/auto.yaml" auto "true"

@@ -654,8 +654,9 @@ static void test_err_sandbox_values(void **state)
 {
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {network: bridge}\n", 3, 20,
 		     "sandbox.network must be 'host' or 'none', not 'bridge'");
-	expect_error(*state, "name: a\nentrypoint: x\nsandbox:\n  mounts: [{src: data, dst: /data}]\n", 4, 18,
-		     "sandbox.mounts.src: 'data' must be an absolute path (or start with ~/)");
+	/* src may be relative (to the config's folder); dst is a path inside the sandbox */
+	expect_error(*state, "name: a\nentrypoint: x\nsandbox:\n  mounts: [{src: data, dst: rel}]\n", 4, 29,
+		     "sandbox.mounts.dst: 'rel' must be an absolute path (or start with ~/)");
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox:\n  mounts: [{src: /data}]\n", 4, 12,
 		     "sandbox.mounts items need both 'src' and 'dst'");
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {seccomp: paranoid}\n", 3, 20,
