@@ -356,7 +356,13 @@ static int build_binds(const struct sb_plan *p, struct rp_err *err)
 	for (size_t i = 0; i < p->nbinds; i++) {
 		const struct rp_bind_mount *b = &p->binds[i];
 		char *src = in_old(b->src), *dst = in_new(b->dst);
-		int rc = access(src, F_OK) == 0 ? 0 : rp_err_sys(err, "sandbox.mounts: %s", b->src);
+		int rc = 0;
+		if (access(src, F_OK) != 0) {
+			rp_err_sys(err, "sandbox.mounts: %s", b->src);
+			if (err->sys_errno == ENOENT) /* a config problem: the user names the source */
+				err->kind = RP_ERR_USAGE;
+			rc = -1;
+		}
 		if (rc == 0)
 			rc = ensure_target(dst, needs_dir(src), err);
 		if (rc == 0)

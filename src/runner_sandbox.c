@@ -94,8 +94,12 @@ static int plan_binds(struct sandbox_state *st, const struct rp_sandbox_cfg *sc,
 	st->binds = xcalloc(sc->nmounts + 1, sizeof *st->binds);
 	for (size_t i = 0; i < sc->nmounts; i++) {
 		char *src = resolve(sc->mounts[i].src);
-		if (!src)
-			return rp_err_sys(err, "sandbox.mounts: %s", sc->mounts[i].src);
+		if (!src) {
+			rp_err_sys(err, "sandbox.mounts: %s", sc->mounts[i].src);
+			if (err && err->sys_errno == ENOENT) /* the user names the source: a config error */
+				err->kind = RP_ERR_USAGE;
+			return -1;
+		}
 		st->binds[i] = (struct rp_bind_mount){ .src = src, .dst = xstrdup(sc->mounts[i].dst),
 						       .readonly = sc->mounts[i].readonly };
 		st->nbinds = i + 1;
