@@ -51,6 +51,9 @@ struct cJSON *record_to_json(const struct rp_run *r);
 int record_from_json(const struct cJSON *j, struct rp_run *r, struct rp_err *err);
 /* Atomically (temp, fsync, rename) write <run_dir>/run.json. */
 int record_write(const char *run_dir, const struct rp_run *r, struct rp_err *err);
+/* record_write with write_file_atomic_flags flags: the run's intermediate updates skip the
+ * directory fsync (the creation and the final write do it). */
+int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, struct rp_err *err);
 /* Read <run_dir>/run.json; a missing or broken file is an error naming it. */
 int record_read(const char *run_dir, struct rp_run *r, struct rp_err *err);
 void record_free(struct rp_run *r);

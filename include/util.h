@@ -30,6 +30,12 @@ char **strvec_items(struct strvec *sv);
 /* Files. */
 /* Write data to path atomically: temp file in the same dir, fsync, rename, fsync dir. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rp_err *err);
+/* The same with some syncs left out, for files whose durability another write provides:
+ * RP_WRITE_NO_DIRSYNC skips the directory fsync (a later fsync of the same directory makes the
+ * rename durable); RP_WRITE_NO_FSYNC also skips the file's (caches, which may be lost). */
+enum { RP_WRITE_NO_DIRSYNC = 1, RP_WRITE_NO_FSYNC = 2 };
+int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,
+			    struct rp_err *err);
 /* Read a whole file; *out is NUL-terminated, *len (optional) excludes the NUL. */
 int read_file(const char *path, char **out, size_t *len, struct rp_err *err);
 /* Read a small file's first line without the newline; NULL on any failure. */

@@ -223,7 +223,8 @@ static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, str
 	if (!yaml)
 		return -1;
 	char *path = path_join(run_dir, "config.yaml");
-	int rc = write_file_atomic(path, yaml, strlen(yaml), 0644, err);
+	/* no directory fsync: the run.json written next does it for the whole run directory */
+	int rc = write_file_atomic_flags(path, yaml, strlen(yaml), 0644, RP_WRITE_NO_DIRSYNC, err);
 	free(path);
 	free(yaml);
 	if (rc < 0)
@@ -233,7 +234,7 @@ static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, str
 	cJSON_Delete(params);
 	path = path_join(run_dir, "params.json");
 	char *withnl = xasprintf("%s\n", text);
-	rc = write_file_atomic(path, withnl, strlen(withnl), 0644, err);
+	rc = write_file_atomic_flags(path, withnl, strlen(withnl), 0644, RP_WRITE_NO_DIRSYNC, err);
 	free(withnl);
 	free(text);
 	free(path);
@@ -410,7 +411,8 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 	/* Some of the runner's facts are only known once the job started (sandbox: overlay or not). */
 	cJSON_Delete(c->rec.runner);
 	c->rec.runner = runner_record(&c->runner);
-	if (record_write(c->run_dir, &c->rec, err) < 0) {
+	/* started_at and the runner's details: the creation write already made the entry durable */
+	if (record_write_flags(c->run_dir, &c->rec, RP_WRITE_NO_DIRSYNC, err) < 0) {
 		c->runner.ops->stop(&c->runner, true);
 		close(pipefd[0]);
 		return -1;
@@ -466,7 +468,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	init_record(&c->rec, &c->spec, c->id, c->uid, c->run_dir, strvec_items(&c->env));
 	c->have_rec = true;
 	record_set_section(&c->rec, "invocation", invocation_record(&c->spec, o));
-	if (record_write(c->run_dir, &c->rec, err) < 0 || write_run_inputs(&c->spec, c->run_dir, err) < 0)
+	if (write_run_inputs(&c->spec, c->run_dir, err) < 0 || record_write(c->run_dir, &c->rec, err) < 0)
 		return -1;
 	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
 	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);

@@ -212,7 +212,8 @@ int fp_cache_save(struct fp_cache *c, struct rp_err *err)
 		memcpy(buf + len, &r, sizeof r);
 		len += sizeof r;
 	}
-	rc = write_file_atomic(c->path, buf, len, 0644, err);
+	/* a cache: losing it in a crash only costs re-hashing, so no fsync */
+	rc = write_file_atomic_flags(c->path, buf, len, 0644, RP_WRITE_NO_FSYNC, err);
 	free(buf);
 	if (rc < 0)
 		return rp_err_wrap(err, "hash cache");

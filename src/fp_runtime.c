@@ -495,7 +495,7 @@ void fp_python_probe(const char *home, char *const *envp, const char *workdir, s
 	} else if (cache) {
 		char *dir = xasprintf("%s/cache", home);
 		if (mkdir_p(dir, 0755, NULL) == 0)
-			(void)write_file_atomic(cache, text, strlen(text), 0644, NULL);
+			(void)write_file_atomic_flags(cache, text, strlen(text), 0644, RP_WRITE_NO_FSYNC, NULL);
 		free(dir);
 	}
 	free(text);

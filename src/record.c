@@ -210,6 +210,11 @@ int record_from_json(const cJSON *j, struct rp_run *r, struct rp_err *err)
 
 int record_write(const char *run_dir, const struct rp_run *r, struct rp_err *err)
 {
+	return record_write_flags(run_dir, r, 0, err);
+}
+
+int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, struct rp_err *err)
+{
 	cJSON *j = record_to_json(r);
 	char *text = cJSON_Print(j);
 	cJSON_Delete(j);
@@ -220,7 +225,7 @@ int record_write(const char *run_dir, const struct rp_run *r, struct rp_err *err
 	text[len++] = '\n';
 	text[len] = '\0';
 	char *path = path_join(run_dir, "run.json");
-	int rc = write_file_atomic(path, text, len, 0644, err);
+	int rc = write_file_atomic_flags(path, text, len, 0644, flags, err);
 	free(path);
 	free(text);
 	return rc;

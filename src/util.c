@@ -147,6 +147,12 @@ static int fsync_parent_dir(const char *path)
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rp_err *err)
 {
+	return write_file_atomic_flags(path, data, len, mode, 0, err);
+}
+
+int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,
+			    struct rp_err *err)
+{
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0) {
@@ -154,7 +160,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		free(tmp);
 		return -1;
 	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, data, len) < 0 || (!(flags & RP_WRITE_NO_FSYNC) && fsync(fd) < 0)) {
 		rp_err_sys(err, "cannot write %s", tmp);
 		close(fd);
 		unlink(tmp);
@@ -174,7 +180,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		return -1;
 	}
 	free(tmp);
-	(void)fsync_parent_dir(path); /* best effort: the rename is already atomic */
+	if (!(flags & (RP_WRITE_NO_DIRSYNC | RP_WRITE_NO_FSYNC)))
+		(void)fsync_parent_dir(path); /* best effort: the rename is already atomic */
 	return 0;
 }
 
