@@ -69,5 +69,9 @@ void uuid_v4(char out[37]);
 
 /* Secret-looking environment/config names: *TOKEN*, *SECRET*, *PASSWORD*, *KEY* (case-insensitive). */
 bool name_looks_secret(const char *name);
+/* Values that carry a credential whatever their name: URLs with user:password@. */
+bool value_has_credentials(const char *value);
+/* Either of the two: what run.json and config.yaml never store in clear. */
+bool env_looks_secret(const char *name, const char *value);
 
 #endif

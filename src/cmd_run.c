@@ -175,7 +175,7 @@ static cJSON *env_record(char **envp)
 		if (!eq)
 			continue;
 		char *name = xstrndup(sorted[i], (size_t)(eq - sorted[i]));
-		cJSON_AddStringToObject(o, name, name_looks_secret(name) ? "<redacted>" : eq + 1);
+		cJSON_AddStringToObject(o, name, env_looks_secret(name, eq + 1) ? "<redacted>" : eq + 1);
 		free(name);
 	}
 	free(sorted);
@@ -359,6 +359,7 @@ struct run_ctx {
 	char uid[37];
 	char *run_dir, *out_dir, *log_path;
 	bool have_store, have_spec, have_rec, have_runner, prepared;
+	int lock_fd; /* the supervisor's lock on <run_dir>/run.lock, -1 before */
 };
 
 /* Record a run that could not start: failed, reason "setup", with the error. */
@@ -388,6 +389,8 @@ static void run_ctx_free(struct run_ctx *c)
 	if (c->have_spec)
 		config_free(&c->spec);
 	strvec_free(&c->env);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	free(c->run_dir);
 	free(c->out_dir);
 	free(c->log_path);
@@ -461,6 +464,10 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	c->have_store = true;
 	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
 		return -1;
+	/* Held until runpilot exits: readers tell a live supervisor from a dead one by it. */
+	c->lock_fd = record_lock_supervisor(c->run_dir, err);
+	if (c->lock_fd < 0)
+		return -1;
 	uuid_v4(c->uid);
 	c->out_dir = path_join(c->run_dir, "outputs");
 	c->log_path = path_join(c->run_dir, "logs.txt");
@@ -501,7 +508,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 int cmd_run(int argc, char **argv, struct rp_err *err)
 {
 	struct run_opts o = {0};
-	struct run_ctx c = {0};
+	struct run_ctx c = {.lock_fd = -1};
 	int rc = -1;
 	if (parse_run_args(argc, argv, &o, err) < 0)
 		goto out;

@@ -95,6 +95,12 @@ static int verify_error(struct rp_err *err)
 	return -1;
 }
 
+static double number_or_zero(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 9e18 ? v->valuedouble : 0;
+}
+
 int cmd_verify(int argc, char **argv, struct rp_err *err)
 {
 	struct verify_opts o = {0};
@@ -123,6 +129,7 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	 * original config file with the run's own overrides, unless the user names another file.
 	 * When the original is gone, the run's resolved copy stands in for it. */
 	struct strvec ov_params = {0}, ov_tags = {0};
+	struct rp_resources ov_res = {0};
 	const char *ov_name = NULL;
 	const cJSON *inv = record_section(&r, "invocation");
 	const char *source = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inv, "config_path"));
@@ -138,6 +145,11 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ovj, "tags"))
 			if (cJSON_IsString(it))
 				strvec_push(&ov_tags, it->valuestring);
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(ovj, "resources");
+		ov_res.cpus = number_or_zero(res, "cpus");
+		ov_res.memory_bytes = (long long)number_or_zero(res, "memory");
+		ov_res.pids = (long long)number_or_zero(res, "pids");
+		ov_res.timeout_s = number_or_zero(res, "timeout");
 	} else {
 		config_path = path_join(run_dir, "config.yaml");
 	}
@@ -145,7 +157,8 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 		strvec_push(&ov_params, o.params.v[i]);
 	struct rp_overrides ov = {.name = ov_name,
 				  .params = (const char **)strvec_items(&ov_params), .nparams = ov_params.n,
-				  .tags = (const char **)strvec_items(&ov_tags), .ntags = ov_tags.n};
+				  .tags = (const char **)strvec_items(&ov_tags), .ntags = ov_tags.n,
+				  .resources = ov_res};
 	int loaded = config_load(config_path, &ov, &spec, err);
 	strvec_free(&ov_params);
 	strvec_free(&ov_tags);

@@ -1134,9 +1134,19 @@ static int yaml_write_handler(void *data, unsigned char *buf, size_t size)
 	return 1;
 }
 
+/* config.yaml is a record others may read: secret-looking env values are not written. */
+static void redact_env(cJSON *j)
+{
+	cJSON *env = cJSON_GetObjectItemCaseSensitive(j, "env");
+	for (cJSON *e = env ? env->child : NULL; e; e = e->next)
+		if (cJSON_IsString(e) && env_looks_secret(e->string, e->valuestring))
+			cJSON_SetValuestring(e, "<redacted>");
+}
+
 char *config_to_yaml(const struct rp_spec *s, struct rp_err *err)
 {
 	cJSON *j = config_to_json(s);
+	redact_env(j);
 	yaml_emitter_t em;
 	yaml_event_t ev;
 	char *first = xstrdup("");

@@ -232,7 +232,7 @@ static void flatten_into(cJSON *out, const cJSON *v, const char *prefix)
 	const char *last = strrchr(prefix, '.');
 	last = last ? last + 1 : prefix;
 	char *text = cJSON_IsString(v) ? xstrdup(v->valuestring) : fp_canonical_json(v);
-	if (name_looks_secret(last)) {
+	if (env_looks_secret(last, text)) {
 		unsigned char h[FP_HASH_LEN];
 		fp_sha256(text, strlen(text), h);
 		char *hs = fp_hash_str(h);

@@ -52,19 +52,10 @@ static bool in_list(char *const *list, const char *name)
 }
 
 /* scheme://user:password@host — credentials in a URL. */
-static bool value_has_credentials(const char *v)
-{
-	const char *s = strstr(v, "://");
-	if (!s)
-		return false;
-	const char *at = strchr(s + 3, '@'), *colon = strchr(s + 3, ':'), *slash = strchr(s + 3, '/');
-	return at && colon && colon < at && (!slash || at < slash);
-}
-
 /* Value as recorded: itself, or "sha256:<hex>" of it for a secret-looking one. */
 static char *recorded_value(const char *name, const char *value, bool *secret)
 {
-	*secret = name_looks_secret(name) || value_has_credentials(value);
+	*secret = env_looks_secret(name, value);
 	if (!*secret)
 		return xstrdup(value);
 	unsigned char h[FP_HASH_LEN];

@@ -168,12 +168,20 @@ int store_resolve(const struct rp_store *st, const char *ref, char id[RP_ID_MAX]
 		return -1;
 	int rc = -1;
 	if (!strcmp(ref, "last")) {
-		if (ids.n == 0)
-			rp_err_set(err, RP_ERR_USAGE, "there are no runs yet in %s", st->runs_dir);
-		else {
-			snprintf(id, RP_ID_MAX, "%s", ids.v[ids.n - 1]);
-			rc = 0;
+		/* the newest run with a record: a directory just made by mkdir (or left by a run that
+		 * could not write its first record) has no run.json yet */
+		for (size_t i = ids.n; i-- > 0 && rc < 0;) {
+			char *dir = store_run_dir(st, ids.v[i]);
+			char *json = path_join(dir, "run.json");
+			if (path_exists(json)) {
+				snprintf(id, RP_ID_MAX, "%s", ids.v[i]);
+				rc = 0;
+			}
+			free(json);
+			free(dir);
 		}
+		if (rc < 0)
+			rp_err_set(err, RP_ERR_USAGE, "there are no runs yet in %s", st->runs_dir);
 	} else if (store_id_number(ref) >= 0 || all_digits(ref)) {
 		long n = all_digits(ref) ? strtol(ref, NULL, 10) : store_id_number(ref);
 		for (size_t i = 0; i < ids.n && rc < 0; i++)

@@ -478,3 +478,17 @@ bool name_looks_secret(const char *name)
 			return true;
 	return false;
 }
+
+bool value_has_credentials(const char *v)
+{
+	const char *s = strstr(v, "://");
+	if (!s)
+		return false;
+	const char *at = strchr(s + 3, '@'), *colon = strchr(s + 3, ':'), *slash = strchr(s + 3, '/');
+	return at && colon && colon < at && (!slash || at < slash);
+}
+
+bool env_looks_secret(const char *name, const char *value)
+{
+	return name_looks_secret(name) || (value && value_has_credentials(value));
+}

@@ -129,6 +129,17 @@ check "run.json still says running on disk" test "$(json "$D/run.json" 'd["statu
 check "list shows it lost" sh -c "'$RUNPILOT_BIN' list | grep -E '^$(basename "$D") .* lost'"
 check "lost is persisted" test "$(json "$D/run.json" 'd["status"]')" = lost
 
+# --- readers racing finishing runs never mark them lost ---------------------------------
+H4=$T/home-race
+mkconfig "$W/blink.yaml" blink '"true"'
+( while [ ! -e "$T/race-done" ]; do RUNPILOT_HOME=$H4 "$RUNPILOT_BIN" list >/dev/null 2>&1; RUNPILOT_HOME=$H4 "$RUNPILOT_BIN" show last >/dev/null 2>&1; done ) &
+READER=$!
+for i in $(seq 40); do RUNPILOT_HOME=$H4 "$RUNPILOT_BIN" run "$W/blink.yaml" --runner local -q 2>/dev/null; done
+touch "$T/race-done"; wait $READER
+lost=$(grep -l '"status":[[:space:]]*"lost"' "$H4"/runs/rp_*/run.json 2>/dev/null | wc -l)
+check "40 runs finishing under concurrent list/show: none marked lost" test "$lost" -eq 0
+check "...and all 40 recorded success" test "$(grep -l '"status":[[:space:]]*"success"' "$H4"/runs/rp_*/run.json | wc -l)" -eq 40
+
 # --- logs -f follows a running run -----------------------------------------------------
 mkconfig "$W/slow.yaml" slow '"for i in 1 2 3; do echo tick $i; sleep 0.3; done"'
 "$RUNPILOT_BIN" run "$W/slow.yaml" --runner local -q 2>/dev/null & P=$!

@@ -637,6 +637,66 @@ static void test_mark_lost_write_error(void **state)
 	free(nowhere);
 }
 
+/* The supervisor's lock decides when it exists: held → alive, whatever the pid says. */
+static void test_lock_held_means_alive(void **state)
+{
+	const char *dir = *state;
+	int go[2];
+	assert_int_equal(pipe(go), 0);
+	pid_t holder = fork();
+	assert_true(holder >= 0);
+	if (holder == 0) {
+		char c;
+		int fd = record_lock_supervisor(dir, NULL);
+		if (fd < 0)
+			_exit(1);
+		(void)!write(go[1], "l", 1);
+		(void)!read(go[0], &c, 1); /* hold the lock until the parent says so */
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(go[0], &c, 1), 1);
+	struct rp_run r;
+	running_run(&r);
+	r.supervisor_pid = dead_pid(); /* the pid alone would say "dead" */
+	assert_int_equal(record_write(dir, &r, NULL), 0);
+	assert_int_equal(record_mark_lost_if_gone(dir, &r, NULL), 0);
+	assert_int_equal(r.status, RP_RUNNING);
+	/* the holder exits: the kernel drops its lock, and the run is lost */
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(waitpid(holder, NULL, 0), holder);
+	close(go[0]);
+	close(go[1]);
+	expect_marked_lost(dir, &r, "supervisor died");
+	record_free(&r);
+}
+
+/* A reader that loaded "running" just before the supervisor wrote its final record and exited
+ * must not overwrite that record with "lost". */
+static void test_stale_reader_keeps_final_record(void **state)
+{
+	const char *dir = *state;
+	int fd = record_lock_supervisor(dir, NULL);
+	assert_true(fd >= 0);
+	struct rp_run stale, final;
+	running_run(&stale);
+	stale.supervisor_pid = dead_pid(); /* by the pid alone the reader would mark it lost */
+	running_run(&final);
+	final.status = RP_SUCCESS;
+	final.has_exit_code = true;
+	final.exit_code = 0;
+	assert_int_equal(record_write(dir, &final, NULL), 0);
+	close(fd); /* the supervisor is gone */
+	assert_int_equal(record_mark_lost_if_gone(dir, &stale, NULL), 0);
+	assert_int_equal(stale.status, RP_SUCCESS);
+	struct rp_run back;
+	assert_int_equal(record_read(dir, &back, NULL), 0);
+	assert_int_equal(back.status, RP_SUCCESS);
+	record_free(&back);
+	record_free(&stale);
+	record_free(&final);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -662,6 +722,8 @@ int main(void)
 		T(test_alive_supervisor_stays_running),
 		T(test_finished_runs_never_change),
 		T(test_mark_lost_write_error),
+		T(test_lock_held_means_alive),
+		T(test_stale_reader_keeps_final_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,8 +228,11 @@ static void test_id_width_past_9999(void **state)
 	char *d = path_join(f->st.runs_dir, "rp_9999");
 	assert_int_equal(mkdir(d, 0755), 0);
 	free(d);
-	new_run(f, "rp_10000");
-	new_run(f, "rp_10001");
+	char a[RP_ID_MAX], b[RP_ID_MAX];
+	add_named_run(f, "wide-a", a);
+	add_named_run(f, "wide-b", b);
+	assert_string_equal(a, "rp_10000");
+	assert_string_equal(b, "rp_10001");
 	/* numeric, not text, order: rp_10001 is the newest */
 	struct strvec ids = {0};
 	assert_int_equal(store_list_ids(&f->st, &ids, NULL), 0);
@@ -375,7 +378,8 @@ static void test_resolve_by_name(void **state)
 	expect_resolve_error(f, "dup", "2 runs are named 'dup' (rp_0002, rp_0003, ...): give a run id instead");
 	expect_resolve_error(f, "nope", "no run 'nope' (see `runpilot list`)");
 	expect_resolve_error(f, "Baseline", "no run 'Baseline' (see `runpilot list`)"); /* exact match only */
-	expect_resolve(f, "last", "rp_0005");
+	/* last: the newest run with a record (rp_0005 has no run.json yet) */
+	expect_resolve(f, "last", "rp_0004");
 }
 
 static void test_resolve_last_without_runs(void **state)
