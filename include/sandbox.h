@@ -134,6 +134,9 @@ void sb_default_mask_paths(const char *home, bool not_root, struct strvec *out);
 
 /* GPU device files (/dev/nvidia*, /dev/nvidia-caps/...) present on this host. */
 size_t sb_gpu_devices(char ***out);
+/* The same for a host tree seen under root (e.g. the old root after pivot_root); the paths
+ * returned are the host's ("/dev/nvidia0"). */
+size_t sb_gpu_devices_under(const char *root, char ***out);
 
 /* Internal pieces used by sandbox.c (exposed for unit tests). */
 int sb_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct rp_err *err);

@@ -13,27 +13,36 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-size_t sb_gpu_devices(char ***out)
+size_t sb_gpu_devices_under(const char *root, char ***out)
 {
 	struct strvec sv = { 0 };
-	DIR *d = opendir("/dev");
+	char *dev = xasprintf("%s/dev", root);
+	DIR *d = opendir(dev);
 	if (d) {
 		struct dirent *e;
 		while ((e = readdir(d))) {
 			if (strncmp(e->d_name, "nvidia", 6) != 0)
 				continue;
-			char *p = path_join("/dev", e->d_name);
+			char *p = xasprintf("%s/%s", dev, e->d_name);
 			struct stat st;
 			if (stat(p, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISDIR(st.st_mode)))
-				strvec_push(&sv, p);
+				strvec_pushf(&sv, "/dev/%s", e->d_name);
 			free(p);
 		}
 		closedir(d);
 	}
-	if (path_exists("/dev/dri"))
+	char *dri = xasprintf("%s/dri", dev);
+	if (path_exists(dri))
 		strvec_push(&sv, "/dev/dri");
+	free(dri);
+	free(dev);
 	if (sv.n)
 		qsort(sv.v, sv.n, sizeof *sv.v, cmp_str);
 	*out = sv.v; /* caller frees each entry and the array */
 	return sv.n;
+}
+
+size_t sb_gpu_devices(char ***out)
+{
+	return sb_gpu_devices_under("", out);
 }

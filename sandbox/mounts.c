@@ -284,7 +284,8 @@ static int build_dev(const struct sb_plan *p, struct sb_started *st, struct rp_e
 		return -1;
 	if (p->gpus) {
 		char **devs = NULL;
-		size_t n = sb_gpu_devices(&devs);
+		/* after the pivot the host's /dev is under OLDROOT */
+		size_t n = sb_gpu_devices_under(OLDROOT, &devs);
 		for (size_t i = 0; i < n; i++) {
 			char *h = in_old(devs[i]);
 			char *t = in_new(devs[i]);

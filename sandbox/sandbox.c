@@ -102,6 +102,11 @@ static int start_listener(int notify_fd, int log_fd, struct rp_err *err)
 			}
 			int keep[] = { notify_fd, log_fd };
 			close_all_except(keep, 2);
+			/* Not dumpable: the job (same uid, no capabilities) can then neither take our
+			 * notification fd with pidfd_getfd nor write our memory through /proc/pid/mem,
+			 * so it cannot answer its own refused calls with "allow". */
+			if (prctl(PR_SET_DUMPABLE, 0) < 0)
+				_exit(1);
 			sb_seccomp_listen(notify_fd, log_fd);
 		}
 		_exit(0);

@@ -1,5 +1,6 @@
 /* runpilot: one dispatch table of subcommands (like git's), and the only place that prints
  * errors and picks the exit code. */
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +76,18 @@ static const char *closest_command(const char *name)
 	return NULL;
 }
 
+/* With fd 0, 1 or 2 closed, the next open() (the job's output pipe, say) would take its
+ * number and be clobbered by stdio redirections: keep all three open. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			abort();
+}
+
 int main(int argc, char **argv)
 {
+	ensure_std_fds();
 	if (argc < 2) {
 		print_main_usage(stderr);
 		return 2;

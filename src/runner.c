@@ -116,6 +116,8 @@ int runner_reap_init(pid_t pid, int status_fd, struct rp_cgroup *cg, double star
 		res->exit_code = WEXITSTATUS(status);
 	}
 	cg_read_usage(cg, &ru, wall, &res->usage);
-	res->oom = res->usage.oom_kills > 0 && res->signal == SIGKILL;
+	/* The OOM killer may hit a worker (a DataLoader process) rather than the job's main
+	 * process, which then fails in its own way: any OOM kill in a failed run is the reason. */
+	res->oom = res->usage.oom_kills > 0 && (res->signal != 0 || res->exit_code != 0);
 	return 0;
 }

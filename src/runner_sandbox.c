@@ -135,8 +135,14 @@ static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, str
 /* The overlay's upper dir (kept: it is what the job wrote) and work dir (removed at cleanup). */
 static int plan_workdir(struct sandbox_state *st, const struct rp_job *job, struct rp_err *err)
 {
-	st->changes_dir = path_join(job->run_dir, "changes");
-	st->overlay_work = path_join(job->run_dir, ".overlay-work");
+	/* Real paths: inside the sandbox the host is reached through /oldroot, where an absolute
+	 * symlink in the store's path (a home on /nfs, say) would point at nothing. */
+	char *run_dir = resolve(job->run_dir);
+	if (!run_dir)
+		return rp_err_sys(err, "cannot resolve %s", job->run_dir);
+	st->changes_dir = path_join(run_dir, "changes");
+	st->overlay_work = path_join(run_dir, ".overlay-work");
+	free(run_dir);
 	if (mkdir(st->changes_dir, 0755) < 0 && errno != EEXIST)
 		return rp_err_sys(err, "cannot create %s", st->changes_dir);
 	if (mkdir(st->overlay_work, 0700) < 0 && errno != EEXIST)

@@ -164,6 +164,16 @@ if ls /dev/nvidia* >/dev/null 2>&1; then
 else
 	check "gpus: no GPU is a notice, not an error" grep -q "no GPU devices" "$T/gpus.out"
 	check "gpus: the run still succeeds" test "$RC" -eq 0
+	# A stand-in device node (the same char device as /dev/null) named like a GPU's: it must
+	# appear in the job's private /dev. Root only; removed at exit.
+	if [ "$(id -u)" = 0 ] && mknod "/dev/nvidia-rptest$$" c 1 3 2>/dev/null; then
+		rp_cleanup_hooks+=("rm -f /dev/nvidia-rptest$$")
+		mkconfig "$W/fakegpu.yaml" fakegpu "\"test -c /dev/nvidia-rptest$$ && echo gpu-node-bound\"" "sandbox:" "  gpus: all"
+		sbrun fakegpu sandbox "$W/fakegpu.yaml"
+		check "gpus: device nodes bound into the job's /dev" grep -q gpu-node-bound "$T/fakegpu.out"
+		check "gpus: count recorded" test "$(field "d['runner']['gpu_devices']")" -ge 1
+		rm -f "/dev/nvidia-rptest$$"
+	fi
 fi
 sb_no_leftovers "options" "$SNAP"
 
