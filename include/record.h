@@ -63,6 +63,10 @@ const struct cJSON *record_section(const struct rp_run *r, const char *name);
 /* Set or replace a section; takes ownership of value. */
 void record_set_section(struct rp_run *r, const char *name, struct cJSON *value);
 
+/* The name of the run's cgroup leaves after "runpilot-": "<id>-<first 8 hex digits of uid>",
+ * so runs of different run stores (which reuse ids) never share or remove each other's. */
+void record_cgroup_name(const char *id, const char *uid, char out[48]);
+
 /* The supervisor holds an exclusive flock on <run_dir>/run.lock for the run's whole life; the
  * kernel drops it when the supervisor dies, however it dies. Returns the fd to keep open. */
 int record_lock_supervisor(const char *run_dir, struct rp_err *err);

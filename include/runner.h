@@ -17,6 +17,7 @@ struct cJSON;
 struct rp_job {
 	const struct rp_spec *spec;
 	const char *run_id;          /* rp_0007 */
+	const char *cgroup_name;     /* leaf name after "runpilot-" (record_cgroup_name) */
 	const char *run_dir;         /* absolute */
 	const char *output_dir;      /* absolute: <run_dir>/outputs */
 	const char *store_home;      /* $RUNPILOT_HOME, absolute */

@@ -105,7 +105,15 @@ static void enable_controllers(struct rp_cgroup *cg, char **why)
 	if (n == 0)
 		return;
 	bool is_root = !cgfs_has(p, "cgroup.type"); /* the root cgroup may hold processes */
-	enum procs_state st = is_root ? PROCS_NONE : procs_in(p);
+	if (is_root) {
+		/* Enabling a controller in the root's subtree_control changes every top-level cgroup
+		 * of the machine, for good: not ours to do. Use what is enabled, report the rest. */
+		if (!*why)
+			*why = xasprintf("runpilot runs in the root cgroup, where enabling controllers would "
+					 "change the whole machine: start it in a delegated cgroup");
+		return;
+	}
+	enum procs_state st = procs_in(p);
 	if (st == PROCS_OTHERS) {
 		set_why(why, "cannot enable controllers (other processes share runpilot's cgroup)", p, EBUSY);
 		return;

@@ -62,16 +62,18 @@ pid_t sb_init_spawn(struct rp_err *err)
 }
 
 /* Every descendant of this process (children, grandchildren, ...), from a /proc scan. */
-static size_t list_descendants(pid_t root, pid_t *out, size_t max)
+/* Every descendant of root (children, grandchildren, ...), from a scan of all of /proc: a busy
+ * host may run any number of processes. Returns a malloc'd array (*n entries) or NULL. */
+static pid_t *list_descendants(pid_t root, size_t *n_out)
 {
-	/* static: the init may run on a small clone(2) stack */
-	static pid_t pids[4096], ppids[4096], frontier[4096];
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	pid_t *pids = NULL, *ppids = NULL;
+	*n_out = 0;
 	DIR *d = opendir("/proc");
 	if (!d)
-		return 0;
+		return NULL;
 	struct dirent *de;
-	while ((de = readdir(d)) && n < 4096) {
+	while ((de = readdir(d))) {
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
 		if (*end || pid <= 0)
@@ -91,27 +93,32 @@ static size_t list_descendants(pid_t root, pid_t *out, size_t max)
 		char state;
 		if (!p || sscanf(p + 2, "%c %ld", &state, &ppid) != 2)
 			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			pids = xrealloc(pids, cap * sizeof *pids);
+			ppids = xrealloc(ppids, cap * sizeof *ppids);
+		}
 		pids[n] = (pid_t)pid;
 		ppids[n] = (pid_t)ppid;
 		n++;
 	}
 	closedir(d);
-	/* Breadth-first from root over the parent links. */
-	size_t count = 0;
-	size_t head = 0, tail = 0;
-	frontier[tail++] = root;
-	while (head < tail) {
-		pid_t parent = frontier[head++];
-		for (size_t i = 0; i < n; i++) {
-			if (ppids[i] != parent)
-				continue;
-			if (count < max)
+	/* Breadth-first from root over the parent links; out doubles as the queue. */
+	pid_t *out = xmalloc((n + 1) * sizeof *out);
+	size_t count = 0, head = 0;
+	pid_t parent = root;
+	for (;;) {
+		for (size_t i = 0; i < n; i++)
+			if (ppids[i] == parent && count < n)
 				out[count++] = pids[i];
-			if (tail < 4096)
-				frontier[tail++] = pids[i];
-		}
+		if (head == count)
+			break;
+		parent = out[head++];
 	}
-	return count;
+	free(pids);
+	free(ppids);
+	*n_out = count;
+	return out;
 }
 
 static void signal_everything(pid_t job, int sig, bool pid_namespace)
@@ -121,11 +128,12 @@ static void signal_everything(pid_t job, int sig, bool pid_namespace)
 		return;
 	}
 	kill(-job, sig);
-	static pid_t desc[4096];
-	size_t n = list_descendants(getpid(), desc, 4096);
+	size_t n;
+	pid_t *desc = list_descendants(getpid(), &n);
 	for (size_t i = 0; i < n; i++)
 		if (getpgid(desc[i]) != job)
 			kill(desc[i], sig);
+	free(desc);
 }
 
 /* Reap every child that has exited; remember the job's status. Returns true if the job ended. */

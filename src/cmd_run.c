@@ -357,6 +357,7 @@ struct run_ctx {
 	struct strvec env;
 	char id[RP_ID_MAX];
 	char uid[37];
+	char cgroup_name[48];
 	char *run_dir, *out_dir, *log_path;
 	bool have_store, have_spec, have_rec, have_runner, prepared;
 	int lock_fd; /* the supervisor's lock on <run_dir>/run.lock, -1 before */
@@ -482,7 +483,9 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	if (fd < 0)
 		return rp_err_sys(err, "cannot create %s", c->log_path);
 	close(fd);
-	c->job = (struct rp_job){.spec = &c->spec, .run_id = c->id, .run_dir = c->run_dir,
+	record_cgroup_name(c->id, c->uid, c->cgroup_name);
+	c->job = (struct rp_job){.spec = &c->spec, .run_id = c->id, .cgroup_name = c->cgroup_name,
+				 .run_dir = c->run_dir,
 				 .output_dir = c->out_dir, .store_home = c->store.home,
 				 .argv = c->spec.argv, .envp = strvec_items(&c->env), .cwd = c->spec.workdir,
 				 .out_fd = -1, .limits = c->spec.resources};

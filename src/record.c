@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -325,6 +326,11 @@ bool record_supervisor_gone(const struct rp_run *r, const char *boot_id)
 	return r->status == RP_RUNNING && supervisor_gone_reason(r, boot_id) != NULL;
 }
 
+void record_cgroup_name(const char *id, const char *uid, char out[48])
+{
+	snprintf(out, 48, "%s-%.8s", id ? id : "run", uid && *uid ? uid : "0");
+}
+
 int record_lock_supervisor(const char *run_dir, struct rp_err *err)
 {
 	char *path = path_join(run_dir, "run.lock");
@@ -396,8 +402,11 @@ int record_mark_lost_if_gone(const char *run_dir, struct rp_run *r, struct rp_er
 	free(r->reason);
 	r->reason = xstrdup(why);
 	/* A SIGKILLed runpilot could not remove the run's cgroups: remove them if empty now. */
-	if (r->id)
-		(void)cg_remove_stale(r->id);
+	if (r->id) {
+		char name[48];
+		record_cgroup_name(r->id, r->uid, name);
+		(void)cg_remove_stale(name);
+	}
 	int rc = record_write(run_dir, r, err) < 0 ? -1 : 1;
 	if (lock >= 0)
 		close(lock);

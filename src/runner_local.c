@@ -39,7 +39,7 @@ static int local_prepare(struct runner *r, struct rp_err *err)
 	struct local_state *st = xcalloc(1, sizeof *st);
 	st->lifeline_w = st->status_r = -1;
 	r->priv = st;
-	if (cg_create(r->job->run_id, &r->job->limits, &st->cg, err) < 0)
+	if (cg_create(r->job->cgroup_name ? r->job->cgroup_name : r->job->run_id, &r->job->limits, &st->cg, err) < 0)
 		return -1;
 	const char *warn = cg_warning(st->cg);
 	if (warn)

@@ -191,7 +191,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 		if (n == 0)
 			runner_add_warning(r, "sandbox.gpus: no GPU devices (/dev/nvidia*) on this host; running without");
 	}
-	if (cg_create(job->run_id, &job->limits, &st->cg, err) < 0)
+	if (cg_create(job->cgroup_name ? job->cgroup_name : job->run_id, &job->limits, &st->cg, err) < 0)
 		return -1;
 	const char *warn = cg_warning(st->cg);
 	if (warn)
