@@ -31,7 +31,20 @@ struct fp_cache {
 	struct cache_entry *tab;    /* open addressing on (dev, ino) */
 	size_t cap, n;
 	bool dirty;
+	bool keep_unused;           /* shared scopes ("system"): keep entries this computation did not use */
 };
+
+/* Whether a loaded entry that this computation did not use survives the save. Only entries that
+ * were already safe (older than the threshold they were loaded with) may be carried over to the
+ * new, later threshold: a racy one would otherwise become trusted. */
+static bool keep_entry(const struct fp_cache *c, const struct cache_entry *e)
+{
+	if (!e->occupied)
+		return false;
+	if (e->used)
+		return true;
+	return c->keep_unused && e->mtime_ns < c->loaded_start_ns && e->ctime_ns < c->loaded_start_ns;
+}
 
 long long fp_stat_mtime_ns(const struct stat *st)
 {
@@ -134,6 +147,8 @@ struct fp_cache *fp_cache_open(const char *home, const char *scope)
 	if (!home || !scope)
 		return c;
 	c->path = fp_cache_path(home, scope);
+	/* the system scope holds every interpreter runs have used, not just this run's */
+	c->keep_unused = !strcmp(scope, "system");
 	char *data = NULL;
 	size_t len = 0;
 	if (read_file(c->path, &data, &len, NULL) == 0) {
@@ -186,7 +201,7 @@ int fp_cache_save(struct fp_cache *c, struct rp_err *err)
 		return 0;
 	size_t kept = 0;
 	for (size_t i = 0; i < c->cap; i++)
-		kept += c->tab[i].occupied && c->tab[i].used;
+		kept += keep_entry(c, &c->tab[i]);
 	if (!c->dirty && kept == c->n)
 		return 0; /* nothing new, nothing dropped: keep the file (and its threshold) as is */
 
@@ -204,7 +219,7 @@ int fp_cache_save(struct fp_cache *c, struct rp_err *err)
 	memcpy(buf + 8, &start, 8);
 	for (size_t i = 0; i < c->cap; i++) {
 		const struct cache_entry *e = &c->tab[i];
-		if (!e->occupied || !e->used)
+		if (!keep_entry(c, e))
 			continue;
 		struct cache_record r = { .dev = e->dev, .ino = e->ino, .size = e->size,
 					  .mtime_ns = e->mtime_ns, .ctime_ns = e->ctime_ns };

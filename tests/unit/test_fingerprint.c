@@ -253,6 +253,59 @@ static void test_cache_misses_on_changed_stat(void **state)
 	fpt_rm(wd);
 }
 
+/* The shared "system" cache keeps entries a computation did not use (two interpreters used in
+ * turn stay cached), but never carries a racy entry over to a later threshold. */
+static void test_system_cache_keeps_unused_safe_entries(void **state)
+{
+	(void)state;
+	char *home = fpt_tmpdir(), *d = fpt_tmpdir();
+	fpt_write(d, "a", "interpreter a");
+	fpt_write(d, "b", "interpreter b");
+	char *pa = path_join(d, "a"), *pb = path_join(d, "b");
+	struct stat sa, sb;
+	assert_int_equal(stat(pa, &sa), 0);
+	assert_int_equal(stat(pb, &sb), 0);
+	unsigned char ha[FP_HASH_LEN] = {1}, hb[FP_HASH_LEN] = {2}, got[FP_HASH_LEN];
+	long long later = fp_stat_mtime_ns(&sa) + 5000000000LL; /* both files are 5 s older than this */
+
+	struct fp_cache *c = fp_cache_open(home, "system");
+	fp_cache_set_start_ns(c, later);
+	fp_cache_put(c, &sa, ha);
+	assert_int_equal(fp_cache_save(c, NULL), 0);
+	fp_cache_free(c);
+
+	c = fp_cache_open(home, "system"); /* a run that only uses b */
+	fp_cache_set_start_ns(c, later + 1);
+	fp_cache_put(c, &sb, hb);
+	assert_int_equal(fp_cache_save(c, NULL), 0);
+	fp_cache_free(c);
+
+	c = fp_cache_open(home, "system");
+	assert_true(fp_cache_lookup(c, &sa, got)); /* a survived the run that did not use it */
+	assert_memory_equal(got, ha, FP_HASH_LEN);
+	assert_true(fp_cache_lookup(c, &sb, got));
+	fp_cache_free(c);
+
+	/* a per-workdir scope keeps only what its computation used */
+	c = fp_cache_open(home, d);
+	fp_cache_set_start_ns(c, later);
+	fp_cache_put(c, &sa, ha);
+	assert_int_equal(fp_cache_save(c, NULL), 0);
+	fp_cache_free(c);
+	c = fp_cache_open(home, d);
+	fp_cache_set_start_ns(c, later + 1);
+	fp_cache_put(c, &sb, hb);
+	assert_int_equal(fp_cache_save(c, NULL), 0);
+	fp_cache_free(c);
+	c = fp_cache_open(home, d);
+	assert_false(fp_cache_lookup(c, &sa, got));
+	fp_cache_free(c);
+	free(pa);
+	free(pb);
+	fpt_rm(home);
+	fpt_rm(d);
+}
+
 static void test_metadata_only_over_max_bytes(void **state)
 {
 	(void)state;
@@ -405,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_tree_skips_ignored_and_store),
 		cmocka_unit_test(test_cache_racy_entry_is_rehashed),
 		cmocka_unit_test(test_cache_misses_on_changed_stat),
+		cmocka_unit_test(test_system_cache_keeps_unused_safe_entries),
 		cmocka_unit_test(test_metadata_only_over_max_bytes),
 		cmocka_unit_test(test_config_component_and_compare),
 		cmocka_unit_test(test_compare_names_files),
