@@ -99,6 +99,8 @@ void config_free(struct rp_spec *spec);
 struct cJSON *config_to_json(const struct rp_spec *spec);
 /* The resolved config as YAML text (what config.yaml holds). */
 char *config_to_yaml(const struct rp_spec *spec, struct rp_err *err);
+/* Requested limits as a JSON object with only the set ones: {"cpus", "memory", "pids", "timeout"}. */
+struct cJSON *config_resources_json(const struct rp_resources *r);
 /* params as a JSON object with typed values. */
 struct cJSON *config_params_json(const struct rp_spec *spec);
 

@@ -285,16 +285,7 @@ static cJSON *invocation_record(const struct rp_spec *spec, const struct run_opt
 		cJSON_AddStringToObject(ov, "name", o->ov.name);
 	cJSON_AddItemToObject(ov, "tags", cJSON_CreateStringArray(o->ov.tags, (int)o->ov.ntags));
 	cJSON_AddItemToObject(ov, "params", cJSON_CreateStringArray(o->ov.params, (int)o->ov.nparams));
-	const struct rp_resources *r = &o->ov.resources;
-	cJSON *res = cJSON_AddObjectToObject(ov, "resources");
-	if (r->cpus > 0)
-		cJSON_AddNumberToObject(res, "cpus", r->cpus);
-	if (r->memory_bytes > 0)
-		cJSON_AddNumberToObject(res, "memory", (double)r->memory_bytes);
-	if (r->pids > 0)
-		cJSON_AddNumberToObject(res, "pids", (double)r->pids);
-	if (r->timeout_s > 0)
-		cJSON_AddNumberToObject(res, "timeout", r->timeout_s);
+	cJSON_AddItemToObject(ov, "resources", config_resources_json(&o->ov.resources));
 	return inv;
 }
 

@@ -1017,6 +1017,20 @@ static cJSON *sandbox_json(const struct rp_sandbox_cfg *sb)
 	return o;
 }
 
+cJSON *config_resources_json(const struct rp_resources *r)
+{
+	cJSON *res = cJSON_CreateObject();
+	if (r->cpus > 0)
+		cJSON_AddNumberToObject(res, "cpus", r->cpus);
+	if (r->memory_bytes > 0)
+		cJSON_AddNumberToObject(res, "memory", (double)r->memory_bytes);
+	if (r->pids > 0)
+		cJSON_AddNumberToObject(res, "pids", (double)r->pids);
+	if (r->timeout_s > 0)
+		cJSON_AddNumberToObject(res, "timeout", r->timeout_s);
+	return res;
+}
+
 cJSON *config_to_json(const struct rp_spec *s)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -1040,18 +1054,11 @@ cJSON *config_to_json(const struct rp_spec *s)
 		cJSON_AddItemToObject(o, "params", config_params_json(s));
 	if (s->ntags)
 		cJSON_AddItemToObject(o, "tags", string_array(s->tags, s->ntags));
-	const struct rp_resources *r = &s->resources;
-	if (r->cpus > 0 || r->memory_bytes > 0 || r->pids > 0 || r->timeout_s > 0) {
-		cJSON *res = cJSON_AddObjectToObject(o, "resources");
-		if (r->cpus > 0)
-			cJSON_AddNumberToObject(res, "cpus", r->cpus);
-		if (r->memory_bytes > 0)
-			cJSON_AddNumberToObject(res, "memory", (double)r->memory_bytes);
-		if (r->pids > 0)
-			cJSON_AddNumberToObject(res, "pids", (double)r->pids);
-		if (r->timeout_s > 0)
-			cJSON_AddNumberToObject(res, "timeout", r->timeout_s);
-	}
+	cJSON *res = config_resources_json(&s->resources);
+	if (res->child)
+		cJSON_AddItemToObject(o, "resources", res);
+	else
+		cJSON_Delete(res);
 	if (s->has_sandbox)
 		cJSON_AddItemToObject(o, "sandbox", sandbox_json(&s->sandbox));
 	if (s->fingerprint.nenv || s->fingerprint.max_bytes) {
