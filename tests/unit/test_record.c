@@ -641,32 +641,44 @@ static void test_mark_lost_write_error(void **state)
 static void test_lock_held_means_alive(void **state)
 {
 	const char *dir = *state;
-	int go[2];
-	assert_int_equal(pipe(go), 0);
+	/* One pipe per direction, unused ends closed: if either side dies, the other reads EOF
+	 * instead of waiting for ever (and nobody can read back their own byte). */
+	int locked[2], release[2];
+	assert_int_equal(pipe(locked), 0);
+	assert_int_equal(pipe(release), 0);
 	pid_t holder = fork();
 	assert_true(holder >= 0);
 	if (holder == 0) {
 		char c;
+		close(locked[0]);
+		close(release[1]);
 		int fd = record_lock_supervisor(dir, NULL);
 		if (fd < 0)
 			_exit(1);
-		(void)!write(go[1], "l", 1);
-		(void)!read(go[0], &c, 1); /* hold the lock until the parent says so */
+		(void)!write(locked[1], "l", 1);
+		(void)!read(release[0], &c, 1); /* hold the lock until the parent says so, or dies */
 		_exit(0);
 	}
+	close(locked[1]);
+	close(release[0]);
 	char c;
-	assert_int_equal(read(go[0], &c, 1), 1);
+	ssize_t got = read(locked[0], &c, 1);
+	close(locked[0]);
+	if (got != 1) {
+		close(release[1]);
+		waitpid(holder, NULL, 0);
+		fail_msg("the lock holder could not lock %s/run.lock", dir);
+	}
 	struct rp_run r;
 	running_run(&r);
 	r.supervisor_pid = dead_pid(); /* the pid alone would say "dead" */
-	assert_int_equal(record_write(dir, &r, NULL), 0);
-	assert_int_equal(record_mark_lost_if_gone(dir, &r, NULL), 0);
-	assert_int_equal(r.status, RP_RUNNING);
+	int held_rc = record_write(dir, &r, NULL) == 0 ? record_mark_lost_if_gone(dir, &r, NULL) : -1;
+	enum rp_status held_status = r.status;
 	/* the holder exits: the kernel drops its lock, and the run is lost */
-	assert_int_equal(write(go[1], "x", 1), 1);
+	close(release[1]);
 	assert_int_equal(waitpid(holder, NULL, 0), holder);
-	close(go[0]);
-	close(go[1]);
+	assert_int_equal(held_rc, 0);
+	assert_int_equal(held_status, RP_RUNNING);
 	expect_marked_lost(dir, &r, "supervisor died");
 	record_free(&r);
 }
