@@ -8,6 +8,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+/* SHA256_Init/Update/Final are marked deprecated in OpenSSL 3.0 but kept in 3.x: fingerprint.c
+ * says why RunPilot uses them. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include "err.h"
 #include "fingerprint.h"
 
@@ -18,10 +24,11 @@ struct cJSON;
 
 /* ---- hashing (fingerprint.c) ---- */
 
-/* An incremental SHA-256 (OpenSSL EVP). fp_hasher_field hashes a 64-bit big-endian length
- * before the bytes, so consecutive fields can never run into each other. */
+/* An incremental SHA-256 (OpenSSL's SHA256_* functions, see fingerprint.c). fp_hasher_field
+ * hashes a 64-bit big-endian length before the bytes, so consecutive fields can never run into
+ * each other. */
 struct fp_hasher {
-	void *ctx; /* EVP_MD_CTX */
+	SHA256_CTX ctx;
 };
 void fp_hasher_init(struct fp_hasher *h);
 void fp_hasher_update(struct fp_hasher *h, const void *p, size_t n);

@@ -397,6 +397,7 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 	c->job.out_fd = pipefd[1];
 	c->rec.started_at = now_realtime();
 	int rc = c->runner.ops->start(&c->runner, err);
+	trace_phase("job started");
 	close(pipefd[1]);
 	c->job.out_fd = -1;
 	if (rc < 0) {
@@ -412,6 +413,7 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 		close(pipefd[0]);
 		return -1;
 	}
+	trace_phase("run.json updated (running)");
 	struct capture cap;
 	if (capture_init(&cap, pipefd[0], c->log_path, o->quiet ? -1 : STDOUT_FILENO, err) < 0) {
 		c->runner.ops->stop(&c->runner, true);
@@ -423,6 +425,7 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 				    .notice = print_notice,
 				    .ctx = c->id};
 	rc = supervise_run(&c->runner, &cap, &so, out, err);
+	trace_phase("job ended");
 	capture_close(&cap);
 	if (rc == 0 && cap.log_errno) {
 		errno = cap.log_errno;
@@ -456,6 +459,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	c->have_store = true;
 	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
 		return -1;
+	trace_phase("run directory created");
 	/* Held until runpilot exits: readers tell a live supervisor from a dead one by it. */
 	c->lock_fd = record_lock_supervisor(c->run_dir, err);
 	if (c->lock_fd < 0)
@@ -475,6 +479,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 		return rp_err_sys(err, "cannot create %s", c->log_path);
 	close(fd);
 	record_cgroup_name(c->id, c->uid, c->cgroup_name);
+	trace_phase("inputs and first run.json written");
 	c->job = (struct rp_job){.spec = &c->spec, .run_id = c->id, .cgroup_name = c->cgroup_name,
 				 .run_dir = c->run_dir,
 				 .output_dir = c->out_dir, .store_home = c->store.home,
@@ -486,6 +491,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	c->prepared = true;
 	if (c->runner.ops->prepare(&c->runner, err) < 0)
 		return -1;
+	trace_phase("runner prepared");
 	cJSON_Delete(c->rec.runner);
 	c->rec.runner = runner_record(&c->runner);
 	/* The environment fingerprint (issue 5), before the job can change anything. */
@@ -496,6 +502,7 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	if (fp_warning)
 		runner_add_warning(&c->runner, "%s", fp_warning);
 	free(fp_warning);
+	trace_phase("environment fingerprinted");
 	return 0;
 }
 
@@ -508,6 +515,7 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 		goto out;
 	if (config_load(o.config, &o.ov, &c.spec, err) < 0)
 		goto out;
+	trace_phase("config loaded");
 	c.have_spec = true;
 	/* Unknown runner names are usage errors: check before a run directory exists. */
 	struct runner probe;
@@ -541,10 +549,12 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 	finish_record(&c, &out);
 	if (record_write(c.run_dir, &c.rec, err) < 0)
 		goto out;
+	trace_phase("final run.json written");
 	print_summary(&c.rec, &out.res);
 	rc = exit_code_of(&out.res);
 out:
 	run_ctx_free(&c);
+	trace_phase("done");
 	strvec_free(&o.tags);
 	strvec_free(&o.params);
 	return rc;

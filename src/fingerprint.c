@@ -6,53 +6,29 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <pthread.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "fp_internal.h"
 #include "util.h"
 
 /* ---- hashing ---- */
 
-/* OpenSSL fails here only when it cannot allocate: treat like xmalloc does. */
-static void ossl_check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-/* Fetch SHA-256 once: OpenSSL 3 would otherwise look the algorithm up on every init, and
- * loading openssl.cnf (which we never need) costs a millisecond on every run. */
-static void sha256_fetch(void)
-{
-	ossl_check(OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
-				       OPENSSL_INIT_NO_ADD_ALL_DIGESTS, NULL));
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	ossl_check(sha256_md != NULL);
-}
-
+/* OpenSSL's SHA-256 functions (the same assembly as EVP's) rather than EVP: EVP_MD_fetch starts
+ * OpenSSL 3's provider machinery, about 2 ms of every run's start-up even without openssl.cnf,
+ * and these are all a fingerprint needs. They are marked deprecated in 3.0 but kept in 3.x (see
+ * fp_internal.h); the Makefile links them statically, so no libcrypto.so is loaded either. */
 void fp_hasher_init(struct fp_hasher *h)
 {
-	ossl_check(pthread_once(&sha256_once, sha256_fetch) == 0);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	ossl_check(ctx != NULL);
-	ossl_check(EVP_DigestInit_ex(ctx, sha256_md, NULL));
-	h->ctx = ctx;
+	if (!SHA256_Init(&h->ctx))
+		abort(); /* cannot fail for SHA-256 */
 }
 
 void fp_hasher_update(struct fp_hasher *h, const void *p, size_t n)
 {
-	ossl_check(EVP_DigestUpdate(h->ctx, p, n));
+	SHA256_Update(&h->ctx, p, n);
 }
 
 void fp_hasher_u64(struct fp_hasher *h, unsigned long long v)
@@ -78,10 +54,8 @@ void fp_hasher_str(struct fp_hasher *h, const char *s)
 
 void fp_hasher_final(struct fp_hasher *h, unsigned char out[FP_HASH_LEN])
 {
-	unsigned int len = 0;
-	ossl_check(EVP_DigestFinal_ex(h->ctx, out, &len) && len == FP_HASH_LEN);
-	EVP_MD_CTX_free(h->ctx);
-	h->ctx = NULL;
+	SHA256_Final(out, &h->ctx);
+	OPENSSL_cleanse(&h->ctx, sizeof h->ctx);
 }
 
 void fp_sha256(const void *p, size_t n, unsigned char out[FP_HASH_LEN])

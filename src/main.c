@@ -8,6 +8,7 @@
 
 #include "cmds.h"
 #include "err.h"
+#include "util.h"
 
 static int cmd_help(int argc, char **argv, struct rp_err *err);
 
@@ -87,6 +88,7 @@ static void ensure_std_fds(void)
 
 int main(int argc, char **argv)
 {
+	trace_start();
 	ensure_std_fds();
 	if (argc < 2) {
 		print_main_usage(stderr);

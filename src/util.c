@@ -366,6 +366,22 @@ double now_monotonic(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static double trace_t0 = -1;
+
+void trace_start(void)
+{
+	const char *v = getenv("RUNPILOT_TRACE_TIMES");
+	if (v && *v && strcmp(v, "0") != 0)
+		trace_t0 = now_monotonic();
+}
+
+void trace_phase(const char *what)
+{
+	if (trace_t0 < 0)
+		return;
+	fprintf(stderr, "runpilot: trace: %8.3f ms  %s\n", (now_monotonic() - trace_t0) * 1000, what);
+}
+
 void format_rfc3339(double epoch, char out[40])
 {
 	/* Round to the nearest millisecond: x.123 is stored as x.12299..., which truncation would
