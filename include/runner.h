@@ -1,5 +1,5 @@
 /* The runner interface: every way of running a job (local, sandbox, docker, slurm) implements
- * prepare / start / stop / wait and fills one common result. The supervisor (supervise.c) only
+ * prepare / start / release / stop / wait and fills one common result. The supervisor (supervise.c) only
  * talks to runners through this header. */
 #ifndef RP_RUNNER_H
 #define RP_RUNNER_H
@@ -43,9 +43,15 @@ struct runner_ops {
 	/* Check the host can run the job and set up what the job needs before it starts
 	 * (sandbox plan, cgroup). Failure here leaves nothing behind. */
 	int (*prepare)(struct runner *r, struct rp_err *err);
-	/* Start the job; on success r->pid and r->wait_fd (a pidfd, pollable) are set.
-	 * The runner must not keep job->out_fd open after start returns. */
+	/* Begin starting the job, holding it before its program runs (sandbox: namespaces and
+	 * mounts built in a child; a container created, not started; a batch job submitted held).
+	 * Returns without waiting for that setup: the core records the run and takes the
+	 * environment fingerprint meanwhile. cleanup() undoes a start that is never released. */
 	int (*start)(struct runner *r, struct rp_err *err);
+	/* Let the job's program run, once the setup is done (its errors are reported here). On
+	 * success r->pid and r->wait_fd (a pidfd, pollable) are set, and the runner keeps
+	 * job->out_fd open no longer. */
+	int (*release)(struct runner *r, struct rp_err *err);
 	/* Ask the job to stop: hard=false → SIGTERM to the whole job, hard=true → SIGKILL to everything. */
 	int (*stop)(struct runner *r, bool hard);
 	/* Called once r->wait_fd is readable: reap the job and fill res. */

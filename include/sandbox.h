@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdnoreturn.h>
 #include <sys/types.h>
+#include <linux/filter.h>
 
 #include "config.h"
 #include "err.h"
@@ -87,8 +88,23 @@ struct sb_started {
 	int ngpu_devices;        /* device files bound for gpus: all (0: none found) */
 };
 
-/* Start the plan. Returns 0 once the job has exec'd, -1 with err filled (nothing left behind).
- * plan->out_fd, lifeline_fd and status_fd stay open in the caller: close them after. */
+/* A sandbox between sb_begin and sb_release: its setup process builds the filesystem view and
+ * compiles the seccomp filter while the caller does other work; the job has not started. */
+struct sb_setup {
+	pid_t pid;               /* the setup process, later the init; -1: none */
+	int gate_fd;             /* write end: one byte releases the job */
+	int msg_fd;              /* read end of the setup reports */
+};
+/* Create the namespaces and let the setup process build the sandbox, without waiting for it.
+ * -1 with err filled and nothing left behind. */
+int sb_begin(const struct sb_plan *plan, struct sb_setup *s, struct rp_err *err);
+/* Let the job run once the setup is done: 0 once it has exec'd (out filled), -1 with the
+ * setup's error (nothing left behind). The caller must ignore SIGPIPE. */
+int sb_release(struct sb_setup *s, struct sb_started *out, struct rp_err *err);
+/* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). */
+void sb_abort(struct sb_setup *s);
+/* sb_begin + sb_release. plan->out_fd, lifeline_fd and status_fd stay open in the caller:
+ * close them after. */
 int sb_start(const struct sb_plan *plan, struct sb_started *out, struct rp_err *err);
 
 /* Fast check that a sandbox can be built here by this user with or without a user namespace
@@ -119,9 +135,28 @@ int sb_seccomp_profile_parse(const char *name, enum sb_seccomp_profile *p);
 const char *sb_seccomp_profile_name(enum sb_seccomp_profile p);
 /* Check every extra deny name is a syscall this architecture knows. */
 int sb_seccomp_check_names(char **names, size_t n, struct rp_err *err);
-/* Build and load the filter in the calling thread (no_new_privs must be set). With log and
- * notify_fd, refused calls become notifications: *notify_fd (>= 0) is then for a listener
- * (sb_seccomp_listen) to answer them. With log alone they go to the kernel's audit log. */
+/* A seccomp filter compiled ahead of time (by libseccomp, in the sandbox's setup process while
+ * the supervisor is busy) and installed in the job just before exec, so compiling it is not on
+ * the job's start-up path. */
+struct sb_seccomp_prog {
+	struct sock_filter *insns;   /* NULL: none */
+	unsigned short len;
+	unsigned flags;              /* SECCOMP_FILTER_FLAG_* */
+};
+struct sb_seccomp {
+	struct sb_seccomp_prog notify;     /* log: refused calls become notifications (may be absent) */
+	struct sb_seccomp_prog errno_prog; /* refused calls fail with EPERM (kernel audit log when log) */
+};
+/* Compile the filter for a profile plus extra denied names. Nothing to load (unconfined, no
+ * extra names) leaves *out empty. */
+int sb_seccomp_build(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct sb_seccomp *out,
+		     struct rp_err *err);
+/* Install it in the calling thread (no_new_privs must be set). With notify_fd and a notify
+ * program the kernel accepts, *notify_fd (>= 0) is for a listener (sb_seccomp_listen); else
+ * the EPERM program is installed. */
+int sb_seccomp_install(const struct sb_seccomp *f, int *notify_fd, struct rp_err *err);
+void sb_seccomp_free(struct sb_seccomp *f);
+/* Build and install in one go (tests, and callers with no time to win). */
 int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, int *notify_fd,
 		    struct rp_err *err);
 /* Answer every notification with EPERM and append "NR NAME" lines to log_fd. Never returns. */

@@ -17,6 +17,11 @@ struct supervise_opts {
 	/* Face-layer callback for one-line notices ("stopping ..."); may be NULL. */
 	void (*notice)(void *ctx, const char *msg);
 	void *ctx;
+	/* Called once, with ctx, if the job still runs running_after_s after supervision began;
+	 * may be NULL. The core records "running" then: a job that ends at once costs one run.json
+	 * write, not two. */
+	void (*on_running)(void *ctx);
+	double running_after_s;
 };
 
 struct supervise_outcome {

@@ -38,6 +38,8 @@ int write_file_atomic_flags(const char *path, const void *data, size_t len, mode
 			    struct rp_err *err);
 /* Read a whole file; *out is NUL-terminated, *len (optional) excludes the NUL. */
 int read_file(const char *path, char **out, size_t *len, struct rp_err *err);
+/* Read fd to EOF into a NUL-terminated buffer (caller frees); -1 with errno. */
+int read_fd_all(int fd, char **out, size_t *len);
 /* Read a small file's first line without the newline; NULL on any failure. */
 char *read_first_line(const char *path);
 int mkdir_p(const char *path, mode_t mode, struct rp_err *err);

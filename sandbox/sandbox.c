@@ -1,12 +1,17 @@
-/* sb_start: the one entry point of the sandbox. See include/sandbox.h for the sequence.
+/* The sandbox's entry points: sb_begin starts the setup, sb_release lets the job run (sb_start
+ * does both). See include/sandbox.h for the sequence.
  *
  * Parent                               Child (pid 1 of the new pid namespace)
- *   clone(new namespaces) ---------->    waits on the sync pipe
+ *   sb_begin:
+ *   clone(new namespaces) ---------->    waits on the gate pipe
  *   write uid/gid maps, attach cgroup
- *   write "go" on the sync pipe ----->   cgroup ns, hostname, loopback, fs view (mounts.c)
- *                                        sb_init_spawn(): the job child drops caps, sets
- *                                        no_new_privs, loads seccomp, execs; the init supervises
- *   read the message pipe until EOF <-   setup report / one error line (pipe is close-on-exec)
+ *   write "g" on the gate ----------->   cgroup ns, hostname, loopback, fs view (mounts.c),
+ *   return: the caller works            compiles the seccomp filter,
+ *     meanwhile (run.json, fingerprint)  reports 'S' (overlay or not), waits on the gate
+ *   sb_release:
+ *   write "g" on the gate ----------->   sb_init_spawn(): the job child drops caps, sets
+ *                                        no_new_privs, installs the filter, execs; the init
+ *   read the message pipe until EOF <-   supervises (the pipe is close-on-exec)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,7 +125,7 @@ static int start_listener(int notify_fd, int log_fd, struct rp_err *err)
 /* In the job child: stdio, workdir, privileges, seccomp, exec. A missing workdir or program is
  * the job's failure, reported as the local runner does (a line on its stderr, exit 126/127);
  * failing to confine it is a setup error. */
-static noreturn void job_exec(const struct sb_plan *p, int msg_fd)
+static noreturn void job_exec(const struct sb_plan *p, const struct sb_seccomp *filter, int msg_fd)
 {
 	struct rp_err e = { 0 };
 	int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -139,9 +144,7 @@ static noreturn void job_exec(const struct sb_plan *p, int msg_fd)
 	}
 	int notify_fd = -1;
 	bool listen = p->seccomp_log && p->seccomp_log_fd >= 0;
-	if (sb_caps_drop(p->keep_caps, &e) < 0 ||
-	    sb_seccomp_load(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log,
-			    listen ? &notify_fd : NULL, &e) < 0)
+	if (sb_caps_drop(p->keep_caps, &e) < 0 || sb_seccomp_install(filter, listen ? &notify_fd : NULL, &e) < 0)
 		child_fail(msg_fd, &e);
 	if (notify_fd >= 0 && start_listener(notify_fd, p->seccomp_log_fd, &e) < 0)
 		child_fail(msg_fd, &e);
@@ -153,22 +156,27 @@ static noreturn void job_exec(const struct sb_plan *p, int msg_fd)
 }
 
 /* pid 1 of the new pid namespace. */
-static noreturn void child_main(const struct sb_plan *p, int sync_fd, int msg_fd,
-						 ino_t parent_mntns)
+/* Wait for one byte on the gate; anything else means the parent gave up: exit, and the
+ * namespaces (with every mount built in them) go with us. */
+static void wait_gate(int gate_fd)
 {
-	struct rp_err e = { 0 };
-	int keep[] = { sync_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_log_fd };
-	close_all_except(keep, sizeof keep / sizeof *keep);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-
 	char go;
 	ssize_t n;
 	do
-		n = read(sync_fd, &go, 1);
+		n = read(gate_fd, &go, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
-		_exit(1); /* the parent gave up before setup: nothing was built */
-	close(sync_fd);
+		_exit(1);
+}
+
+static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd,
+						 ino_t parent_mntns)
+{
+	struct rp_err e = { 0 };
+	int keep[] = { gate_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_log_fd };
+	close_all_except(keep, sizeof keep / sizeof *keep);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	wait_gate(gate_fd); /* maps written, cgroup attached */
 
 	if (p->enter && p->enter(p->enter_arg) < 0) {
 		rp_err_sys(&e, "sandbox: cannot enter the run's cgroup");
@@ -188,15 +196,21 @@ static noreturn void child_main(const struct sb_plan *p, int sync_fd, int msg_fd
 	struct sb_started st = { 0 };
 	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
 		child_fail(msg_fd, &e);
+	struct sb_seccomp filter;
+	if (sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &filter, &e) < 0)
+		child_fail(msg_fd, &e);
 	struct sb_msg m = { .kind = 'S', .overlay = st.workdir_overlay, .ngpu = st.ngpu_devices };
 	copy_text(m.text, sizeof m.text, st.workdir_note);
 	send_msg(msg_fd, &m);
+	wait_gate(gate_fd); /* sb_release */
+	close(gate_fd);
 
 	pid_t job = sb_init_spawn(&e);
 	if (job < 0)
 		child_fail(msg_fd, &e);
 	if (job == 0)
-		job_exec(p, msg_fd);
+		job_exec(p, &filter, msg_fd);
+	sb_seccomp_free(&filter);
 
 	close(msg_fd);
 	close(p->out_fd);
@@ -255,35 +269,51 @@ static int read_reports(int fd, struct sb_started *out, struct rp_err *err)
 	return 0;
 }
 
-int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)
+static void close_setup_fds(struct sb_setup *s)
 {
-	int sync_p[2], msg_p[2];
-	memset(out, 0, sizeof *out);
-	out->pid = -1;
+	if (s->gate_fd >= 0)
+		close(s->gate_fd);
+	if (s->msg_fd >= 0)
+		close(s->msg_fd);
+	s->gate_fd = s->msg_fd = -1;
+}
+
+void sb_abort(struct sb_setup *s)
+{
+	close_setup_fds(s);
+	if (s->pid > 0)
+		kill_and_reap(s->pid); /* its namespaces, and every mount in them, go with it */
+	s->pid = -1;
+}
+
+int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
+{
+	int gate_p[2], msg_p[2];
+	*s = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
 	ino_t mntns = sb_mntns_inode();
 	if (mntns == 0)
 		return rp_err_sys(err, "sandbox: cannot read /proc/self/ns/mnt");
-	if (pipe2(sync_p, O_CLOEXEC) < 0)
+	if (pipe2(gate_p, O_CLOEXEC) < 0)
 		return rp_err_sys(err, "sandbox: pipe");
 	if (pipe2(msg_p, O_CLOEXEC) < 0) {
 		rp_err_sys(err, "sandbox: pipe");
-		close(sync_p[0]);
-		close(sync_p[1]);
+		close(gate_p[0]);
+		close(gate_p[1]);
 		return -1;
 	}
 	/* fork-like clone (no new stack): the child continues below with a copy of our memory. */
 	pid_t pid = (pid_t)syscall(SYS_clone, sb_clone_flags(p) | SIGCHLD, NULL, NULL, NULL, 0);
 	if (pid == 0) {
-		close(sync_p[1]);
+		close(gate_p[1]);
 		close(msg_p[0]);
-		child_main(p, sync_p[0], msg_p[1], mntns);
+		child_main(p, gate_p[0], msg_p[1], mntns);
 	}
 	int saved = errno;
-	close(sync_p[0]);
+	close(gate_p[0]);
 	close(msg_p[1]);
+	*s = (struct sb_setup){ .pid = pid, .gate_fd = gate_p[1], .msg_fd = msg_p[0] };
 	if (pid < 0) {
-		close(sync_p[1]);
-		close(msg_p[0]);
+		close_setup_fds(s);
 		errno = saved;
 		return rp_err_sys(err, "sandbox: cannot create namespaces (clone)");
 	}
@@ -292,16 +322,39 @@ int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err
 		rc = sb_userns_write_maps(pid, p->host_uid, p->host_gid, err);
 	if (rc == 0 && p->attach)
 		rc = p->attach(pid, p->attach_arg, err);
-	if (rc == 0 && write_all(sync_p[1], "g", 1) < 0)
+	if (rc == 0 && write_all(s->gate_fd, "g", 1) < 0)
 		rc = rp_err_sys(err, "sandbox: cannot release the setup process");
-	close(sync_p[1]);
-	if (rc == 0)
-		rc = read_reports(msg_p[0], out, err);
-	close(msg_p[0]);
+	if (rc < 0)
+		sb_abort(s);
+	return rc;
+}
+
+int sb_release(struct sb_setup *s, struct sb_started *out, struct rp_err *err)
+{
+	memset(out, 0, sizeof *out);
+	out->pid = -1;
+	/* A setup that failed meanwhile has exited: the write fails (EPIPE, SIGPIPE ignored by the
+	 * caller) or lands in a pipe nobody reads; either way its report says why. */
+	(void)!write(s->gate_fd, "g", 1);
+	close(s->gate_fd);
+	s->gate_fd = -1;
+	int rc = read_reports(s->msg_fd, out, err);
 	if (rc < 0) {
-		kill_and_reap(pid); /* its namespaces, and every mount in them, go with it */
+		sb_abort(s);
 		return -1;
 	}
-	out->pid = pid;
+	close_setup_fds(s);
+	out->pid = s->pid;
+	s->pid = -1;
 	return 0;
+}
+
+int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)
+{
+	struct sb_setup s;
+	memset(out, 0, sizeof *out);
+	out->pid = -1;
+	if (sb_begin(p, &s, err) < 0)
+		return -1;
+	return sb_release(&s, out, err);
 }

@@ -12,7 +12,11 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -124,17 +128,16 @@ static int add_strict(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
 	return 0;
 }
 
-/* Build and load the filter; deny is the action for refused calls (EPERM, or a notification).
- * -1: nothing loaded (err filled); -2: loaded but no notification fd. */
-static int load_filter(enum sb_seccomp_profile p, char **deny_names, size_t ndeny, uint32_t deny,
-		       bool audit_log, int *notify_fd, struct rp_err *err)
+/* Build one filter with libseccomp and export its BPF program; deny is the action for refused
+ * calls (EPERM, or a notification). The program is loaded later by install_prog. */
+static int build_prog(enum sb_seccomp_profile p, char **deny_names, size_t ndeny, uint32_t deny,
+		      bool audit_log, struct sb_seccomp_prog *out, struct rp_err *err)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot create a filter");
 	int rc = 0;
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) < 0 ||
-	    (audit_log && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1) < 0))
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) < 0)
 		rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot set filter attributes");
 	if (rc == 0 && p != SB_SECCOMP_UNCONFINED)
 		rc = add_default(ctx, deny, err);
@@ -142,37 +145,99 @@ static int load_filter(enum sb_seccomp_profile p, char **deny_names, size_t nden
 		rc = add_strict(ctx, deny, err);
 	for (size_t i = 0; rc == 0 && i < ndeny; i++)
 		rc = deny_name(ctx, deny_names[i], deny, true, err);
+	/* libseccomp 2.5 exports to a file descriptor only: a memfd, read back whole. */
+	int fd = rc == 0 ? memfd_create("runpilot-seccomp", MFD_CLOEXEC) : -1;
+	if (rc == 0 && fd < 0)
+		rc = rp_err_sys(err, "seccomp: memfd_create");
 	if (rc == 0) {
-		int lrc = seccomp_load(ctx);
-		if (lrc < 0) {
-			errno = -lrc;
-			rc = rp_err_sys(err, "seccomp: cannot load the filter");
+		int erc = seccomp_export_bpf(ctx, fd);
+		if (erc < 0) {
+			errno = -erc;
+			rc = rp_err_sys(err, "seccomp: cannot export the filter");
 		}
 	}
-	if (rc == 0 && notify_fd) {
-		*notify_fd = seccomp_notify_fd(ctx);
-		if (*notify_fd < 0)
-			rc = -2; /* loaded, but nobody can answer: refused calls fail with ENOSYS */
+	if (rc == 0) {
+		char *bytes = NULL;
+		size_t len = 0;
+		if (lseek(fd, 0, SEEK_SET) < 0 || read_fd_all(fd, &bytes, &len) < 0)
+			rc = rp_err_sys(err, "seccomp: cannot read the exported filter");
+		else if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+			rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: exported filter has a bad size (%zu bytes)", len);
+		if (rc == 0) {
+			out->insns = (struct sock_filter *)bytes;
+			out->len = (unsigned short)(len / sizeof(struct sock_filter));
+			out->flags = audit_log ? SECCOMP_FILTER_FLAG_LOG : 0;
+			if (deny == SCMP_ACT_NOTIFY)
+				out->flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+		} else {
+			free(bytes);
+		}
 	}
+	if (fd >= 0)
+		close(fd);
 	seccomp_release(ctx);
 	return rc;
+}
+
+int sb_seccomp_build(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct sb_seccomp *out,
+		     struct rp_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)
+		return 0; /* nothing to load */
+	/* Logging: refused calls go to a listener (sb_seccomp_listen) that records them and answers
+	 * EPERM. Where notifications are not available, the kernel's audit log has to do: that
+	 * filter is built too, for install to fall back on. */
+	if (log) {
+		struct rp_err ignored = { 0 };
+		(void)build_prog(p, deny, ndeny, SCMP_ACT_NOTIFY, false, &out->notify, &ignored);
+	}
+	return build_prog(p, deny, ndeny, SCMP_ACT_ERRNO(EPERM), log, &out->errno_prog, err);
+}
+
+/* Load one program into the calling thread; the listener fd for NEW_LISTENER programs. */
+static int install_prog(const struct sb_seccomp_prog *prog)
+{
+	struct sock_fprog fprog = { .len = prog->len, .filter = prog->insns };
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prog->flags, &fprog);
+}
+
+int sb_seccomp_install(const struct sb_seccomp *f, int *notify_fd, struct rp_err *err)
+{
+	if (notify_fd)
+		*notify_fd = -1;
+	if (f->notify.insns && notify_fd) {
+		int fd = install_prog(&f->notify);
+		if (fd >= 0) {
+			*notify_fd = fd;
+			return 0;
+		}
+	}
+	if (!f->errno_prog.insns)
+		return 0; /* unconfined */
+	if (install_prog(&f->errno_prog) < 0)
+		return rp_err_sys(err, "seccomp: cannot load the filter");
+	return 0;
+}
+
+void sb_seccomp_free(struct sb_seccomp *f)
+{
+	free(f->notify.insns);
+	free(f->errno_prog.insns);
+	memset(f, 0, sizeof *f);
 }
 
 int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, int *notify_fd,
 		    struct rp_err *err)
 {
-	if (notify_fd)
+	struct sb_seccomp f;
+	if (sb_seccomp_build(p, deny, ndeny, log, &f, err) < 0)
+		return -1;
+	int rc = sb_seccomp_install(&f, log ? notify_fd : NULL, err);
+	if (notify_fd && !log)
 		*notify_fd = -1;
-	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)
-		return 0;
-	/* Logging: refused calls go to a listener (sb_seccomp_listen) that records them and answers
-	 * EPERM. Where notifications are not available, the kernel's audit log has to do. */
-	if (log && notify_fd) {
-		struct rp_err ignored = { 0 };
-		if (load_filter(p, deny, ndeny, SCMP_ACT_NOTIFY, false, notify_fd, &ignored) != -1)
-			return 0;
-	}
-	return load_filter(p, deny, ndeny, SCMP_ACT_ERRNO(EPERM), log, NULL, err);
+	sb_seccomp_free(&f);
+	return rc;
 }
 
 noreturn void sb_seccomp_listen(int notify_fd, int log_fd)

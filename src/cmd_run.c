@@ -1,6 +1,7 @@
 /* runpilot run: load the config, allocate the run, start the job, supervise it, record it. */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -238,12 +239,6 @@ static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, str
 	free(withnl);
 	free(text);
 	free(path);
-	if (rc < 0)
-		return -1;
-	char *out = path_join(run_dir, "outputs");
-	if (mkdir(out, 0755) < 0 && errno != EEXIST)
-		rc = rp_err_sys(err, "cannot create %s", out);
-	free(out);
 	return rc;
 }
 
@@ -310,11 +305,6 @@ static cJSON *resources_record(struct runner *rn, const struct rp_usage *u)
 	return o;
 }
 
-static void print_notice(void *ctx, const char *msg)
-{
-	fprintf(stderr, "runpilot: %s: %s\n", (const char *)ctx, msg);
-}
-
 static double kill_grace_seconds(void)
 {
 	const char *g = getenv("RUNPILOT_KILL_GRACE");
@@ -352,7 +342,36 @@ struct run_ctx {
 	char *run_dir, *out_dir, *log_path;
 	bool have_store, have_spec, have_rec, have_runner, prepared;
 	int lock_fd; /* the supervisor's lock on <run_dir>/run.lock, -1 before */
+	int warnings_printed; /* of runner.warnings */
 };
+
+/* A job still running this long after its start gets its start time and the runner's facts
+ * recorded; one that ends sooner gets them with its outcome, in one write. */
+#define RUNNING_RECORD_AFTER_S 0.1
+
+static void record_running(void *ctx)
+{
+	struct run_ctx *c = ctx;
+	struct rp_err e = { 0 };
+	/* started_at and the runner's details: the first write already made the entry durable */
+	if (record_write_flags(c->run_dir, &c->rec, RP_WRITE_NO_DIRSYNC, &e) < 0)
+		fprintf(stderr, "runpilot: warning: %s: %s (retried when the job ends)\n", c->id, e.msg);
+	trace_phase("run.json updated (running)");
+}
+
+static void print_notice(void *ctx, const char *msg)
+{
+	const struct run_ctx *c = ctx;
+	fprintf(stderr, "runpilot: %s: %s\n", c->id, msg);
+}
+
+/* The runner's warnings not printed yet (prepare adds some, the fingerprint and start more). */
+static void print_new_warnings(struct run_ctx *c)
+{
+	for (; c->warnings_printed < c->runner.nwarnings; c->warnings_printed++)
+		fprintf(stderr, "runpilot: warning: %s\n", c->runner.warnings[c->warnings_printed]);
+	fflush(stderr);
+}
 
 /* Record a run that could not start: failed, reason "setup", with the error. */
 static void record_setup_failure(struct run_ctx *c, const struct rp_err *err)
@@ -388,32 +407,84 @@ static void run_ctx_free(struct run_ctx *c)
 	free(c->log_path);
 }
 
-/* Start the job and supervise it to the end; fills the record's outcome. */
+/* The environment fingerprint of a run (fp_run_environment), computed on a thread of its own. */
+struct fingerprint_task {
+	const struct run_ctx *c;
+	cJSON *environment;
+	char *warning;
+};
+
+static void *fingerprint_run(void *arg)
+{
+	struct fingerprint_task *t = arg;
+	const struct run_ctx *c = t->c;
+	t->environment = fp_run_environment(&c->spec, c->store.home, (char *const *)c->env.v, c->runner.ops->type,
+					    c->run_dir, &t->warning);
+	trace_phase("environment fingerprinted");
+	return NULL;
+}
+
+/* While the runner sets the job up: the run's inputs, its first run.json (durable: from here on
+ * a dead supervisor leaves a "lost" run, never a nameless directory), logs.txt, and the
+ * environment fingerprint, taken before the job can change anything. The fingerprint (mostly
+ * reading and hashing) runs on a thread while this one waits for its writes to reach the disk. */
+static int record_run_start(struct run_ctx *c, struct rp_err *err)
+{
+	struct fingerprint_task fp = { .c = c };
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, fingerprint_run, &fp) == 0;
+	int rc = 0;
+	if (write_run_inputs(&c->spec, c->run_dir, err) < 0 || record_write(c->run_dir, &c->rec, err) < 0)
+		rc = -1;
+	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
+	int fd = rc == 0 ? open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
+	if (rc == 0 && fd < 0)
+		rc = rp_err_sys(err, "cannot create %s", c->log_path);
+	if (fd >= 0)
+		close(fd);
+	trace_phase("inputs and first run.json written");
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		fingerprint_run(&fp);
+	record_set_section(&c->rec, "environment", fp.environment);
+	if (fp.warning)
+		runner_add_warning(&c->runner, "%s", fp.warning);
+	free(fp.warning);
+	return rc;
+}
+
+/* Start the job and supervise it to the end; fills the record's outcome. The runner's setup
+ * (namespaces, mounts, seccomp: milliseconds) runs while record_run_start does its work. */
 static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise_outcome *out, struct rp_err *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return rp_err_sys(err, "pipe");
 	c->job.out_fd = pipefd[1];
-	c->rec.started_at = now_realtime();
 	int rc = c->runner.ops->start(&c->runner, err);
-	trace_phase("job started");
+	if (rc == 0)
+		rc = record_run_start(c, err);
+	if (rc == 0) {
+		/* Said once run.json is on disk: a runpilot killed from here on leaves a lost run. */
+		fprintf(stderr, "runpilot: run %s started (%s runner%s%s)\n", c->id, c->runner.ops->type,
+			c->runner.fallback_reason ? ": " : "",
+			c->runner.fallback_reason ? c->runner.fallback_reason : "");
+		print_new_warnings(c);
+		c->rec.started_at = now_realtime();
+		rc = c->runner.ops->release(&c->runner, err);
+	}
 	close(pipefd[1]);
 	c->job.out_fd = -1;
 	if (rc < 0) {
 		close(pipefd[0]);
-		return -1;
+		return -1; /* run_ctx_free has the runner undo its start */
 	}
+	trace_phase("job started");
+	print_new_warnings(c);
 	/* Some of the runner's facts are only known once the job started (sandbox: overlay or not). */
 	cJSON_Delete(c->rec.runner);
 	c->rec.runner = runner_record(&c->runner);
-	/* started_at and the runner's details: the creation write already made the entry durable */
-	if (record_write_flags(c->run_dir, &c->rec, RP_WRITE_NO_DIRSYNC, err) < 0) {
-		c->runner.ops->stop(&c->runner, true);
-		close(pipefd[0]);
-		return -1;
-	}
-	trace_phase("run.json updated (running)");
 	struct capture cap;
 	if (capture_init(&cap, pipefd[0], c->log_path, o->quiet ? -1 : STDOUT_FILENO, err) < 0) {
 		c->runner.ops->stop(&c->runner, true);
@@ -423,7 +494,9 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 	struct supervise_opts so = {.timeout_s = c->spec.resources.timeout_s,
 				    .grace_s = kill_grace_seconds(),
 				    .notice = print_notice,
-				    .ctx = c->id};
+				    .ctx = c,
+				    .on_running = record_running,
+				    .running_after_s = RUNNING_RECORD_AFTER_S};
 	rc = supervise_run(&c->runner, &cap, &so, out, err);
 	trace_phase("job ended");
 	capture_close(&cap);
@@ -452,6 +525,7 @@ static void finish_record(struct run_ctx *c, const struct supervise_outcome *out
 	r->runner = runner_record(&c->runner);
 }
 
+/* The run directory and record in memory, the runner picked and prepared: nothing runs yet. */
 static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_err *err)
 {
 	if (store_open(&c->store, true, err) < 0)
@@ -471,15 +545,9 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	init_record(&c->rec, &c->spec, c->id, c->uid, c->run_dir, strvec_items(&c->env));
 	c->have_rec = true;
 	record_set_section(&c->rec, "invocation", invocation_record(&c->spec, o));
-	if (write_run_inputs(&c->spec, c->run_dir, err) < 0 || record_write(c->run_dir, &c->rec, err) < 0)
-		return -1;
-	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
-	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return rp_err_sys(err, "cannot create %s", c->log_path);
-	close(fd);
+	if (mkdir(c->out_dir, 0755) < 0 && errno != EEXIST)
+		return rp_err_sys(err, "cannot create %s", c->out_dir);
 	record_cgroup_name(c->id, c->uid, c->cgroup_name);
-	trace_phase("inputs and first run.json written");
 	c->job = (struct rp_job){.spec = &c->spec, .run_id = c->id, .cgroup_name = c->cgroup_name,
 				 .run_dir = c->run_dir,
 				 .output_dir = c->out_dir, .store_home = c->store.home,
@@ -491,18 +559,9 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	c->prepared = true;
 	if (c->runner.ops->prepare(&c->runner, err) < 0)
 		return -1;
-	trace_phase("runner prepared");
 	cJSON_Delete(c->rec.runner);
 	c->rec.runner = runner_record(&c->runner);
-	/* The environment fingerprint (issue 5), before the job can change anything. */
-	char *fp_warning = NULL;
-	record_set_section(&c->rec, "environment",
-			   fp_run_environment(&c->spec, c->store.home, strvec_items(&c->env), c->runner.ops->type,
-					      c->run_dir, &fp_warning));
-	if (fp_warning)
-		runner_add_warning(&c->runner, "%s", fp_warning);
-	free(fp_warning);
-	trace_phase("environment fingerprinted");
+	trace_phase("runner prepared");
 	return 0;
 }
 
@@ -534,11 +593,6 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 			rp_err_wrap(err, "run %s", c.id);
 		goto out;
 	}
-	fprintf(stderr, "runpilot: run %s started (%s runner%s%s%s)\n", c.id, c.runner.ops->type,
-		c.runner.fallback_reason ? ": " : "", c.runner.fallback_reason ? c.runner.fallback_reason : "", "");
-	for (int i = 0; i < c.runner.nwarnings; i++)
-		fprintf(stderr, "runpilot: warning: %s\n", c.runner.warnings[i]);
-	fflush(stderr);
 
 	struct supervise_outcome out;
 	if (execute(&c, &o, &out, err) < 0) {

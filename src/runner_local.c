@@ -23,6 +23,7 @@ struct local_state {
 	struct rp_cgroup *cg;
 	int lifeline_w;    /* kept open for the job's life; the shim watches for EOF */
 	int status_r;      /* the shim writes the job's wait status here */
+	int gate_w;        /* between start and release: one byte lets the shim start the job */
 	double start_mono;
 };
 
@@ -37,7 +38,7 @@ static void close_fd(int *fd)
 static int local_prepare(struct runner *r, struct rp_err *err)
 {
 	struct local_state *st = xcalloc(1, sizeof *st);
-	st->lifeline_w = st->status_r = -1;
+	st->lifeline_w = st->status_r = st->gate_w = -1;
 	r->priv = st;
 	if (cg_create(r->job->cgroup_name ? r->job->cgroup_name : r->job->run_id, &r->job->limits, &st->cg, err) < 0)
 		return -1;
@@ -112,7 +113,6 @@ static int local_start(struct runner *r, struct rp_err *err)
 		close(life_p[1]);
 		return rp_err_sys(err, "pipe");
 	}
-	st->start_mono = now_monotonic();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -146,15 +146,19 @@ static int local_start(struct runner *r, struct rp_err *err)
 		r->pid = -1;
 		return -1;
 	}
-	if (write(sync_p[1], "g", 1) != 1) {
-		rp_err_sys(err, "cannot release the job");
-		close(sync_p[1]);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		r->pid = -1;
-		return -1;
-	}
-	close(sync_p[1]);
+	st->gate_w = sync_p[1];
+	return 0;
+}
+
+/* The shim waits on the gate before it starts the job. */
+static int local_release(struct runner *r, struct rp_err *err)
+{
+	struct local_state *st = r->priv;
+	st->start_mono = now_monotonic();
+	ssize_t n = write(st->gate_w, "g", 1);
+	close_fd(&st->gate_w);
+	if (n != 1)
+		return rp_err_sys(err, "cannot release the job");
 	return 0;
 }
 
@@ -186,6 +190,7 @@ static void local_cleanup(struct runner *r)
 	struct local_state *st = r->priv;
 	if (!st)
 		return;
+	close_fd(&st->gate_w); /* a shim never released exits at this EOF */
 	if (r->pid > 0) {
 		kill(r->pid, SB_INIT_KILL_SIGNAL);
 		cg_kill_all(st->cg);
@@ -217,6 +222,7 @@ const struct runner_ops runner_local_ops = {
 	.type = "local",
 	.prepare = local_prepare,
 	.start = local_start,
+	.release = local_release,
 	.stop = local_stop,
 	.wait = local_wait,
 	.cleanup = local_cleanup,

@@ -33,6 +33,7 @@ struct sandbox_state {
 	size_t nbinds;
 	char *changes_dir, *overlay_work, *rootfs;
 	char *workdir_real, *output_real; /* symlinks resolved: mount targets must not contain any */
+	struct sb_setup setup;   /* between start and release */
 	bool started_ok;
 	int lifeline_w;    /* kept open for the job's life; the init watches for EOF */
 	char *seccomp_log; /* <run_dir>/seccomp.log when sandbox.seccomp.log: refused calls */
@@ -156,6 +157,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
 	struct sandbox_state *st = xcalloc(1, sizeof *st);
 	st->lifeline_w = st->status_r = -1;
+	st->setup = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
 	r->priv = st;
 	struct sb_plan *p = &st->plan;
 	p->seccomp_log_fd = -1;
@@ -265,8 +267,8 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 			runner_add_warning(r, "sandbox.seccomp.log: cannot create %s: %s", st->seccomp_log,
 					   strerror(errno));
 	}
-	st->start_mono = now_monotonic();
-	int rc = sb_start(&st->plan, &st->started, err);
+	int rc = sb_begin(&st->plan, &st->setup, err);
+	/* The setup process has its copies; ours would keep the job's pipes open. */
 	close(life_p[0]);
 	close(status_p[1]);
 	if (st->plan.seccomp_log_fd >= 0)
@@ -278,9 +280,20 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 		close(status_p[0]);
 		return -1;
 	}
-	st->started_ok = true;
 	st->lifeline_w = life_p[1];
 	st->status_r = status_p[0];
+	return 0;
+}
+
+static int sandbox_release(struct runner *r, struct rp_err *err)
+{
+	struct sandbox_state *st = r->priv;
+	st->start_mono = now_monotonic();
+	if (sb_release(&st->setup, &st->started, err) < 0) {
+		explain_failure(&st->plan, err);
+		return -1;
+	}
+	st->started_ok = true;
 	r->pid = st->started.pid;
 	r->wait_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 	if (r->wait_fd < 0) {
@@ -352,6 +365,7 @@ static void sandbox_cleanup(struct runner *r)
 	struct sandbox_state *st = r->priv;
 	if (!st)
 		return;
+	sb_abort(&st->setup); /* started, never released */
 	if (r->pid > 0) {
 		kill(r->pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */
 		cg_kill_all(st->cg);
@@ -448,6 +462,7 @@ const struct runner_ops runner_sandbox_ops = {
 	.type = "sandbox",
 	.prepare = sandbox_prepare,
 	.start = sandbox_start,
+	.release = sandbox_release,
 	.stop = sandbox_stop,
 	.wait = sandbox_wait,
 	.cleanup = sandbox_cleanup,

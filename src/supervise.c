@@ -63,13 +63,13 @@ static void notify(const struct supervise_opts *o, const char *fmt, ...)
 }
 
 /* Milliseconds until the earliest of the deadlines (0 = unset), -1 for none. */
-static int poll_timeout_ms(double now, double a, double b)
+static int poll_timeout_ms(double now, double a, double b, double c)
 {
 	double next = 0;
-	if (a > 0)
-		next = a;
-	if (b > 0 && (next == 0 || b < next))
-		next = b;
+	const double d[] = { a, b, c };
+	for (int i = 0; i < 3; i++)
+		if (d[i] > 0 && (next == 0 || d[i] < next))
+			next = d[i];
 	if (next == 0)
 		return -1;
 	double ms = ceil((next - now) * 1000.0);
@@ -88,6 +88,7 @@ int supervise_run(struct runner *r, struct capture *cap, const struct supervise_
 	double timeout_at = o->timeout_s > 0 ? start + o->timeout_s : 0;
 	double kill_at = 0;        /* when SIGTERM's grace period ends */
 	double drain_until = 0;    /* after the job ended: stop waiting for EOF then */
+	double running_at = o->on_running ? start + o->running_after_s : 0;
 	bool cancelled = false, timed_out = false, job_done = false, hard_sent = false;
 	memset(out, 0, sizeof *out);
 	int rc = 0;
@@ -99,8 +100,8 @@ int supervise_run(struct runner *r, struct capture *cap, const struct supervise_
 			{.fd = sfd, .events = POLLIN},
 			{.fd = job_done ? -1 : r->wait_fd, .events = POLLIN},
 		};
-		int tmo = job_done ? poll_timeout_ms(now, drain_until, 0)
-				   : poll_timeout_ms(now, timeout_at, hard_sent ? 0 : kill_at);
+		int tmo = job_done ? poll_timeout_ms(now, drain_until, 0, 0)
+				   : poll_timeout_ms(now, timeout_at, hard_sent ? 0 : kill_at, running_at);
 		int n = poll(fds, 3, tmo);
 		if (n < 0 && errno != EINTR) {
 			rc = rp_err_sys(err, "poll");
@@ -135,6 +136,10 @@ int supervise_run(struct runner *r, struct capture *cap, const struct supervise_
 		if (!job_done && kill_at > 0 && now >= kill_at && !hard_sent) {
 			hard_sent = true;
 			r->ops->stop(r, true);
+		}
+		if (!job_done && running_at > 0 && now >= running_at && !(fds[2].revents & (POLLIN | POLLHUP))) {
+			running_at = 0;
+			o->on_running(o->ctx);
 		}
 		if (!job_done && (fds[2].revents & (POLLIN | POLLHUP))) {
 			if (r->ops->wait(r, &out->res, err) < 0) {

@@ -185,11 +185,8 @@ int write_file_atomic_flags(const char *path, const void *data, size_t len, mode
 	return 0;
 }
 
-int read_file(const char *path, char **out, size_t *len, struct rp_err *err)
+int read_fd_all(int fd, char **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rp_err_sys(err, "cannot open %s", path);
 	size_t cap = 4096, n = 0;
 	char *buf = xmalloc(cap);
 	for (;;) {
@@ -201,21 +198,32 @@ int read_file(const char *path, char **out, size_t *len, struct rp_err *err)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			rp_err_sys(err, "cannot read %s", path);
+			int e = errno;
 			free(buf);
-			close(fd);
+			errno = e;
 			return -1;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
 	buf[n] = '\0';
 	*out = buf;
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int read_file(const char *path, char **out, size_t *len, struct rp_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot open %s", path);
+	int rc = read_fd_all(fd, out, len);
+	if (rc < 0)
+		rp_err_sys(err, "cannot read %s", path);
+	close(fd);
+	return rc;
 }
 
 char *read_first_line(const char *path)

@@ -59,6 +59,20 @@ check "python job: workdir write kept in changes/, real workdir untouched" \
 check "python job: hostname is the run id" grep -qx "host $(basename "$RD")" "$T/train.out"
 sb_no_leftovers "python job" "$SNAP" "$RD"
 
+# --- while a job runs: run.json says running, with its start time and the sandbox's facts ---
+# (the record is written once the job has run 0.1 s; a job ending sooner gets it with its outcome)
+mkconfig "$W/nap.yaml" nap '["sleep", "2"]'
+"$RUNPILOT_BIN" run --runner sandbox -q "$W/nap.yaml" > "$T/nap.out" 2>&1 & NAP=$!
+wait_for "grep -q started '$T/nap.out'" 10
+RD=$(last_run_dir)
+check "running job: run.json on disk once 'started' is printed" test "$(field "d['status']")" = running
+check "running job: start time and workdir overlay recorded while it runs" \
+	wait_for "[ \"\$(json '$RD/run.json' \"d['runner']['workdir'] if d['started_at'] else None\")\" = overlay ]" 5
+check "running job: still running then" test "$(field "d['status']")" = running
+wait $NAP
+check "running job: ends success" test "$(field "d['status']")" = success
+sb_no_leftovers "running job" "$SNAP" "$RD"
+
 # --- outcomes: the same as the local runner ---
 cat > "$W/outcome.sh" <<'SH'
 echo "to stdout"; echo "to stderr" >&2; echo "line 3"

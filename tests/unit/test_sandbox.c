@@ -206,6 +206,99 @@ static void test_setup_failure_leaves_nothing(void **state)
 	assert_int_equal(errno, ECHILD);
 }
 
+/* sb_begin builds the sandbox but holds the job: only sb_release lets it run; sb_abort before
+ * that leaves nothing (no process, no mount) and the job never ran. */
+struct held {
+	char dir[64];
+	char marker[96];
+	int life[2], stat_p[2], out[2];
+	struct sb_plan plan;
+	struct sb_setup setup;
+};
+
+static bool held_begin(struct held *h, char **argv)
+{
+	char *probe_why = NULL;
+	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
+		free(probe_why);
+		return false;
+	}
+	snprintf(h->dir, sizeof h->dir, "/tmp/rp-test-held-XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	snprintf(h->marker, sizeof h->marker, "%s/ran", h->dir);
+	assert_int_equal(pipe2(h->life, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(h->stat_p, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(h->out, O_CLOEXEC), 0);
+	static char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	h->plan = (struct sb_plan){
+		.argv = argv, .envp = envp, .cwd = "/", .out_fd = h->out[1], .hostname = "rp_test",
+		.userns = geteuid() != 0, .host_uid = getuid(), .host_gid = getgid(), .output_dir = h->dir,
+		.lifeline_fd = h->life[0], .status_fd = h->stat_p[1], .seccomp_log_fd = -1,
+	};
+	struct rp_err e = { 0 };
+	if (sb_begin(&h->plan, &h->setup, &e) < 0)
+		fail_msg("sb_begin: %s", e.msg);
+	close(h->life[0]);
+	close(h->stat_p[1]);
+	close(h->out[1]);
+	return true;
+}
+
+static void held_end(struct held *h)
+{
+	close(h->out[0]);
+	close(h->life[1]);
+	close(h->stat_p[0]);
+	unlink(h->marker);
+	rmdir(h->dir);
+}
+
+static void test_job_waits_for_release(void **state)
+{
+	struct held h;
+	char *argv[] = { "sh", "-c", "touch \"$0\"", h.marker, NULL };
+	if (!held_begin(&h, argv))
+		skip();
+	usleep(300 * 1000); /* ample time for the setup, and for a job that was not held */
+	assert_false(path_exists(h.marker));
+	struct sb_started st;
+	struct rp_err e = { 0 };
+	assert_int_equal(sb_release(&h.setup, &st, &e), 0);
+	assert_int_equal(h.setup.pid, -1); /* handed over in st.pid */
+	char buf[256];
+	while (read(h.out[0], buf, sizeof buf) > 0)
+		;
+	int ws, status;
+	assert_int_equal(waitpid(st.pid, &ws, 0), st.pid);
+	assert_int_equal(sb_init_read_status(h.stat_p[0], &status), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(path_exists(h.marker));
+	held_end(&h);
+}
+
+static void test_abort_before_release_leaves_nothing(void **state)
+{
+	char *before = mountinfo();
+	struct held h;
+	char *argv[] = { "sh", "-c", "touch \"$0\"", h.marker, NULL };
+	if (!held_begin(&h, argv)) {
+		free(before);
+		skip();
+	}
+	usleep(100 * 1000);
+	sb_abort(&h.setup);
+	assert_int_equal(h.setup.pid, -1);
+	assert_false(path_exists(h.marker));
+	char *after = mountinfo();
+	assert_string_equal(before, after);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* reaped */
+	assert_int_equal(errno, ECHILD);
+	free(before);
+	free(after);
+	held_end(&h);
+}
+
 static void test_namespace_names(void **state)
 {
 	struct sb_plan p = { .userns = true, .netns = true };
@@ -227,6 +320,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_same_mount_namespace),
 		cmocka_unit_test(test_start_runs_job),
 		cmocka_unit_test(test_setup_failure_leaves_nothing),
+		cmocka_unit_test(test_job_waits_for_release),
+		cmocka_unit_test(test_abort_before_release_leaves_nothing),
 		cmocka_unit_test(test_namespace_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

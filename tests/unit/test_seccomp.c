@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -161,6 +162,46 @@ static void test_unconfined_loads_nothing(void **state)
 	assert_int_equal(run_child(unconfined_checks), 0);
 }
 
+/* The sandbox compiles the filter in its setup process and installs it in the job later: a
+ * filter built here is enforced in a child that only installs it. */
+static struct sb_seccomp prebuilt;
+
+static void prebuilt_checks(void)
+{
+	struct rp_err e = { 0 };
+	int notify_fd = 12345;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sb_seccomp_install(&prebuilt, &notify_fd, &e) < 0)
+		_exit(99);
+	if (notify_fd != -1) /* built without log: no listener */
+		_exit(98);
+	DENIED(1, unshare(CLONE_NEWNS), EPERM);
+	DENIED(2, syscall(SYS_clone3, NULL, 0), ENOSYS);
+	WORKS(3, getpid());
+}
+
+static void test_built_ahead_installed_later(void **state)
+{
+	struct rp_err e = { 0 };
+	assert_int_equal(sb_seccomp_build(SB_SECCOMP_DEFAULT, NULL, 0, false, &prebuilt, &e), 0);
+	assert_non_null(prebuilt.errno_prog.insns);
+	assert_true(prebuilt.errno_prog.len > 10);
+	assert_null(prebuilt.notify.insns);
+	assert_int_equal(run_child(prebuilt_checks), 0);
+	sb_seccomp_free(&prebuilt);
+
+	/* log: a notification filter too (the kernel here has user notification) */
+	assert_int_equal(sb_seccomp_build(SB_SECCOMP_DEFAULT, NULL, 0, true, &prebuilt, &e), 0);
+	assert_non_null(prebuilt.notify.insns);
+	assert_true(prebuilt.notify.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER);
+	assert_true(prebuilt.errno_prog.flags & SECCOMP_FILTER_FLAG_LOG);
+	sb_seccomp_free(&prebuilt);
+
+	/* unconfined without extra names: nothing to install */
+	assert_int_equal(sb_seccomp_build(SB_SECCOMP_UNCONFINED, NULL, 0, false, &prebuilt, &e), 0);
+	assert_null(prebuilt.errno_prog.insns);
+	assert_null(prebuilt.notify.insns);
+}
+
 static void test_profile_names(void **state)
 {
 	enum sb_seccomp_profile p;
@@ -189,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_strict_profile),
 		cmocka_unit_test(test_extra_deny),
 		cmocka_unit_test(test_unconfined_loads_nothing),
+		cmocka_unit_test(test_built_ahead_installed_later),
 		cmocka_unit_test(test_profile_names),
 		cmocka_unit_test(test_unknown_deny_name),
 	};

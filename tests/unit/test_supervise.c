@@ -171,7 +171,17 @@ struct sv {
 	struct capture cap;
 	int notices;
 	char last_notice[256];
+	int running_calls;
+	double running_at; /* seconds after supervision began */
+	double t0;
 };
+
+static void on_running(void *ctx)
+{
+	struct sv *s = ctx;
+	s->running_calls++;
+	s->running_at = now_monotonic() - s->t0;
+}
 
 static void on_notice(void *ctx, const char *msg)
 {
@@ -261,6 +271,36 @@ static void test_run_exit_code_and_output(void **state)
 	assert_int_equal(s->notices, 0);
 	assert_true(s->cap.eof);
 	expect_log(s, "hello from the job\n");
+}
+
+/* The "running" record is written once a job has run running_after_s, never for one that
+ * ended before (its outcome is written at once anyway). */
+static void test_run_running_callback_once_for_a_long_job(void **state)
+{
+	struct sv *s = *state;
+	sv_start(s, JOB_SLEEP);
+	struct supervise_opts o = {.timeout_s = 0.6, .grace_s = 5, .notice = on_notice, .ctx = s,
+				   .on_running = on_running, .running_after_s = 0.15};
+	struct supervise_outcome out;
+	s->t0 = now_monotonic();
+	assert_int_equal(supervise_run(&s->runner, &s->cap, &o, &out, NULL), 0);
+	sv_finish(s);
+	assert_int_equal(s->running_calls, 1);
+	assert_true(s->running_at >= 0.14 && s->running_at < 0.55);
+	assert_string_equal(out.reason, "timeout");
+}
+
+static void test_run_no_running_callback_for_a_quick_job(void **state)
+{
+	struct sv *s = *state;
+	sv_start(s, JOB_EXIT3);
+	struct supervise_opts o = {.grace_s = 5, .notice = on_notice, .ctx = s,
+				   .on_running = on_running, .running_after_s = 2};
+	struct supervise_outcome out;
+	assert_int_equal(supervise_run(&s->runner, &s->cap, &o, &out, NULL), 0);
+	sv_finish(s);
+	assert_int_equal(s->running_calls, 0);
+	assert_int_equal(out.res.exit_code, 3);
 }
 
 static void test_run_timeout_sigterm(void **state)
@@ -372,6 +412,8 @@ int main(void)
 		cmocka_unit_test(test_classify_timeout_beats_oom_and_signal),
 		cmocka_unit_test(test_classify_cancelled_beats_everything),
 		T(test_run_exit_code_and_output),
+		T(test_run_running_callback_once_for_a_long_job),
+		T(test_run_no_running_callback_for_a_quick_job),
 		T(test_run_timeout_sigterm),
 		T(test_run_timeout_then_sigkill_after_grace),
 		T(test_run_cancel_with_sigterm),
