@@ -49,8 +49,7 @@ struct runner_ops {
 	 * environment fingerprint meanwhile. cleanup() undoes a start that is never released. */
 	int (*start)(struct runner *r, struct rp_err *err);
 	/* Let the job's program run, once the setup is done (its errors are reported here). On
-	 * success r->pid and r->wait_fd (a pidfd, pollable) are set, and the runner keeps
-	 * job->out_fd open no longer. */
+	 * success r->pid and r->wait_fd are set, and the runner keeps job->out_fd open no longer. */
 	int (*release)(struct runner *r, struct rp_err *err);
 	/* Ask the job to stop: hard=false → SIGTERM to the whole job, hard=true → SIGKILL to everything. */
 	int (*stop)(struct runner *r, bool hard);
@@ -68,8 +67,8 @@ struct runner {
 	const struct runner_ops *ops;
 	const struct rp_job *job;
 	char *fallback_reason;       /* why auto did not pick something better, or NULL */
-	pid_t pid;                   /* the process the supervisor waits for */
-	int wait_fd;                 /* pidfd of pid, -1 before start */
+	pid_t pid;                   /* the process that stands for the job (signals go to it) */
+	int wait_fd;                 /* pollable, readable or hung up once the job ended; -1 before */
 	char *warnings[8];           /* one-line warnings to print at start (owned) */
 	int nwarnings;
 	void *priv;                  /* runner-specific state */
@@ -82,10 +81,12 @@ void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((f
 void runner_free(struct runner *r);
 
 struct rp_cgroup;
-/* For runners whose job runs under sb_init (local shim, sandbox init): reap the init (pid),
- * take the job's status from what the init reported on status_fd (or the init's own status if
- * it was killed), and meter the run (cgroup counters, else rusage). */
-int runner_reap_init(pid_t pid, int status_fd, struct rp_cgroup *cg, double start_mono,
+/* For runners whose job runs under sb_init (local shim, sandbox init), once status_fd (their
+ * wait_fd) is readable: the job's status and rusage from the init's report, metered (cgroup
+ * counters, else that rusage). The init is reaped if it is gone already (*pid = -1); one still
+ * tearing its namespaces down is left for cleanup. With no report (the init was killed), waits
+ * for it and takes its own status. */
+int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err);
 
 extern const struct runner_ops runner_local_ops;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdnoreturn.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -17,7 +18,7 @@
 
 struct sb_init_cfg {
 	int lifeline_fd;   /* read end of a pipe only the supervisor writes to; EOF/HUP = supervisor died */
-	int status_fd;     /* the job's wait status is written here (an int) before init exits; -1 none */
+	int status_fd;     /* the report (struct sb_init_report) is written here before init exits; -1 none */
 	bool pid_namespace;/* init is pid 1 of its own pid namespace: kill(-1, sig) reaches the whole job */
 };
 
@@ -26,10 +27,20 @@ struct sb_init_cfg {
  * -1 with err filled on failure. */
 pid_t sb_init_spawn(struct rp_err *err);
 
-/* The init's main loop; never returns. Exits 0 after writing the job's status to status_fd. */
+/* What the init reports once the job and everything it left are gone: the job's wait status and
+ * the resources of every process it reaped (getrusage(RUSAGE_CHILDREN): the job and its
+ * descendants, not the init). One write, smaller than PIPE_BUF. The supervisor takes the job's
+ * end from it, so it need not wait while the init tears its namespaces down. */
+struct sb_init_report {
+	int status;
+	struct rusage children;
+};
+
+/* The init's main loop; never returns. Exits 0 after writing its report to status_fd. */
 noreturn void sb_init_supervise(pid_t job, const struct sb_init_cfg *cfg);
 
-/* In the supervisor: read the status an init reported (blocking). Returns 0 and *status, or -1. */
-int sb_init_read_status(int status_fd, int *status);
+/* In the supervisor: read the init's report (blocking). 0, or -1 when there is none (the init
+ * was killed before it could write it). */
+int sb_init_read_report(int status_fd, struct sb_init_report *rep);
 
 #endif

@@ -34,6 +34,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * RP_WRITE_NO_DIRSYNC skips the directory fsync (a later fsync of the same directory makes the
  * rename durable); RP_WRITE_NO_FSYNC also skips the file's (caches, which may be lost). */
 enum { RP_WRITE_NO_DIRSYNC = 1, RP_WRITE_NO_FSYNC = 2 };
+/* fsync(2) a file (or directory) by path; -1 with errno. */
+int fsync_path(const char *path);
 int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,
 			    struct rp_err *err);
 /* Read a whole file; *out is NUL-terminated, *len (optional) excludes the NUL. */

@@ -213,16 +213,19 @@ noreturn void sb_init_supervise(pid_t job, const struct sb_init_cfg *cfg)
 	}
 	/* The job is done: anything it left behind goes with it. */
 	kill_and_reap_all(job, cfg->pid_namespace);
-	if (cfg->status_fd >= 0)
-		(void)!write(cfg->status_fd, &job_status, sizeof job_status);
+	if (cfg->status_fd >= 0) {
+		struct sb_init_report rep = { .status = job_status };
+		getrusage(RUSAGE_CHILDREN, &rep.children);
+		(void)!write(cfg->status_fd, &rep, sizeof rep);
+	}
 	_exit(0);
 }
 
-int sb_init_read_status(int status_fd, int *status)
+int sb_init_read_report(int status_fd, struct sb_init_report *rep)
 {
 	ssize_t n;
 	do
-		n = read(status_fd, status, sizeof *status);
+		n = read(status_fd, rep, sizeof *rep);
 	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof *status ? 0 : -1;
+	return n == (ssize_t)sizeof *rep ? 0 : -1;
 }

@@ -2,9 +2,9 @@
  *
  * Order (after bubblewrap): make / recursively private; mount a staging tmpfs on /tmp and
  * pivot_root into it, so the host's root sits at /oldroot; bind the host's / (or the rootfs) at
- * /newroot and make it read-only and nosuid recursively; replace /proc, /dev and /tmp; overlay
- * the workdir; bind the output dir writable; add extra binds; mask credentials; detach /oldroot;
- * pivot_root into /newroot.
+ * /newroot and make it read-only and nosuid recursively; mount a fresh /proc, /dev and /tmp over
+ * the host's; overlay the workdir; bind the output dir writable; add extra binds; mask
+ * credentials; pivot_root into /newroot and detach the staging root with the host's under it.
  *
  * Defence in depth: nothing here mounts or unmounts before checking that this process's mount
  * namespace differs from the parent's (inode of /proc/self/ns/mnt, taken before clone). */
@@ -25,6 +25,11 @@
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
+
+/* The host's tree (or the rootfs) as the job sees it: read-only, and no setuid file or device
+ * node on it works (the devices the job gets are bound into /dev one by one). The workdir
+ * overlay and the output dir are nosuid and nodev too. */
+#define ROOT_ATTRS (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
 
 #define STAGE "/tmp"
 #define OLDROOT "/oldroot"
@@ -57,7 +62,7 @@ static int set_attr(const char *path, unsigned long long attrs, bool rec, struct
 {
 	struct mount_attr a = { .attr_set = attrs };
 	if (mount_setattr(AT_FDCWD, path, rec ? AT_RECURSIVE : 0, &a, sizeof a) < 0)
-		return rp_err_sys(err, "sandbox: cannot make %s read-only", path + strlen(NEWROOT));
+		return rp_err_sys(err, "sandbox: cannot restrict mount %s (read-only, nosuid, nodev)", path + strlen(NEWROOT));
 	return 0;
 }
 
@@ -198,18 +203,19 @@ static int build_root(const struct sb_plan *p, struct rp_err *err)
 		free(lower);
 		if (rc < 0)
 			return rp_err_wrap(err, "sandbox.rootfs %s", p->rootfs);
-		if (!scratch && set_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, true, err) < 0)
+		if (!scratch && set_attr(NEWROOT, ROOT_ATTRS, true, err) < 0)
 			return -1;
 		if (rootfs_mountpoints(p, err) < 0)
 			return -1;
 	}
-	return set_attr(NEWROOT, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, true, err);
+	return set_attr(NEWROOT, ROOT_ATTRS, true, err);
 }
 
-/* A fresh /proc for the new pid namespace, hardened as Docker does. */
+/* A fresh /proc for the new pid namespace, hardened as Docker does. It is mounted over the
+ * host's (read-only, bound with /): unmounting that first would cost an RCU grace period
+ * (about a millisecond in a VM), and the job can never unmount ours to see it. */
 static int build_proc(struct rp_err *err)
 {
-	umount2(NEWROOT "/proc", MNT_DETACH); /* the host's /proc and its submounts, if any */
 	if (do_mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
 		return -1;
 	for (size_t i = 0; proc_readonly[i]; i++) {
@@ -252,7 +258,7 @@ static int dev_bind_node(const char *host, const char *inside, struct rp_err *er
 /* A minimal /dev: a tmpfs with the harmless nodes bound from the host, a private shm and pts. */
 static int build_dev(const struct sb_plan *p, struct sb_started *st, struct rp_err *err)
 {
-	umount2(NEWROOT "/dev", MNT_DETACH);
+	/* over the host's /dev, like /proc */
 	if (do_mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755", err) < 0)
 		return -1;
 	for (size_t i = 0; dev_nodes[i]; i++) {
@@ -329,7 +335,7 @@ static void build_workdir(const struct sb_plan *p, struct sb_started *st)
 		struct rp_err e = { 0 };
 		if (ensure_target(target, true, &e) < 0)
 			snprintf(st->workdir_note, sizeof st->workdir_note, "%.200s", e.msg);
-		else if (mount("overlay", target, "overlay", MS_NOSUID, opts) < 0)
+		else if (mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
 			snprintf(st->workdir_note, sizeof st->workdir_note, "overlay mount failed: %s",
 				 strerror(errno));
 		else
@@ -349,6 +355,8 @@ static int build_binds(const struct sb_plan *p, struct rp_err *err)
 		int rc = ensure_target(dst, true, err);
 		if (rc == 0)
 			rc = bind(src, dst, false, err);
+		if (rc == 0)
+			rc = set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, err);
 		free(src);
 		free(dst);
 		if (rc < 0)
@@ -396,17 +404,17 @@ static int build_masks(const struct sb_plan *p, struct rp_err *err)
 	return 0;
 }
 
-/* Last step: forget the host root and make /newroot the root. */
+/* Last step: make /newroot the root and forget the rest. After pivot_root(".", ".") the
+ * staging tmpfs, with the host's root below it at /oldroot, is stacked under the new root:
+ * one lazy unmount detaches both (each unmount costs an RCU grace period). */
 static int enter_newroot(struct rp_err *err)
 {
-	if (umount2(OLDROOT, MNT_DETACH) < 0)
-		return rp_err_sys(err, "sandbox: cannot detach the old root");
 	if (chdir(NEWROOT) < 0)
 		return rp_err_sys(err, "sandbox: chdir " NEWROOT);
 	if (pivot_root(".", ".") < 0)
 		return rp_err_sys(err, "sandbox: pivot_root failed");
 	if (umount2(".", MNT_DETACH) < 0)
-		return rp_err_sys(err, "sandbox: cannot detach the staging root");
+		return rp_err_sys(err, "sandbox: cannot detach the staging and old roots");
 	if (chdir("/") < 0)
 		return rp_err_sys(err, "sandbox: chdir /");
 	return 0;

@@ -1,7 +1,6 @@
 /* runpilot run: load the config, allocate the run, start the job, supervise it, record it. */
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -224,8 +223,9 @@ static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, str
 	if (!yaml)
 		return -1;
 	char *path = path_join(run_dir, "config.yaml");
-	/* no directory fsync: the run.json written next does it for the whole run directory */
-	int rc = write_file_atomic_flags(path, yaml, strlen(yaml), 0644, RP_WRITE_NO_DIRSYNC, err);
+	/* Atomic, flushed once the job runs (sync_run_inputs); the run.json written next fsyncs the
+	 * directory, so the names are durable with it. */
+	int rc = write_file_atomic_flags(path, yaml, strlen(yaml), 0644, RP_WRITE_NO_FSYNC, err);
 	free(path);
 	free(yaml);
 	if (rc < 0)
@@ -235,7 +235,7 @@ static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, str
 	cJSON_Delete(params);
 	path = path_join(run_dir, "params.json");
 	char *withnl = xasprintf("%s\n", text);
-	rc = write_file_atomic_flags(path, withnl, strlen(withnl), 0644, RP_WRITE_NO_DIRSYNC, err);
+	rc = write_file_atomic_flags(path, withnl, strlen(withnl), 0644, RP_WRITE_NO_FSYNC, err);
 	free(withnl);
 	free(text);
 	free(path);
@@ -349,12 +349,29 @@ struct run_ctx {
  * recorded; one that ends sooner gets them with its outcome, in one write. */
 #define RUNNING_RECORD_AFTER_S 0.1
 
+/* The inputs written before the job started (config.yaml, params.json, files.json) are renamed
+ * into place atomically but not fsync'd then: each fsync is a device flush (~0.5 ms here) on the
+ * way to starting the job, and run.json, which is, holds their content (params, the config's
+ * values, the fingerprint). Once the job runs they are flushed, off that path. */
+static const char *const unsynced_inputs[] = { "config.yaml", "params.json", FP_FILES_NAME };
+
+static void sync_run_inputs(const struct run_ctx *c)
+{
+	for (size_t i = 0; i < sizeof unsynced_inputs / sizeof *unsynced_inputs; i++) {
+		char *p = path_join(c->run_dir, unsynced_inputs[i]);
+		if (fsync_path(p) < 0 && errno != ENOENT)
+			fprintf(stderr, "runpilot: warning: %s: cannot flush %s: %s\n", c->id, p, strerror(errno));
+		free(p);
+	}
+}
+
 static void record_running(void *ctx)
 {
 	struct run_ctx *c = ctx;
 	struct rp_err e = { 0 };
-	/* started_at and the runner's details: the first write already made the entry durable */
-	if (record_write_flags(c->run_dir, &c->rec, RP_WRITE_NO_DIRSYNC, &e) < 0)
+	sync_run_inputs(c);
+	/* started_at and the runner's details; the directory fsync makes files.json's name durable */
+	if (record_write(c->run_dir, &c->rec, &e) < 0)
 		fprintf(stderr, "runpilot: warning: %s: %s (retried when the job ends)\n", c->id, e.msg);
 	trace_phase("run.json updated (running)");
 }
@@ -407,51 +424,29 @@ static void run_ctx_free(struct run_ctx *c)
 	free(c->log_path);
 }
 
-/* The environment fingerprint of a run (fp_run_environment), computed on a thread of its own. */
-struct fingerprint_task {
-	const struct run_ctx *c;
-	cJSON *environment;
-	char *warning;
-};
-
-static void *fingerprint_run(void *arg)
-{
-	struct fingerprint_task *t = arg;
-	const struct run_ctx *c = t->c;
-	t->environment = fp_run_environment(&c->spec, c->store.home, (char *const *)c->env.v, c->runner.ops->type,
-					    c->run_dir, &t->warning);
-	trace_phase("environment fingerprinted");
-	return NULL;
-}
-
 /* While the runner sets the job up: the run's inputs, its first run.json (durable: from here on
  * a dead supervisor leaves a "lost" run, never a nameless directory), logs.txt, and the
- * environment fingerprint, taken before the job can change anything. The fingerprint (mostly
- * reading and hashing) runs on a thread while this one waits for its writes to reach the disk. */
+ * environment fingerprint, taken before the job can change anything. (No thread for the
+ * fingerprint: on small machines a second thread costs more than the overlap would win.) */
 static int record_run_start(struct run_ctx *c, struct rp_err *err)
 {
-	struct fingerprint_task fp = { .c = c };
-	pthread_t th;
-	bool threaded = pthread_create(&th, NULL, fingerprint_run, &fp) == 0;
-	int rc = 0;
 	if (write_run_inputs(&c->spec, c->run_dir, err) < 0 || record_write(c->run_dir, &c->rec, err) < 0)
-		rc = -1;
+		return -1;
 	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
-	int fd = rc == 0 ? open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644) : -1;
-	if (rc == 0 && fd < 0)
-		rc = rp_err_sys(err, "cannot create %s", c->log_path);
-	if (fd >= 0)
-		close(fd);
+	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot create %s", c->log_path);
+	close(fd);
 	trace_phase("inputs and first run.json written");
-	if (threaded)
-		pthread_join(th, NULL);
-	else
-		fingerprint_run(&fp);
-	record_set_section(&c->rec, "environment", fp.environment);
-	if (fp.warning)
-		runner_add_warning(&c->runner, "%s", fp.warning);
-	free(fp.warning);
-	return rc;
+	char *fp_warning = NULL;
+	record_set_section(&c->rec, "environment",
+			   fp_run_environment(&c->spec, c->store.home, strvec_items(&c->env), c->runner.ops->type,
+					      c->run_dir, &fp_warning));
+	if (fp_warning)
+		runner_add_warning(&c->runner, "%s", fp_warning);
+	free(fp_warning);
+	trace_phase("environment fingerprinted");
+	return 0;
 }
 
 /* Start the job and supervise it to the end; fills the record's outcome. The runner's setup

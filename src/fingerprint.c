@@ -304,8 +304,8 @@ int fp_compute_files(const struct fp_input *in, cJSON **environment, cJSON **fil
 		char *text = cJSON_PrintUnformatted(list);
 		if (!text)
 			abort();
-		/* in the run directory, whose final run.json write fsyncs the directory */
-		rc = write_file_atomic_flags(in->files_path, text, strlen(text), 0644, RP_WRITE_NO_DIRSYNC, err);
+		/* Atomic, not flushed: `runpilot run` flushes it once the job runs (cmd_run.c). */
+		rc = write_file_atomic_flags(in->files_path, text, strlen(text), 0644, RP_WRITE_NO_FSYNC, err);
 		free(text);
 		if (rc < 0)
 			goto out;

@@ -417,6 +417,23 @@ static void *walk_worker(void *arg)
 	return NULL;
 }
 
+/* Read directories on the calling thread while fewer than WALK_ALONE_MAX wait in the queue. */
+enum { WALK_ALONE_MAX = 4 };
+
+static void walk_alone(struct walk *w, struct walker *me)
+{
+	while (w->nqueue > 0 && w->nqueue < WALK_ALONE_MAX && !w->failed) {
+		char *dir = w->queue[--w->nqueue];
+		struct strvec subdirs = { 0 };
+		if (read_dir(w, dir, &me->out, &subdirs, &w->err) < 0)
+			w->failed = true;
+		free(dir);
+		for (size_t i = 0; i < subdirs.n; i++)
+			queue_push(w, subdirs.v[i]);
+		strvec_free(&subdirs);
+	}
+}
+
 static void filelist_take(struct fp_filelist *dst, struct fp_filelist *src)
 {
 	for (size_t i = 0; i < src->n; i++) {
@@ -455,7 +472,11 @@ int fp_walk(const char *root, const struct fp_ignore *ig, const char *exclude_di
 	pthread_t tids[4];
 	for (int i = 0; i < n; i++)
 		walkers[i].w = &w;
-	for (int i = 1; i < n; i++, started++)
+	/* A small tree is walked by this thread alone: starting threads (and the cross-CPU work
+	 * they bring to every later mmap and fork) costs more than they save until a few
+	 * directories wait to be read. */
+	walk_alone(&w, &walkers[0]);
+	for (int i = 1; i < n && w.nqueue > 0 && !w.failed; i++, started++)
 		if (pthread_create(&tids[i], NULL, walk_worker, &walkers[i]) != 0)
 			break; /* fewer threads is only slower */
 	walk_worker(&walkers[0]);

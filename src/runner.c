@@ -93,21 +93,32 @@ void runner_free(struct runner *r)
 	r->fallback_reason = NULL;
 }
 
-int runner_reap_init(pid_t pid, int status_fd, struct rp_cgroup *cg, double start_mono,
+int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err)
 {
+	double wall = now_monotonic() - start_mono;
+	struct sb_init_report rep;
 	int status;
 	struct rusage ru;
-	pid_t got;
-	do
-		got = wait4(pid, &status, 0, &ru);
-	while (got < 0 && errno == EINTR);
-	if (got < 0)
-		return rp_err_sys(err, "wait4");
-	double wall = now_monotonic() - start_mono;
-	int job_status;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && sb_init_read_status(status_fd, &job_status) == 0)
-		status = job_status;
+	if (sb_init_read_report(status_fd, &rep) == 0) {
+		status = rep.status;
+		ru = rep.children;
+		/* Reap the init if it is gone already; if it is still tearing its namespaces down,
+		 * the runner's cleanup reaps it while the run is recorded. */
+		if (waitpid(*pid, NULL, WNOHANG) == *pid)
+			*pid = -1;
+	} else {
+		/* No report: the init itself was killed (the OOM killer, a kill -9); its status says
+		 * how. */
+		pid_t got;
+		do
+			got = wait4(*pid, &status, 0, &ru);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return rp_err_sys(err, "wait4");
+		*pid = -1;
+		wall = now_monotonic() - start_mono;
+	}
 	memset(res, 0, sizeof *res);
 	if (WIFSIGNALED(status)) {
 		res->signal = WTERMSIG(status);

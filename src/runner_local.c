@@ -137,11 +137,13 @@ static int local_start(struct runner *r, struct rp_err *err)
 	st->lifeline_w = life_p[1];
 	st->status_r = status_p[0];
 	r->pid = pid;
-	/* The shim enters the run's cgroup itself (cg_enter) before it starts the job. */
-	r->wait_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* The shim enters the run's cgroup itself (cg_enter) before it starts the job. Its report
+	 * on the status pipe marks the job's end. */
+	r->wait_fd = fcntl(st->status_r, F_DUPFD_CLOEXEC, 3);
 	if (r->wait_fd < 0) {
-		rp_err_sys(err, "pidfd_open");
+		rp_err_sys(err, "dup");
 		close(sync_p[1]);
+		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		r->pid = -1;
 		return -1;
@@ -179,10 +181,7 @@ static int local_stop(struct runner *r, bool hard)
 static int local_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
 {
 	struct local_state *st = r->priv;
-	int rc = runner_reap_init(r->pid, st->status_r, st->cg, st->start_mono, res, err);
-	if (rc == 0)
-		r->pid = -1;
-	return rc;
+	return runner_reap_init(&r->pid, st->status_r, st->cg, st->start_mono, res, err);
 }
 
 static void local_cleanup(struct runner *r)

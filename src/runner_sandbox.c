@@ -295,9 +295,11 @@ static int sandbox_release(struct runner *r, struct rp_err *err)
 	}
 	st->started_ok = true;
 	r->pid = st->started.pid;
-	r->wait_fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	/* The init's report on the status pipe marks the job's end (its own exit comes later,
+	 * after the namespaces are torn down). */
+	r->wait_fd = fcntl(st->status_r, F_DUPFD_CLOEXEC, 3);
 	if (r->wait_fd < 0) {
-		rp_err_sys(err, "pidfd_open");
+		rp_err_sys(err, "dup");
 		kill(r->pid, SIGKILL);
 		waitpid(r->pid, NULL, 0);
 		r->pid = -1;
@@ -343,9 +345,8 @@ static void read_denied(struct sandbox_state *st)
 static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
-	if (runner_reap_init(r->pid, st->status_r, st->cg, st->start_mono, res, err) < 0)
+	if (runner_reap_init(&r->pid, st->status_r, st->cg, st->start_mono, res, err) < 0)
 		return -1;
-	r->pid = -1;
 	read_denied(st);
 	return 0;
 }

@@ -89,13 +89,21 @@ int store_list_ids(const struct rp_store *st, struct strvec *ids, struct rp_err 
 	return 0;
 }
 
+/* One pass over the runs directory, no list and no sort: every `run` does this. */
 static long highest_id(const struct rp_store *st)
 {
-	struct strvec ids = {0};
 	long max = 0;
-	if (store_list_ids(st, &ids, NULL) == 0 && ids.n > 0)
-		max = store_id_number(ids.v[ids.n - 1]);
-	strvec_free(&ids);
+	DIR *d = opendir(st->runs_dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (de->d_name[0] == 'r') {
+			long n = store_id_number(de->d_name);
+			if (n > max)
+				max = n;
+		}
+	closedir(d);
 	return max;
 }
 

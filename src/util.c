@@ -145,6 +145,18 @@ static int fsync_parent_dir(const char *path)
 	return rc;
 }
 
+int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct rp_err *err)
 {
 	return write_file_atomic_flags(path, data, len, mode, 0, err);

@@ -172,6 +172,18 @@ static void files(void)
 		report(name, strstr(data, "SECRET") != NULL, "read %zu bytes", strlen(data));
 	}
 	free(secrets);
+	/* Device nodes on the host's tree (the read-only root, the workdir overlay): a copy of a
+	 * device the sandbox does not offer must not open (nodev). */
+	char *nodes = strdup(getenv("ESC_DEVNODES") ? getenv("ESC_DEVNODES") : "");
+	for (char *s = strtok(nodes, ":"); s; s = strtok(NULL, ":")) {
+		char name[300];
+		snprintf(name, sizeof name, "open device node %s", s);
+		int fd = open(s, O_RDONLY | O_CLOEXEC);
+		must_fail(name, fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(nodes);
 	const char *wf = getenv("ESC_WORKDIR_FILE");
 	if (wf && write_file(wf, "changed inside") == 0)
 		printf("WROTE workdir file\n");

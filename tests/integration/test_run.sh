@@ -148,6 +148,34 @@ timeout 10 "$RUNPILOT_BIN" logs -f last > "$T/follow"; rc=$?
 wait $P
 check "logs -f returns when the run ends, with all output" sh -c "[ $rc -eq 0 ] && [ \$(grep -c tick '$T/follow') -eq 3 ]"
 
+# --- durability: run.json is fsync'd at start and end; the other inputs once the job runs ---
+if command -v strace > /dev/null; then
+	mkconfig "$W/durable.yaml" durable '["sleep", "0.5"]'
+	strace -f -qq -e trace=openat,fsync,rename -o "$T/strace" "$RUNPILOT_BIN" run --runner local -q "$W/durable.yaml" > /dev/null 2>&1
+	DD=$(last_run_dir)
+	# openat(..., "<file>", O_RDONLY...) = N, then fsync(N): the flush of an input already in place
+	flushed() { python3 - "$T/strace" "$DD/$1" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+want = sys.argv[2]
+for i, l in enumerate(lines):
+    m = re.search(r'openat\(AT_FDCWD, "([^"]+)", O_RDONLY[^)]*\) = (\d+)', l)
+    if m and m.group(1) == want:
+        pid = l.split()[0]
+        if any(x.startswith(pid + " ") and "fsync(%s)" % m.group(2) in x for x in lines[i + 1:i + 6]):
+            sys.exit(0)
+sys.exit(1)
+PY
+	}
+	for f in config.yaml params.json files.json; do
+		check "a run longer than 0.1 s: $f flushed to disk while the job runs" flushed "$f"
+	done
+	check "run.json replaced atomically at start, once running, and at the end" \
+		test "$(grep -c "rename(\"$DD/run.json.tmp" "$T/strace")" -eq 3
+else
+	skip "durability checks" "strace is not installed"
+fi
+
 # --- bad configs: exit 2, one line, no run dir ----------------------------------------
 H3=$T/home-bad
 printf 'name: x\nentrypiont: "true"\n' > "$W/typo.yaml"

@@ -47,12 +47,18 @@ run_suite() {
 	# The user's own workdir and home (the last word of RUNAS is the user).
 	[ $# -gt 0 ] && chown -R "${*: -1}:${*: -1}" "$W" "$H"
 	cp /bin/cat "$W/suidcat" && chown root "$W/suidcat" && chmod 4755 "$W/suidcat"
+	# Copies of /dev/zero in the workdir (seen through the overlay) and on the host's tree (the
+	# read-only root): the sandbox mounts both nodev.
+	local nodes="$W/zero-node:/var/tmp/rp-esc-zero-$who-$$"
+	mknod -m 666 "$W/zero-node" c 1 5 && mknod -m 666 "/var/tmp/rp-esc-zero-$who-$$" c 1 5
+	rp_cleanup_hooks+=("rm -f /var/tmp/rp-esc-zero-$who-$$")
 	mkconfig "$W/esc.yaml" "escape-$who" '["./sb_escape"]' \
 		"env:" \
 		"  ESC_PORT: \"$PORT\"" \
 		"  ESC_WORKDIR_FILE: $W/data.txt" \
 		"  ESC_SECRETS: $W/fakehome/.ssh/id_rsa:$W/fakehome/.aws/credentials:$W/fakehome/.netrc:$W/private.txt" \
 		"  ESC_SUID: $W/suidcat" \
+		"  ESC_DEVNODES: $nodes" \
 		"sandbox:" \
 		"  network: none" \
 		"  mask: [$W/private.txt]"

@@ -156,7 +156,9 @@ static void run_plan(char **argv, const char *rootfs, struct run *r)
 		int ws;
 		assert_int_equal(waitpid(r->st.pid, &ws, 0), r->st.pid);
 		assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-		assert_int_equal(sb_init_read_status(stat_p[0], &r->status), 0);
+		struct sb_init_report rep;
+		assert_int_equal(sb_init_read_report(stat_p[0], &rep), 0);
+		r->status = rep.status;
 	}
 	close(out[0]);
 	close(life[1]);
@@ -270,7 +272,9 @@ static void test_job_waits_for_release(void **state)
 		;
 	int ws, status;
 	assert_int_equal(waitpid(st.pid, &ws, 0), st.pid);
-	assert_int_equal(sb_init_read_status(h.stat_p[0], &status), 0);
+	struct sb_init_report rep;
+	assert_int_equal(sb_init_read_report(h.stat_p[0], &rep), 0);
+	status = rep.status;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_true(path_exists(h.marker));
