@@ -88,8 +88,8 @@ struct sb_started {
 	int ngpu_devices;        /* device files bound for gpus: all (0: none found) */
 };
 
-/* A sandbox between sb_begin and sb_release: its setup process builds the filesystem view and
- * compiles the seccomp filter while the caller does other work; the job has not started. */
+/* A sandbox between sb_begin and sb_release: its setup process builds the filesystem view while
+ * the caller does other work (such as compiling the seccomp filter); the job has not started. */
 struct sb_setup {
 	pid_t pid;               /* the setup process, later the init; -1: none */
 	int gate_fd;             /* write end: one byte releases the job */
@@ -98,9 +98,11 @@ struct sb_setup {
 /* Create the namespaces and let the setup process build the sandbox, without waiting for it.
  * -1 with err filled and nothing left behind. */
 int sb_begin(const struct sb_plan *plan, struct sb_setup *s, struct rp_err *err);
-/* Let the job run once the setup is done: 0 once it has exec'd (out filled), -1 with the
- * setup's error (nothing left behind). The caller must ignore SIGPIPE. */
-int sb_release(struct sb_setup *s, struct sb_started *out, struct rp_err *err);
+struct sb_seccomp;
+/* Let the job run once the setup is done, under filter (sb_seccomp_build, from the plan's
+ * settings): 0 once it has exec'd (out filled), -1 with the setup's error (nothing left
+ * behind). The caller must ignore SIGPIPE. */
+int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err);
 /* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). */
 void sb_abort(struct sb_setup *s);
 /* sb_begin + sb_release. plan->out_fd, lifeline_fd and status_fd stay open in the caller:

@@ -6,10 +6,11 @@
  *   clone(new namespaces) ---------->    waits on the gate pipe
  *   write uid/gid maps, attach cgroup
  *   write "g" on the gate ----------->   cgroup ns, hostname, loopback, fs view (mounts.c),
- *   return: the caller works            compiles the seccomp filter,
- *     meanwhile (run.json, fingerprint)  reports 'S' (overlay or not), waits on the gate
+ *   return: the caller works            reports 'S' (overlay or not), waits on the gate
+ *     meanwhile (run.json, fingerprint,
+ *     the seccomp filter's compilation)
  *   sb_release:
- *   write "g" on the gate ----------->   sb_init_spawn(): the job child drops caps, sets
+ *   write "g" + the filter on the gate -> sb_init_spawn(): the job child drops caps, sets
  *                                        no_new_privs, installs the filter, execs; the init
  *   read the message pipe until EOF <-   supervises (the pipe is close-on-exec)
  */
@@ -169,6 +170,65 @@ static void wait_gate(int gate_fd)
 		_exit(1);
 }
 
+/* The seccomp filter travels on the gate with the release: a header, then the programs. It is
+ * compiled by the supervisor while this process builds the mounts. */
+struct filter_header {
+	uint32_t notify_len, notify_flags, errno_len, errno_flags;
+};
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_prog(int fd, uint32_t len, uint32_t flags, struct sb_seccomp_prog *prog)
+{
+	*prog = (struct sb_seccomp_prog){ 0 };
+	if (len == 0)
+		return 0;
+	if (len > BPF_MAXINSNS)
+		return -1;
+	prog->insns = xcalloc(len, sizeof *prog->insns);
+	prog->len = (unsigned short)len;
+	prog->flags = flags;
+	return read_full(fd, prog->insns, len * sizeof *prog->insns);
+}
+
+static int read_filter(int fd, struct sb_seccomp *f)
+{
+	struct filter_header h;
+	memset(f, 0, sizeof *f);
+	if (read_full(fd, &h, sizeof h) < 0)
+		return -1;
+	return read_prog(fd, h.notify_len, h.notify_flags, &f->notify) < 0 ||
+			       read_prog(fd, h.errno_len, h.errno_flags, &f->errno_prog) < 0
+		       ? -1
+		       : 0;
+}
+
+static int write_filter(int fd, const struct sb_seccomp *f)
+{
+	struct filter_header h = { f->notify.len, f->notify.flags, f->errno_prog.len, f->errno_prog.flags };
+	if (write_all(fd, &h, sizeof h) < 0)
+		return -1;
+	if (f->notify.len && write_all(fd, f->notify.insns, f->notify.len * sizeof *f->notify.insns) < 0)
+		return -1;
+	if (f->errno_prog.len &&
+	    write_all(fd, f->errno_prog.insns, f->errno_prog.len * sizeof *f->errno_prog.insns) < 0)
+		return -1;
+	return 0;
+}
+
 static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd,
 						 ino_t parent_mntns)
 {
@@ -196,13 +256,13 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	struct sb_started st = { 0 };
 	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
 		child_fail(msg_fd, &e);
-	struct sb_seccomp filter;
-	if (sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &filter, &e) < 0)
-		child_fail(msg_fd, &e);
 	struct sb_msg m = { .kind = 'S', .overlay = st.workdir_overlay, .ngpu = st.ngpu_devices };
 	copy_text(m.text, sizeof m.text, st.workdir_note);
 	send_msg(msg_fd, &m);
 	wait_gate(gate_fd); /* sb_release */
+	struct sb_seccomp filter;
+	if (read_filter(gate_fd, &filter) < 0)
+		_exit(1);
 	close(gate_fd);
 
 	pid_t job = sb_init_spawn(&e);
@@ -329,13 +389,14 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	return rc;
 }
 
-int sb_release(struct sb_setup *s, struct sb_started *out, struct rp_err *err)
+int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err)
 {
 	memset(out, 0, sizeof *out);
 	out->pid = -1;
 	/* A setup that failed meanwhile has exited: the write fails (EPIPE, SIGPIPE ignored by the
 	 * caller) or lands in a pipe nobody reads; either way its report says why. */
-	(void)!write(s->gate_fd, "g", 1);
+	if (write_all(s->gate_fd, "g", 1) == 0)
+		(void)write_filter(s->gate_fd, filter);
 	close(s->gate_fd);
 	s->gate_fd = -1;
 	int rc = read_reports(s->msg_fd, out, err);
@@ -352,9 +413,16 @@ int sb_release(struct sb_setup *s, struct sb_started *out, struct rp_err *err)
 int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)
 {
 	struct sb_setup s;
+	struct sb_seccomp filter;
 	memset(out, 0, sizeof *out);
 	out->pid = -1;
 	if (sb_begin(p, &s, err) < 0)
 		return -1;
-	return sb_release(&s, out, err);
+	if (sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &filter, err) < 0) {
+		sb_abort(&s);
+		return -1;
+	}
+	int rc = sb_release(&s, &filter, out, err);
+	sb_seccomp_free(&filter);
+	return rc;
 }

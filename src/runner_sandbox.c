@@ -288,8 +288,17 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 static int sandbox_release(struct runner *r, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
+	/* Compiled here while the setup process builds the mounts, installed by the job. */
+	struct sb_seccomp filter;
+	const struct sb_plan *p = &st->plan;
+	if (sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &filter, err) < 0) {
+		sb_abort(&st->setup);
+		return -1;
+	}
 	st->start_mono = now_monotonic();
-	if (sb_release(&st->setup, &st->started, err) < 0) {
+	int rc = sb_release(&st->setup, &filter, &st->started, err);
+	sb_seccomp_free(&filter);
+	if (rc < 0) {
 		explain_failure(&st->plan, err);
 		return -1;
 	}
