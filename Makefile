@@ -22,9 +22,10 @@ CFLAGS_OPT := -O2
 LDFLAGS_SAN :=
 endif
 CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
-# libcrypto statically: only its SHA-256 objects are linked, and no libcrypto.so is loaded at
-# start-up (0.7 ms of every run).
-LDLIBS  := -lyaml -lcjson -lseccomp -lcap -Wl,-Bstatic -lcrypto -Wl,-Bdynamic
+# libcrypto, libyaml, libseccomp and libcap statically (Debian's own .a files, from the same -dev
+# packages): only the objects used are linked, and no shared object is loaded for them at each
+# start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together).
+LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -Wl,-Bdynamic
 LDFLAGS += $(LDFLAGS_SAN)
 
 SRCS      := $(sort $(wildcard src/*.c sandbox/*.c))

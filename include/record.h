@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "util.h"
 
 struct cJSON;
 
@@ -54,6 +55,9 @@ int record_write(const char *run_dir, const struct rp_run *r, struct rp_err *err
 /* record_write with write_file_atomic_flags flags: the run's intermediate updates skip the
  * directory fsync (the creation and the final write do it). */
 int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, struct rp_err *err);
+/* The first half of a record write (atomic_file_begin): the caller commits it with
+ * atomic_file_commit, doing other work while the device writes. */
+int record_write_begin(const char *run_dir, const struct rp_run *r, struct atomic_file *f, struct rp_err *err);
 /* Read <run_dir>/run.json; a missing or broken file is an error naming it. */
 int record_read(const char *run_dir, struct rp_run *r, struct rp_err *err);
 void record_free(struct rp_run *r);

@@ -34,6 +34,18 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * RP_WRITE_NO_DIRSYNC skips the directory fsync (a later fsync of the same directory makes the
  * rename durable); RP_WRITE_NO_FSYNC also skips the file's (caches, which may be lost). */
 enum { RP_WRITE_NO_DIRSYNC = 1, RP_WRITE_NO_FSYNC = 2 };
+/* write_file_atomic_flags in two steps, so the device works while the caller does: begin
+ * writes the temp file and starts its writeback; commit fsyncs it (short by then), renames it
+ * into place and fsyncs the directory, as flags say. A failed step cleans up after itself;
+ * abort drops a begun file. */
+struct atomic_file {
+	char *path, *tmp;
+	int fd;
+};
+int atomic_file_begin(struct atomic_file *f, const char *path, const void *data, size_t len, mode_t mode,
+		      struct rp_err *err);
+int atomic_file_commit(struct atomic_file *f, int flags, struct rp_err *err);
+void atomic_file_abort(struct atomic_file *f);
 /* fsync(2) a file (or directory) by path; -1 with errno. */
 int fsync_path(const char *path);
 int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,

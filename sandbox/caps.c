@@ -42,7 +42,8 @@ int sb_caps_drop(uint64_t keep, struct rp_err *err)
 		if (cap_drop_bound((cap_value_t)c) < 0 && errno != EINVAL)
 			return rp_err_sys(err, "sandbox: cannot drop capability %d from the bounding set", c);
 	}
-	if (cap_reset_ambient() < 0 && errno != EINVAL)
+	/* One call (libcap's cap_reset_ambient asks about every capability first). */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return rp_err_sys(err, "sandbox: cannot clear ambient capabilities");
 
 	cap_t caps = cap_init(); /* all clear */

@@ -370,9 +370,13 @@ static void record_running(void *ctx)
 	struct run_ctx *c = ctx;
 	struct rp_err e = { 0 };
 	sync_run_inputs(c);
-	/* started_at and the runner's details; the directory fsync makes files.json's name durable */
+	/* started_at and the runner's details; the directory fsyncs make the run's directory and
+	 * every name in it durable: from here a power loss leaves a lost run, not none. */
 	if (record_write(c->run_dir, &c->rec, &e) < 0)
 		fprintf(stderr, "runpilot: warning: %s: %s (retried when the job ends)\n", c->id, e.msg);
+	if (fsync_path(c->store.runs_dir) < 0)
+		fprintf(stderr, "runpilot: warning: %s: cannot flush %s: %s\n", c->id, c->store.runs_dir,
+			strerror(errno));
 	trace_phase("run.json updated (running)");
 }
 
@@ -424,20 +428,20 @@ static void run_ctx_free(struct run_ctx *c)
 	free(c->log_path);
 }
 
-/* While the runner sets the job up: the run's inputs, its first run.json (durable: from here on
- * a dead supervisor leaves a "lost" run, never a nameless directory), logs.txt, and the
- * environment fingerprint, taken before the job can change anything. (No thread for the
- * fingerprint: on small machines a second thread costs more than the overlap would win.) */
-static int record_run_start(struct run_ctx *c, struct rp_err *err)
+/* While the runner sets the job up: the run's inputs, logs.txt, and the environment
+ * fingerprint, taken before the job can change anything; then the first run.json, whose write
+ * was begun before the runner started, is committed (from here on a dead supervisor leaves a
+ * "lost" run, never a nameless directory). The device writes it meanwhile. */
+static int record_run_start(struct run_ctx *c, struct atomic_file *first, struct rp_err *err)
 {
-	if (write_run_inputs(&c->spec, c->run_dir, err) < 0 || record_write(c->run_dir, &c->rec, err) < 0)
+	if (write_run_inputs(&c->spec, c->run_dir, err) < 0)
 		return -1;
 	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
 	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return rp_err_sys(err, "cannot create %s", c->log_path);
 	close(fd);
-	trace_phase("inputs and first run.json written");
+	trace_phase("inputs written");
 	char *fp_warning = NULL;
 	record_set_section(&c->rec, "environment",
 			   fp_run_environment(&c->spec, c->store.home, strvec_items(&c->env), c->runner.ops->type,
@@ -446,6 +450,11 @@ static int record_run_start(struct run_ctx *c, struct rp_err *err)
 		runner_add_warning(&c->runner, "%s", fp_warning);
 	free(fp_warning);
 	trace_phase("environment fingerprinted");
+	/* No directory fsync yet: the run directory's own entry in runs/ is not flushed either
+	 * until record_running does both. */
+	if (atomic_file_commit(first, RP_WRITE_NO_DIRSYNC, err) < 0)
+		return -1;
+	trace_phase("first run.json on disk");
 	return 0;
 }
 
@@ -457,9 +466,15 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return rp_err_sys(err, "pipe");
 	c->job.out_fd = pipefd[1];
-	int rc = c->runner.ops->start(&c->runner, err);
-	if (rc == 0)
-		rc = record_run_start(c, err);
+	struct atomic_file first;
+	int rc = record_write_begin(c->run_dir, &c->rec, &first, err);
+	if (rc == 0) {
+		rc = c->runner.ops->start(&c->runner, err);
+		if (rc == 0)
+			rc = record_run_start(c, &first, err);
+		if (rc < 0)
+			atomic_file_abort(&first); /* a no-op once committed */
+	}
 	if (rc == 0) {
 		/* Said once run.json is on disk: a runpilot killed from here on leaves a lost run. */
 		fprintf(stderr, "runpilot: run %s started (%s runner%s%s)\n", c->id, c->runner.ops->type,
@@ -518,6 +533,19 @@ static void finish_record(struct run_ctx *c, const struct supervise_outcome *out
 	/* The runner may know more at the end (sandbox: the syscalls seccomp refused). */
 	cJSON_Delete(r->runner);
 	r->runner = runner_record(&c->runner);
+}
+
+/* The outcome, durable; the runner's leftovers (its init, cgroups, scratch dirs) are cleaned
+ * up while the device writes it: an init may still be tearing its namespaces down. */
+static int record_final(struct run_ctx *c, struct rp_err *err)
+{
+	struct atomic_file last;
+	int rc = record_write_begin(c->run_dir, &c->rec, &last, err);
+	if (c->prepared && c->runner.ops->cleanup) {
+		c->runner.ops->cleanup(&c->runner);
+		c->prepared = false;
+	}
+	return rc < 0 ? -1 : atomic_file_commit(&last, 0, err);
 }
 
 /* The run directory and record in memory, the runner picked and prepared: nothing runs yet. */
@@ -596,7 +624,7 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 		goto out;
 	}
 	finish_record(&c, &out);
-	if (record_write(c.run_dir, &c.rec, err) < 0)
+	if (record_final(&c, err) < 0)
 		goto out;
 	trace_phase("final run.json written");
 	print_summary(&c.rec, &out.res);

@@ -217,7 +217,7 @@ int record_write(const char *run_dir, const struct rp_run *r, struct rp_err *err
 	return record_write_flags(run_dir, r, 0, err);
 }
 
-int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, struct rp_err *err)
+int record_write_begin(const char *run_dir, const struct rp_run *r, struct atomic_file *f, struct rp_err *err)
 {
 	cJSON *j = record_to_json(r);
 	char *text = cJSON_Print(j);
@@ -229,10 +229,18 @@ int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, s
 	text[len++] = '\n';
 	text[len] = '\0';
 	char *path = path_join(run_dir, "run.json");
-	int rc = write_file_atomic_flags(path, text, len, 0644, flags, err);
+	int rc = atomic_file_begin(f, path, text, len, 0644, err);
 	free(path);
 	free(text);
 	return rc;
+}
+
+int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, struct rp_err *err)
+{
+	struct atomic_file f;
+	if (record_write_begin(run_dir, r, &f, err) < 0)
+		return -1;
+	return atomic_file_commit(&f, flags, err);
 }
 
 int record_read(const char *run_dir, struct rp_run *r, struct rp_err *err)

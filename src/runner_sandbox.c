@@ -34,6 +34,7 @@ struct sandbox_state {
 	char *changes_dir, *overlay_work, *rootfs;
 	char *workdir_real, *output_real; /* symlinks resolved: mount targets must not contain any */
 	struct sb_setup setup;   /* between start and release */
+	struct sb_seccomp filter;/* compiled at start, sent with the release */
 	bool started_ok;
 	int lifeline_w;    /* kept open for the job's life; the init watches for EOF */
 	char *seccomp_log; /* <run_dir>/seccomp.log when sandbox.seccomp.log: refused calls */
@@ -282,22 +283,17 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 	}
 	st->lifeline_w = life_p[1];
 	st->status_r = status_p[0];
-	return 0;
+	/* Compiled here while the setup process builds the mounts; installed by the job. */
+	const struct sb_plan *p = &st->plan;
+	return sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &st->filter, err);
 }
 
 static int sandbox_release(struct runner *r, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
-	/* Compiled here while the setup process builds the mounts, installed by the job. */
-	struct sb_seccomp filter;
-	const struct sb_plan *p = &st->plan;
-	if (sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &filter, err) < 0) {
-		sb_abort(&st->setup);
-		return -1;
-	}
 	st->start_mono = now_monotonic();
-	int rc = sb_release(&st->setup, &filter, &st->started, err);
-	sb_seccomp_free(&filter);
+	int rc = sb_release(&st->setup, &st->filter, &st->started, err);
+	sb_seccomp_free(&st->filter);
 	if (rc < 0) {
 		explain_failure(&st->plan, err);
 		return -1;
@@ -376,6 +372,7 @@ static void sandbox_cleanup(struct runner *r)
 	if (!st)
 		return;
 	sb_abort(&st->setup); /* started, never released */
+	sb_seccomp_free(&st->filter);
 	if (r->pid > 0) {
 		kill(r->pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */
 		cg_kill_all(st->cg);

@@ -162,39 +162,68 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return write_file_atomic_flags(path, data, len, mode, 0, err);
 }
 
+int atomic_file_begin(struct atomic_file *f, const char *path, const void *data, size_t len, mode_t mode,
+		      struct rp_err *err)
+{
+	f->path = xstrdup(path);
+	f->tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (f->fd < 0) {
+		rp_err_sys(err, "cannot create %s", f->tmp);
+		atomic_file_abort(f);
+		return -1;
+	}
+	if (write_all(f->fd, data, len) < 0) {
+		rp_err_sys(err, "cannot write %s", f->tmp);
+		atomic_file_abort(f);
+		return -1;
+	}
+	/* Start the writeback now; commit's fsync then mostly waits for what is done already. */
+	(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	return 0;
+}
+
+int atomic_file_commit(struct atomic_file *f, int flags, struct rp_err *err)
+{
+	if ((!(flags & RP_WRITE_NO_FSYNC) && fsync(f->fd) < 0) || close(f->fd) < 0) {
+		f->fd = -1;
+		rp_err_sys(err, "cannot write %s", f->tmp);
+		atomic_file_abort(f);
+		return -1;
+	}
+	f->fd = -1;
+	if (rename(f->tmp, f->path) < 0) {
+		rp_err_sys(err, "cannot rename %s to %s", f->tmp, f->path);
+		atomic_file_abort(f);
+		return -1;
+	}
+	if (!(flags & (RP_WRITE_NO_DIRSYNC | RP_WRITE_NO_FSYNC)))
+		(void)fsync_parent_dir(f->path); /* best effort: the rename is already atomic */
+	free(f->tmp);
+	free(f->path);
+	f->tmp = f->path = NULL;
+	return 0;
+}
+
+void atomic_file_abort(struct atomic_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	free(f->path);
+	f->tmp = f->path = NULL;
+}
+
 int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,
 			    struct rp_err *err)
 {
-	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		rp_err_sys(err, "cannot create %s", tmp);
-		free(tmp);
+	struct atomic_file f;
+	if (atomic_file_begin(&f, path, data, len, mode, err) < 0)
 		return -1;
-	}
-	if (write_all(fd, data, len) < 0 || (!(flags & RP_WRITE_NO_FSYNC) && fsync(fd) < 0)) {
-		rp_err_sys(err, "cannot write %s", tmp);
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return -1;
-	}
-	if (close(fd) < 0) {
-		rp_err_sys(err, "cannot write %s", tmp);
-		unlink(tmp);
-		free(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) < 0) {
-		rp_err_sys(err, "cannot rename %s to %s", tmp, path);
-		unlink(tmp);
-		free(tmp);
-		return -1;
-	}
-	free(tmp);
-	if (!(flags & (RP_WRITE_NO_DIRSYNC | RP_WRITE_NO_FSYNC)))
-		(void)fsync_parent_dir(path); /* best effort: the rename is already atomic */
-	return 0;
+	return atomic_file_commit(&f, flags, err);
 }
 
 int read_fd_all(int fd, char **out, size_t *len)

@@ -154,7 +154,7 @@ if command -v strace > /dev/null; then
 	strace -f -qq -e trace=openat,fsync,rename -o "$T/strace" "$RUNPILOT_BIN" run --runner local -q "$W/durable.yaml" > /dev/null 2>&1
 	DD=$(last_run_dir)
 	# openat(..., "<file>", O_RDONLY...) = N, then fsync(N): the flush of an input already in place
-	flushed() { python3 - "$T/strace" "$DD/$1" <<'PY'
+	flushed() { python3 - "$T/strace" "$1" <<'PY'
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 want = sys.argv[2]
@@ -168,8 +168,10 @@ sys.exit(1)
 PY
 	}
 	for f in config.yaml params.json files.json; do
-		check "a run longer than 0.1 s: $f flushed to disk while the job runs" flushed "$f"
+		check "a run longer than 0.1 s: $f flushed to disk while the job runs" flushed "$DD/$f"
 	done
+	check "a run longer than 0.1 s: runs/ flushed (the run's directory survives a power loss)" \
+		flushed "$RUNPILOT_HOME/runs"
 	check "run.json replaced atomically at start, once running, and at the end" \
 		test "$(grep -c "rename(\"$DD/run.json.tmp" "$T/strace")" -eq 3
 else
