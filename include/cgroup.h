@@ -38,6 +38,9 @@ int cg_attach(struct rp_cgroup *cg, pid_t pid, struct rp_err *err);
  * period, ~10 ms on the build machines, per cg_attach). A no-op when metering by rusage.
  * 0, or -1 with errno. */
 int cg_enter(const struct rp_cgroup *cg);
+/* The files cg_enter writes "0" to (cgroup.procs, or each v1 hierarchy's tasks), *n of them;
+ * for a process that opens them now and writes them later (the sandbox). */
+const char *const *cg_enter_files(const struct rp_cgroup *cg, int *n);
 /* SIGKILL every process in the run's cgroup(s); returns the number signalled, -1 when no cgroup. */
 int cg_kill_all(struct rp_cgroup *cg);
 /* Send sig to every process in the run's cgroup (SIGTERM for a soft stop that also reaches

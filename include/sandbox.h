@@ -74,11 +74,13 @@ struct sb_plan {
 	/* Called in the parent while the child waits, before it builds anything (cgroup attach). */
 	int (*attach)(pid_t pid, void *arg, struct rp_err *err);
 	void *attach_arg;
-	/* Called in the child itself once released, before anything else (cgroup self-attach,
-	 * cheaper than attach on cgroup v1). 0, or -1 with errno. */
-	int (*enter)(const void *arg);
-	const void *enter_arg;
+	/* The run's cgroup, joined by the child itself (cheaper than attach on cgroup v1): files it
+	 * writes "0" to (cg_enter_files). Opened before the mounts, while the host's cgroupfs is
+	 * reachable; written at release, so the setup's allocations are not charged to the run. */
+	const char *const *cgroup_files;
+	int ncgroup_files;       /* at most SB_MAX_CGROUP_FILES */
 };
+#define SB_MAX_CGROUP_FILES 8
 
 /* What sb_start reports back. */
 struct sb_started {

@@ -145,6 +145,12 @@ int cg_enter(const struct rp_cgroup *cg)
 	return 0;
 }
 
+const char *const *cg_enter_files(const struct rp_cgroup *cg, int *n)
+{
+	*n = cg ? cg->nenter : 0;
+	return cg ? (const char *const *)cg->enter_files : NULL;
+}
+
 int cg_signal_all(struct rp_cgroup *cg, int sig)
 {
 	if (cg && cg->mode == CG_MODE_V2)

@@ -5,12 +5,13 @@
  *   sb_begin:
  *   clone(new namespaces) ---------->    waits on the gate pipe
  *   write uid/gid maps, attach cgroup
- *   write "g" on the gate ----------->   cgroup ns, hostname, loopback, fs view (mounts.c),
+ *   write "g" on the gate ----------->   hostname, loopback, fs view (mounts.c),
  *   return: the caller works            reports 'S' (overlay or not), waits on the gate
  *     meanwhile (run.json, fingerprint,
  *     the seccomp filter's compilation)
  *   sb_release:
- *   write "g" + the filter on the gate -> sb_init_spawn(): the job child drops caps, sets
+ *   write "g" + the filter on the gate -> enters the run's cgroup, cgroup ns; sb_init_spawn():
+ *                                        the job child drops caps, sets
  *                                        no_new_privs, installs the filter, execs; the init
  *   read the message pipe until EOF <-   supervises (the pipe is close-on-exec)
  */
@@ -229,6 +230,37 @@ static int write_filter(int fd, const struct sb_seccomp *f)
 	return 0;
 }
 
+/* The run's cgroup files, opened while the host's cgroupfs is still reachable. Returns how
+ * many, or -1 with e filled. */
+static int open_cgroup_files(const struct sb_plan *p, int fds[SB_MAX_CGROUP_FILES], struct rp_err *e)
+{
+	int n = 0;
+	for (; n < p->ncgroup_files && n < SB_MAX_CGROUP_FILES; n++) {
+		fds[n] = open(p->cgroup_files[n], O_WRONLY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			rp_err_sys(e, "sandbox: cannot open %s", p->cgroup_files[n]);
+			while (n-- > 0)
+				close(fds[n]);
+			return -1;
+		}
+	}
+	return n;
+}
+
+/* Join the run's cgroup: "0" (this process) into every file; closes them. */
+static int join_cgroup(int *fds, int n)
+{
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		if (rc == 0 && write(fds[i], "0", 1) != 1)
+			rc = -1;
+		int saved = errno;
+		close(fds[i]);
+		errno = saved;
+	}
+	return rc;
+}
+
 static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd,
 						 ino_t parent_mntns)
 {
@@ -237,15 +269,11 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	close_all_except(keep, sizeof keep / sizeof *keep);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	wait_gate(gate_fd); /* maps written, cgroup attached */
+	int cgroup_fds[SB_MAX_CGROUP_FILES];
+	int ncg = open_cgroup_files(p, cgroup_fds, &e);
+	if (ncg < 0)
+		child_fail(msg_fd, &e);
 
-	if (p->enter && p->enter(p->enter_arg) < 0) {
-		rp_err_sys(&e, "sandbox: cannot enter the run's cgroup");
-		child_fail(msg_fd, &e);
-	}
-	if (unshare(CLONE_NEWCGROUP) < 0) {
-		rp_err_sys(&e, "sandbox: cannot create a cgroup namespace");
-		child_fail(msg_fd, &e);
-	}
 	if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0) {
 		rp_err_sys(&e, "sandbox: sethostname");
 		child_fail(msg_fd, &e);
@@ -264,6 +292,17 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	if (read_filter(gate_fd, &filter) < 0)
 		_exit(1);
 	close(gate_fd);
+	/* Into the run's cgroup only now: what the setup allocated (mount points, dentries, the
+	 * overlay's work dir) stays charged to runpilot's cgroup, so the run's cgroup, once
+	 * removed, is not kept alive ("dying") by it, and the run's figures are the job's. */
+	if (join_cgroup(cgroup_fds, ncg) < 0) {
+		rp_err_sys(&e, "sandbox: cannot enter the run's cgroup");
+		child_fail(msg_fd, &e);
+	}
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		rp_err_sys(&e, "sandbox: cannot create a cgroup namespace");
+		child_fail(msg_fd, &e);
+	}
 
 	pid_t job = sb_init_spawn(&e);
 	if (job < 0)

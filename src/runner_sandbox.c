@@ -202,12 +202,6 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	return 0;
 }
 
-/* In the sandbox's first process, before it creates its cgroup namespace. */
-static int enter_cgroup(const void *arg)
-{
-	return cg_enter(arg);
-}
-
 static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *job, int life_r, int status_w)
 {
 	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
@@ -230,8 +224,7 @@ static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *j
 	p->lifeline_fd = life_r;
 	p->status_fd = status_w;
 	p->seccomp_log_fd = -1;
-	p->enter = enter_cgroup;
-	p->enter_arg = st->cg;
+	p->cgroup_files = cg_enter_files(st->cg, &p->ncgroup_files);
 }
 
 /* A setup failure that looks like missing user namespace support gets the fix appended. */
