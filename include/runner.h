@@ -81,6 +81,9 @@ void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((f
 void runner_free(struct runner *r);
 
 struct rp_cgroup;
+/* stop() for runners whose job runs under sb_init (pid): SIGTERM, which the init forwards to the
+ * whole job; hard: the init's kill signal, and SIGKILL to everything in the run's cgroup. */
+int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard);
 /* For runners whose job runs under sb_init (local shim, sandbox init), once status_fd (their
  * wait_fd) is readable: the job's status and rusage from the init's report, metered (cgroup
  * counters, else that rusage). The init is reaped if it is gone already (*pid = -1); one still

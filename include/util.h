@@ -46,6 +46,8 @@ int atomic_file_begin(struct atomic_file *f, const char *path, const void *data,
 		      struct rp_err *err);
 int atomic_file_commit(struct atomic_file *f, int flags, struct rp_err *err);
 void atomic_file_abort(struct atomic_file *f);
+/* Close *fd if open and set it to -1. */
+void close_fd(int *fd);
 /* fsync(2) a file (or directory) by path; -1 with errno. */
 int fsync_path(const char *path);
 int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,

@@ -93,6 +93,19 @@ void runner_free(struct runner *r)
 	r->fallback_reason = NULL;
 }
 
+int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard)
+{
+	if (pid <= 0)
+		return 0;
+	if (hard) {
+		kill(pid, SB_INIT_KILL_SIGNAL);
+		cg_kill_all(cg);
+	} else {
+		kill(pid, SIGTERM); /* the init forwards it to the whole job */
+	}
+	return 0;
+}
+
 int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err)
 {

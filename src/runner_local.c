@@ -27,14 +27,6 @@ struct local_state {
 	double start_mono;
 };
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
 static int local_prepare(struct runner *r, struct rp_err *err)
 {
 	struct local_state *st = xcalloc(1, sizeof *st);
@@ -167,15 +159,7 @@ static int local_release(struct runner *r, struct rp_err *err)
 static int local_stop(struct runner *r, bool hard)
 {
 	struct local_state *st = r->priv;
-	if (r->pid <= 0)
-		return 0;
-	if (hard) {
-		kill(r->pid, SB_INIT_KILL_SIGNAL);
-		cg_kill_all(st->cg);
-	} else {
-		kill(r->pid, SIGTERM);
-	}
-	return 0;
+	return runner_stop_init(r->pid, st->cg, hard);
 }
 
 static int local_wait(struct runner *r, struct rp_result *res, struct rp_err *err)

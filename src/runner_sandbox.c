@@ -43,14 +43,6 @@ struct sandbox_state {
 	double start_mono;
 };
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
 /* Resolve a host path's symlinks so mounts land where the user meant; NULL if it does not exist. */
 static char *resolve(const char *p)
 {
@@ -309,15 +301,7 @@ static int sandbox_release(struct runner *r, struct rp_err *err)
 static int sandbox_stop(struct runner *r, bool hard)
 {
 	struct sandbox_state *st = r->priv;
-	if (r->pid <= 0)
-		return 0;
-	if (hard) {
-		kill(r->pid, SB_INIT_KILL_SIGNAL);
-		cg_kill_all(st->cg);
-	} else {
-		kill(r->pid, SIGTERM);
-	}
-	return 0;
+	return runner_stop_init(r->pid, st->cg, hard);
 }
 
 /* Count the refused calls the seccomp listener recorded ("NR NAME" lines). */

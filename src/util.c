@@ -145,6 +145,14 @@ static int fsync_parent_dir(const char *path)
 	return rc;
 }
 
+void close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
 int fsync_path(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
