@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "dir_test_util.h"
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <signal.h>
@@ -336,19 +338,6 @@ static void test_from_json_rejects_bad_input(void **state)
 }
 
 /* ---- files ---- */
-
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
 
 static void test_write_then_read(void **state)
 {

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "dir_test_util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,20 +54,6 @@ static char *slurp(const char *path)
 	char *s = NULL;
 	assert_int_equal(read_file(path, &s, NULL, NULL), 0);
 	return s;
-}
-
-/* Number of directory entries other than . and .. */
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 /* ---- write_file_atomic ---- */
