@@ -48,9 +48,13 @@ struct runner_ops {
 	 * Returns without waiting for that setup: the core records the run and takes the
 	 * environment fingerprint meanwhile. cleanup() undoes a start that is never released. */
 	int (*start)(struct runner *r, struct rp_err *err);
-	/* Let the job's program run, once the setup is done (its errors are reported here). On
-	 * success r->pid and r->wait_fd are set, and the runner keeps job->out_fd open no longer. */
+	/* Let the job's program run, once the setup is done (its errors are reported here, or by
+	 * await_start). On success, and await_start's if the runner has one, r->pid and r->wait_fd
+	 * are set, and the runner keeps job->out_fd open no longer. */
 	int (*release)(struct runner *r, struct rp_err *err);
+	/* Optional: wait until the released job's program runs; its last setup steps report
+	 * their errors here. The core records the run between release and this. */
+	int (*await_start)(struct runner *r, struct rp_err *err);
 	/* Ask the job to stop: hard=false → SIGTERM to the whole job, hard=true → SIGKILL to everything. */
 	int (*stop)(struct runner *r, bool hard);
 	/* Called once r->wait_fd is readable: reap the job and fill res. */

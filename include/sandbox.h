@@ -105,6 +105,10 @@ struct sb_seccomp;
  * settings): 0 once it has exec'd (out filled), -1 with the setup's error (nothing left
  * behind). The caller must ignore SIGPIPE. */
 int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err);
+/* sb_release in two halves, so the caller can work while the job is being started: send lets
+ * it go (cannot fail: a setup that did reports so to wait); wait is sb_release's result. */
+void sb_release_send(struct sb_setup *s, const struct sb_seccomp *filter);
+int sb_release_wait(struct sb_setup *s, struct sb_started *out, struct rp_err *err);
 /* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). */
 void sb_abort(struct sb_setup *s);
 /* sb_begin + sb_release. plan->out_fd, lifeline_fd and status_fd stay open in the caller:

@@ -9,9 +9,9 @@
  *   return: the caller works            reports 'S' (overlay or not), waits on the gate
  *     meanwhile (run.json, fingerprint,
  *     the seccomp filter's compilation)
- *   sb_release:
+ *   sb_release (= _send + _wait):
  *   write "g" + the filter on the gate -> enters the run's cgroup, cgroup ns; sb_init_spawn():
- *                                        the job child drops caps, sets
+ *   (the caller works meanwhile)         the job child drops caps, sets
  *                                        no_new_privs, installs the filter, execs; the init
  *   read the message pipe until EOF <-   supervises (the pipe is close-on-exec)
  */
@@ -428,16 +428,20 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	return rc;
 }
 
-int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err)
+void sb_release_send(struct sb_setup *s, const struct sb_seccomp *filter)
 {
-	memset(out, 0, sizeof *out);
-	out->pid = -1;
 	/* A setup that failed meanwhile has exited: the write fails (EPIPE, SIGPIPE ignored by the
 	 * caller) or lands in a pipe nobody reads; either way its report says why. */
 	if (write_all(s->gate_fd, "g", 1) == 0)
 		(void)write_filter(s->gate_fd, filter);
 	close(s->gate_fd);
 	s->gate_fd = -1;
+}
+
+int sb_release_wait(struct sb_setup *s, struct sb_started *out, struct rp_err *err)
+{
+	memset(out, 0, sizeof *out);
+	out->pid = -1;
 	int rc = read_reports(s->msg_fd, out, err);
 	if (rc < 0) {
 		sb_abort(s);
@@ -447,6 +451,12 @@ int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_st
 	out->pid = s->pid;
 	s->pid = -1;
 	return 0;
+}
+
+int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err)
+{
+	sb_release_send(s, filter);
+	return sb_release_wait(s, out, err);
 }
 
 int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)

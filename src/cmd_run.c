@@ -429,10 +429,8 @@ static void run_ctx_free(struct run_ctx *c)
 }
 
 /* While the runner sets the job up: the run's inputs, logs.txt, and the environment
- * fingerprint, taken before the job can change anything; then the first run.json, whose write
- * was begun before the runner started, is committed (from here on a dead supervisor leaves a
- * "lost" run, never a nameless directory). The device writes it meanwhile. */
-static int record_run_start(struct run_ctx *c, struct atomic_file *first, struct rp_err *err)
+ * fingerprint, taken before the job can change anything. */
+static int record_run_start(struct run_ctx *c, struct rp_err *err)
 {
 	if (write_run_inputs(&c->spec, c->run_dir, err) < 0)
 		return -1;
@@ -450,11 +448,33 @@ static int record_run_start(struct run_ctx *c, struct atomic_file *first, struct
 		runner_add_warning(&c->runner, "%s", fp_warning);
 	free(fp_warning);
 	trace_phase("environment fingerprinted");
-	/* No directory fsync yet: the run directory's own entry in runs/ is not flushed either
-	 * until record_running does both. */
-	if (atomic_file_commit(first, RP_WRITE_NO_DIRSYNC, err) < 0)
+	return 0;
+}
+
+/* Release the job and make the first run.json (begun before the runner started) visible while
+ * it starts: its fsync, a device flush, overlaps the job's exec instead of delaying it. From the
+ * rename on a dead supervisor leaves a "lost" run; it dying in the fraction of a millisecond
+ * before takes the job with it (the runners' lifelines) and leaves no record. No directory fsync
+ * yet: the run directory's own entry in runs/ is not flushed either until record_running. */
+static int release_and_record(struct run_ctx *c, struct atomic_file *first, struct rp_err *err)
+{
+	c->rec.started_at = now_realtime();
+	if (c->runner.ops->release(&c->runner, err) < 0) {
+		atomic_file_abort(first);
 		return -1;
+	}
+	struct rp_err commit_err = { 0 };
+	int committed = atomic_file_commit(first, RP_WRITE_NO_DIRSYNC, &commit_err);
+	if (c->runner.ops->await_start && c->runner.ops->await_start(&c->runner, err) < 0)
+		return -1;
+	if (committed < 0) {
+		c->runner.ops->stop(&c->runner, true);
+		*err = commit_err;
+		return -1;
+	}
 	trace_phase("first run.json on disk");
+	fprintf(stderr, "runpilot: run %s started (%s runner%s%s)\n", c->id, c->runner.ops->type,
+		c->runner.fallback_reason ? ": " : "", c->runner.fallback_reason ? c->runner.fallback_reason : "");
 	return 0;
 }
 
@@ -471,18 +491,11 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 	if (rc == 0) {
 		rc = c->runner.ops->start(&c->runner, err);
 		if (rc == 0)
-			rc = record_run_start(c, &first, err);
-		if (rc < 0)
-			atomic_file_abort(&first); /* a no-op once committed */
-	}
-	if (rc == 0) {
-		/* Said once run.json is on disk: a runpilot killed from here on leaves a lost run. */
-		fprintf(stderr, "runpilot: run %s started (%s runner%s%s)\n", c->id, c->runner.ops->type,
-			c->runner.fallback_reason ? ": " : "",
-			c->runner.fallback_reason ? c->runner.fallback_reason : "");
-		print_new_warnings(c);
-		c->rec.started_at = now_realtime();
-		rc = c->runner.ops->release(&c->runner, err);
+			rc = record_run_start(c, err);
+		if (rc == 0)
+			rc = release_and_record(c, &first, err);
+		else
+			atomic_file_abort(&first);
 	}
 	close(pipefd[1]);
 	c->job.out_fd = -1;
@@ -535,17 +548,12 @@ static void finish_record(struct run_ctx *c, const struct supervise_outcome *out
 	r->runner = runner_record(&c->runner);
 }
 
-/* The outcome, durable; the runner's leftovers (its init, cgroups, scratch dirs) are cleaned
- * up while the device writes it: an init may still be tearing its namespaces down. */
+/* The outcome, durable, before the runner's leftovers (its init, cgroups, scratch dirs) are
+ * cleaned up by run_ctx_free: an init still tearing its namespaces down (an overlay's unmount
+ * flushes the filesystem under it) then does so while the device writes the record. */
 static int record_final(struct run_ctx *c, struct rp_err *err)
 {
-	struct atomic_file last;
-	int rc = record_write_begin(c->run_dir, &c->rec, &last, err);
-	if (c->prepared && c->runner.ops->cleanup) {
-		c->runner.ops->cleanup(&c->runner);
-		c->prepared = false;
-	}
-	return rc < 0 ? -1 : atomic_file_commit(&last, 0, err);
+	return record_write(c->run_dir, &c->rec, err);
 }
 
 /* The run directory and record in memory, the runner picked and prepared: nothing runs yet. */

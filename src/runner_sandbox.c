@@ -273,13 +273,22 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 	return sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &st->filter, err);
 }
 
+/* The job goes; the supervisor records the run while the init enters the run's cgroup and the
+ * job drops its privileges, installs the filter and execs. */
 static int sandbox_release(struct runner *r, struct rp_err *err)
 {
+	(void)err;
 	struct sandbox_state *st = r->priv;
 	st->start_mono = now_monotonic();
-	int rc = sb_release(&st->setup, &st->filter, &st->started, err);
+	sb_release_send(&st->setup, &st->filter);
 	sb_seccomp_free(&st->filter);
-	if (rc < 0) {
+	return 0;
+}
+
+static int sandbox_await_start(struct runner *r, struct rp_err *err)
+{
+	struct sandbox_state *st = r->priv;
+	if (sb_release_wait(&st->setup, &st->started, err) < 0) {
 		explain_failure(&st->plan, err);
 		return -1;
 	}
@@ -447,6 +456,7 @@ const struct runner_ops runner_sandbox_ops = {
 	.prepare = sandbox_prepare,
 	.start = sandbox_start,
 	.release = sandbox_release,
+	.await_start = sandbox_await_start,
 	.stop = sandbox_stop,
 	.wait = sandbox_wait,
 	.cleanup = sandbox_cleanup,

@@ -170,8 +170,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return write_file_atomic_flags(path, data, len, mode, 0, err);
 }
 
-int atomic_file_begin(struct atomic_file *f, const char *path, const void *data, size_t len, mode_t mode,
-		      struct rp_err *err)
+/* The temp file, written in full, not flushed. */
+static int atomic_file_create(struct atomic_file *f, const char *path, const void *data, size_t len, mode_t mode,
+			      struct rp_err *err)
 {
 	f->path = xstrdup(path);
 	f->tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
@@ -186,6 +187,14 @@ int atomic_file_begin(struct atomic_file *f, const char *path, const void *data,
 		atomic_file_abort(f);
 		return -1;
 	}
+	return 0;
+}
+
+int atomic_file_begin(struct atomic_file *f, const char *path, const void *data, size_t len, mode_t mode,
+		      struct rp_err *err)
+{
+	if (atomic_file_create(f, path, data, len, mode, err) < 0)
+		return -1;
 	/* Start the writeback now; commit's fsync then mostly waits for what is done already. */
 	(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	return 0;
@@ -228,8 +237,10 @@ void atomic_file_abort(struct atomic_file *f)
 int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode, int flags,
 			    struct rp_err *err)
 {
+	/* No writeback kick: the fsync follows at once, or (RP_WRITE_NO_FSYNC) never, and then an
+	 * early write-out would only make the next journal commit (run.json's fsync) wait for it. */
 	struct atomic_file f;
-	if (atomic_file_begin(&f, path, data, len, mode, err) < 0)
+	if (atomic_file_create(&f, path, data, len, mode, err) < 0)
 		return -1;
 	return atomic_file_commit(&f, flags, err);
 }
