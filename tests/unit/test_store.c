@@ -222,6 +222,57 @@ static void test_next_id_follows_highest(void **state)
 	free(d);
 }
 
+static void write_hint(struct fx *f, const char *text)
+{
+	char *hint = path_join(f->st.runs_dir, ".last_id");
+	assert_int_equal(write_file_atomic(hint, text, strlen(text), 0644, NULL), 0);
+	free(hint);
+}
+
+static void make_run_dir(struct fx *f, const char *id)
+{
+	char *d = path_join(f->st.runs_dir, id);
+	assert_int_equal(mkdir(d, 0755), 0);
+	free(d);
+}
+
+/* runs/.last_id holds the newest id, and a hint whose run exists is where the next id starts:
+ * a run directory made by hand beyond it is not looked for (mkdir still never reuses one). */
+static void test_last_id_hint_written_and_followed(void **state)
+{
+	struct fx *f = *state;
+	new_run(f, "rp_0001");
+	new_run(f, "rp_0002");
+	char *hint = path_join(f->st.runs_dir, ".last_id"), *text = NULL;
+	assert_int_equal(read_file(hint, &text, NULL, NULL), 0);
+	assert_int_equal(strtol(text, NULL, 10), 2);
+	free(text);
+	free(hint);
+	make_run_dir(f, "rp_0003"); /* taken by someone else: mkdir skips it */
+	make_run_dir(f, "rp_0040"); /* beyond the hint: not read for */
+	new_run(f, "rp_0004");
+	/* the hint is not a run */
+	struct strvec ids = {0};
+	assert_int_equal(store_list_ids(&f->st, &ids, NULL), 0);
+	assert_int_equal(ids.n, 5);
+	strvec_free(&ids);
+}
+
+/* A hint naming a run that is gone, or not a number, costs a directory read: never a wrong id. */
+static void test_last_id_hint_stale_or_garbage(void **state)
+{
+	struct fx *f = *state;
+	make_run_dir(f, "rp_0007");
+	write_hint(f, "00000000000000000050\n"); /* rp_0050 was deleted */
+	new_run(f, "rp_0008");
+	write_hint(f, "not a number\n");
+	new_run(f, "rp_0009");
+	write_hint(f, "");
+	new_run(f, "rp_0010");
+	write_hint(f, "-3\n");
+	new_run(f, "rp_0011");
+}
+
 static void test_id_width_past_9999(void **state)
 {
 	struct fx *f = *state;
@@ -401,6 +452,8 @@ int main(void)
 		cmocka_unit_test(test_id_format_and_number),
 		T(test_sequential_ids),
 		T(test_next_id_follows_highest),
+		T(test_last_id_hint_written_and_followed),
+		T(test_last_id_hint_stale_or_garbage),
 		T(test_id_width_past_9999),
 		T(test_concurrent_allocation),
 		T(test_new_run_reports_failure),
