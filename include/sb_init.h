@@ -22,10 +22,14 @@ struct sb_init_cfg {
 	bool pid_namespace;/* init is pid 1 of its own pid namespace: kill(-1, sig) reaches the whole job */
 };
 
-/* Call in the (future) init process: blocks the forwarded signals and forks the job. Returns 0 in
- * the job (signal mask and dispositions restored, own process group), the job's pid in the init,
- * -1 with err filled on failure. */
-pid_t sb_init_spawn(struct rp_err *err);
+/* The job's side of sb_init_spawn: sets the process up and execs (or _exits); never returns.
+ * It runs on the init's memory until then (vfork), so it may change nothing the init uses. */
+typedef void sb_job_main(void *arg);
+
+/* Call in the (future) init process: blocks the forwarded signals and starts the job process
+ * (signal mask and dispositions restored, own process group), which runs job_main(arg). Returns
+ * the job's pid once it has exec'd or exited, -1 with err filled on failure. */
+pid_t sb_init_spawn(sb_job_main *job_main, void *arg, struct rp_err *err);
 
 /* What the init reports once the job and everything it left are gone: the job's wait status and
  * the resources of every process it reaped (getrusage(RUSAGE_CHILDREN): the job and its

@@ -157,6 +157,18 @@ static noreturn void job_exec(const struct sb_plan *p, const struct sb_seccomp *
 	_exit(saved == ENOENT ? 127 : 126);
 }
 
+struct job_args {
+	const struct sb_plan *plan;
+	const struct sb_seccomp *filter;
+	int msg_fd;
+};
+
+static noreturn void job_main(void *arg)
+{
+	const struct job_args *a = arg;
+	job_exec(a->plan, a->filter, a->msg_fd);
+}
+
 /* pid 1 of the new pid namespace. */
 /* Wait for one byte on the gate; anything else means the parent gave up: exit, and the
  * namespaces (with every mount built in them) go with us. */
@@ -304,11 +316,10 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 		child_fail(msg_fd, &e);
 	}
 
-	pid_t job = sb_init_spawn(&e);
+	struct job_args args = { p, &filter, msg_fd };
+	pid_t job = sb_init_spawn(job_main, &args, &e);
 	if (job < 0)
 		child_fail(msg_fd, &e);
-	if (job == 0)
-		job_exec(p, &filter, msg_fd);
 	sb_seccomp_free(&filter);
 
 	close(msg_fd);

@@ -486,12 +486,19 @@ static int execute(struct run_ctx *c, const struct run_opts *o, struct supervise
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return rp_err_sys(err, "pipe");
 	c->job.out_fd = pipefd[1];
+	/* The runner starts first: a sandbox's setup is usually the longest path to the job. */
+	int rc = c->runner.ops->start(&c->runner, err);
 	struct atomic_file first;
-	int rc = record_write_begin(c->run_dir, &c->rec, &first, err);
+	if (rc == 0)
+		rc = record_write_begin(c->run_dir, &c->rec, &first, err);
 	if (rc == 0) {
-		rc = c->runner.ops->start(&c->runner, err);
-		if (rc == 0)
+		/* Held until runpilot exits: readers tell a live supervisor from a dead one by it
+		 * (taken before the first run.json says "running"). */
+		c->lock_fd = record_lock_supervisor(c->run_dir, err);
+		if (c->lock_fd >= 0)
 			rc = record_run_start(c, err);
+		else
+			rc = -1;
 		if (rc == 0)
 			rc = release_and_record(c, &first, err);
 		else
@@ -565,10 +572,6 @@ static int prepare_run(struct run_ctx *c, const struct run_opts *o, struct rp_er
 	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
 		return -1;
 	trace_phase("run directory created");
-	/* Held until runpilot exits: readers tell a live supervisor from a dead one by it. */
-	c->lock_fd = record_lock_supervisor(c->run_dir, err);
-	if (c->lock_fd < 0)
-		return -1;
 	uuid_v4(c->uid);
 	c->out_dir = path_join(c->run_dir, "outputs");
 	c->log_path = path_join(c->run_dir, "logs.txt");

@@ -40,9 +40,10 @@ static int local_prepare(struct runner *r, struct rp_err *err)
 	return 0;
 }
 
-/* In the job process: wire up stdio, leave nothing else open, exec. Never returns. */
-static _Noreturn void exec_job(const struct rp_job *job)
+/* In the job process (sb_job_main): wire up stdio, leave nothing else open, exec. */
+static _Noreturn void exec_job(void *arg)
 {
+	const struct rp_job *job = arg;
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(job->out_fd, 1) < 0 || dup2(job->out_fd, 2) < 0)
 		_exit(126);
@@ -75,9 +76,7 @@ static _Noreturn void run_shim(const struct rp_job *job, const struct rp_cgroup 
 		_exit(125); /* the supervisor failed to set us up */
 	close(sync_r);
 	struct rp_err e = {0};
-	pid_t pid = sb_init_spawn(&e);
-	if (pid == 0)
-		exec_job(job);
+	pid_t pid = sb_init_spawn(exec_job, (void *)job, &e);
 	if (pid < 0) {
 		dprintf(job->out_fd, "runpilot: cannot start the job: %s\n", e.msg);
 		_exit(125);
