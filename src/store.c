@@ -6,10 +6,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
@@ -26,6 +28,25 @@ static char *default_home(void)
 	return path_join(home, ".runpilot");
 }
 
+/* Mark runs/ as the top of directory hierarchies (chattr +T), as /home is: ext4's Orlov
+ * allocator then spreads run directories over its block groups instead of packing them next
+ * to each other. Without it every run's files are allocated in the group where earlier runs
+ * just freed inodes, and ext4 without a journal skips recently freed inodes one by one: file
+ * creation was measured at 0.2 ms (20 us in a fresh group), a dozen times per run. A no-op
+ * where the filesystem has no such flag. */
+static void mark_top_directory(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int flags;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && !(flags & FS_TOPDIR_FL)) {
+		flags |= FS_TOPDIR_FL;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+}
+
 int store_open(struct rp_store *st, bool create, struct rp_err *err)
 {
 	const char *env = getenv("RUNPILOT_HOME");
@@ -37,6 +58,8 @@ int store_open(struct rp_store *st, bool create, struct rp_err *err)
 		store_close(st);
 		return -1;
 	}
+	if (create)
+		mark_top_directory(st->runs_dir);
 	return 0;
 }
 

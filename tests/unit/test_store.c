@@ -5,10 +5,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,6 +131,23 @@ static void test_open_creates_runs_dir(void **state)
 	assert_true(path_is_dir(runs));
 	free(runs);
 	free(home);
+}
+
+/* runs/ is marked as a top of directory hierarchies (ext2/3/4 'T' flag) so run directories are
+ * spread over block groups; filesystems without inode flags (tmpfs) are skipped. */
+static void test_runs_dir_marked_top(void **state)
+{
+	struct fx *f = *state;
+	int fd = open(f->st.runs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	int flags = 0;
+	int rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	close(fd);
+	if (rc < 0) {
+		print_message("runs dir flags not supported here (%s): skipped\n", strerror(errno));
+		skip();
+	}
+	assert_true(flags & FS_TOPDIR_FL);
 }
 
 static void test_open_home_defaults_and_relative(void **state)
@@ -447,6 +467,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_runs_dir),
+		T(test_runs_dir_marked_top),
 		T(test_open_home_defaults_and_relative),
 		T(test_open_unwritable_home_fails),
 		cmocka_unit_test(test_id_format_and_number),
