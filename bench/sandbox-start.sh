@@ -21,9 +21,9 @@ printf 'name: bench\nentrypoint: ["/bin/true"]\n' > "$T/true.yaml"
 # hyperfine times one command's runs before the next command's: so the three commands are timed
 # in ROUNDS short rounds, and the ratios are taken per round (the same minute) and reported as
 # the median over rounds, beside each round's figures.
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
 for r in $(seq "$ROUNDS"); do
-	hyperfine -N --warmup 3 --runs "${RUNS:-30}" --export-json "$T/h$r.json" \
+	hyperfine -N --warmup 3 --runs "${RUNS:-20}" --export-json "$T/h$r.json" \
 		-n sandbox "$bin run --runner sandbox -q $T/true.yaml" \
 		-n local "$bin run --runner local -q $T/true.yaml" \
 		-n bwrap "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" > "$T/h$r.txt" 2>&1 ||
