@@ -174,6 +174,26 @@ PY
 		flushed "$RUNPILOT_HOME/runs"
 	check "run.json replaced atomically at start, once running, and at the end" \
 		test "$(grep -c "rename(\"$DD/run.json.tmp" "$T/strace")" -eq 3
+	# logs.txt: flushed at the end when the job wrote to it (an empty one has nothing to flush)
+	mkconfig "$W/durable-log.yaml" durable-log '["sh", "-c", "echo logged; sleep 0.2"]'
+	strace -f -qq -e trace=openat,fsync -o "$T/strace-log" "$RUNPILOT_BIN" run --runner local -q "$W/durable-log.yaml" > /dev/null 2>&1
+	LD=$(last_run_dir)
+	log_flushed() { python3 - "$T/strace-log" "$LD/logs.txt" <<'PY'
+import re, sys
+fd = None
+for l in open(sys.argv[1]).read().splitlines():
+    m = re.search(r'openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)', l)
+    if m and m.group(1) == sys.argv[2] and "O_APPEND" in l:
+        fd = m.group(2)
+    elif m and fd is not None and m.group(2) == fd:
+        fd = None  # the number was reused: the log was closed unflushed
+    elif fd is not None and re.search(r'\bfsync\(%s\)' % fd, l):
+        sys.exit(0)
+sys.exit(1)
+PY
+	}
+	check "logs.txt flushed at the end of a job that printed" log_flushed
+	check "logs.txt holds what it printed" grep -qx logged "$LD/logs.txt"
 else
 	skip "durability checks" "strace is not installed"
 fi

@@ -59,6 +59,20 @@ check "python job: workdir write kept in changes/, real workdir untouched" \
 check "python job: hostname is the run id" grep -qx "host $(basename "$RD")" "$T/train.out"
 sb_no_leftovers "python job" "$SNAP" "$RD"
 
+# --- the job gets exactly runpilot's CPUs: the setup process is placed off the supervisor's
+# CPU while it builds the mounts and must take the full set back before the job starts ---
+cpus_of_self() { awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status; }
+mkconfig "$W/cpus.yaml" cpus '["awk", "/^Cpus_allowed_list/ {print \"cpus \" $2}", "/proc/self/status"]'
+sbrun cpus sandbox -q "$W/cpus.yaml"
+check "job's CPUs are runpilot's ($(cpus_of_self))" grep -qx "cpus $(cpus_of_self)" "$RD/logs.txt"
+if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then
+	timeout 120 taskset -c 1 "$RUNPILOT_BIN" run --runner sandbox -q "$W/cpus.yaml" > /dev/null 2>&1
+	RD=$(last_run_dir)
+	check "job's CPUs follow runpilot's own restriction (taskset -c 1)" grep -qx "cpus 1" "$RD/logs.txt"
+else
+	skip "job's CPUs under taskset" "taskset missing or one CPU"
+fi
+
 # --- while a job runs: run.json says running, with its start time and the sandbox's facts ---
 # (the record is written once the job has run 0.1 s; a job ending sooner gets it with its outcome)
 mkconfig "$W/nap.yaml" nap '["sleep", "2"]'
