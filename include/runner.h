@@ -53,8 +53,9 @@ struct runner_ops {
 	 * are set, and the runner keeps job->out_fd open no longer. */
 	int (*release)(struct runner *r, struct rp_err *err);
 	/* Optional: wait until the released job's program runs; its last setup steps report
-	 * their errors here. The core records the run between release and this. */
-	int (*await_start)(struct runner *r, struct rp_err *err);
+	 * their errors here. The core records the run between release and this. Gives up (undoing
+	 * the start, failing) if cancel_fd (-1: none) becomes readable first. */
+	int (*await_start)(struct runner *r, int cancel_fd, struct rp_err *err);
 	/* Ask the job to stop: hard=false → SIGTERM to the whole job, hard=true → SIGKILL to everything. */
 	int (*stop)(struct runner *r, bool hard);
 	/* Called once r->wait_fd is readable: reap the job and fill res. */

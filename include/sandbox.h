@@ -79,6 +79,9 @@ struct sb_plan {
 	 * reachable; written at release, so the setup's allocations are not charged to the run. */
 	const char *const *cgroup_files;
 	int ncgroup_files;       /* at most SB_MAX_CGROUP_FILES */
+	/* Test hook (RUNPILOT_TEST_STALL_SETUP): the child waits for ever before building the mounts,
+	 * as one stuck on a dead mount would, so tests can interrupt a hung setup. */
+	bool test_stall;
 };
 #define SB_MAX_CGROUP_FILES 8
 
@@ -106,9 +109,11 @@ struct sb_seccomp;
  * behind). The caller must ignore SIGPIPE. */
 int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err);
 /* sb_release in two halves, so the caller can work while the job is being started: send lets
- * it go (cannot fail: a setup that did reports so to wait); wait is sb_release's result. */
+ * it go (cannot fail: a setup that did reports so to wait); wait is sb_release's result. When
+ * cancel_fd (-1: none) becomes readable before the setup has finished (a signalfd: Ctrl-C on a
+ * setup stuck on a dead mount), wait gives the sandbox up as sb_abort does and fails. */
 void sb_release_send(struct sb_setup *s, const struct sb_seccomp *filter);
-int sb_release_wait(struct sb_setup *s, struct sb_started *out, struct rp_err *err);
+int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, struct rp_err *err);
 /* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). */
 void sb_abort(struct sb_setup *s);
 /* sb_begin + sb_release. plan->out_fd, lifeline_fd and status_fd stay open in the caller:

@@ -34,6 +34,11 @@ struct supervise_outcome {
 /* Signals runpilot handles while a job runs; block them (supervise_block_signals) before the
  * runner starts so none is lost in between. */
 int supervise_block_signals(sigset_t *old, struct rp_err *err);
+/* A signalfd (non-blocking, close-on-exec) readable once one of those signals is pending, for
+ * waits before supervise_run (a runner's await_start); -1 if none could be made. */
+int supervise_signal_fd(void);
+/* One of those signals pending (blocked, not yet taken), or 0. */
+int supervise_pending_signal(void);
 
 /* Run the loop until the job has ended and its output is drained. */
 int supervise_run(struct runner *r, struct capture *cap, const struct supervise_opts *o,

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -316,6 +317,8 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	if (p->netns && sb_ns_loopback_up(&e) < 0)
 		child_fail(msg_fd, &e);
 
+	while (p->test_stall)
+		pause();
 	struct sb_started st = { 0 };
 	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
 		child_fail(msg_fd, &e);
@@ -368,12 +371,27 @@ static void kill_and_reap(pid_t pid)
 		;
 }
 
+/* Wait until fd can be read; false when cancel_fd (if >= 0) became readable first. A report
+ * that is there wins over a cancel arriving with it. */
+static bool wait_readable(int fd, int cancel_fd)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
+	for (;;) {
+		int n = poll(p, cancel_fd >= 0 ? 2 : 1, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 || p[0].revents || !p[1].revents;
+	}
+}
+
 /* Read the child's reports until the pipe closes (the job exec'd, or setup failed). */
-static int read_reports(int fd, struct sb_started *out, struct rp_err *err)
+static int read_reports(int fd, int cancel_fd, struct sb_started *out, struct rp_err *err)
 {
 	bool got_setup = false;
 	for (;;) {
 		struct sb_msg m;
+		if (!wait_readable(fd, cancel_fd))
+			return rp_err_set(err, RP_ERR_RUNTIME, "sandbox: setup interrupted");
 		ssize_t n = read(fd, &m, sizeof m);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -476,11 +494,11 @@ void sb_release_send(struct sb_setup *s, const struct sb_seccomp *filter)
 	s->gate_fd = -1;
 }
 
-int sb_release_wait(struct sb_setup *s, struct sb_started *out, struct rp_err *err)
+int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, struct rp_err *err)
 {
 	memset(out, 0, sizeof *out);
 	out->pid = -1;
-	int rc = read_reports(s->msg_fd, out, err);
+	int rc = read_reports(s->msg_fd, cancel_fd, out, err);
 	if (rc < 0) {
 		sb_abort(s);
 		return -1;
@@ -494,7 +512,7 @@ int sb_release_wait(struct sb_setup *s, struct sb_started *out, struct rp_err *e
 int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err)
 {
 	sb_release_send(s, filter);
-	return sb_release_wait(s, out, err);
+	return sb_release_wait(s, -1, out, err);
 }
 
 int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)

@@ -394,17 +394,23 @@ static void print_new_warnings(struct run_ctx *c)
 	fflush(stderr);
 }
 
-/* Record a run that could not start: failed, reason "setup", with the error. */
-static void record_setup_failure(struct run_ctx *c, const struct rp_err *err)
+/* Record a run that never got its job going: failed with reason "setup", or cancelled (a
+ * signal during the setup), with why. */
+static void record_not_started(struct run_ctx *c, enum rp_status status, const char *reason, const char *why)
 {
 	if (!c->have_rec)
 		return;
-	c->rec.status = RP_FAILED;
+	c->rec.status = status;
 	free(c->rec.reason);
-	c->rec.reason = xstrdup("setup");
+	c->rec.reason = xstrdup(reason);
 	c->rec.ended_at = now_realtime();
-	record_set_section(&c->rec, "error", cJSON_CreateString(err->msg));
+	record_set_section(&c->rec, "error", cJSON_CreateString(why));
 	record_write(c->run_dir, &c->rec, NULL);
+}
+
+static void record_setup_failure(struct run_ctx *c, const struct rp_err *err)
+{
+	record_not_started(c, RP_FAILED, "setup", err->msg);
 }
 
 static void run_ctx_free(struct run_ctx *c)
@@ -465,8 +471,15 @@ static int release_and_record(struct run_ctx *c, struct atomic_file *first, stru
 	}
 	struct rp_err commit_err = { 0 };
 	int committed = atomic_file_commit(first, RP_WRITE_NO_DIRSYNC, &commit_err);
-	if (c->runner.ops->await_start && c->runner.ops->await_start(&c->runner, err) < 0)
-		return -1;
+	if (c->runner.ops->await_start) {
+		/* Ctrl-C or SIGTERM ends a setup that hangs (a mount on a dead server, say). */
+		int cancel_fd = supervise_signal_fd();
+		int rc = c->runner.ops->await_start(&c->runner, cancel_fd, err);
+		if (cancel_fd >= 0)
+			close(cancel_fd);
+		if (rc < 0)
+			return -1;
+	}
 	if (committed < 0) {
 		c->runner.ops->stop(&c->runner, true);
 		*err = commit_err;
@@ -630,6 +643,14 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 
 	struct supervise_outcome out;
 	if (execute(&c, &o, &out, err) < 0) {
+		int sig = supervise_pending_signal();
+		if (sig) {
+			/* Interrupted before the job ran: a cancelled run, not a broken setup. */
+			record_not_started(&c, RP_CANCELLED, "cancelled", "cancelled during the runner's setup");
+			fprintf(stderr, "runpilot: run %s cancelled during setup (%s)\n", c.id, strsignal(sig));
+			rc = 128 + sig;
+			goto out;
+		}
 		record_setup_failure(&c, err);
 		rp_err_wrap(err, "run %s", c.id);
 		goto out;

@@ -159,6 +159,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 		return rp_err_set(err, RP_ERR_USAGE,
 				  "sandbox.userns: false needs root; remove it to run in a user namespace");
 	p->netns = sc->network && strcmp(sc->network, "none") == 0;
+	p->test_stall = getenv("RUNPILOT_TEST_STALL_SETUP") != NULL;
 	p->host_uid = getuid();
 	p->host_gid = getgid();
 	if (plan_security(p, sc, err) < 0)
@@ -285,10 +286,10 @@ static int sandbox_release(struct runner *r, struct rp_err *err)
 	return 0;
 }
 
-static int sandbox_await_start(struct runner *r, struct rp_err *err)
+static int sandbox_await_start(struct runner *r, int cancel_fd, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
-	if (sb_release_wait(&st->setup, &st->started, err) < 0) {
+	if (sb_release_wait(&st->setup, cancel_fd, &st->started, err) < 0) {
 		explain_failure(&st->plan, err);
 		return -1;
 	}

@@ -29,6 +29,25 @@ int supervise_block_signals(sigset_t *old, struct rp_err *err)
 	return 0;
 }
 
+int supervise_signal_fd(void)
+{
+	sigset_t set;
+	handled_signals(&set);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int supervise_pending_signal(void)
+{
+	sigset_t pending, handled;
+	handled_signals(&handled);
+	if (sigpending(&pending) < 0)
+		return 0;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&handled, sig) == 1 && sigismember(&pending, sig) == 1)
+			return sig;
+	return 0;
+}
+
 void supervise_classify(const struct rp_result *res, bool cancelled, bool timed_out,
 			struct supervise_outcome *out)
 {

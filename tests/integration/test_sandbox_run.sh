@@ -124,6 +124,29 @@ check "cancel: status cancelled" test "$(field "d['status']")" = cancelled
 check "cancel: no sleep of the job left" test -z "$(pgrep -f "sleep ($S1|$S2)" | while read -r p; do pid_dead "$p" || echo "$p"; done)"
 sb_no_leftovers "cancel" "$SNAP" "$RD"
 
+# --- Ctrl-C / SIGTERM while the setup hangs (a dead mount, say; RUNPILOT_TEST_STALL_SETUP makes
+# the setup process wait for ever before its mounts): runpilot gives the setup up at once ---
+mkconfig "$W/stall.yaml" stall '["true"]'
+for sig in INT TERM; do
+	RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_BIN" run --runner sandbox "$W/stall.yaml" > "$T/stall.out" 2>&1 &
+	RPPID=$!
+	wait_for "[ -e \"\$(last_run_dir)/run.json\" ]" 10 # committed once the setup is waited for
+	sleep 0.2
+	check "setup stalled ($sig): runpilot still waiting" kill -0 "$RPPID"
+	kill -"$sig" "$RPPID"
+	wait_for "! kill -0 $RPPID 2>/dev/null" 5
+	check "setup stalled ($sig): runpilot exits within 5 s" sh -c "! kill -0 $RPPID 2>/dev/null"
+	kill -KILL "$RPPID" 2>/dev/null
+	wait "$RPPID"
+	RC=$?
+	RD=$(last_run_dir)
+	want=$(( 128 + $(kill -l "$sig") ))
+	check "setup stalled ($sig): exit $want" test "$RC" -eq "$want"
+	check "setup stalled ($sig): run cancelled" test "$(field "d['status']")" = cancelled
+	check "setup stalled ($sig): says so" grep -q "cancelled during setup" "$T/stall.out"
+	sb_no_leftovers "setup stalled ($sig)" "$SNAP" "$RD"
+done
+
 # --- workdir read-only fallback: overlay refused (a ':' in the run dir path) ---
 HO="$T/ho:me"
 mkdir -p "$HO"
