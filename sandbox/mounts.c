@@ -5,6 +5,9 @@
  * /newroot and make it read-only and nosuid recursively; mount a fresh /proc, /dev and /tmp over
  * the host's; overlay the workdir; bind the output dir writable; add extra binds; mask
  * credentials; pivot_root into /newroot and detach the staging root with the host's under it.
+ * The workdir, output dir and sandbox.mounts are mounted on mount points opened inside the new
+ * root (openat2 RESOLVE_IN_ROOT): a path is resolved as the job will see it, and a symlink in a
+ * rootfs cannot lead the setup to the host's tree at /oldroot.
  *
  * Defence in depth: nothing here mounts or unmounts before checking that this process's mount
  * namespace differs from the parent's (inode of /proc/self/ns/mnt, taken before clone). */
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -34,6 +38,9 @@
 #define STAGE "/tmp"
 #define OLDROOT "/oldroot"
 #define NEWROOT "/newroot"
+/* In the staging root: where a mount is made before it is moved onto its place in the new root
+ * (a path of ours, with no symlink in it). */
+#define STAGED "/staged"
 
 /* Docker's (moby oci/defaults.go) read-only and masked /proc and /sys paths. */
 static const char *const proc_readonly[] = {
@@ -86,39 +93,129 @@ static char *in_old(const char *p)
 	return xasprintf(OLDROOT "%s", strcmp(p, "/") ? p : "");
 }
 
-/* Make sure a mount target exists: a directory, or an empty file for file binds. Creating can
- * only succeed on our own tmpfs mounts (or the rootfs's scratch upper): the host's tree is
- * already read-only when this runs, so nothing is ever created on the host. */
-static int ensure_target(const char *path, bool is_dir, struct rp_err *err)
+static int rofs_error(const char *inside, struct rp_err *err)
+{
+	return rp_err_set(err, RP_ERR_USAGE,
+			  "sandbox: mount point %s does not exist and the host's / is read-only: "
+			  "choose a dst that exists, or one under /tmp", inside);
+}
+
+/* A path as the job will see it (absolute), opened inside the new root with every symlink and
+ * ".." resolved as if the new root were / (openat2 RESOLVE_IN_ROOT): a rootfs's symlinks can
+ * never lead out of it, to the host's tree at /oldroot. An O_PATH fd, or -1 with errno. */
+static int open_inside(const char *inside, int flags)
+{
+	int root = open(NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -1;
+	while (*inside == '/')
+		inside++;
+	struct open_how how = { .flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, root, *inside ? inside : ".", &how, sizeof how);
+	int saved = errno;
+	close(root);
+	errno = saved;
+	return fd;
+}
+
+/* Create the last component of inside (a directory, or an empty file) in its parent, resolved
+ * inside the new root; an existing one is fine. 0, or -1 with errno. */
+static int create_inside(const char *inside, bool is_dir)
+{
+	char *parent = xstrdup(inside);
+	char *slash = strrchr(parent, '/');
+	const char *name = inside + (slash - parent) + 1;
+	*slash = '\0';
+	int dir = open_inside(parent, O_DIRECTORY);
+	free(parent);
+	if (dir < 0)
+		return -1;
+	int rc;
+	if (is_dir) {
+		rc = mkdirat(dir, name, 0755);
+	} else {
+		int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		rc = fd < 0 ? -1 : close(fd);
+	}
+	int saved = errno;
+	close(dir);
+	errno = saved;
+	return rc < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* A mount point for a path as the job will see it, created (with its parents) if missing: a
+ * directory, or an empty file for file binds. Creating can only succeed on our own tmpfs mounts
+ * or the rootfs's scratch upper: the host's tree is read-only by then, and the path is resolved
+ * inside the new root. Returns an O_PATH fd to mount onto (mount_at), or -1 with err. */
+static int mount_point(const char *inside, bool is_dir, struct rp_err *err)
+{
+	int fd = open_inside(inside, 0);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : rp_err_sys(err, "sandbox: mount point %s", inside);
+	char *path = xstrdup(inside);
+	int rc = 0;
+	for (char *p = strchr(path + 1, '/'); p && rc == 0; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		rc = create_inside(path, true);
+		*p = '/';
+	}
+	if (rc == 0)
+		rc = create_inside(path, is_dir);
+	free(path);
+	if (rc < 0)
+		return errno == EROFS ? rofs_error(inside, err)
+				      : rp_err_sys(err, "sandbox: cannot create mount point %s", inside);
+	fd = open_inside(inside, 0);
+	return fd >= 0 ? fd : rp_err_sys(err, "sandbox: mount point %s", inside);
+}
+
+/* Bind the host path src (under /oldroot) onto target (a mount_point fd; closed), everything
+ * below src included, with attrs (MOUNT_ATTR_*, 0: none) set on all of it first. */
+static int bind_onto(const char *src, int target, const char *inside, unsigned long long attrs,
+		     struct rp_err *err)
+{
+	int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	int rc = tree < 0 ? rp_err_sys(err, "sandbox: cannot bind %s", src + strlen(OLDROOT)) : 0;
+	struct mount_attr a = { .attr_set = attrs };
+	if (rc == 0 && attrs && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0)
+		rc = rp_err_sys(err, "sandbox: cannot restrict mount %s (read-only, nosuid, nodev)", inside);
+	if (rc == 0 && move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		rc = rp_err_sys(err, "sandbox: cannot mount on %s", inside);
+	if (tree >= 0)
+		close(tree);
+	close(target);
+	return rc;
+}
+
+/* Move what is mounted at STAGED onto target (a mount_point fd), and close target. */
+static int move_staged(int target, const char *inside, struct rp_err *err)
+{
+	int rc = move_mount(AT_FDCWD, STAGED, target, "", MOVE_MOUNT_T_EMPTY_PATH);
+	close(target);
+	return rc < 0 ? rp_err_sys(err, "sandbox: cannot mount on %s", inside) : 0;
+}
+
+/* Directories of our own tmpfs mounts (/dev) have no symlink the job or a rootfs put there:
+ * their mount points are made by path. */
+static int ensure_own_target(const char *path, bool is_dir, struct rp_err *err)
 {
 	struct stat st;
 	if (stat(path, &st) == 0)
 		return 0;
 	char *parent = xstrdup(path);
 	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = '\0';
-		struct rp_err e2 = { 0 };
-		if (mkdir_p(parent, 0755, &e2) < 0) {
-			free(parent);
-			if (e2.sys_errno == EROFS)
-				return rp_err_set(err, RP_ERR_USAGE,
-						  "sandbox: mount point %s does not exist and the host's / is read-only: "
-						  "choose a dst that exists, or one under /tmp", path + strlen(NEWROOT));
-			return rp_err_sys(err, "sandbox: cannot create mount point %s",
-					  path + strlen(NEWROOT));
-		}
-	}
+	*slash = '\0';
+	int rc = mkdir_p(parent, 0755, err);
 	free(parent);
-	int rc = is_dir ? mkdir(path, 0755) : 0;
-	if (!is_dir) {
+	if (rc < 0)
+		return -1;
+	if (is_dir)
+		rc = mkdir(path, 0755);
+	else {
 		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		rc = fd < 0 ? -1 : close(fd);
 	}
-	if (rc < 0 && errno == EROFS)
-		return rp_err_set(err, RP_ERR_USAGE,
-				  "sandbox: mount point %s does not exist and the host's / is read-only: "
-				  "choose a dst that exists, or one under /tmp", path + strlen(NEWROOT));
 	if (rc < 0 && errno != EEXIST)
 		return rp_err_sys(err, "sandbox: cannot create mount point %s", path + strlen(NEWROOT));
 	return 0;
@@ -142,7 +239,7 @@ static int enter_staging(ino_t parent_mntns, struct rp_err *err)
 		return rp_err_sys(err, "sandbox: cannot make / private");
 	if (do_mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err) < 0)
 		return -1;
-	if (mkdir(STAGE NEWROOT, 0755) < 0 || mkdir(STAGE OLDROOT, 0755) < 0)
+	if (mkdir(STAGE NEWROOT, 0755) < 0 || mkdir(STAGE OLDROOT, 0755) < 0 || mkdir(STAGE STAGED, 0755) < 0)
 		return rp_err_sys(err, "sandbox: cannot create staging dirs");
 	if (pivot_root(STAGE, STAGE OLDROOT) < 0)
 		return rp_err_sys(err, "sandbox: pivot_root to staging failed");
@@ -164,20 +261,18 @@ static int rootfs_mountpoints(const struct sb_plan *p, struct rp_err *err)
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		if (!dirs[i])
 			continue;
-		char *t = in_new(dirs[i]);
-		int rc = ensure_target(t, true, err);
-		free(t);
-		if (rc < 0)
+		int fd = mount_point(dirs[i], true, err);
+		if (fd < 0)
 			return -1;
+		close(fd);
 	}
 	for (size_t i = 0; i < p->nbinds; i++) {
 		char *src = in_old(p->binds[i].src);
-		char *t = in_new(p->binds[i].dst);
-		int rc = ensure_target(t, needs_dir(src), err);
+		int fd = mount_point(p->binds[i].dst, needs_dir(src), err);
 		free(src);
-		free(t);
-		if (rc < 0)
+		if (fd < 0)
 			return -1;
+		close(fd);
 	}
 	return 0;
 }
@@ -250,7 +345,7 @@ static int dev_bind_node(const char *host, const char *inside, struct rp_err *er
 	struct stat st;
 	if (stat(host, &st) < 0)
 		return 0; /* not on this host: nothing to show */
-	if (ensure_target(inside, S_ISDIR(st.st_mode), err) < 0)
+	if (ensure_own_target(inside, S_ISDIR(st.st_mode), err) < 0)
 		return -1;
 	return do_mount(host, inside, NULL, MS_BIND | MS_REC, NULL, err);
 }
@@ -326,18 +421,22 @@ static void build_workdir(const struct sb_plan *p, struct sb_started *st)
 		return;
 	}
 	char *lower = in_old(p->workdir), *upper = in_old(p->changes_dir);
-	char *work = in_old(p->overlay_work), *target = in_new(p->workdir);
+	char *work = in_old(p->overlay_work);
 	if (strpbrk(lower, ",:\\") || strpbrk(upper, ",:\\") || strpbrk(work, ",:\\")) {
 		snprintf(st->workdir_note, sizeof st->workdir_note,
 			 "overlay mount failed: path contains ',' ':' or '\\'");
 	} else {
 		char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
 		struct rp_err e = { 0 };
-		if (ensure_target(target, true, &e) < 0)
+		int target = mount_point(p->workdir, true, &e);
+		if (target < 0)
 			snprintf(st->workdir_note, sizeof st->workdir_note, "%.200s", e.msg);
-		else if (mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
+		else if (mount("overlay", STAGED, "overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
 			snprintf(st->workdir_note, sizeof st->workdir_note, "overlay mount failed: %s",
 				 strerror(errno));
+			close(target);
+		} else if (move_staged(target, p->workdir, &e) < 0)
+			snprintf(st->workdir_note, sizeof st->workdir_note, "%.200s", e.msg);
 		else
 			st->workdir_overlay = true;
 		free(opts);
@@ -345,26 +444,22 @@ static void build_workdir(const struct sb_plan *p, struct sb_started *st)
 	free(lower);
 	free(upper);
 	free(work);
-	free(target);
 }
 
 static int build_binds(const struct sb_plan *p, struct rp_err *err)
 {
 	if (p->output_dir) {
-		char *src = in_old(p->output_dir), *dst = in_new(p->output_dir);
-		int rc = ensure_target(dst, true, err);
-		if (rc == 0)
-			rc = bind(src, dst, false, err);
-		if (rc == 0)
-			rc = set_attr(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, err);
+		char *src = in_old(p->output_dir);
+		int target = mount_point(p->output_dir, true, err);
+		int rc = target < 0 ? -1
+				    : bind_onto(src, target, p->output_dir, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
 		free(src);
-		free(dst);
 		if (rc < 0)
 			return rp_err_wrap(err, "output dir");
 	}
 	for (size_t i = 0; i < p->nbinds; i++) {
 		const struct rp_bind_mount *b = &p->binds[i];
-		char *src = in_old(b->src), *dst = in_new(b->dst);
+		char *src = in_old(b->src);
 		int rc = 0;
 		if (access(src, F_OK) != 0) {
 			rp_err_sys(err, "sandbox.mounts: %s", b->src);
@@ -372,12 +467,12 @@ static int build_binds(const struct sb_plan *p, struct rp_err *err)
 				err->kind = RP_ERR_USAGE;
 			rc = -1;
 		}
-		if (rc == 0)
-			rc = ensure_target(dst, needs_dir(src), err);
-		if (rc == 0)
-			rc = bind(src, dst, b->readonly, err);
+		int target = rc < 0 ? -1 : mount_point(b->dst, needs_dir(src), err);
+		if (target >= 0)
+			rc = bind_onto(src, target, b->dst, b->readonly ? MOUNT_ATTR_RDONLY : 0, err);
+		else
+			rc = -1;
 		free(src);
-		free(dst);
 		if (rc < 0)
 			return -1;
 	}

@@ -174,6 +174,31 @@ elif bash "$ROOT/rootfs/build-busybox.sh" "$T/rootfs" 2>"$T/rootfs.err"; then
 	check "rootfs: the rootfs directory is unchanged" test "$(cd "$T/rootfs" && find . | sort | md5sum)" = "$before"
 	check "rootfs: recorded in run.json" test "$(field "d['runner']['rootfs']")" = "$T/rootfs"
 	sb_no_leftovers "rootfs" "$SNAP" "$RD"
+
+	# A rootfs is not trusted: its symlinks are resolved inside it, as the job will see them,
+	# and never lead the setup to create a mount point on the host (here: through /oldroot,
+	# where the setup sees the host's root, absolute and by "..").
+	cp -a "$T/rootfs" "$T/evilroot"
+	mkdir -p "$T/hostside" "$T/bindsrc" "$T/evilroot/srv/data"
+	echo "bound-in" > "$T/bindsrc/in.txt"
+	ln -s "/oldroot$T/hostside" "$T/evilroot/evil-abs"
+	ln -s "../../../../../../../../oldroot$T/hostside" "$T/evilroot/evil-rel"
+	ln -s /srv/data "$T/evilroot/data"
+	for how in abs rel; do
+		mkconfig "$W/evil-$how.yaml" "evil-$how" '["/bin/true"]' \
+			"sandbox:" "  rootfs: $T/evilroot" "  mounts:" "    - {src: $T/bindsrc, dst: /evil-$how/made}"
+		sbrun "evil-$how" sandbox "$W/evil-$how.yaml"
+		check "rootfs symlink out ($how): nothing created on the host" test -z "$(ls -A "$T/hostside")"
+		check "rootfs symlink out ($how): a setup error naming the mount point" \
+			sh -c "[ $RC -ne 0 ] && grep -q 'mount point /evil-$how/made' '$T/evil-$how.out'"
+		sb_no_leftovers "rootfs symlink out ($how)" "$SNAP" "$RD"
+	done
+	mkconfig "$W/symdst.yaml" symdst '["/bin/sh", "-c", "cat /data/made/in.txt /srv/data/made/in.txt"]' \
+		"sandbox:" "  rootfs: $T/evilroot" "  mounts:" "    - {src: $T/bindsrc, dst: /data/made}"
+	sbrun symdst sandbox "$W/symdst.yaml"
+	check "rootfs symlink (absolute, inside): the bind lands where the job resolves the path" \
+		test "$(grep -c '^bound-in' "$T/symdst.out")" -eq 2
+	check "rootfs symlink: the rootfs directory is unchanged" test ! -e "$T/evilroot/srv/data/made"
 else
 	fail "rootfs: build-busybox.sh" "$(cat "$T/rootfs.err")"
 fi
