@@ -112,7 +112,10 @@ static int open_inside(const char *inside, int flags)
 		inside++;
 	struct open_how how = { .flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int fd = (int)syscall(SYS_openat2, root, *inside ? inside : ".", &how, sizeof how);
+	int fd, tries = 0;
+	do /* EAGAIN: a rename raced with a ".." walk; the kernel asks for a retry */
+		fd = (int)syscall(SYS_openat2, root, *inside ? inside : ".", &how, sizeof how);
+	while (fd < 0 && errno == EAGAIN && ++tries < 16);
 	int saved = errno;
 	close(root);
 	errno = saved;

@@ -303,8 +303,13 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	close_all_except(keep, sizeof keep / sizeof *keep);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	wait_gate(gate_fd); /* maps written, cgroup attached, placed */
-	if (cp->known)
-		(void)sched_setaffinity(0, sizeof cp->allowed, &cp->allowed);
+	if (cp->known && sched_setaffinity(0, sizeof cp->allowed, &cp->allowed) < 0) {
+		/* runpilot's CPUs changed meanwhile (its cpuset shrank): every CPU, which the
+		 * kernel narrows to what is allowed now, rather than the one we were moved to. */
+		cpu_set_t all;
+		memset(&all, 0xff, sizeof all);
+		(void)sched_setaffinity(0, sizeof all, &all);
+	}
 	int cgroup_fds[SB_MAX_CGROUP_FILES];
 	int ncg = open_cgroup_files(p, cgroup_fds, &e);
 	if (ncg < 0)
