@@ -19,15 +19,21 @@ printf 'name: bench\nentrypoint: ["/bin/true"]\n' > "$T/true.yaml"
 
 # The build machines are VMs whose speed drifts by tens of percent within a minute, and
 # hyperfine times one command's runs before the next command's: so the three commands are timed
-# in ROUNDS short rounds, and the ratios are taken per round (the same minute) and reported as
-# the median over rounds, beside each round's figures.
-ROUNDS=${ROUNDS:-9}
+# in ROUNDS short rounds, in turn first and last (bwrap first in every other round), and the
+# ratios are taken per round (the same few seconds) and reported as the median over rounds,
+# beside each round's figures.
+ROUNDS=${ROUNDS:-15}
+sandbox_cmd="$bin run --runner sandbox -q $T/true.yaml"
+local_cmd="$bin run --runner local -q $T/true.yaml"
+bwrap_cmd="bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true"
 for r in $(seq "$ROUNDS"); do
-	hyperfine -N --warmup 3 --runs "${RUNS:-20}" --export-json "$T/h$r.json" \
-		-n sandbox "$bin run --runner sandbox -q $T/true.yaml" \
-		-n local "$bin run --runner local -q $T/true.yaml" \
-		-n bwrap "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true" > "$T/h$r.txt" 2>&1 ||
-		{ cat "$T/h$r.txt"; exit 1; }
+	if [ $((r % 2)) -eq 1 ]; then
+		order=(-n sandbox "$sandbox_cmd" -n local "$local_cmd" -n bwrap "$bwrap_cmd")
+	else
+		order=(-n bwrap "$bwrap_cmd" -n local "$local_cmd" -n sandbox "$sandbox_cmd")
+	fi
+	hyperfine -N --warmup 2 --runs "${RUNS:-10}" --export-json "$T/h$r.json" "${order[@]}" \
+		> "$T/h$r.txt" 2>&1 || { cat "$T/h$r.txt"; exit 1; }
 done
 
 python3 - "$T" "$ROUNDS" <<'PY'
