@@ -98,9 +98,7 @@ static int poll_timeout_ms(double now, double a, double b, double c)
 int supervise_run(struct runner *r, struct capture *cap, const struct supervise_opts *o,
 		  struct supervise_outcome *out, struct rp_err *err)
 {
-	sigset_t set;
-	handled_signals(&set);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	int sfd = supervise_signal_fd();
 	if (sfd < 0)
 		return rp_err_sys(err, "signalfd");
 	double start = now_monotonic();
