@@ -147,16 +147,30 @@ static int create_inside(const char *inside, bool is_dir)
 	return rc < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* "/a//b/" as "/a/b": one slash before each component, none at the end. */
+static char *clean_path(const char *p)
+{
+	char *out = xmalloc(strlen(p) + 2), *o = out;
+	for (; *p; p++)
+		if (*p != '/' || (o > out && o[-1] != '/') || o == out)
+			*o++ = *p;
+	if (o > out + 1 && o[-1] == '/')
+		o--;
+	*o = '\0';
+	return out;
+}
+
 /* A mount point for a path as the job will see it, created (with its parents) if missing: a
  * directory, or an empty file for file binds. Creating can only succeed on our own tmpfs mounts
  * or the rootfs's scratch upper: the host's tree is read-only by then, and the path is resolved
- * inside the new root. Returns an O_PATH fd to mount onto (mount_at), or -1 with err. */
+ * inside the new root. Returns an O_PATH fd to mount onto (bind_onto, move_staged), or -1 with
+ * err. */
 static int mount_point(const char *inside, bool is_dir, struct rp_err *err)
 {
 	int fd = open_inside(inside, 0);
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : rp_err_sys(err, "sandbox: mount point %s", inside);
-	char *path = xstrdup(inside);
+	char *path = clean_path(inside);
 	int rc = 0;
 	for (char *p = strchr(path + 1, '/'); p && rc == 0; p = strchr(p + 1, '/')) {
 		*p = '\0';
