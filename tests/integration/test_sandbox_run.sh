@@ -206,12 +206,14 @@ fi
 # --- binds, capabilities, seccomp options ---
 mkdir -p "$T/ro-data" "$T/rw-data"
 echo "bound" > "$T/ro-data/in.txt"
-mkconfig "$W/binds.yaml" binds "sh -c 'cat /tmp/ro/in.txt; echo w > /tmp/ro/x || echo ro-refused; echo w > /tmp/rw/x && echo rw-ok'" \
-	"sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /tmp/ro, readonly: true}" "    - {src: $T/rw-data, dst: /tmp/rw, readonly: false}"
+mkconfig "$W/binds.yaml" binds "sh -c 'cat /tmp/ro/in.txt; echo w > /tmp/ro/x || echo ro-refused; echo w > /tmp/rw/x && echo rw-ok; cat /tmp/sl/a/in.txt'" \
+	"sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /tmp/ro, readonly: true}" "    - {src: $T/rw-data, dst: /tmp/rw, readonly: false}" \
+	"    - {src: $T/ro-data, dst: \"/tmp//sl/a/\"}"
 sbrun binds sandbox "$W/binds.yaml"
 check "mounts: read-only bind visible" grep -q "^bound" "$T/binds.out"
 check "mounts: read-only bind refuses writes" grep -q "ro-refused" "$T/binds.out"
 check "mounts: writable bind reaches the host" test -f "$T/rw-data/x" -a ! -e "$T/ro-data/x"
+check "mounts: a dst with repeated and trailing slashes" test "$(grep -c '^bound' "$T/binds.out")" -eq 2
 mkconfig "$W/caps.yaml" caps "sh -c 'grep CapEff /proc/self/status'" "sandbox:" "  capabilities: [CAP_NET_BIND_SERVICE]"
 sbrun caps sandbox "$W/caps.yaml"
 check "capabilities: only the kept one is effective" grep -q "CapEff:.*0000000000000400" "$T/caps.out"
