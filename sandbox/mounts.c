@@ -238,11 +238,12 @@ static int ensure_own_target(const char *path, bool is_dir, struct rp_err *err)
 	return 0;
 }
 
-static int bind(const char *src, const char *dst, bool readonly, struct rp_err *err)
+/* A read-only bind by path: /proc's read-only entries and the masks (/dev/null over a file). */
+static int bind_readonly(const char *src, const char *dst, struct rp_err *err)
 {
 	if (do_mount(src, dst, NULL, MS_BIND | MS_REC, NULL, err) < 0)
 		return -1;
-	return readonly ? set_attr(dst, MOUNT_ATTR_RDONLY, true, err) : 0;
+	return set_attr(dst, MOUNT_ATTR_RDONLY, true, err);
 }
 
 /* Step 1: private propagation, staging tmpfs, pivot so the host root is at /oldroot. */
@@ -334,7 +335,7 @@ static int build_proc(struct rp_err *err)
 		char *t = in_new(proc_readonly[i]);
 		int rc = 0;
 		if (access(t, F_OK) == 0)
-			rc = bind(t, t, true, err);
+			rc = bind_readonly(t, t, err);
 		free(t);
 		if (rc < 0)
 			return -1;
@@ -348,7 +349,7 @@ static int build_proc(struct rp_err *err)
 				rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 					      "mode=0755", err);
 			else
-				rc = bind(OLDROOT "/dev/null", t, true, err);
+				rc = bind_readonly(OLDROOT "/dev/null", t, err);
 		}
 		free(t);
 		if (rc < 0)
@@ -507,7 +508,7 @@ static int build_masks(const struct sb_plan *p, struct rp_err *err)
 				rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 					      "mode=0755", err);
 			else
-				rc = bind(OLDROOT "/dev/null", t, true, err);
+				rc = bind_readonly(OLDROOT "/dev/null", t, err);
 		}
 		free(t);
 		if (rc < 0)

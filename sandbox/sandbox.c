@@ -171,7 +171,6 @@ static noreturn void job_main(void *arg)
 	job_exec(a->plan, a->filter, a->msg_fd);
 }
 
-/* pid 1 of the new pid namespace. */
 /* Wait for one byte on the gate; anything else means the parent gave up: exit, and the
  * namespaces (with every mount built in them) go with us. */
 static void wait_gate(int gate_fd)
