@@ -28,9 +28,14 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -Wl,-Bdynamic
 LDFLAGS += $(LDFLAGS_SAN)
 
-SRCS      := $(sort $(wildcard src/*.c sandbox/*.c))
+# Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,
+# src/fingerprint, sandbox. Public headers are in include/; a header used only inside one
+# folder sits next to its files.
+SRCS      := $(sort $(wildcard src/*/*.c sandbox/*.c))
 OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
-LIB_OBJS  := $(filter-out $(BUILD)/src/main.o,$(OBJS))
+LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
+# Unit tests also reach the headers internal to a folder.
+TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isandbox
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_OK   := build/.deps-ok
@@ -65,7 +70,7 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d)
 

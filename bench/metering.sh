@@ -142,6 +142,6 @@ int main(int argc, char **argv)
 	return 0;
 }
 C
-objs="build/sandbox/cgroup.o build/sandbox/cgroup1.o build/sandbox/cgroup2.o build/sandbox/cgroup_fs.o build/sandbox/meter.o build/src/util.o build/src/err.o"
+objs="build/sandbox/cgroup.o build/sandbox/cgroup1.o build/sandbox/cgroup2.o build/sandbox/cgroup_fs.o build/sandbox/meter.o build/src/base/util.o build/src/base/err.o"
 gcc -std=gnu11 -O2 -D_GNU_SOURCE -Iinclude -include unistd.h -o "$W/cgcost" "$W/cgcost.c" $objs -lcjson -lcrypto
 "$W/cgcost" 200

@@ -59,7 +59,7 @@ char *fp_compare_text(const struct cJSON *cmp, bool all);
 /* The short form shown by `list --fingerprint`: the first 12 hex digits, or "-". */
 void fp_short(const struct cJSON *environment, char out[13]);
 
-/* ---- glue for the commands (src/fp_spec.c) ---- */
+/* ---- glue for the commands (src/core/environment.c) ---- */
 struct rp_spec;
 
 /* The fingerprint input of a loaded config, as `run` and `verify` build it. Owns its strings. */

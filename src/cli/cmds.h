@@ -1,4 +1,4 @@
-/* Subcommands (one file each: src/cmd_<name>.c), dispatched from main.c's table.
+/* Subcommands (one file each: src/cli/cmd_<name>.c), dispatched from main.c's table.
  * A command returns its exit code (>= 0), or -1 with err filled: main prints
  * "runpilot: error: <msg>" and exits 2 for RP_ERR_USAGE, 1 otherwise. */
 #ifndef RP_CMDS_H

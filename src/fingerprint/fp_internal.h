@@ -1,4 +1,4 @@
-/* Internals of the environment fingerprint (src/fingerprint.c, src/fp_*.c). Only those files and
+/* Internals of the environment fingerprint (the files of src/fingerprint/). Only those files and
  * their unit tests include this. */
 #ifndef RP_FP_INTERNAL_H
 #define RP_FP_INTERNAL_H
