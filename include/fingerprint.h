@@ -1,6 +1,6 @@
-/* Environment fingerprint (issue 5): named components hashed with SHA-256, and the tools that
- * compare two of them. Core layer: knows the run model, never prints. docs/fingerprint.md
- * describes every component. */
+/* Environment fingerprint: named components hashed with SHA-256, and the tools that compare two
+ * of them (src/fingerprint/). Knows no run model: the core fills fp_input (environment.h) and
+ * stores the result. Never prints. docs/fingerprint.md describes every component. */
 #ifndef RP_FINGERPRINT_H
 #define RP_FINGERPRINT_H
 
@@ -58,30 +58,5 @@ char *fp_compare_text(const struct cJSON *cmp, bool all);
 
 /* The short form shown by `list --fingerprint`: the first 12 hex digits, or "-". */
 void fp_short(const struct cJSON *environment, char out[13]);
-
-/* ---- glue for the commands (src/core/environment.c) ---- */
-struct rp_spec;
-
-/* The fingerprint input of a loaded config, as `run` and `verify` build it. Owns its strings. */
-struct fp_spec_input {
-	struct fp_input in;
-	struct cJSON *config;
-	char **declared, **extra;
-	char *files_path;
-};
-/* envp: the job's environment; runner_type: "sandbox" uses spec's rootfs; run_dir (may be
- * NULL): where the per-file list is written. */
-void fp_spec_input_init(struct fp_spec_input *si, const struct rp_spec *spec, const char *home,
-			char *const *envp, const char *runner_type, const char *run_dir);
-void fp_spec_input_free(struct fp_spec_input *si);
-/* The environment a job of spec would get now: ours, with the config's env on top (RunPilot's
- * per-run variables are never fingerprinted, so they are not added). Free with fp_env_free. */
-char **fp_job_env_now(const struct rp_spec *spec);
-void fp_env_free(char **envp);
-
-/* run.json's "environment" for a run about to start: the fingerprint, or {"error": ...} when it
- * could not be computed (the run still starts; *warning says why, caller frees). */
-struct cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *const *envp,
-				 const char *runner_type, const char *run_dir, char **warning);
 
 #endif

@@ -21,7 +21,7 @@
 #include "runner.h"
 #include "store.h"
 #include "supervise.h"
-#include "fingerprint.h"
+#include "environment.h"
 #include "util.h"
 
 const char usage_run[] =

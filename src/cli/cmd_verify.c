@@ -8,7 +8,7 @@
 
 #include "cmds.h"
 #include "config.h"
-#include "fingerprint.h"
+#include "environment.h"
 #include "runs.h"
 #include "util.h"
 

@@ -1,11 +1,11 @@
-/* Glue between a loaded config (config.h) and the fingerprint input: what `run` records and
- * what `verify` recomputes must be built the same way. */
+/* run.json's "environment" section: the fingerprint input of a loaded config (environment.h).
+ * What `run` records and what `verify` recomputes must be built the same way. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
-#include "fingerprint.h"
+#include "environment.h"
 #include "util.h"
 
 static char **copy_names(const struct rp_kv *kv, size_t n)

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fp_internal.h"
+#include "cache.h"
 #include "util.h"
 
 struct cache_entry {

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fp_internal.h"
+#include "files.h"
+#include "fingerprint.h"
+#include "hash.h"
 #include "util.h"
 
 static const char *const components[] = { "config", "code", "runtime", "packages", "env" };

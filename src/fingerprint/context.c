@@ -8,7 +8,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "fp_internal.h"
+#include "components.h"
+#include "proc.h"
 #include "util.h"
 
 #ifndef RUNPILOT_VERSION

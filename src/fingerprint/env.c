@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fp_internal.h"
+#include "components.h"
+#include "proc.h"
 #include "util.h"
 
 /* Inherited names that change behaviour (docs/fingerprint.md lists them). */

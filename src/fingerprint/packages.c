@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fp_internal.h"
+#include "components.h"
 #include "util.h"
 
 /* Lock and requirements files recognised at the top of the workdir. */

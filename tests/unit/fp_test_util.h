@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "fingerprint.h"
-#include "fp_internal.h"
+#include "components.h"
+#include "proc.h"
 #include "util.h"
 
 static inline char *fpt_tmpdir(void)
