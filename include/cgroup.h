@@ -1,11 +1,12 @@
 /* Per-run resource limits and metering through cgroups (v2, v1/hybrid) with an rusage fallback.
- * Implemented in sandbox/cgroup2.c, sandbox/cgroup1.c, sandbox/meter.c (issue 4).
+ * Implemented in sandbox/cgroup.c, cgroup2.c, cgroup1.c, cgroup_fs.c and meter.c. Knows no core
+ * type: limits come in and usage goes out as the plain structs below.
  *
  * The life of one run's cgroup, as the runners use it:
- *   cg_create(run_id, limits)     in prepare: leaf "runpilot-<run_id>" under runpilot's own cgroup
+ *   cg_create(name, limits)       in prepare: leaf "runpilot-<name>" under runpilot's own cgroup
  *                                 (each v1 hierarchy, or the v2 one), limits written. Never fails just
  *                                 because no cgroup is writable: the handle then meters by rusage.
- *   cg_attach(cg, pid)            in start, while the child waits on its setup pipe (before exec)
+ *   cg_enter(cg)                  in the job's first process, before it starts anything
  *   cg_kill_all(cg)               on hard stop / timeout: SIGKILL everything in the cgroup
  *   cg_read_usage(cg, ru, wall)   once at the end (no polling), after the job was reaped
  *   cg_destroy(cg)                cleanup: kill leftovers, rmdir every leaf, free. NULL-safe.
@@ -17,27 +18,32 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#include "config.h"
 #include "err.h"
 #include "meter.h"
 
-struct cJSON;
 struct rp_cgroup;
 
-int cg_create(const char *run_id, const struct rp_resources *limits, struct rp_cgroup **out,
-	      struct rp_err *err);
+/* Limits a cgroup can enforce; 0 means none. */
+struct cg_limits {
+	double cpus;              /* fraction of CPUs, e.g. 1.5 */
+	long long memory_bytes;
+	long long pids;
+};
+
+/* Never fails: where no cgroup is writable the handle meters by rusage, and cg_warning says
+ * which requested limits are not enforced. */
+struct rp_cgroup *cg_create(const char *name, const struct cg_limits *limits);
 /* "cgroup2", "cgroup1" or "rusage". */
 const char *cg_source(const struct rp_cgroup *cg);
 /* One line naming each requested limit that cannot be enforced here, or NULL when all are. */
 const char *cg_warning(const struct rp_cgroup *cg);
-int cg_attach(struct rp_cgroup *cg, pid_t pid, struct rp_err *err);
-/* The faster alternative to cg_attach, called by the forked child itself (before it starts
- * anything): moves the calling process into the run's cgroup(s). Only open/write/close, so it is
- * safe between fork and exec; the child must still be single-threaded. On cgroup v1 it writes
- * "0" to each leaf's tasks file, which spares the kernel's global threadgroup lock (an RCU grace
- * period, ~10 ms on the build machines, per cg_attach). A no-op when metering by rusage.
- * 0, or -1 with errno. */
-int cg_enter(const struct rp_cgroup *cg);
+/* Called by the forked child itself (before it starts anything): moves the calling process
+ * into the run's cgroup(s). Only open/write/close, so it is safe between fork and exec; the
+ * child must still be single-threaded. Entering by writing "0" (the caller) into each v1 leaf's
+ * tasks file, rather than having the parent write the child's pid into cgroup.procs, spares the
+ * kernel's global threadgroup lock and the RCU grace period it waits for. A no-op when metering
+ * by rusage. */
+int cg_enter(const struct rp_cgroup *cg, struct rp_err *err);
 /* The files cg_enter writes "0" to (cgroup.procs, or each v1 hierarchy's tasks), *n of them;
  * for a process that opens them now and writes them later (the sandbox). */
 const char *const *cg_enter_files(const struct rp_cgroup *cg, int *n);
@@ -50,15 +56,18 @@ int cg_signal_all(struct rp_cgroup *cg, int sig);
 const char *cg_path(const struct rp_cgroup *cg);
 /* Fill u from the kernel's counters (plus ru for max_rss and the rusage fallback). */
 void cg_read_usage(struct rp_cgroup *cg, const struct rusage *ru, double wall_s, struct rp_usage *u);
-/* run.json resources.limits: {"cpus": {"requested": 1.5, "enforced_by": "cgroup1"|...|null}, ...} */
-struct cJSON *cg_limits_json(const struct rp_cgroup *cg);
+/* Which mechanism enforces each requested limit: "cgroup2", "cgroup1", or NULL when it is not
+ * enforced (then why_not, or why_not_pids for pids, says why). Strings live as long as cg. */
+struct cg_enforced {
+	const char *cpus, *memory, *pids;
+	const char *why_not;
+	const char *why_not_pids;
+};
+void cg_enforced(const struct rp_cgroup *cg, struct cg_enforced *out);
 void cg_destroy(struct rp_cgroup *cg);
 /* For a run found lost (its runpilot was SIGKILLed before cg_destroy): remove the run's empty
  * runpilot-<run_id>[-N] leaves under runpilot's own cgroup(s). Only rmdir: a cgroup that still
  * holds processes stays. Returns the number removed. */
 int cg_remove_stale(const char *run_id);
-
-/* run.json resources.usage from u. */
-struct cJSON *meter_usage_json(const struct rp_usage *u);
 
 #endif

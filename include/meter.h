@@ -1,4 +1,5 @@
-/* Resource usage of one run, and how each requested limit was enforced (issue 4 extends this). */
+/* Resource usage of one run (sandbox/meter.c, cgroup.c): a plain struct the runners fill and
+ * the core records as run.json's resources.usage. */
 #ifndef RP_METER_H
 #define RP_METER_H
 
@@ -21,9 +22,5 @@ struct rp_usage {
 
 /* Fill usage from a wait4() rusage and the wall time (the fallback when no cgroup meters). */
 void meter_from_rusage(struct rp_usage *u, const struct rusage *ru, double wall_s);
-
-struct cJSON;
-/* run.json resources.usage from u. */
-struct cJSON *meter_usage_json(const struct rp_usage *u);
 
 #endif

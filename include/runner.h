@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "err.h"
 #include "meter.h"
@@ -64,8 +65,8 @@ struct runner_ops {
 	void (*cleanup)(struct runner *r);
 	/* The runner's section for run.json ({"type": ..., details}). Caller owns the result. */
 	struct cJSON *(*describe)(struct runner *r);
-	/* run.json resources.limits: per requested limit, what enforced it (cg_limits_json). */
-	struct cJSON *(*limits_json)(struct runner *r);
+	/* Which mechanism enforces each requested limit (the run's cgroup, cg_enforced). */
+	void (*enforcement)(struct runner *r, struct cg_enforced *out);
 };
 
 struct runner {
@@ -85,7 +86,8 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void runner_free(struct runner *r);
 
-struct rp_cgroup;
+/* The run's cgroup limits from the requested resources (the timeout is the supervisor's). */
+struct cg_limits runner_cg_limits(const struct rp_resources *r);
 /* stop() for runners whose job runs under sb_init (pid): SIGTERM, which the init forwards to the
  * whole job; hard: the init's kill signal, and SIGKILL to everything in the run's cgroup. */
 int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard);

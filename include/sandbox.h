@@ -18,7 +18,6 @@
 #include <sys/types.h>
 #include <linux/filter.h>
 
-#include "config.h"
 #include "err.h"
 #include "util.h"
 
@@ -26,6 +25,13 @@ enum sb_seccomp_profile {
 	SB_SECCOMP_DEFAULT = 0,
 	SB_SECCOMP_STRICT,
 	SB_SECCOMP_UNCONFINED,
+};
+
+/* A host path bound into the sandbox. */
+struct sb_bind {
+	char *src;               /* absolute host path, symlinks resolved */
+	char *dst;               /* absolute path inside the sandbox */
+	bool readonly;
 };
 
 /* A path to hide and how: an empty read-only tmpfs over a directory, /dev/null over a file. */
@@ -54,7 +60,7 @@ struct sb_plan {
 	const char *changes_dir; /* overlay upper dir: what the job wrote, kept (<run_dir>/changes) */
 	const char *overlay_work;/* overlay work dir, same filesystem as changes_dir; removed after */
 	const char *output_dir;  /* bound writable at the same path */
-	const struct rp_bind_mount *binds;
+	const struct sb_bind *binds;
 	size_t nbinds;
 	const struct sb_mask *masks;
 	size_t nmasks;
@@ -71,10 +77,7 @@ struct sb_plan {
 	/* Wiring with the supervisor (sb_init.h). */
 	int lifeline_fd;         /* read end: EOF means the supervisor died */
 	int status_fd;           /* write end: the init reports the job's wait status here */
-	/* Called in the parent while the child waits, before it builds anything (cgroup attach). */
-	int (*attach)(pid_t pid, void *arg, struct rp_err *err);
-	void *attach_arg;
-	/* The run's cgroup, joined by the child itself (cheaper than attach on cgroup v1): files it
+	/* The run's cgroup, joined by the child itself (see cg_enter): files it
 	 * writes "0" to (cg_enter_files). Opened before the mounts, while the host's cgroupfs is
 	 * reachable; written at release, so the setup's allocations are not charged to the run. */
 	const char *const *cgroup_files;

@@ -1,6 +1,5 @@
 /* The cgroup handle the runners use (cgroup.h): picks cgroup v2, v1 or the rusage fallback, and
  * records which mechanism enforces each requested limit. */
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +29,7 @@ static char *unenforced_list(const struct rp_cgroup *cg)
 {
 	char buf[256] = "";
 	size_t n = 0;
-	const struct rp_resources *l = &cg->limits;
+	const struct cg_limits *l = &cg->limits;
 	if (l->cpus > 0 && !cg->by_cpus)
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "%scpus %g", n ? ", " : "", l->cpus);
 	if (l->memory_bytes > 0 && !cg->by_memory && n < sizeof buf)
@@ -54,38 +53,41 @@ static void build_warning(struct rp_cgroup *cg)
 	free(list);
 }
 
-int cg_create(const char *run_id, const struct rp_resources *limits, struct rp_cgroup **out,
-	      struct rp_err *err)
+void cg_note(struct rp_cgroup *cg, const char *what, const char *path, int e)
+{
+	if (!cg->why_not)
+		cg->why_not = xasprintf("%s %s: %s", what, path, strerror(e));
+}
+
+void cg_note_text(struct rp_cgroup *cg, const char *text)
+{
+	if (!cg->why_not)
+		cg->why_not = xstrdup(text);
+}
+
+struct rp_cgroup *cg_create(const char *name, const struct cg_limits *limits)
 {
 	struct rp_cgroup *cg = xcalloc(1, sizeof *cg);
 	for (int c = 0; c < CG1_NCTRL; c++)
 		cg->v1_idx[c] = -1;
 	cg->limits = *limits;
-	cg->name = xasprintf("runpilot-%s", run_id);
-	char *why = NULL;
+	cg->name = xasprintf("runpilot-%s", name);
 	if (cgroups_disabled()) {
-		why = xstrdup("cgroups disabled by RUNPILOT_CGROUP=off");
+		cg_note_text(cg, "cgroups disabled by RUNPILOT_CGROUP=off");
 	} else if (host_mode() == CG_MODE_V2) {
-		if (cg2_create(cg, &why) == 0)
+		if (cg2_create(cg) == 0)
 			cg->mode = CG_MODE_V2;
 		else
 			cg2_destroy(cg);
-	} else {
-		if (cg1_create(cg, &why) == 0)
-			cg->mode = CG_MODE_V1;
+	} else if (cg1_create(cg) == 0) {
+		cg->mode = CG_MODE_V1;
 	}
-	cg->why_not = why;
 	if (cg->mode == CG_MODE_V2)
 		cg->enter_files[cg->nenter++] = xasprintf("%s/cgroup.procs", cg->v2_leaf);
 	for (int i = 0; cg->mode == CG_MODE_V1 && i < cg->nv1; i++)
 		cg->enter_files[cg->nenter++] = xasprintf("%s/tasks", cg->v1_leaf[i]);
-	/* The supervisor's timer enforces the timeout on every host. */
-	if (limits->timeout_s > 0)
-		cg->by_timeout = "supervisor";
 	build_warning(cg);
-	*out = cg;
-	(void)err;
-	return 0;
+	return cg;
 }
 
 const char *cg_source(const struct rp_cgroup *cg)
@@ -116,30 +118,18 @@ const char *cg_path(const struct rp_cgroup *cg)
 	return NULL;
 }
 
-int cg_attach(struct rp_cgroup *cg, pid_t pid, struct rp_err *err)
-{
-	int rc = 0;
-	if (cg && cg->mode == CG_MODE_V2)
-		rc = cg2_attach(cg, pid);
-	else if (cg && cg->mode == CG_MODE_V1)
-		rc = cg1_attach(cg, pid);
-	if (rc < 0)
-		return rp_err_sys(err, "cannot move the job into cgroup %s", cg_path(cg));
-	return 0;
-}
-
-int cg_enter(const struct rp_cgroup *cg)
+int cg_enter(const struct rp_cgroup *cg, struct rp_err *err)
 {
 	for (int i = 0; cg && i < cg->nenter; i++) {
 		int fd = open(cg->enter_files[i], O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
-			return -1;
+			return rp_err_sys(err, "cannot open %s", cg->enter_files[i]);
 		ssize_t w = write(fd, "0", 1);
 		int e = errno;
 		close(fd);
 		if (w != 1) {
 			errno = w < 0 ? e : EIO;
-			return -1;
+			return rp_err_sys(err, "cannot enter the run's cgroup through %s", cg->enter_files[i]);
 		}
 	}
 	return 0;
@@ -179,37 +169,16 @@ void cg_read_usage(struct rp_cgroup *cg, const struct rusage *ru, double wall_s,
 	u->cpu_avg_cores = wall_s > 0 ? u->cpu_total_s / wall_s : 0;
 }
 
-static cJSON *limit_json(double requested, bool as_int, const char *by, const char *why)
+void cg_enforced(const struct rp_cgroup *cg, struct cg_enforced *out)
 {
-	cJSON *o = cJSON_CreateObject();
-	if (requested > 0)
-		cJSON_AddNumberToObject(o, "requested", as_int ? (double)(long long)requested : requested);
-	else
-		cJSON_AddNullToObject(o, "requested");
-	if (by)
-		cJSON_AddStringToObject(o, "enforced_by", by);
-	else
-		cJSON_AddNullToObject(o, "enforced_by");
-	if (requested > 0 && !by)
-		cJSON_AddStringToObject(o, "not_enforced", why ? why : "no mechanism on this host");
-	return o;
-}
-
-struct cJSON *cg_limits_json(const struct rp_cgroup *cg)
-{
-	cJSON *o = cJSON_CreateObject();
+	*out = (struct cg_enforced){ 0 };
 	if (!cg)
-		return o;
-	const struct rp_resources *l = &cg->limits;
-	cJSON_AddItemToObject(o, "cpus", limit_json(l->cpus, false, cg->by_cpus, cg->why_not));
-	cJSON_AddItemToObject(o, "memory",
-			      limit_json((double)l->memory_bytes, true, cg->by_memory, cg->why_not));
-	cJSON_AddItemToObject(o, "pids", limit_json((double)l->pids, true, cg->by_pids,
-						    cg->mode == CG_MODE_RUSAGE
-							    ? "RLIMIT_NPROC is per user, not per job"
-							    : cg->why_not));
-	cJSON_AddItemToObject(o, "timeout_s", limit_json(l->timeout_s, false, cg->by_timeout, NULL));
-	return o;
+		return;
+	out->cpus = cg->by_cpus;
+	out->memory = cg->by_memory;
+	out->pids = cg->by_pids;
+	out->why_not = cg->why_not;
+	out->why_not_pids = cg->mode == CG_MODE_RUSAGE ? "RLIMIT_NPROC is per user, not per job" : cg->why_not;
 }
 
 /* rmdir parent/runpilot-<run_id> and parent/runpilot-<run_id>-<suffix> (the names cg_create

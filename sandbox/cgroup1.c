@@ -17,11 +17,6 @@
 
 static const char *const ctrl_names[CG1_NCTRL] = { "memory", "cpu", "cpuacct", "pids" };
 
-static void set_why(char **why, const char *what, const char *path, int e)
-{
-	if (!*why)
-		*why = xasprintf("%s %s: %s", what, path, strerror(e));
-}
 
 static const char *leaf_of(const struct rp_cgroup *cg, enum cg_v1_ctrl c)
 {
@@ -43,7 +38,7 @@ static void remove_leaves(struct rp_cgroup *cg)
 /* One attempt at creating the leaves with cg->name. Returns 0 when at least one exists, 1 when a
  * leaf of that name already exists (caller retries with another name), -1 when none could be
  * created. */
-static int make_leaves(struct rp_cgroup *cg, char **why)
+static int make_leaves(struct rp_cgroup *cg)
 {
 	char *parents[CG1_NCTRL] = { 0 }, *dirs[CG1_NCTRL];
 	int rc = 0;
@@ -66,7 +61,7 @@ static int make_leaves(struct rp_cgroup *cg, char **why)
 			if (e == EEXIST)
 				rc = 1;
 			else
-				set_why(why, "cannot create", leaf, e);
+				cg_note(cg, "cannot create", leaf, e);
 			free(leaf);
 			free(parent);
 			if (rc == 1) {
@@ -89,27 +84,27 @@ static int make_leaves(struct rp_cgroup *cg, char **why)
 	return cg->nv1 > 0 ? 0 : -1;
 }
 
-static void write_limits(struct rp_cgroup *cg, char **why)
+static void write_limits(struct rp_cgroup *cg)
 {
-	const struct rp_resources *l = &cg->limits;
+	const struct cg_limits *l = &cg->limits;
 	const char *d;
 	if (l->cpus > 0) {
 		long long quota = (long long)(l->cpus * 100000.0 + 0.5);
 		if (quota < 1000)
 			quota = 1000; /* the kernel's minimum quota is 1 ms */
 		if (!(d = leaf_of(cg, CG1_CPU)))
-			set_why(why, "no writable cpu hierarchy for", cg->name, ENOENT);
+			cg_note(cg, "no writable cpu hierarchy for", cg->name, ENOENT);
 		else if (cgfs_write(d, "cpu.cfs_period_us", "100000") < 0 ||
 			 cgfs_writef(d, "cpu.cfs_quota_us", "%lld", quota) < 0)
-			set_why(why, "cannot set the CPU quota in", d, errno);
+			cg_note(cg, "cannot set the CPU quota in", d, errno);
 		else
 			cg->by_cpus = "cgroup1";
 	}
 	if (l->memory_bytes > 0) {
 		if (!(d = leaf_of(cg, CG1_MEMORY)))
-			set_why(why, "no writable memory hierarchy for", cg->name, ENOENT);
+			cg_note(cg, "no writable memory hierarchy for", cg->name, ENOENT);
 		else if (cgfs_writef(d, "memory.limit_in_bytes", "%lld", l->memory_bytes) < 0)
-			set_why(why, "cannot write memory.limit_in_bytes in", d, errno);
+			cg_note(cg, "cannot write memory.limit_in_bytes in", d, errno);
 		else {
 			cg->by_memory = "cgroup1";
 			/* memory+swap at the same value: no swapping past the limit. Absent without swap
@@ -120,38 +115,29 @@ static void write_limits(struct rp_cgroup *cg, char **why)
 	}
 	if (l->pids > 0) {
 		if (!(d = leaf_of(cg, CG1_PIDS)))
-			set_why(why, "no writable pids hierarchy for", cg->name, ENOENT);
+			cg_note(cg, "no writable pids hierarchy for", cg->name, ENOENT);
 		else if (cgfs_writef(d, "pids.max", "%lld", l->pids) < 0)
-			set_why(why, "cannot write pids.max in", d, errno);
+			cg_note(cg, "cannot write pids.max in", d, errno);
 		else
 			cg->by_pids = "cgroup1";
 	}
 }
 
-int cg1_create(struct rp_cgroup *cg, char **why)
+int cg1_create(struct rp_cgroup *cg)
 {
-	int rc = make_leaves(cg, why);
+	int rc = make_leaves(cg);
 	if (rc == 1) {
 		char *n = xasprintf("%s-%d", cg->name, (int)getpid());
 		free(cg->name);
 		cg->name = n;
-		rc = make_leaves(cg, why);
+		rc = make_leaves(cg);
 	}
 	if (rc != 0) {
-		if (!*why)
-			*why = xasprintf("no cgroup v1 hierarchy for memory, cpu, cpuacct or pids is mounted");
+		cg_note_text(cg, "no cgroup v1 hierarchy for memory, cpu, cpuacct or pids is mounted");
 		remove_leaves(cg);
 		return -1;
 	}
-	write_limits(cg, why);
-	return 0;
-}
-
-int cg1_attach(struct rp_cgroup *cg, pid_t pid)
-{
-	for (int i = 0; i < cg->nv1; i++)
-		if (cgfs_writef(cg->v1_leaf[i], "cgroup.procs", "%d", (int)pid) < 0)
-			return -1;
+	write_limits(cg);
 	return 0;
 }
 

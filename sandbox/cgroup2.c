@@ -21,13 +21,6 @@
 
 static const char *const wanted_ctrls[] = { "cpu", "memory", "pids" };
 
-/* Keep the first reason a limit cannot be enforced: "<what> <path>: <strerror>". */
-static void set_why(char **why, const char *what, const char *path, int e)
-{
-	if (!*why)
-		*why = xasprintf("%s %s: %s", what, path, strerror(e));
-}
-
 enum procs_state { PROCS_NONE, PROCS_ONLY_SELF, PROCS_OTHERS };
 
 /* Who is in dir: nobody, runpilot alone, or other processes too. */
@@ -93,7 +86,7 @@ static void move_self_back(struct rp_cgroup *cg)
  * accepted and turn the parent into a thread root, where memory can never be enabled and the
  * leaf cannot take processes (EOPNOTSUPP). So: move runpilot aside first when it is alone,
  * enable nothing when other processes share its cgroup. */
-static void enable_controllers(struct rp_cgroup *cg, char **why)
+static void enable_controllers(struct rp_cgroup *cg)
 {
 	const char *p = cg->v2_parent;
 	const char *need[sizeof wanted_ctrls / sizeof wanted_ctrls[0]];
@@ -108,23 +101,22 @@ static void enable_controllers(struct rp_cgroup *cg, char **why)
 	if (is_root) {
 		/* Enabling a controller in the root's subtree_control changes every top-level cgroup
 		 * of the machine, for good: not ours to do. Use what is enabled, report the rest. */
-		if (!*why)
-			*why = xasprintf("runpilot runs in the root cgroup, where enabling controllers would "
-					 "change the whole machine: start it in a delegated cgroup");
+		cg_note_text(cg, "runpilot runs in the root cgroup, where enabling controllers would "
+			     "change the whole machine: start it in a delegated cgroup");
 		return;
 	}
 	enum procs_state st = procs_in(p);
 	if (st == PROCS_OTHERS) {
-		set_why(why, "cannot enable controllers (other processes share runpilot's cgroup)", p, EBUSY);
+		cg_note(cg, "cannot enable controllers (other processes share runpilot's cgroup)", p, EBUSY);
 		return;
 	}
 	if (st == PROCS_ONLY_SELF && move_self_aside(cg) < 0) {
-		set_why(why, "cannot move runpilot into a leaf of", p, errno);
+		cg_note(cg, "cannot move runpilot into a leaf of", p, errno);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (enable_one(cg, need[i]) < 0) {
-			set_why(why, "cannot enable the controller", need[i], errno);
+			cg_note(cg, "cannot enable the controller", need[i], errno);
 			continue;
 		}
 		if (cg->v2_self_leaf) {
@@ -137,26 +129,26 @@ static void enable_controllers(struct rp_cgroup *cg, char **why)
 		move_self_back(cg); /* moving gained nothing */
 }
 
-static void write_limits(struct rp_cgroup *cg, char **why)
+static void write_limits(struct rp_cgroup *cg)
 {
 	const char *leaf = cg->v2_leaf;
-	const struct rp_resources *l = &cg->limits;
+	const struct cg_limits *l = &cg->limits;
 	if (l->cpus > 0) {
 		long long quota = (long long)(l->cpus * 100000.0 + 0.5);
 		if (quota < 1000)
 			quota = 1000; /* the kernel's minimum quota is 1 ms */
 		if (!cgfs_has(leaf, "cpu.max"))
-			set_why(why, "no cpu controller in", cg->v2_parent, ENOENT);
+			cg_note(cg, "no cpu controller in", cg->v2_parent, ENOENT);
 		else if (cgfs_writef(leaf, "cpu.max", "%lld 100000", quota) < 0)
-			set_why(why, "cannot write cpu.max in", leaf, errno);
+			cg_note(cg, "cannot write cpu.max in", leaf, errno);
 		else
 			cg->by_cpus = "cgroup2";
 	}
 	if (l->memory_bytes > 0) {
 		if (!cgfs_has(leaf, "memory.max"))
-			set_why(why, "no memory controller in", cg->v2_parent, ENOENT);
+			cg_note(cg, "no memory controller in", cg->v2_parent, ENOENT);
 		else if (cgfs_writef(leaf, "memory.max", "%lld", l->memory_bytes) < 0)
-			set_why(why, "cannot write memory.max in", leaf, errno);
+			cg_note(cg, "cannot write memory.max in", leaf, errno);
 		else
 			cg->by_memory = "cgroup2";
 	}
@@ -171,9 +163,9 @@ static void write_limits(struct rp_cgroup *cg, char **why)
 	}
 	if (l->pids > 0) {
 		if (!cgfs_has(leaf, "pids.max"))
-			set_why(why, "no pids controller in", cg->v2_parent, ENOENT);
+			cg_note(cg, "no pids controller in", cg->v2_parent, ENOENT);
 		else if (cgfs_writef(leaf, "pids.max", "%lld", l->pids) < 0)
-			set_why(why, "cannot write pids.max in", leaf, errno);
+			cg_note(cg, "cannot write pids.max in", leaf, errno);
 		else
 			cg->by_pids = "cgroup2";
 	}
@@ -181,7 +173,7 @@ static void write_limits(struct rp_cgroup *cg, char **why)
 
 /* mkdir parent/runpilot-<id>; a leftover or a same-named run from another RUNPILOT_HOME gets
  * the pid appended. */
-static int make_leaf(struct rp_cgroup *cg, char **why)
+static int make_leaf(struct rp_cgroup *cg)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		char *leaf = xasprintf("%s/%s", cg->v2_parent, cg->name);
@@ -191,7 +183,7 @@ static int make_leaf(struct rp_cgroup *cg, char **why)
 		}
 		int e = errno;
 		if (e != EEXIST || attempt == 1) {
-			set_why(why, "cannot create", leaf, e);
+			cg_note(cg, "cannot create", leaf, e);
 			free(leaf);
 			errno = e;
 			return -1;
@@ -204,23 +196,18 @@ static int make_leaf(struct rp_cgroup *cg, char **why)
 	return -1;
 }
 
-int cg2_create(struct rp_cgroup *cg, char **why)
+int cg2_create(struct rp_cgroup *cg)
 {
 	cg->v2_parent = cgfs_own_dir(NULL);
 	if (!cg->v2_parent) {
-		set_why(why, "cannot find runpilot's cgroup in", "/proc/self/cgroup", errno);
+		cg_note(cg, "cannot find runpilot's cgroup in", "/proc/self/cgroup", errno);
 		return -1;
 	}
-	if (make_leaf(cg, why) < 0)
+	if (make_leaf(cg) < 0)
 		return -1;
-	enable_controllers(cg, why);
-	write_limits(cg, why);
+	enable_controllers(cg);
+	write_limits(cg);
 	return 0;
-}
-
-int cg2_attach(struct rp_cgroup *cg, pid_t pid)
-{
-	return cgfs_writef(cg->v2_leaf, "cgroup.procs", "%d", (int)pid);
 }
 
 int cg2_signal_all(struct rp_cgroup *cg, int sig)

@@ -23,33 +23,8 @@
 /* Whole small file (control files are at most a few KiB); NULL with errno on failure. */
 static char *slurp(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	size_t cap = 4096, n = 0;
-	char *buf = xmalloc(cap);
-	for (;;) {
-		if (n + 1 >= cap) {
-			cap *= 2;
-			buf = xrealloc(buf, cap);
-		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			close(fd);
-			errno = e;
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	return buf;
+	char *s;
+	return read_file(path, &s, NULL, NULL) < 0 ? NULL : s;
 }
 
 /* True when the comma-separated list contains word exactly. */
@@ -92,18 +67,6 @@ static char *own_path_in(const char *cgroup_text, const char *controller)
 	if (!result)
 		errno = ENOENT;
 	return result;
-}
-
-char *cgfs_own_path(const char *controller)
-{
-	char *text = slurp("/proc/self/cgroup");
-	if (!text)
-		return NULL;
-	char *r = own_path_in(text, controller);
-	int e = errno;
-	free(text);
-	errno = e;
-	return r;
 }
 
 /* The mountinfo line of the hierarchy for controller (NULL: the cgroup2 mount); fills the mount

@@ -16,7 +16,7 @@ enum cg_v1_ctrl { CG1_MEMORY, CG1_CPU, CG1_CPUACCT, CG1_PIDS, CG1_NCTRL };
 
 struct rp_cgroup {
 	enum cg_mode mode;
-	struct rp_resources limits;
+	struct cg_limits limits;
 	char *name;                    /* leaf name: runpilot-<run_id>[-<pid>] */
 	/* cgroup v2 */
 	char *v2_parent;               /* runpilot's own cgroup directory */
@@ -27,8 +27,8 @@ struct rp_cgroup {
 	char *v1_leaf[CG_V1_MAX_LEAVES];
 	int nv1;
 	int v1_idx[CG1_NCTRL];
-	/* Which mechanism enforces each requested limit ("cgroup2", "cgroup1", "supervisor"), or NULL. */
-	const char *by_cpus, *by_memory, *by_pids, *by_timeout;
+	/* Which mechanism enforces each requested limit ("cgroup2", "cgroup1"), or NULL. */
+	const char *by_cpus, *by_memory, *by_pids;
 	/* Files a child writes "0" into to enter the run's cgroups itself (cg_enter): v1 leaves' "tasks"
 	 * (moving the calling thread skips the kernel's global threadgroup lock and its RCU grace
 	 * period, ~10 ms per run), the v2 leaf's cgroup.procs. Built at create: cg_enter only
@@ -39,9 +39,13 @@ struct rp_cgroup {
 	char *warning;                 /* cg_warning()'s line, or NULL */
 };
 
-/* cgroup_fs.c: small file and process helpers. All return -1 with errno set on failure. */
-/* runpilot's own cgroup path in the hierarchy of `controller` ("" = the v2 "0::" line). */
-char *cgfs_own_path(const char *controller);
+/* cgroup.c: keep the first reason a requested limit is not enforced, "<what> <path>: <strerror(e)>"
+ * or in words of its own; cg_warning and cg_enforced report it. */
+void cg_note(struct rp_cgroup *cg, const char *what, const char *path, int e);
+void cg_note_text(struct rp_cgroup *cg, const char *text);
+
+/* cgroup_fs.c: small file and process helpers over control files. Thin wrappers of one or two
+ * system calls: they return -1 with errno set, like the calls they wrap (err.h). */
 /* The mount point of the hierarchy holding `controller` (fstype "cgroup"), or of the cgroup2 mount
  * when controller is NULL, joined with runpilot's own cgroup path in it. NULL if none. */
 char *cgfs_own_dir(const char *controller);
@@ -67,16 +71,15 @@ int cgfs_kill_until_empty(const char *dir, bool kill_file, double timeout_s);
 /* rmdir, retrying briefly on EBUSY (a killed process may take a moment to leave). */
 int cgfs_rmdir(const char *dir);
 
-/* cgroup2.c */
-int cg2_create(struct rp_cgroup *cg, char **why);
-int cg2_attach(struct rp_cgroup *cg, pid_t pid);
+/* cgroup2.c and cgroup1.c: create the leaf (leaves) and write the limits; 0, or -1 when no leaf
+ * could be made (then metering falls back to rusage). Either way a limit that is not enforced
+ * is noted with cg_note. */
+int cg2_create(struct rp_cgroup *cg);
 int cg2_signal_all(struct rp_cgroup *cg, int sig);
 void cg2_read_usage(struct rp_cgroup *cg, const struct rusage *ru, struct rp_usage *u);
 void cg2_destroy(struct rp_cgroup *cg);
 
-/* cgroup1.c */
-int cg1_create(struct rp_cgroup *cg, char **why);
-int cg1_attach(struct rp_cgroup *cg, pid_t pid);
+int cg1_create(struct rp_cgroup *cg);
 int cg1_signal_all(struct rp_cgroup *cg, int sig);
 void cg1_read_usage(struct rp_cgroup *cg, const struct rusage *ru, struct rp_usage *u);
 void cg1_destroy(struct rp_cgroup *cg);

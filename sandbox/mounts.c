@@ -476,7 +476,7 @@ static int build_binds(const struct sb_plan *p, struct rp_err *err)
 			return rp_err_wrap(err, "output dir");
 	}
 	for (size_t i = 0; i < p->nbinds; i++) {
-		const struct rp_bind_mount *b = &p->binds[i];
+		const struct sb_bind *b = &p->binds[i];
 		char *src = in_old(b->src);
 		int rc = 0;
 		if (access(src, F_OK) != 0) {

@@ -4,7 +4,7 @@
  * Parent                               Child (pid 1 of the new pid namespace)
  *   sb_begin:
  *   clone(new namespaces) ---------->    waits on the gate pipe
- *   write uid/gid maps, attach cgroup,
+ *   write uid/gid maps,
  *   move it off our CPU until it runs
  *   write "g" on the gate ----------->   hostname, loopback, fs view (mounts.c),
  *   return: the caller works            reports 'S' (overlay or not), waits on the gate
@@ -301,7 +301,7 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	int keep[] = { gate_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_log_fd };
 	close_all_except(keep, sizeof keep / sizeof *keep);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	wait_gate(gate_fd); /* maps written, cgroup attached, placed */
+	wait_gate(gate_fd); /* maps written, placed */
 	if (cp->known && sched_setaffinity(0, sizeof cp->allowed, &cp->allowed) < 0) {
 		/* runpilot's CPUs changed meanwhile (its cpuset shrank): every CPU, which the
 		 * kernel narrows to what is allowed now, rather than the one we were moved to. */
@@ -477,8 +477,6 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	int rc = 0;
 	if (p->userns)
 		rc = sb_userns_write_maps(pid, p->host_uid, p->host_gid, err);
-	if (rc == 0 && p->attach)
-		rc = p->attach(pid, p->attach_arg, err);
 	if (rc == 0)
 		place_off_this_cpu(pid, &cp);
 	if (rc == 0 && write_all(s->gate_fd, "g", 1) < 0)

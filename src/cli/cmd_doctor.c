@@ -111,32 +111,25 @@ static const char *cgroup_version(void)
 static void check_cgroups(struct report *r)
 {
 	const char *ver = cgroup_version();
-	struct rp_resources lim = { .cpus = 1, .memory_bytes = 64LL << 20, .pids = 64 };
-	struct rp_cgroup *cg = NULL;
-	struct rp_err e = { 0 };
+	struct cg_limits lim = { .cpus = 1, .memory_bytes = 64LL << 20, .pids = 64 };
 	char id[32];
 	snprintf(id, sizeof id, "doctor-%d", (int)getpid());
 	cJSON *cgj = cJSON_CreateObject();
 	cJSON_AddStringToObject(cgj, "version", ver);
 	cJSON *writable = cJSON_AddArrayToObject(cgj, "writable_controllers");
 	struct strvec names = { 0 };
-	if (cg_create(id, &lim, &cg, &e) == 0) {
-		cJSON *l = cg_limits_json(cg);
-		static const char *const map[][2] = { { "cpus", "cpu" }, { "memory", "memory" }, { "pids", "pids" } };
-		for (size_t i = 0; i < 3; i++) {
-			const cJSON *it = cJSON_GetObjectItemCaseSensitive(l, map[i][0]);
-			const cJSON *by = it ? cJSON_GetObjectItemCaseSensitive(it, "enforced_by") : NULL;
-			if (cJSON_IsString(by) && strncmp(by->valuestring, "cgroup", 6) == 0) {
-				cJSON_AddItemToArray(writable, cJSON_CreateString(map[i][1]));
-				strvec_push(&names, map[i][1]);
-			}
+	struct rp_cgroup *cg = cg_create(id, &lim);
+	struct cg_enforced by;
+	cg_enforced(cg, &by);
+	const char *const enforced[][2] = { { by.cpus, "cpu" }, { by.memory, "memory" }, { by.pids, "pids" } };
+	for (size_t i = 0; i < 3; i++)
+		if (enforced[i][0]) {
+			cJSON_AddItemToArray(writable, cJSON_CreateString(enforced[i][1]));
+			strvec_push(&names, enforced[i][1]);
 		}
-		cJSON_AddStringToObject(cgj, "source", cg_source(cg));
-		cJSON_Delete(l);
-		cg_destroy(cg);
-	}
+	cJSON_AddStringToObject(cgj, "source", cg_source(cg));
+	const char *why = by.why_not ? by.why_not : "";
 	cJSON_AddItemToObject(r->extra, "cgroup", cgj);
-	struct strvec line = { 0 };
 	char *joined = xstrdup("");
 	for (size_t i = 0; i < names.n; i++) {
 		char *j = xasprintf("%s%s%s", joined, i ? " " : "", names.v[i]);
@@ -146,10 +139,10 @@ static void check_cgroups(struct report *r)
 	add_check(r, "cgroups", names.n > 0,
 		  names.n ? xasprintf("%s; writable controllers: %s", ver, joined)
 			  : xasprintf("%s; no writable controller for runpilot's cgroup%s%s", ver,
-				      e.msg[0] ? ": " : "", e.msg));
+				      why[0] ? ": " : "", why));
+	cg_destroy(cg);
 	free(joined);
 	strvec_free(&names);
-	strvec_free(&line);
 }
 
 /* Docker: GET /_ping on the engine's unix socket, with a short timeout. */

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "print.h"
 #include "record.h"
+#include "resources.h"
 #include "runner.h"
 #include "store.h"
 #include "supervise.h"
@@ -298,11 +299,10 @@ static cJSON *runner_record(struct runner *rn)
 
 static cJSON *resources_record(struct runner *rn, const struct rp_usage *u)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "limits", rn->ops->limits_json ? rn->ops->limits_json(rn) : cJSON_CreateObject());
-	cJSON_AddItemToObject(o, "usage", meter_usage_json(u));
-	cJSON_AddStringToObject(o, "source", u->source[0] ? u->source : "rusage");
-	return o;
+	struct cg_enforced by = { 0 };
+	if (rn->ops->enforcement)
+		rn->ops->enforcement(rn, &by);
+	return resources_section(&rn->job->limits, &by, u);
 }
 
 static double kill_grace_seconds(void)

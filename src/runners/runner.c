@@ -93,6 +93,11 @@ void runner_free(struct runner *r)
 	r->fallback_reason = NULL;
 }
 
+struct cg_limits runner_cg_limits(const struct rp_resources *r)
+{
+	return (struct cg_limits){ .cpus = r->cpus, .memory_bytes = r->memory_bytes, .pids = r->pids };
+}
+
 int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard)
 {
 	if (pid <= 0)

@@ -32,8 +32,8 @@ static int local_prepare(struct runner *r, struct rp_err *err)
 	struct local_state *st = xcalloc(1, sizeof *st);
 	st->lifeline_w = st->status_r = st->gate_w = -1;
 	r->priv = st;
-	if (cg_create(r->job->cgroup_name ? r->job->cgroup_name : r->job->run_id, &r->job->limits, &st->cg, err) < 0)
-		return -1;
+	struct cg_limits lim = runner_cg_limits(&r->job->limits);
+	st->cg = cg_create(r->job->cgroup_name, &lim);
 	const char *warn = cg_warning(st->cg);
 	if (warn)
 		runner_add_warning(r, "%s", warn);
@@ -66,16 +66,15 @@ static _Noreturn void run_shim(const struct rp_job *job, const struct rp_cgroup 
 {
 	char go;
 	setpgid(0, 0); /* out of the terminal's group: Ctrl-C reaches runpilot only */
-	/* Into the run's cgroup before anything starts; from here it is ~10 ms cheaper than
-	 * cg_attach from the supervisor on cgroup v1 (see cgroup.h). */
-	if (cg_enter(cg) < 0) {
-		dprintf(job->out_fd, "runpilot: cannot enter the run's cgroup: %s\n", strerror(errno));
+	/* Into the run's cgroup before anything starts (cg_enter says why from here). */
+	struct rp_err e = { 0 };
+	if (cg_enter(cg, &e) < 0) {
+		dprintf(job->out_fd, "runpilot: %s\n", e.msg);
 		_exit(125);
 	}
 	if (read(sync_r, &go, 1) != 1)
 		_exit(125); /* the supervisor failed to set us up */
 	close(sync_r);
-	struct rp_err e = {0};
 	pid_t pid = sb_init_spawn(exec_job, (void *)job, &e);
 	if (pid < 0) {
 		dprintf(job->out_fd, "runpilot: cannot start the job: %s\n", e.msg);
@@ -194,10 +193,10 @@ static cJSON *local_describe(struct runner *r)
 	return o;
 }
 
-static cJSON *local_limits_json(struct runner *r)
+static void local_enforcement(struct runner *r, struct cg_enforced *out)
 {
 	struct local_state *st = r->priv;
-	return st && st->cg ? cg_limits_json(st->cg) : cJSON_CreateObject();
+	cg_enforced(st ? st->cg : NULL, out);
 }
 
 const struct runner_ops runner_local_ops = {
@@ -209,5 +208,5 @@ const struct runner_ops runner_local_ops = {
 	.wait = local_wait,
 	.cleanup = local_cleanup,
 	.describe = local_describe,
-	.limits_json = local_limits_json,
+	.enforcement = local_enforcement,
 };

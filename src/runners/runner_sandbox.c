@@ -29,7 +29,7 @@ struct sandbox_state {
 	struct rp_cgroup *cg;
 	struct sb_mask *masks;
 	size_t nmasks;
-	struct rp_bind_mount *binds;
+	struct sb_bind *binds;
 	size_t nbinds;
 	char *changes_dir, *overlay_work, *rootfs;
 	char *workdir_real, *output_real; /* symlinks resolved: mount targets must not contain any */
@@ -94,7 +94,7 @@ static int plan_binds(struct sandbox_state *st, const struct rp_sandbox_cfg *sc,
 				err->kind = RP_ERR_USAGE;
 			return -1;
 		}
-		st->binds[i] = (struct rp_bind_mount){ .src = src, .dst = xstrdup(sc->mounts[i].dst),
+		st->binds[i] = (struct sb_bind){ .src = src, .dst = xstrdup(sc->mounts[i].dst),
 						       .readonly = sc->mounts[i].readonly };
 		st->nbinds = i + 1;
 	}
@@ -187,8 +187,8 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 		if (n == 0)
 			runner_add_warning(r, "sandbox.gpus: no GPU devices (/dev/nvidia*) on this host; running without");
 	}
-	if (cg_create(job->cgroup_name ? job->cgroup_name : job->run_id, &job->limits, &st->cg, err) < 0)
-		return -1;
+	struct cg_limits lim = runner_cg_limits(&job->limits);
+	st->cg = cg_create(job->cgroup_name, &lim);
 	const char *warn = cg_warning(st->cg);
 	if (warn)
 		runner_add_warning(r, "%s", warn);
@@ -450,10 +450,10 @@ static cJSON *sandbox_describe(struct runner *r)
 	return o;
 }
 
-static cJSON *sandbox_limits_json(struct runner *r)
+static void sandbox_enforcement(struct runner *r, struct cg_enforced *out)
 {
 	struct sandbox_state *st = r->priv;
-	return st && st->cg ? cg_limits_json(st->cg) : cJSON_CreateObject();
+	cg_enforced(st ? st->cg : NULL, out);
 }
 
 const struct runner_ops runner_sandbox_ops = {
@@ -466,5 +466,5 @@ const struct runner_ops runner_sandbox_ops = {
 	.wait = sandbox_wait,
 	.cleanup = sandbox_cleanup,
 	.describe = sandbox_describe,
-	.limits_json = sandbox_limits_json,
+	.enforcement = sandbox_enforcement,
 };

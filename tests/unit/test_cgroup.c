@@ -1,13 +1,12 @@
 /* cgroup.c / cgroup1.c / cgroup2.c on the machine the tests run on (v1/hybrid here, v2 in the VM
- * and on unified hosts): a forked child is attached the way the runners do it (it waits on a pipe
- * until cg_attach is done), then limits and counters are checked. Tests needing a writable cgroup
- * skip when there is none (not root). */
+ * and on unified hosts): a forked child enters the cgroup the way the runners' processes do
+ * (cg_enter, before it starts anything), then limits and counters are checked. Tests needing a
+ * writable cgroup skip when there is none (not root). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -35,30 +34,25 @@ struct child_run {
 
 typedef void (*child_fn)(void *arg);
 
-/* Fork a child that waits until it is in the cgroup, runs fn and exits 0. */
+/* Exit status of a child that could not enter the cgroup. */
+#define CANNOT_ENTER 97
+
+/* Fork a child that enters the cgroup, runs fn and exits 0. */
 static void run_in_cgroup(struct rp_cgroup *cg, child_fn fn, void *arg, struct child_run *out)
 {
-	int p[2];
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	double t0 = now_monotonic();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char c;
-		close(p[1]);
-		if (read(p[0], &c, 1) != 1)
-			_exit(99);
+		if (cg_enter(cg, NULL) < 0)
+			_exit(CANNOT_ENTER);
 		fn(arg);
 		_exit(0);
 	}
-	close(p[0]);
-	struct rp_err err = { 0 };
-	assert_int_equal(cg_attach(cg, pid, &err), 0);
-	assert_int_equal(write(p[1], "x", 1), 1);
-	close(p[1]);
 	memset(out, 0, sizeof *out);
 	assert_int_equal(wait4(pid, &out->status, 0, &out->ru), pid);
 	out->wall = now_monotonic() - t0;
+	assert_false(WIFEXITED(out->status) && WEXITSTATUS(out->status) == CANNOT_ENTER);
 }
 
 /* Each test's cgroup lives in the fixture, so a failed assertion (which longjmps out of the
@@ -84,11 +78,11 @@ static int teardown(void **state)
 }
 
 /* cg_create into the fixture, with a name unique to this test process. */
-static struct rp_cgroup *fixture_cg(void **state, const char *what, const struct rp_resources *lim)
+static struct rp_cgroup *fixture_cg(void **state, const char *what, const struct cg_limits *lim)
 {
 	struct fixture *f = *state;
 	f->id = xasprintf("unit-%s-%d", what, (int)getpid());
-	assert_int_equal(cg_create(f->id, lim, &f->cg, NULL), 0);
+	f->cg = cg_create(f->id, lim);
 	return f->cg;
 }
 
@@ -103,9 +97,8 @@ static void fixture_destroy(void **state)
  * it can enable); tests that need enforcement skip otherwise (ordinary user, shared v2 cgroup). */
 static bool cgroup_writable(void)
 {
-	struct rp_resources all = { .cpus = 1, .memory_bytes = 1LL << 30, .pids = 1000 };
-	struct rp_cgroup *cg = NULL;
-	assert_int_equal(cg_create("unit-probe", &all, &cg, NULL), 0);
+	struct cg_limits all = { .cpus = 1, .memory_bytes = 1LL << 30, .pids = 1000 };
+	struct rp_cgroup *cg = cg_create("unit-probe", &all);
 	bool ok = strcmp(cg_source(cg), "rusage") != 0 && cg_warning(cg) == NULL;
 	cg_destroy(cg);
 	return ok;
@@ -160,7 +153,7 @@ static void test_create_destroy_leaves_nothing(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources none = { 0 };
+	struct cg_limits none = { 0 };
 	struct fixture *f = *state;
 	struct rp_cgroup *cg = fixture_cg(state, "cd", &none);
 	const char *path = cg_path(cg);
@@ -183,7 +176,7 @@ static void test_leaf_is_under_own_cgroup(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources lim = { .memory_bytes = 256 * MIB };
+	struct cg_limits lim = { .memory_bytes = 256 * MIB };
 	struct fixture *f = *state;
 	struct rp_cgroup *cg = fixture_cg(state, "own", &lim);
 	/* The memory leaf sits under the path /proc/self/cgroup names for memory (v1) or 0:: (v2). */
@@ -208,7 +201,7 @@ static void test_memory_limit_kills_with_oom(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources lim = { .memory_bytes = 32 * MIB };
+	struct cg_limits lim = { .memory_bytes = 32 * MIB };
 	struct rp_cgroup *cg = fixture_cg(state, "oom", &lim);
 	assert_null(cg_warning(cg));
 	long long want = 96;
@@ -221,20 +214,17 @@ static void test_memory_limit_kills_with_oom(void **state)
 	assert_true(u.oom_kills >= 1);
 	assert_in_range(u.memory_peak_bytes, 24 * MIB, 33 * MIB);
 	assert_non_null(strstr(u.memory_peak_source, cg_source(cg))); /* the cgroup's counter */
-	cJSON *l = cg_limits_json(cg);
-	cJSON *m = cJSON_GetObjectItemCaseSensitive(l, "memory");
-	bool requested = cJSON_GetObjectItemCaseSensitive(m, "requested")->valuedouble == 32 * MIB;
-	bool by = strcmp(cJSON_GetObjectItemCaseSensitive(m, "enforced_by")->valuestring, cg_source(cg)) == 0;
-	cJSON_Delete(l);
-	assert_true(requested);
-	assert_true(by);
+	struct cg_enforced by;
+	cg_enforced(cg, &by);
+	assert_non_null(by.memory);
+	assert_string_equal(by.memory, cg_source(cg));
 }
 
 static void test_memory_peak_of_touched_pages(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources none = { 0 };
+	struct cg_limits none = { 0 };
 	struct rp_cgroup *cg = fixture_cg(state, "peak", &none);
 	long long want = 64;
 	struct child_run r;
@@ -251,7 +241,7 @@ static void test_cpu_quota_caps_cpu_time(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources lim = { .cpus = 0.5 };
+	struct cg_limits lim = { .cpus = 0.5 };
 	struct rp_cgroup *cg = fixture_cg(state, "cpu", &lim);
 	struct child_run r;
 	run_in_cgroup(cg, spin_one_second, NULL, &r);
@@ -269,32 +259,22 @@ static void test_pids_limit_and_kill_all(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources lim = { .pids = 8 };
+	struct cg_limits lim = { .pids = 8 };
 	struct rp_cgroup *cg = fixture_cg(state, "pids", &lim);
-	int p[2];
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char c;
-		close(p[1]);
-		if (read(p[0], &c, 1) != 1)
-			_exit(99);
+		if (cg_enter(cg, NULL) < 0)
+			_exit(CANNOT_ENTER);
 		fork_sleepers(NULL);
 		_exit(0);
 	}
-	close(p[0]);
-	int attached = cg_attach(cg, pid, NULL);
-	assert_int_equal(write(p[1], "x", 1), 1);
-	close(p[1]);
 	usleep(200000);
 	int n = cg_kill_all(cg);
-	if (attached < 0)
-		kill(pid, SIGKILL);
 	int status;
 	struct rusage ru;
 	assert_int_equal(wait4(pid, &status, 0, &ru), pid);
-	assert_int_equal(attached, 0);
+	assert_false(WIFEXITED(status) && WEXITSTATUS(status) == CANNOT_ENTER);
 	struct rp_usage u;
 	cg_read_usage(cg, &ru, 0.2, &u);
 	assert_in_range(n, 2, 8);
@@ -307,7 +287,7 @@ static void test_kill_all_reaches_detached_grandchild(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources none = { 0 };
+	struct cg_limits none = { 0 };
 	struct rp_cgroup *cg = fixture_cg(state, "detach", &none);
 	int pp[2];
 	assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
@@ -332,14 +312,14 @@ static void test_child_enters_by_itself(void **state)
 {
 	if (!cgroup_writable())
 		skip();
-	struct rp_resources lim = { .memory_bytes = 32 * MIB, .pids = 16 };
+	struct cg_limits lim = { .memory_bytes = 32 * MIB, .pids = 16 };
 	struct fixture *f = *state;
 	struct rp_cgroup *cg = fixture_cg(state, "enter", &lim);
 	char *name = xasprintf("/runpilot-%s\n", f->id);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (cg_enter(cg) < 0)
+		if (cg_enter(cg, NULL) < 0)
 			_exit(100);
 		char *text = NULL;
 		if (read_file("/proc/self/cgroup", &text, NULL, NULL) < 0)
@@ -363,9 +343,8 @@ static void test_child_enters_by_itself(void **state)
 static void test_disabled_falls_back_to_rusage(void **state)
 {
 	setenv("RUNPILOT_CGROUP", "off", 1);
-	struct rp_resources lim = { .cpus = 1.5, .memory_bytes = 64 * MIB, .pids = 32, .timeout_s = 30 };
-	struct rp_cgroup *cg = NULL;
-	assert_int_equal(cg_create("unit-off", &lim, &cg, NULL), 0);
+	struct cg_limits lim = { .cpus = 1.5, .memory_bytes = 64 * MIB, .pids = 32 };
+	struct rp_cgroup *cg = cg_create("unit-off", &lim);
 	unsetenv("RUNPILOT_CGROUP");
 	assert_string_equal(cg_source(cg), "rusage");
 	assert_null(cg_path(cg));
@@ -376,12 +355,13 @@ static void test_disabled_falls_back_to_rusage(void **state)
 	assert_non_null(strstr(w, "pids 32"));
 	assert_non_null(strstr(w, "cpus 1.5"));
 	assert_int_equal(cg_kill_all(cg), -1);
-	cJSON *l = cg_limits_json(cg);
-	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(l, "memory"), "enforced_by")));
-	assert_string_equal(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(l, "timeout_s"), "enforced_by")->valuestring, "supervisor");
-	cJSON_Delete(l);
+	struct cg_enforced by;
+	cg_enforced(cg, &by);
+	assert_null(by.memory);
+	assert_null(by.cpus);
+	assert_null(by.pids);
+	assert_non_null(strstr(by.why_not, "RUNPILOT_CGROUP=off"));
+	assert_non_null(strstr(by.why_not_pids, "RLIMIT_NPROC"));
 	struct rusage ru = { .ru_maxrss = 1024 };
 	ru.ru_utime.tv_sec = 2;
 	struct rp_usage u;
@@ -395,11 +375,10 @@ static void test_disabled_falls_back_to_rusage(void **state)
 static void test_no_limits_no_warning_without_cgroups(void **state)
 {
 	setenv("RUNPILOT_CGROUP", "off", 1);
-	struct rp_resources lim = { .timeout_s = 5 };
-	struct rp_cgroup *cg = NULL;
-	assert_int_equal(cg_create("unit-off2", &lim, &cg, NULL), 0);
+	struct cg_limits lim = { 0 };
+	struct rp_cgroup *cg = cg_create("unit-off2", &lim);
 	unsetenv("RUNPILOT_CGROUP");
-	assert_null(cg_warning(cg)); /* the timeout is always enforced */
+	assert_null(cg_warning(cg)); /* nothing asked, nothing to warn about */
 	cg_destroy(cg);
 	cg_destroy(NULL);
 }
@@ -415,10 +394,8 @@ static void test_unprivileged_user_gets_rusage(void **state)
 		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
 		    setresuid(65534, 65534, 65534) < 0)
 			_exit(10);
-		struct rp_resources lim = { .memory_bytes = 64 * MIB, .pids = 32 };
-		struct rp_cgroup *cg = NULL;
-		if (cg_create("unit-nobody", &lim, &cg, NULL) < 0)
-			_exit(11);
+		struct cg_limits lim = { .memory_bytes = 64 * MIB, .pids = 32 };
+		struct rp_cgroup *cg = cg_create("unit-nobody", &lim);
 		if (strcmp(cg_source(cg), "rusage") != 0)
 			_exit(12);
 		const char *w = cg_warning(cg);
