@@ -101,6 +101,8 @@ struct cJSON *config_to_json(const struct rp_spec *spec);
 char *config_to_yaml(const struct rp_spec *spec, struct rp_err *err);
 /* Requested limits as a JSON object with only the set ones: {"cpus", "memory", "pids", "timeout"}. */
 struct cJSON *config_resources_json(const struct rp_resources *r);
+/* Back from that object (absent or bad values are 0: not requested). */
+void config_resources_from_json(const struct cJSON *o, struct rp_resources *r);
 /* params as a JSON object with typed values. */
 struct cJSON *config_params_json(const struct rp_spec *spec);
 

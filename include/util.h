@@ -74,10 +74,6 @@ double now_realtime(void);   /* seconds since the epoch */
 double now_monotonic(void);
 /* RFC 3339 UTC with milliseconds: 2026-11-28T18:30:01.123Z */
 void format_rfc3339(double epoch, char out[40]);
-/* RUNPILOT_TRACE_TIMES=1: trace_phase() prints one stderr line per phase of a command, with the
- * milliseconds since trace_start() (called first thing in main). For benchmarks and bug reports. */
-void trace_start(void);
-void trace_phase(const char *what);
 int parse_rfc3339(const char *s, double *epoch);
 
 /* Machine facts. */

@@ -13,18 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static void out_of_memory(void)
-{
-	static const char msg[] = "runpilot: fatal: out of memory\n";
-	(void)!write(2, msg, sizeof msg - 1);
-	abort();
-}
+#include "log.h"
 
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (!p)
-		out_of_memory();
+		rp_log_out_of_memory();
 	return p;
 }
 
@@ -32,7 +27,7 @@ void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
-		out_of_memory();
+		rp_log_out_of_memory();
 	return p;
 }
 
@@ -40,7 +35,7 @@ void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
 	if (!p)
-		out_of_memory();
+		rp_log_out_of_memory();
 	return p;
 }
 
@@ -53,7 +48,7 @@ char *xstrndup(const char *s, size_t n)
 {
 	char *p = strndup(s, n);
 	if (!p)
-		out_of_memory();
+		rp_log_out_of_memory();
 	return p;
 }
 
@@ -65,7 +60,7 @@ char *xasprintf(const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		out_of_memory();
+		rp_log_out_of_memory();
 	return s;
 }
 
@@ -87,7 +82,7 @@ void strvec_pushf(struct strvec *sv, const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		out_of_memory();
+		rp_log_out_of_memory();
 	strvec_push(sv, s);
 	free(s);
 }
@@ -432,22 +427,6 @@ double now_monotonic(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double trace_t0 = -1;
-
-void trace_start(void)
-{
-	const char *v = getenv("RUNPILOT_TRACE_TIMES");
-	if (v && *v && strcmp(v, "0") != 0)
-		trace_t0 = now_monotonic();
-}
-
-void trace_phase(const char *what)
-{
-	if (trace_t0 < 0)
-		return;
-	fprintf(stderr, "runpilot: trace: %8.3f ms  %s\n", (now_monotonic() - trace_t0) * 1000, what);
 }
 
 void format_rfc3339(double epoch, char out[40])

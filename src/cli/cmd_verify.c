@@ -10,6 +10,7 @@
 #include "config.h"
 #include "environment.h"
 #include "runs.h"
+#include "sections.h"
 #include "util.h"
 
 const char usage_verify[] =
@@ -95,12 +96,6 @@ static int verify_error(struct rp_err *err)
 	return -1;
 }
 
-static double number_or_zero(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 9e18 ? v->valuedouble : 0;
-}
-
 int cmd_verify(int argc, char **argv, struct rp_err *err)
 {
 	struct verify_opts o = {0};
@@ -128,40 +123,27 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	/* The question is "would the same `runpilot run` now get the same environment?": the
 	 * original config file with the run's own overrides, unless the user names another file.
 	 * When the original is gone, the run's resolved copy stands in for it. */
-	struct strvec ov_params = {0}, ov_tags = {0};
-	struct rp_resources ov_res = {0};
-	const char *ov_name = NULL;
-	const cJSON *inv = record_section(&r, "invocation");
-	const char *source = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inv, "config_path"));
+	struct run_invocation inv;
+	invocation_read(record_section(&r, "invocation"), &inv);
+	struct rp_overrides ov = {0};
 	if (o.config) {
 		config_path = xstrdup(o.config);
-	} else if (source && path_exists(source)) {
-		config_path = xstrdup(source);
-		const cJSON *ovj = cJSON_GetObjectItemCaseSensitive(inv, "overrides"), *it;
-		ov_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ovj, "name"));
-		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ovj, "params"))
-			if (cJSON_IsString(it))
-				strvec_push(&ov_params, it->valuestring);
-		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ovj, "tags"))
-			if (cJSON_IsString(it))
-				strvec_push(&ov_tags, it->valuestring);
-		const cJSON *res = cJSON_GetObjectItemCaseSensitive(ovj, "resources");
-		ov_res.cpus = number_or_zero(res, "cpus");
-		ov_res.memory_bytes = (long long)number_or_zero(res, "memory");
-		ov_res.pids = (long long)number_or_zero(res, "pids");
-		ov_res.timeout_s = number_or_zero(res, "timeout");
+	} else if (inv.config_path && path_exists(inv.config_path)) {
+		config_path = xstrdup(inv.config_path);
+		ov = inv.ov;
 	} else {
 		config_path = path_join(run_dir, "config.yaml");
 	}
+	struct strvec params = {0};
+	for (size_t i = 0; i < ov.nparams; i++)
+		strvec_push(&params, ov.params[i]);
 	for (size_t i = 0; i < o.params.n; i++)
-		strvec_push(&ov_params, o.params.v[i]);
-	struct rp_overrides ov = {.name = ov_name,
-				  .params = (const char **)strvec_items(&ov_params), .nparams = ov_params.n,
-				  .tags = (const char **)strvec_items(&ov_tags), .ntags = ov_tags.n,
-				  .resources = ov_res};
+		strvec_push(&params, o.params.v[i]);
+	ov.params = (const char **)strvec_items(&params);
+	ov.nparams = params.n;
 	int loaded = config_load(config_path, &ov, &spec, err);
-	strvec_free(&ov_params);
-	strvec_free(&ov_tags);
+	strvec_free(&params);
+	invocation_free(&inv);
 	if (loaded < 0)
 		goto out;
 	have_spec = true;

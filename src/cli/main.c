@@ -8,6 +8,7 @@
 
 #include "cmds.h"
 #include "err.h"
+#include "log.h"
 #include "util.h"
 
 static int cmd_help(int argc, char **argv, struct rp_err *err);
@@ -86,8 +87,15 @@ static void ensure_std_fds(void)
 			abort();
 }
 
+/* What the layers below report through log.h. */
+static void print_log(enum rp_log_level level, const char *msg)
+{
+	fprintf(stderr, "runpilot: %s: %s\n", level == RP_LOG_TRACE ? "trace" : "warning", msg);
+}
+
 int main(int argc, char **argv)
 {
+	rp_log_set_sink(print_log);
 	trace_start();
 	ensure_std_fds();
 	if (argc < 2) {

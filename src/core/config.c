@@ -1031,6 +1031,20 @@ cJSON *config_resources_json(const struct rp_resources *r)
 	return res;
 }
 
+static double positive_number(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 9e18 ? v->valuedouble : 0;
+}
+
+void config_resources_from_json(const cJSON *o, struct rp_resources *r)
+{
+	r->cpus = positive_number(o, "cpus");
+	r->memory_bytes = (long long)positive_number(o, "memory");
+	r->pids = (long long)positive_number(o, "pids");
+	r->timeout_s = positive_number(o, "timeout");
+}
+
 cJSON *config_to_json(const struct rp_spec *s)
 {
 	cJSON *o = cJSON_CreateObject();

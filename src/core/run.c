@@ -1,0 +1,493 @@
+/* The run lifecycle (run.h): allocate, write the inputs, start and release the runner, supervise,
+ * record, clean up. The runner's setup (namespaces, mounts, seccomp: milliseconds) runs while
+ * the inputs, the first run.json and the fingerprint are written. */
+#include "run.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "capture.h"
+#include "environment.h"
+#include "log.h"
+#include "resources.h"
+#include "runner.h"
+#include "sections.h"
+#include "supervise.h"
+#include "util.h"
+
+/* A job still running this long after its start gets its start time and the runner's facts
+ * recorded; one that ends sooner gets them with its outcome, in one write. */
+#define RUNNING_RECORD_AFTER_S 0.1
+
+struct run_ctx {
+	const struct run_request *req;
+	const struct run_events *ev;
+	struct rp_store store;
+	struct rp_run rec;
+	struct runner runner;
+	struct rp_job job;
+	struct strvec env;
+	char id[RP_ID_MAX];
+	char uid[37];
+	char cgroup_name[48];
+	char *run_dir, *out_dir, *log_path;
+	bool have_store, have_rec, have_runner, prepared;
+	int lock_fd;          /* the supervisor's lock on <run_dir>/run.lock, -1 before */
+	int warnings_sent;    /* of runner.warnings */
+};
+
+static void warn(struct run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct run_ctx *c, const char *fmt, ...)
+{
+	if (!c->ev->warning)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	c->ev->warning(c->ev->ctx, msg);
+}
+
+/* The runner's warnings not sent yet (prepare adds some, the fingerprint and start more). */
+static void send_new_warnings(struct run_ctx *c)
+{
+	for (; c->warnings_sent < c->runner.nwarnings; c->warnings_sent++)
+		warn(c, "%s", c->runner.warnings[c->warnings_sent]);
+}
+
+/* ---- the job's environment ---- */
+
+/* RUNPILOT_PARAM_<KEY>: upper case, anything but letters and digits becomes '_'. */
+static char *param_env_name(const char *key)
+{
+	char *name = xasprintf("RUNPILOT_PARAM_%s", key);
+	for (char *p = name + strlen("RUNPILOT_PARAM_"); *p; p++)
+		*p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+	return name;
+}
+
+static bool is_per_run_var(const char *entry)
+{
+	static const char *const names[] = {"RUNPILOT_RUN_ID=", "RUNPILOT_RUN_UID=", "RUNPILOT_RUN_DIR=",
+					    "RUNPILOT_OUTPUT_DIR=", NULL};
+	if (!strncmp(entry, "RUNPILOT_PARAM_", 15))
+		return true;
+	for (size_t i = 0; names[i]; i++)
+		if (!strncmp(entry, names[i], strlen(names[i])))
+			return true;
+	return false;
+}
+
+static bool env_overridden(const char *entry, const struct rp_spec *spec)
+{
+	size_t len = strcspn(entry, "=");
+	for (size_t i = 0; i < spec->nenv; i++)
+		if (strlen(spec->env[i].key) == len && !strncmp(entry, spec->env[i].key, len))
+			return true;
+	return false;
+}
+
+/* runpilot's own environment, the config's env on top, then the per-run variables (a runpilot
+ * started inside a job does not leak its parent run's variables). */
+static void build_job_env(const struct run_ctx *c, struct strvec *env)
+{
+	extern char **environ;
+	const struct rp_spec *spec = c->req->spec;
+	for (char **e = environ; *e; e++)
+		if (!is_per_run_var(*e) && !env_overridden(*e, spec))
+			strvec_push(env, *e);
+	for (size_t i = 0; i < spec->nenv; i++)
+		strvec_pushf(env, "%s=%s", spec->env[i].key, spec->env[i].value);
+	strvec_pushf(env, "RUNPILOT_RUN_ID=%s", c->id);
+	strvec_pushf(env, "RUNPILOT_RUN_UID=%s", c->uid);
+	strvec_pushf(env, "RUNPILOT_RUN_DIR=%s", c->run_dir);
+	strvec_pushf(env, "RUNPILOT_OUTPUT_DIR=%s", c->out_dir);
+	for (size_t i = 0; i < spec->nparams; i++) {
+		char *name = param_env_name(spec->params[i].key);
+		strvec_pushf(env, "%s=%s", name, spec->params[i].value);
+		free(name);
+	}
+}
+
+/* ---- the record ---- */
+
+static char **dup_strings(char **v)
+{
+	struct strvec sv = {0};
+	for (size_t i = 0; v && v[i]; i++)
+		strvec_push(&sv, v[i]);
+	return strvec_items(&sv);
+}
+
+static void init_record(struct run_ctx *c)
+{
+	const struct rp_spec *spec = c->req->spec;
+	struct rp_run *r = &c->rec;
+	memset(r, 0, sizeof *r);
+	r->schema_version = RP_SCHEMA_VERSION;
+	r->id = xstrdup(c->id);
+	r->uid = xstrdup(c->uid);
+	r->name = xstrdup(spec->name);
+	r->status = RP_RUNNING;
+	r->created_at = now_realtime();
+	r->duration_s = -1;
+	r->entrypoint = xstrdup(spec->entrypoint);
+	r->argv = dup_strings(spec->argv);
+	r->workdir = xstrdup(spec->workdir);
+	r->image = spec->image ? xstrdup(spec->image) : NULL;
+	r->params = config_params_json(spec);
+	r->tags = dup_strings(spec->tags);
+	r->env = env_section(strvec_items(&c->env));
+	record_fill_host(r);
+	r->runpilot_version = xstrdup(RUNPILOT_VERSION);
+	r->paths = paths_section(c->run_dir);
+	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides));
+}
+
+/* Record a run that never got its job going: failed with reason "setup", or cancelled (a
+ * signal during the setup), with why. */
+static void record_not_started(struct run_ctx *c, enum rp_status status, const char *reason, const char *why)
+{
+	if (!c->have_rec)
+		return;
+	c->rec.status = status;
+	free(c->rec.reason);
+	c->rec.reason = xstrdup(reason);
+	c->rec.ended_at = now_realtime();
+	record_set_section(&c->rec, "error", cJSON_CreateString(why));
+	record_write(c->run_dir, &c->rec, NULL);
+}
+
+static void record_runner(struct run_ctx *c)
+{
+	cJSON_Delete(c->rec.runner);
+	c->rec.runner = runner_section(&c->runner);
+}
+
+static void record_outcome(struct run_ctx *c, const struct supervise_outcome *out)
+{
+	struct rp_run *r = &c->rec;
+	r->ended_at = now_realtime();
+	r->duration_s = out->res.usage.valid && out->res.usage.wall_s > 0 ? out->res.usage.wall_s
+									   : r->ended_at - r->started_at;
+	r->status = out->status;
+	free(r->reason);
+	r->reason = out->status == RP_CANCELLED ? xstrdup("cancelled") : out->reason ? xstrdup(out->reason) : NULL;
+	r->has_exit_code = !out->res.signal;
+	r->exit_code = out->res.exit_code;
+	r->signal = out->res.signal;
+	struct cg_enforced by = {0};
+	if (c->runner.ops->enforcement)
+		c->runner.ops->enforcement(&c->runner, &by);
+	record_set_section(r, "resources", resources_section(&c->job.limits, &by, &out->res.usage));
+	/* The runner may know more at the end (sandbox: the syscalls seccomp refused). */
+	record_runner(c);
+}
+
+/* ---- inputs ---- */
+
+/* config.yaml and params.json: the resolved config as it ran. */
+static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, struct rp_err *err)
+{
+	char *yaml = config_to_yaml(spec, err);
+	if (!yaml)
+		return -1;
+	char *path = path_join(run_dir, "config.yaml");
+	/* Atomic, flushed once the job runs (sync_run_inputs); the run.json written next fsyncs the
+	 * directory, so the names are durable with it. */
+	int rc = write_file_atomic_flags(path, yaml, strlen(yaml), 0644, RP_WRITE_NO_FSYNC, err);
+	free(path);
+	free(yaml);
+	if (rc < 0)
+		return -1;
+	cJSON *params = config_params_json(spec);
+	char *text = cJSON_Print(params);
+	cJSON_Delete(params);
+	path = path_join(run_dir, "params.json");
+	char *withnl = xasprintf("%s\n", text);
+	rc = write_file_atomic_flags(path, withnl, strlen(withnl), 0644, RP_WRITE_NO_FSYNC, err);
+	free(withnl);
+	free(text);
+	free(path);
+	return rc;
+}
+
+/* The inputs written before the job started (config.yaml, params.json, files.json) are renamed
+ * into place atomically but not fsync'd then: each fsync is a device flush on the way to
+ * starting the job, and run.json, which is, holds their content (params, the config's values,
+ * the fingerprint). Once the job runs they are flushed, off that path. */
+static const char *const unsynced_inputs[] = { "config.yaml", "params.json", FP_FILES_NAME };
+
+static void sync_run_inputs(struct run_ctx *c)
+{
+	for (size_t i = 0; i < sizeof unsynced_inputs / sizeof *unsynced_inputs; i++) {
+		char *p = path_join(c->run_dir, unsynced_inputs[i]);
+		if (fsync_path(p) < 0 && errno != ENOENT)
+			warn(c, "%s: cannot flush %s: %s", c->id, p, strerror(errno));
+		free(p);
+	}
+}
+
+/* While the runner sets the job up: the run's inputs, logs.txt, and the environment
+ * fingerprint, taken before the job can change anything. */
+static int record_run_start(struct run_ctx *c, struct rp_err *err)
+{
+	if (write_run_inputs(c->req->spec, c->run_dir, err) < 0)
+		return -1;
+	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
+	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot create %s", c->log_path);
+	close(fd);
+	trace_phase("inputs written");
+	char *fp_warning = NULL;
+	record_set_section(&c->rec, "environment",
+			   fp_run_environment(c->req->spec, c->store.home, strvec_items(&c->env),
+					      c->runner.ops->type, c->run_dir, &fp_warning));
+	if (fp_warning)
+		runner_add_warning(&c->runner, "%s", fp_warning);
+	free(fp_warning);
+	trace_phase("environment fingerprinted");
+	return 0;
+}
+
+/* ---- supervision callbacks ---- */
+
+static void record_running(void *ctx)
+{
+	struct run_ctx *c = ctx;
+	struct rp_err e = {0};
+	sync_run_inputs(c);
+	/* started_at and the runner's details; the directory fsyncs make the run's directory and
+	 * every name in it durable: from here a power loss leaves a lost run, not none. */
+	if (record_write(c->run_dir, &c->rec, &e) < 0)
+		warn(c, "%s: %s (retried when the job ends)", c->id, e.msg);
+	if (fsync_path(c->store.runs_dir) < 0)
+		warn(c, "%s: cannot flush %s: %s", c->id, c->store.runs_dir, strerror(errno));
+	trace_phase("run.json updated (running)");
+}
+
+static void send_notice(void *ctx, const char *msg)
+{
+	struct run_ctx *c = ctx;
+	if (c->ev->notice)
+		c->ev->notice(c->ev->ctx, c->id, msg);
+}
+
+/* ---- the steps ---- */
+
+/* The run directory and record in memory, the runner picked and prepared: nothing runs yet. */
+static int prepare_run(struct run_ctx *c, struct rp_err *err)
+{
+	const struct rp_spec *spec = c->req->spec;
+	if (store_open(&c->store, true, err) < 0)
+		return -1;
+	c->have_store = true;
+	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
+		return -1;
+	trace_phase("run directory created");
+	uuid_v4(c->uid);
+	c->out_dir = path_join(c->run_dir, "outputs");
+	c->log_path = path_join(c->run_dir, "logs.txt");
+	build_job_env(c, &c->env);
+	init_record(c);
+	c->have_rec = true;
+	if (mkdir(c->out_dir, 0755) < 0 && errno != EEXIST)
+		return rp_err_sys(err, "cannot create %s", c->out_dir);
+	record_cgroup_name(c->id, c->uid, c->cgroup_name);
+	c->job = (struct rp_job){.spec = spec, .run_id = c->id, .cgroup_name = c->cgroup_name,
+				 .run_dir = c->run_dir, .output_dir = c->out_dir, .store_home = c->store.home,
+				 .argv = spec->argv, .envp = strvec_items(&c->env), .cwd = spec->workdir,
+				 .out_fd = -1, .limits = spec->resources};
+	if (runner_pick(c->req->runner, &c->job, &c->runner, err) < 0)
+		return -1;
+	c->have_runner = true;
+	c->prepared = true;
+	if (c->runner.ops->prepare(&c->runner, err) < 0)
+		return -1;
+	record_runner(c);
+	trace_phase("runner prepared");
+	return 0;
+}
+
+/* Release the job and make the first run.json (begun before the runner started) visible while
+ * it starts: its fsync, a device flush, overlaps the job's exec instead of delaying it. No
+ * directory fsync yet: the run directory's own entry in runs/ is not flushed either until
+ * record_running. */
+static int release_and_record(struct run_ctx *c, struct atomic_file *first, struct rp_err *err)
+{
+	c->rec.started_at = now_realtime();
+	if (c->runner.ops->release(&c->runner, err) < 0) {
+		atomic_file_abort(first);
+		return -1;
+	}
+	struct rp_err commit_err = {0};
+	int committed = atomic_file_commit(first, RP_WRITE_NO_DIRSYNC, &commit_err);
+	if (c->runner.ops->await_start) {
+		/* Ctrl-C or SIGTERM ends a setup that hangs (a mount on a dead server, say). */
+		int cancel_fd = supervise_signal_fd();
+		int rc = c->runner.ops->await_start(&c->runner, cancel_fd, err);
+		if (cancel_fd >= 0)
+			close(cancel_fd);
+		if (rc < 0)
+			return -1;
+	}
+	if (committed < 0) {
+		c->runner.ops->stop(&c->runner, true);
+		*err = commit_err;
+		return -1;
+	}
+	trace_phase("first run.json on disk");
+	if (c->ev->started)
+		c->ev->started(c->ev->ctx, c->id, c->runner.ops->type, c->runner.fallback_reason);
+	return 0;
+}
+
+/* Start the job and supervise it to the end; fills the outcome. */
+static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_err *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "pipe");
+	c->job.out_fd = pipefd[1];
+	/* The runner starts first: a sandbox's setup is usually the longest path to the job. */
+	int rc = c->runner.ops->start(&c->runner, err);
+	struct atomic_file first;
+	if (rc == 0)
+		rc = record_write_begin(c->run_dir, &c->rec, &first, err);
+	if (rc == 0) {
+		/* Held until the supervisor exits: readers tell a live supervisor from a dead one by
+		 * it (taken before the first run.json says "running"). */
+		c->lock_fd = record_lock_supervisor(c->run_dir, err);
+		if (c->lock_fd >= 0)
+			rc = record_run_start(c, err);
+		else
+			rc = -1;
+		if (rc == 0)
+			rc = release_and_record(c, &first, err);
+		else
+			atomic_file_abort(&first);
+	}
+	close(pipefd[1]);
+	c->job.out_fd = -1;
+	if (rc < 0) {
+		close(pipefd[0]);
+		return -1; /* run_ctx_free has the runner undo its start */
+	}
+	trace_phase("job started");
+	send_new_warnings(c);
+	/* Some of the runner's facts are only known once the job started (sandbox: overlay or not). */
+	record_runner(c);
+	struct capture cap;
+	if (capture_init(&cap, pipefd[0], c->log_path, c->req->output_fd, err) < 0) {
+		c->runner.ops->stop(&c->runner, true);
+		close(pipefd[0]);
+		return -1;
+	}
+	struct supervise_opts so = {.timeout_s = c->req->spec->resources.timeout_s,
+				    .grace_s = c->req->kill_grace_s,
+				    .notice = send_notice,
+				    .ctx = c,
+				    .on_running = record_running,
+				    .running_after_s = RUNNING_RECORD_AFTER_S};
+	rc = supervise_run(&c->runner, &cap, &so, out, err);
+	trace_phase("job ended");
+	capture_close(&cap);
+	if (rc == 0 && cap.log_errno)
+		warn(c, "%s: writing logs.txt failed: %s", c->id, strerror(cap.log_errno));
+	return rc;
+}
+
+static void run_ctx_free(struct run_ctx *c)
+{
+	if (c->have_runner) {
+		if (c->prepared && c->runner.ops->cleanup)
+			c->runner.ops->cleanup(&c->runner);
+		runner_free(&c->runner);
+	}
+	if (c->have_rec)
+		record_free(&c->rec);
+	if (c->have_store)
+		store_close(&c->store);
+	strvec_free(&c->env);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	free(c->run_dir);
+	free(c->out_dir);
+	free(c->log_path);
+}
+
+/* The job's exit code as runpilot's own, like `docker run`. */
+static int exit_code_of(const struct rp_result *res)
+{
+	return res->signal ? 128 + res->signal : res->exit_code;
+}
+
+int run_execute(const struct run_request *req, const struct run_events *ev, struct run_outcome *out,
+		struct rp_err *err)
+{
+	static const struct run_events no_events;
+	struct run_ctx c = {.req = req, .ev = ev ? ev : &no_events, .lock_fd = -1};
+	memset(out, 0, sizeof *out);
+	/* Unknown runner names are usage errors: checked before a run directory exists. */
+	struct runner probe;
+	struct rp_job probe_job = {.spec = req->spec, .limits = req->spec->resources};
+	if (runner_pick(req->runner, &probe_job, &probe, err) < 0)
+		return -1;
+	runner_free(&probe);
+
+	sigset_t old_mask;
+	if (supervise_block_signals(&old_mask, err) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN); /* a closed terminal must not kill the supervisor */
+	int rc = -1;
+	if (prepare_run(&c, err) < 0) {
+		if (c.have_rec) {
+			record_not_started(&c, RP_FAILED, "setup", err->msg);
+			rp_err_wrap(err, "run %s", c.id);
+		}
+		goto done;
+	}
+	snprintf(out->id, sizeof out->id, "%s", c.id);
+	struct supervise_outcome so;
+	if (execute(&c, &so, err) < 0) {
+		int sig = supervise_pending_signal();
+		if (sig) {
+			/* Interrupted before the job ran: a cancelled run, not a broken setup. */
+			record_not_started(&c, RP_CANCELLED, "cancelled", "cancelled during the runner's setup");
+			out->status = RP_CANCELLED;
+			out->setup_signal = sig;
+			out->exit_code = 128 + sig;
+			rc = 0;
+			goto done;
+		}
+		record_not_started(&c, RP_FAILED, "setup", err->msg);
+		rp_err_wrap(err, "run %s", c.id);
+		goto done;
+	}
+	record_outcome(&c, &so);
+	/* The outcome, durable, before the runner's leftovers (its init, cgroups, scratch dirs) are
+	 * cleaned up by run_ctx_free: an init still tearing its namespaces down (an overlay's
+	 * unmount flushes the filesystem under it) then does so while the device writes the record. */
+	if (record_write(c.run_dir, &c.rec, err) < 0)
+		goto done;
+	trace_phase("final run.json written");
+	out->status = c.rec.status;
+	out->exit_code = exit_code_of(&so.res);
+	if (c.ev->ended)
+		c.ev->ended(c.ev->ctx, &c.rec, out->exit_code);
+	rc = 0;
+done:
+	run_ctx_free(&c);
+	return rc;
+}
