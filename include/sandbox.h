@@ -91,8 +91,8 @@ struct sb_plan {
 /* What sb_start reports back. */
 struct sb_started {
 	pid_t pid;               /* the sandbox's init (pid 1 inside) */
-	bool workdir_overlay;    /* false: the workdir is read-only */
-	char workdir_note[256];  /* why not overlay, "" when it is */
+	bool workdir_overlay;    /* false: the workdir is read-only, and workdir_error says why */
+	struct rp_err workdir_error;
 	int ngpu_devices;        /* device files bound for gpus: all (0: none found) */
 };
 
@@ -124,19 +124,19 @@ void sb_abort(struct sb_setup *s);
 int sb_start(const struct sb_plan *plan, struct sb_started *out, struct rp_err *err);
 
 /* Fast check that a sandbox can be built here by this user with or without a user namespace
- * (child in new namespaces mounts a tmpfs). 0 when it can; -1 and *why (owned, one line with
- * the fix) when not. */
-int sb_probe(bool userns, char **why);
+ * (a child in new namespaces mounts a tmpfs): 0, or -1 with err saying why in one line, with
+ * the fix when one is known. */
+int sb_probe(bool userns, struct rp_err *err);
 
 /* One line explaining why user namespaces are unavailable here, with the fix; NULL if no known
  * restriction is set (caller frees). */
 char *sb_userns_hint(void);
 /* doctor: overlayfs mountable (in a user namespace when userns); unprivileged user namespaces
  * with a mount and an overlay inside (run as uid 65534 when root); one namespace type by its
- * CLONE_NEW* flag (0 or the errno). */
-int sb_probe_overlay(bool userns, char **why);
-int sb_probe_unprivileged_userns(char **why);
-int sb_probe_ns(int clone_flag);
+ * CLONE_NEW* flag. Each 0, or -1 with err. */
+int sb_probe_overlay(bool userns, struct rp_err *err);
+int sb_probe_unprivileged_userns(struct rp_err *err);
+int sb_probe_ns(int clone_flag, struct rp_err *err);
 
 /* Names of the namespaces a plan creates, in order ("user", "pid", ...). Returns the count. */
 size_t sb_namespace_names(const struct sb_plan *plan, const char *names[8]);

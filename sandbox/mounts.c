@@ -425,43 +425,36 @@ static int build_dev(const struct sb_plan *p, struct sb_started *st, struct rp_e
 	return 0;
 }
 
-/* The workdir writable through overlayfs; what the job writes lands in changes_dir. Any failure
- * leaves it read-only (it already is, as part of the read-only root) and says why. */
-static void build_workdir(const struct sb_plan *p, struct sb_started *st)
+/* The workdir writable through overlayfs; what the job writes lands in changes_dir. A failure
+ * (-1 with err) leaves it read-only, as it already is as part of the read-only root. */
+static int build_workdir(const struct sb_plan *p, struct rp_err *err)
 {
-	st->workdir_overlay = false;
-	if (!p->workdir || !p->changes_dir || !p->overlay_work) {
-		snprintf(st->workdir_note, sizeof st->workdir_note, "no workdir overlay requested");
-		return;
-	}
-	if (strcmp(p->workdir, "/") == 0) {
-		snprintf(st->workdir_note, sizeof st->workdir_note, "the workdir is /");
-		return;
-	}
+	if (!p->workdir || !p->changes_dir || !p->overlay_work)
+		return rp_err_set(err, RP_ERR_RUNTIME, "no workdir overlay requested");
+	if (strcmp(p->workdir, "/") == 0)
+		return rp_err_set(err, RP_ERR_RUNTIME, "the workdir is /");
 	char *lower = in_old(p->workdir), *upper = in_old(p->changes_dir);
 	char *work = in_old(p->overlay_work);
+	int rc = 0;
 	if (strpbrk(lower, ",:\\") || strpbrk(upper, ",:\\") || strpbrk(work, ",:\\")) {
-		snprintf(st->workdir_note, sizeof st->workdir_note,
-			 "overlay mount failed: path contains ',' ':' or '\\'");
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "overlay mount failed: path contains ',' ':' or '\\'");
 	} else {
 		char *opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
-		struct rp_err e = { 0 };
-		int target = mount_point(p->workdir, true, &e);
-		if (target < 0)
-			snprintf(st->workdir_note, sizeof st->workdir_note, "%.200s", e.msg);
-		else if (mount("overlay", STAGED, "overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
-			snprintf(st->workdir_note, sizeof st->workdir_note, "overlay mount failed: %s",
-				 strerror(errno));
+		int target = mount_point(p->workdir, true, err);
+		if (target < 0) {
+			rc = -1;
+		} else if (mount("overlay", STAGED, "overlay", MS_NOSUID | MS_NODEV, opts) < 0) {
+			rc = rp_err_sys(err, "overlay mount failed");
 			close(target);
-		} else if (move_staged(target, p->workdir, &e) < 0)
-			snprintf(st->workdir_note, sizeof st->workdir_note, "%.200s", e.msg);
-		else
-			st->workdir_overlay = true;
+		} else {
+			rc = move_staged(target, p->workdir, err);
+		}
 		free(opts);
 	}
 	free(lower);
 	free(upper);
 	free(work);
+	return rc;
 }
 
 static int build_binds(const struct sb_plan *p, struct rp_err *err)
@@ -541,7 +534,7 @@ int sb_mounts_build(const struct sb_plan *p, ino_t parent_mntns, struct sb_start
 		return -1;
 	if (do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
 		return -1;
-	build_workdir(p, st);
+	st->workdir_overlay = build_workdir(p, &st->workdir_error) == 0;
 	if (build_binds(p, err) < 0 || build_masks(p, err) < 0)
 		return -1;
 	return enter_newroot(err);

@@ -75,21 +75,19 @@ static int probe_steps(bool userns, enum probe_what what, ino_t parent_ns, struc
 }
 
 /* Run the probe in a child; as_nobody drops to uid/gid 65534 first (doctor, run as root). */
-static int run_probe(bool userns, enum probe_what what, bool as_nobody, char **why)
+static int run_probe(bool userns, enum probe_what what, bool as_nobody, struct rp_err *err)
 {
 	int p[2];
-	*why = NULL;
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		*why = xasprintf("pipe: %s", strerror(errno));
-		return -1;
-	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "pipe");
 	ino_t parent_ns = sb_mntns_inode();
 	pid_t pid = fork();
 	if (pid < 0) {
-		*why = xasprintf("fork: %s", strerror(errno));
+		int e = errno;
 		close(p[0]);
 		close(p[1]);
-		return -1;
+		errno = e;
+		return rp_err_sys(err, "fork");
 	}
 	if (pid == 0) {
 		struct rp_err e = { 0 };
@@ -118,34 +116,34 @@ static int run_probe(bool userns, enum probe_what what, bool as_nobody, char **w
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	char *hint = userns ? sb_userns_hint() : NULL;
-	*why = hint ? hint : xstrdup(buf[0] ? buf : "probe failed");
-	if (hint && buf[0]) {
-		*why = xasprintf("%s (%s)", buf, hint);
-		free(hint);
-	}
+	if (hint && buf[0])
+		rp_err_set(err, RP_ERR_RUNTIME, "%s (%s)", buf, hint);
+	else
+		rp_err_set(err, RP_ERR_RUNTIME, "%s", hint ? hint : buf[0] ? buf : "probe failed");
+	free(hint);
 	return -1;
 }
 
-int sb_probe(bool userns, char **why)
+int sb_probe(bool userns, struct rp_err *err)
 {
-	return run_probe(userns, PROBE_MOUNT, false, why);
+	return run_probe(userns, PROBE_MOUNT, false, err);
 }
 
-int sb_probe_overlay(bool userns, char **why)
+int sb_probe_overlay(bool userns, struct rp_err *err)
 {
-	return run_probe(userns, PROBE_OVERLAY, false, why);
+	return run_probe(userns, PROBE_OVERLAY, false, err);
 }
 
-int sb_probe_unprivileged_userns(char **why)
+int sb_probe_unprivileged_userns(struct rp_err *err)
 {
-	return run_probe(true, PROBE_OVERLAY, geteuid() == 0, why);
+	return run_probe(true, PROBE_OVERLAY, geteuid() == 0, err);
 }
 
-int sb_probe_ns(int flag)
+int sb_probe_ns(int flag, struct rp_err *err)
 {
 	pid_t pid = fork();
 	if (pid < 0)
-		return errno;
+		return rp_err_sys(err, "fork");
 	if (pid == 0) {
 		if (flag != CLONE_NEWUSER && geteuid() != 0 && unshare(CLONE_NEWUSER) < 0)
 			_exit(errno & 0xff);
@@ -154,5 +152,8 @@ int sb_probe_ns(int flag)
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : EINVAL;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	errno = WIFEXITED(status) ? WEXITSTATUS(status) : EINVAL;
+	return rp_err_sys(err, "unshare");
 }

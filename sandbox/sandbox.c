@@ -327,7 +327,7 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
 		child_fail(msg_fd, &e);
 	struct sb_msg m = { .kind = 'S', .overlay = st.workdir_overlay, .ngpu = st.ngpu_devices };
-	copy_text(m.text, sizeof m.text, st.workdir_note);
+	copy_text(m.text, sizeof m.text, st.workdir_error.msg);
 	send_msg(msg_fd, &m);
 	wait_gate(gate_fd); /* sb_release */
 	struct sb_seccomp filter;
@@ -416,7 +416,8 @@ static int read_reports(int fd, int cancel_fd, struct sb_started *out, struct rp
 			got_setup = true;
 			out->workdir_overlay = m.overlay;
 			out->ngpu_devices = m.ngpu;
-			copy_text(out->workdir_note, sizeof out->workdir_note, m.text);
+			if (!m.overlay)
+				rp_err_set(&out->workdir_error, RP_ERR_RUNTIME, "%s", m.text);
 		}
 	}
 	if (!got_setup)

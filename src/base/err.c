@@ -62,11 +62,7 @@ int rp_err_wrap(struct rp_err *e, const char *fmt, ...)
 	return -1;
 }
 
-void rp_err_clear(struct rp_err *e)
+int rp_err_exit_code(const struct rp_err *e)
 {
-	if (e) {
-		e->kind = RP_ERR_NONE;
-		e->sys_errno = 0;
-		e->msg[0] = '\0';
-	}
+	return e->kind == RP_ERR_USAGE ? 2 : 1;
 }

@@ -60,29 +60,26 @@ static void check_namespaces(struct report *r)
 		{ "namespace cgroup", CLONE_NEWCGROUP },
 	};
 	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
-		int e = sb_probe_ns(ns[i].flag);
-		add_check(r, ns[i].name, e == 0, e ? xasprintf("unshare: %s", strerror(e)) : NULL);
+		struct rp_err e = { 0 };
+		bool ok = sb_probe_ns(ns[i].flag, &e) == 0;
+		add_check(r, ns[i].name, ok, ok ? NULL : xstrdup(e.msg));
 	}
 }
 
 static void check_userns(struct report *r)
 {
-	char *why = NULL;
+	struct rp_err why = { 0 };
 	char *max = read_first_line("/proc/sys/user/max_user_namespaces");
 	bool ok = sb_probe_unprivileged_userns(&why) == 0;
 	add_check(r, "unprivileged user namespaces", ok,
-		  ok ? xasprintf("user.max_user_namespaces = %s", max ? max : "?") : why);
-	if (ok)
-		free(why);
+		  ok ? xasprintf("user.max_user_namespaces = %s", max ? max : "?") : xstrdup(why.msg));
 	free(max);
-	why = NULL;
 	ok = sb_probe_overlay(true, &why) == 0;
-	add_check(r, "overlayfs in a user namespace", ok, ok ? NULL : why);
+	add_check(r, "overlayfs in a user namespace", ok, ok ? NULL : xstrdup(why.msg));
 	if (!ok && geteuid() == 0) {
 		/* As root the sandbox can do without a user namespace. */
-		char *why2 = NULL;
-		bool ok2 = sb_probe_overlay(false, &why2) == 0;
-		add_check(r, "overlayfs (as root)", ok2, ok2 ? NULL : why2);
+		bool ok2 = sb_probe_overlay(false, &why) == 0;
+		add_check(r, "overlayfs (as root)", ok2, ok2 ? NULL : xstrdup(why.msg));
 	}
 }
 

@@ -89,13 +89,6 @@ static void print_result(const char *id, const cJSON *cmp, bool json)
 	free(text);
 }
 
-/* Everything that goes wrong in verify is exit 2 ("could not tell"), never 1 ("changed"). */
-static int verify_error(struct rp_err *err)
-{
-	err->kind = RP_ERR_USAGE;
-	return -1;
-}
-
 int cmd_verify(int argc, char **argv, struct rp_err *err)
 {
 	struct verify_opts o = {0};
@@ -116,7 +109,7 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	const cJSON *old_env = record_section(&r, "environment");
 	if (!cJSON_IsObject(old_env) || !cJSON_GetObjectItemCaseSensitive(old_env, "fingerprint")) {
 		const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(old_env, "error"));
-		rp_err_set(err, RP_ERR_USAGE, "run %s has no environment fingerprint%s%s", r.id, why ? ": " : "",
+		rp_err_set(err, RP_ERR_RUNTIME, "run %s has no environment fingerprint%s%s", r.id, why ? ": " : "",
 			   why ? why : " (recorded by an older runpilot)");
 		goto out;
 	}
@@ -164,8 +157,6 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	print_result(r.id, cmp, o.json);
 	rc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cmp, "same")) ? 0 : 1;
 out:
-	if (rc < 0)
-		verify_error(err);
 	cJSON_Delete(cmp);
 	cJSON_Delete(new_env);
 	cJSON_Delete(new_files);

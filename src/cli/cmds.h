@@ -1,8 +1,10 @@
 /* Subcommands (one file each: src/cli/cmd_<name>.c), dispatched from main.c's table.
  * A command returns its exit code (>= 0), or -1 with err filled: main prints
- * "runpilot: error: <msg>" and exits 2 for RP_ERR_USAGE, 1 otherwise. */
+ * "runpilot: error: <msg>" and picks the exit code from the error's kind (err.h). */
 #ifndef RP_CMDS_H
 #define RP_CMDS_H
+
+#include <stdbool.h>
 
 #include "err.h"
 
@@ -11,6 +13,9 @@ struct rp_cmd {
 	int (*fn)(int argc, char **argv, struct rp_err *err);
 	const char *summary;   /* one line for `runpilot --help` */
 	const char *usage;     /* full text for `runpilot help CMD` / `CMD --help` */
+	/* Its exit status 1 is an answer (verify: "changed"), so errors of every kind exit 2, as
+	 * diff(1) and cmp(1) do. */
+	bool exit_1_answers;
 };
 
 /* Find a command by name; NULL if unknown. */

@@ -16,14 +16,18 @@ static int cmd_help(int argc, char **argv, struct rp_err *err);
 static const char usage_help[] = "usage: runpilot help [COMMAND]\n";
 
 static const struct rp_cmd commands[] = {
-	{"run", cmd_run, "run a job from a YAML config and record it", usage_run},
-	{"list", cmd_list, "list runs", usage_list},
-	{"show", cmd_show, "show one run", usage_show},
-	{"logs", cmd_logs, "print a run's output", usage_logs},
-	{"verify", cmd_verify, "check whether a run's environment is still the same, and what changed", usage_verify},
-	{"diff", cmd_diff, "compare two runs: params, config, resources, environment", usage_diff},
-	{"doctor", cmd_doctor, "check what this host offers runs (sandbox, cgroups, docker)", usage_doctor},
-	{"help", cmd_help, "show help for a command", usage_help},
+	{.name = "run", .fn = cmd_run, .summary = "run a job from a YAML config and record it", .usage = usage_run},
+	{.name = "list", .fn = cmd_list, .summary = "list runs", .usage = usage_list},
+	{.name = "show", .fn = cmd_show, .summary = "show one run", .usage = usage_show},
+	{.name = "logs", .fn = cmd_logs, .summary = "print a run's output", .usage = usage_logs},
+	{.name = "verify", .fn = cmd_verify,
+	 .summary = "check whether a run's environment is still the same, and what changed",
+	 .usage = usage_verify, .exit_1_answers = true},
+	{.name = "diff", .fn = cmd_diff, .summary = "compare two runs: params, config, resources, environment",
+	 .usage = usage_diff},
+	{.name = "doctor", .fn = cmd_doctor, .summary = "check what this host offers runs (sandbox, cgroups, docker)",
+	 .usage = usage_doctor},
+	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof *commands)
@@ -129,7 +133,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (rc < 0) {
 		fprintf(stderr, "runpilot: error: %s\n", err.msg[0] ? err.msg : "unknown error");
-		return err.kind == RP_ERR_USAGE ? 2 : 1;
+		return cmd->exit_1_answers ? 2 : rp_err_exit_code(&err);
 	}
 	return rc;
 }

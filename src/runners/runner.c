@@ -40,13 +40,12 @@ static const struct runner_ops *pick_auto(const struct rp_job *job, char **reaso
 {
 	/* The sandbox when this host lets us build one (user namespace unless root). */
 	int userns = job && job->spec ? job->spec->sandbox.userns : -1;
-	char *why = NULL;
+	struct rp_err why = { 0 };
 	if (sb_probe(userns == 1 || (userns == -1 && geteuid() != 0), &why) == 0) {
 		*reason = NULL;
 		return &runner_sandbox_ops;
 	}
-	*reason = xasprintf("sandbox unavailable: %s", why);
-	free(why);
+	*reason = xasprintf("sandbox unavailable: %s", why.msg);
 	return &runner_local_ops;
 }
 

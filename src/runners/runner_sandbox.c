@@ -438,7 +438,7 @@ static cJSON *sandbox_describe(struct runner *r)
 		if (st->started.workdir_overlay)
 			cJSON_AddStringToObject(o, "changes", "changes");
 		else
-			cJSON_AddStringToObject(o, "workdir_reason", st->started.workdir_note);
+			cJSON_AddStringToObject(o, "workdir_reason", st->started.workdir_error.msg);
 	}
 	cJSON *m = cJSON_CreateArray();
 	for (size_t i = 0; i < st->nmasks; i++)

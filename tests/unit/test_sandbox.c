@@ -167,9 +167,8 @@ static void run_plan(char **argv, const char *rootfs, struct run *r)
 
 static void test_start_runs_job(void **state)
 {
-	char *probe_why = NULL;
+	struct rp_err probe_why = { 0 };
 	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
-		free(probe_why);
 		skip();
 	}
 	struct run r;
@@ -187,9 +186,8 @@ static void test_start_runs_job(void **state)
 
 static void test_setup_failure_leaves_nothing(void **state)
 {
-	char *probe_why = NULL;
+	struct rp_err probe_why = { 0 };
 	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
-		free(probe_why);
 		skip();
 	}
 	char *before = mountinfo();
@@ -221,9 +219,8 @@ struct held {
 
 static bool held_begin(struct held *h, char **argv)
 {
-	char *probe_why = NULL;
+	struct rp_err probe_why = { 0 };
 	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
-		free(probe_why);
 		return false;
 	}
 	snprintf(h->dir, sizeof h->dir, "/tmp/rp-test-held-XXXXXX");
