@@ -36,6 +36,11 @@ OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 # Unit tests also reach the headers internal to a folder.
 TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isandbox
+# The test build (runpilot-test): the same program with the hooks of include/testhooks.h, which
+# only the files that use them are compiled again for.
+HOOK_SRCS := $(shell grep -l '"testhooks.h"' $(SRCS))
+HOOK_OBJS := $(HOOK_SRCS:%.c=$(BUILD)/hooks/%.o)
+TEST_BIN_OBJS := $(filter-out $(HOOK_SRCS:%.c=$(BUILD)/%.o),$(OBJS)) $(HOOK_OBJS)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_OK   := build/.deps-ok
@@ -62,6 +67,15 @@ $(BUILD)/runpilot: $(OBJS) | $(DEPS_OK)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/runpilot-test: $(TEST_BIN_OBJS) | $(DEPS_OK)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/hooks/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -DRUNPILOT_TEST_HOOKS -MMD -MP -c -o $@ $<
+
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
@@ -72,7 +86,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(DEPS_OK)
 	$(call say,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(HOOK_OBJS:.o=.d)
 
 # Extra build/test pieces live in mk/*.mk (helpers, VM suite, benches).
 -include $(filter-out mk/deps.mk,$(wildcard mk/*.mk))
@@ -83,8 +97,8 @@ test-deps: $(DEPS_OK)
 test-unit: $(UNIT_BINS) $(BUILD)/runpilot
 	@sh tests/run-unit.sh $(UNIT_BINS)
 
-test-integration: $(BUILD)/runpilot test-deps $(TEST_HELPERS)
-	@RUNPILOT_BIN=$(CURDIR)/$(BUILD)/runpilot bash tests/run-integration.sh
+test-integration: $(BUILD)/runpilot $(BUILD)/runpilot-test test-deps $(TEST_HELPERS)
+	@bash tests/run-integration.sh $(BUILD)
 
 # The whole suite once normally, once under AddressSanitizer + UndefinedBehaviorSanitizer,
 # then the pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints its counts.

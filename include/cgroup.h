@@ -20,6 +20,7 @@
 
 #include "err.h"
 #include "meter.h"
+#include "util.h"
 
 struct rp_cgroup;
 
@@ -65,9 +66,16 @@ struct cg_enforced {
 };
 void cg_enforced(const struct rp_cgroup *cg, struct cg_enforced *out);
 void cg_destroy(struct rp_cgroup *cg);
-/* For a run found lost (its runpilot was SIGKILLed before cg_destroy): remove the run's empty
- * runpilot-<run_id>[-N] leaves under runpilot's own cgroup(s). Only rmdir: a cgroup that still
- * holds processes stays. Returns the number removed. */
-int cg_remove_stale(const char *run_id);
+/* Leftovers of a runpilot that died before cg_destroy. cg_leaf_dirs appends the directories cg
+ * created to out, for the run's claim (so a later runpilot knows what to remove).
+ * cg_remove_leftover removes one of them: dir must be a directory of a cgroup filesystem named
+ * runpilot-<name>[-suffix]; what is still in it is killed first (the run's own processes). 0
+ * once it is gone, -1 with err while it is busy. */
+void cg_leaf_dirs(const struct rp_cgroup *cg, struct strvec *out);
+int cg_remove_leftover(const char *dir, const char *name, struct rp_err *err);
+/* For a dead run whose claim does not list its cgroups (its runpilot died between making them
+ * and noting them): remove the empty runpilot-<name>[-N] leaves under this process's own
+ * cgroup(s). Only rmdir: a cgroup that still holds processes stays. Returns the number removed. */
+int cg_remove_stale(const char *name);
 
 #endif

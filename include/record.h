@@ -71,17 +71,9 @@ void record_set_section(struct rp_run *r, const char *name, struct cJSON *value)
  * so runs of different run stores (which reuse ids) never share or remove each other's. */
 void record_cgroup_name(const char *id, const char *uid, char out[48]);
 
-/* The supervisor holds an exclusive flock on <run_dir>/run.lock for the run's whole life; the
- * kernel drops it when the supervisor dies, however it dies. Returns the fd to keep open. */
-int record_lock_supervisor(const char *run_dir, struct rp_err *err);
-
-/* True when r is "running" but its supervisor is gone: the pid is dead (or a zombie), or was
- * reused by another process (start time differs), or the host rebooted (boot id differs). */
-bool record_supervisor_gone(const struct rp_run *r, const char *boot_id);
-/* If r's supervisor is gone, mark it lost (with the reason) and persist it. Decided by the
- * supervisor's lock when the run has one (no race with a supervisor that is just finishing: the
- * record is re-read under the lock), else by pid, start time and boot id. Returns 1 when it
- * changed r, 0 when not, -1 on a write error. */
-int record_mark_lost_if_gone(const char *run_dir, struct rp_run *r, struct rp_err *err);
+/* For a run without a claim (recorded by an older runpilot): why its supervisor is gone, judged
+ * by pid, start time (pid reuse) and boot id: "host rebooted", "supervisor died", "supervisor
+ * unknown"; NULL while it lives or when the run is not running. */
+const char *record_supervisor_gone_reason(const struct rp_run *r, const char *boot_id);
 
 #endif

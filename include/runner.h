@@ -11,6 +11,7 @@
 #include "config.h"
 #include "err.h"
 #include "meter.h"
+#include "util.h"
 
 struct cJSON;
 
@@ -77,6 +78,10 @@ struct runner {
 	int wait_fd;                 /* pollable, readable or hung up once the job ended; -1 before */
 	char *warnings[8];           /* one-line warnings to print at start (owned) */
 	int nwarnings;
+	/* What prepare made that a supervisor killed before cleanup would leave behind, "KIND
+	 * PATH" (runner_add_leftover): the core notes them in the run's claim, so the next
+	 * runpilot can remove them (runner_remove_leftover). */
+	struct strvec leftovers;
 	void *priv;                  /* runner-specific state */
 };
 
@@ -84,8 +89,21 @@ struct runner {
  * r->fallback_reason. Unknown names are RP_ERR_USAGE. */
 int runner_pick(const char *name, const struct rp_job *job, struct runner *r, struct rp_err *err);
 void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Leftover kinds: "cgroup" (a cgroup directory of the run), "overlay-work" (the sandbox's
+ * overlay work dir), "empty-dir" (removed only when empty). */
+void runner_add_leftover(struct runner *r, const char *kind, const char *path);
+/* Remove one leftover "KIND PATH" of a dead run whose cgroups are named runpilot-<cgroup_name>:
+ * 0 once it is gone, -1 with err while it cannot be (busy: try again later). */
+int runner_remove_leftover(const char *leftover, const char *cgroup_name, struct rp_err *err);
+/* Remove a dead run's empty cgroups by name under this process's own cgroup(s), for leftovers
+ * made but not noted. */
+void runner_remove_cgroups_named(const char *cgroup_name);
+/* The sandbox's overlay work dir: its inner "work" dir is mode 000, opened up first. */
+void runner_remove_overlay_work(const char *dir);
 void runner_free(struct runner *r);
 
+/* Note the directories of the run's cgroup as leftovers (runner_add_leftover). */
+void runner_add_cgroup_leftovers(struct runner *r, const struct rp_cgroup *cg);
 /* The run's cgroup limits from the requested resources (the timeout is the supervisor's). */
 struct cg_limits runner_cg_limits(const struct rp_resources *r);
 /* stop() for runners whose job runs under sb_init (pid): SIGTERM, which the init forwards to the

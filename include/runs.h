@@ -1,16 +1,32 @@
-/* Reading runs back for the face layer: resolve a reference, load run.json, and mark runs whose
- * supervisor is gone as lost (persisted) on the way. */
+/* Reading runs back for the face: resolve a reference, load run.json, and show what is true now.
+ * Readers never change the store (a colleague's store may be mounted read-only): a running run
+ * whose supervisor is gone is shown lost, computed on read from its claim (claim.h); writing
+ * "lost" is left to the next `runpilot run`. */
 #ifndef RP_RUNS_H
 #define RP_RUNS_H
+
+#include <stdbool.h>
 
 #include "record.h"
 #include "store.h"
 
-/* Open the store (read-only use), resolve ref, read its run.json (marking it lost if needed).
- * *run_dir is owned by the caller. */
+/* One run directory as readers see it. */
+struct run_view {
+	char id[RP_ID_MAX];
+	bool readable;
+	struct rp_run rec;      /* when readable: its record, status as of now */
+	char *problem;          /* when not: why, one line */
+};
+
+/* Open the store (read-only use), resolve ref, read its record as of now. *run_dir is owned by
+ * the caller. A run that cannot be read is an error naming it. */
 int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run_dir, struct rp_err *err);
-/* Load every run (oldest first); unreadable run directories are skipped. */
-int runs_load_all(struct rp_store *st, struct rp_run **runs, size_t *n, struct rp_err *err);
-void runs_free(struct rp_run *runs, size_t n);
+/* Every run, oldest first: each run directory is one view, readable or not (a run being set up
+ * right now, which has no record yet, is left out). */
+int runs_load_all(const struct rp_store *st, struct run_view **views, size_t *n, struct rp_err *err);
+void runs_free(struct run_view *views, size_t n);
+/* A running run's status as of now: lost (with why) when its supervisor is gone. Nothing is
+ * written. True when r changed. */
+bool runs_status_now(const char *run_dir, struct rp_run *r);
 
 #endif

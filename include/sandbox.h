@@ -1,11 +1,13 @@
-/* The built-in sandbox: one plan in, one child pid out (issue 3).
+/* The built-in sandbox: one plan in, one child pid out.
  *
- * sb_start() clones a child into new namespaces (pid, mount, uts, ipc, cgroup, user when asked,
- * net when the network is "none"). That child is pid 1 of the new pid namespace: it builds the
- * filesystem view (mounts.c), then becomes the tiny init (sb_init.h) whose one child drops
- * capabilities (caps.c), sets no_new_privs, loads the seccomp filter (seccomp.c) and execs the
- * job. Setup errors travel back on a close-on-exec pipe and become one-line errors; sb_start
- * returns only once the job has exec'd (or setup failed and the child is gone).
+ * sb_begin() clones a child into new namespaces (pid, mount, uts, ipc, user when asked, net when
+ * the network is "none"). That child is pid 1 of the new pid namespace: it builds the filesystem
+ * view (mounts.c) while the caller works, and waits. sb_release_send() lets it go with the
+ * seccomp filter the caller compiled meanwhile: it enters the run's cgroup and a cgroup
+ * namespace, and becomes the tiny init (sb_init.h) whose one child drops capabilities (caps.c),
+ * sets no_new_privs, installs the filter (seccomp.c) and execs the job. Setup errors travel back
+ * on a close-on-exec pipe and become one-line errors; sb_release_wait() returns once the job has
+ * exec'd (or the setup failed and the child is gone).
  *
  * Knows nothing of run.json or the core: the runner fills the plan. */
 #ifndef RP_SANDBOX_H
@@ -82,13 +84,10 @@ struct sb_plan {
 	 * reachable; written at release, so the setup's allocations are not charged to the run. */
 	const char *const *cgroup_files;
 	int ncgroup_files;       /* at most SB_MAX_CGROUP_FILES */
-	/* Test hook (RUNPILOT_TEST_STALL_SETUP): the child waits for ever before building the mounts,
-	 * as one stuck on a dead mount would, so tests can interrupt a hung setup. */
-	bool test_stall;
 };
 #define SB_MAX_CGROUP_FILES 8
 
-/* What sb_start reports back. */
+/* What the setup reports back (sb_release_wait). */
 struct sb_started {
 	pid_t pid;               /* the sandbox's init (pid 1 inside) */
 	bool workdir_overlay;    /* false: the workdir is read-only, and workdir_error says why */
@@ -108,20 +107,15 @@ struct sb_setup {
 int sb_begin(const struct sb_plan *plan, struct sb_setup *s, struct rp_err *err);
 struct sb_seccomp;
 /* Let the job run once the setup is done, under filter (sb_seccomp_build, from the plan's
- * settings): 0 once it has exec'd (out filled), -1 with the setup's error (nothing left
- * behind). The caller must ignore SIGPIPE. */
-int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err);
-/* sb_release in two halves, so the caller can work while the job is being started: send lets
- * it go (cannot fail: a setup that did reports so to wait); wait is sb_release's result. When
- * cancel_fd (-1: none) becomes readable before the setup has finished (a signalfd: Ctrl-C on a
- * setup stuck on a dead mount), wait gives the sandbox up as sb_abort does and fails. */
+ * settings), in two halves so the caller can work while the job is being started: send lets it
+ * go (cannot fail: a setup that did reports so to wait); wait returns 0 once the job has exec'd
+ * (out filled), or -1 with the setup's error (nothing left behind). When cancel_fd (-1: none)
+ * becomes readable before the setup has finished (a signalfd: Ctrl-C on a setup stuck on a dead
+ * mount), wait gives the sandbox up as sb_abort does and fails. The caller must ignore SIGPIPE. */
 void sb_release_send(struct sb_setup *s, const struct sb_seccomp *filter);
 int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, struct rp_err *err);
 /* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). */
 void sb_abort(struct sb_setup *s);
-/* sb_begin + sb_release. plan->out_fd, lifeline_fd and status_fd stay open in the caller:
- * close them after. */
-int sb_start(const struct sb_plan *plan, struct sb_started *out, struct rp_err *err);
 
 /* Fast check that a sandbox can be built here by this user with or without a user namespace
  * (a child in new namespaces mounts a tmpfs): 0, or -1 with err saying why in one line, with
@@ -172,9 +166,6 @@ int sb_seccomp_build(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool 
  * the EPERM program is installed. */
 int sb_seccomp_install(const struct sb_seccomp *f, int *notify_fd, struct rp_err *err);
 void sb_seccomp_free(struct sb_seccomp *f);
-/* Build and install in one go (tests, and callers with no time to win). */
-int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, int *notify_fd,
-		    struct rp_err *err);
 /* Answer every notification with EPERM and append "NR NAME" lines to log_fd. Never returns. */
 noreturn void sb_seccomp_listen(int notify_fd, int log_fd);
 
@@ -189,12 +180,5 @@ size_t sb_gpu_devices(char ***out);
  * returned are the host's ("/dev/nvidia0"). */
 size_t sb_gpu_devices_under(const char *root, char ***out);
 
-/* Internal pieces used by sandbox.c (exposed for unit tests). */
-int sb_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct rp_err *err);
-int sb_mounts_build(const struct sb_plan *plan, ino_t parent_mntns, struct sb_started *st,
-		    struct rp_err *err);
-int sb_ns_loopback_up(struct rp_err *err);
-unsigned long sb_clone_flags(const struct sb_plan *plan);
-ino_t sb_mntns_inode(void);
 
 #endif

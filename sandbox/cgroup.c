@@ -181,8 +181,8 @@ void cg_enforced(const struct rp_cgroup *cg, struct cg_enforced *out)
 	out->why_not_pids = cg->mode == CG_MODE_RUSAGE ? "RLIMIT_NPROC is per user, not per job" : cg->why_not;
 }
 
-/* rmdir parent/runpilot-<run_id> and parent/runpilot-<run_id>-<suffix> (the names cg_create
- * may have used); rmdir never removes a cgroup that still holds processes. */
+/* rmdir parent/runpilot-<name> and parent/runpilot-<name>-<suffix> (the names cg_create may
+ * have used); rmdir never removes a cgroup that still holds processes. */
 static int remove_named(const char *parent, const char *run_id)
 {
 	DIR *d = opendir(parent);
@@ -224,6 +224,43 @@ int cg_remove_stale(const char *run_id)
 		free(dir);
 	}
 	return removed;
+}
+
+void cg_leaf_dirs(const struct rp_cgroup *cg, struct strvec *out)
+{
+	if (!cg)
+		return;
+	if (cg->v2_leaf)
+		strvec_push(out, cg->v2_leaf);
+	if (cg->v2_self_leaf)
+		strvec_push(out, cg->v2_self_leaf);
+	for (int i = 0; i < cg->nv1; i++)
+		strvec_push(out, cg->v1_leaf[i]);
+}
+
+/* A directory of a cgroup filesystem named runpilot-<name> or runpilot-<name>-<suffix>. */
+static bool is_run_leaf(const char *dir, const char *name)
+{
+	const char *base = strrchr(dir, '/');
+	char *prefix = xasprintf("runpilot-%s", name);
+	size_t pl = strlen(prefix);
+	bool ok = base && strncmp(dir, "/sys/fs/cgroup/", 15) == 0 && !strstr(dir, "/../") &&
+		  strncmp(base + 1, prefix, pl) == 0 && (base[1 + pl] == '\0' || base[1 + pl] == '-');
+	free(prefix);
+	return ok;
+}
+
+int cg_remove_leftover(const char *dir, const char *name, struct rp_err *err)
+{
+	if (!is_run_leaf(dir, name))
+		return rp_err_set(err, RP_ERR_RUNTIME, "%s is not the cgroup of run %s: left alone", dir, name);
+	if (!path_exists(dir))
+		return 0;
+	if (cgfs_kill_until_empty(dir, cgfs_has(dir, "cgroup.kill"), 1.0) < 0)
+		return rp_err_sys(err, "cannot empty %s", dir);
+	if (cgfs_rmdir(dir) < 0)
+		return rp_err_sys(err, "cannot remove %s", dir);
+	return 0;
 }
 
 void cg_destroy(struct rp_cgroup *cg)

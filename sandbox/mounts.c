@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_internal.h"
 #include "util.h"
 
 #ifndef AT_RECURSIVE

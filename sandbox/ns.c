@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_internal.h"
 
 unsigned long sb_clone_flags(const struct sb_plan *p)
 {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_internal.h"
 #include "util.h"
 
 static long read_sysctl(const char *path)

@@ -1,5 +1,5 @@
-/* The sandbox's entry points: sb_begin starts the setup, sb_release lets the job run (sb_start
- * does both). See include/sandbox.h for the sequence.
+/* The sandbox's entry points: sb_begin starts the setup, sb_release_send lets the job run and
+ * sb_release_wait waits until it runs. See include/sandbox.h for the sequence.
  *
  * Parent                               Child (pid 1 of the new pid namespace)
  *   sb_begin:
@@ -10,7 +10,7 @@
  *   return: the caller works            reports 'S' (overlay or not), waits on the gate
  *     meanwhile (run.json, fingerprint,
  *     the seccomp filter's compilation)
- *   sb_release (= _send + _wait):
+ *   sb_release_send, sb_release_wait:
  *   write "g" + the filter on the gate -> enters the run's cgroup, cgroup ns; sb_init_spawn():
  *   (the caller works meanwhile)         the job child drops caps, sets
  *                                        no_new_privs, installs the filter, execs; the init
@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_internal.h"
 #include "sb_init.h"
+#include "testhooks.h"
 #include "util.h"
 
 extern char **environ;
@@ -321,15 +323,15 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	if (p->netns && sb_ns_loopback_up(&e) < 0)
 		child_fail(msg_fd, &e);
 
-	while (p->test_stall)
-		pause();
+	while (test_hook("RUNPILOT_TEST_STALL_SETUP"))
+		pause(); /* as a setup stuck on a dead mount would */
 	struct sb_started st = { 0 };
 	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
 		child_fail(msg_fd, &e);
 	struct sb_msg m = { .kind = 'S', .overlay = st.workdir_overlay, .ngpu = st.ngpu_devices };
 	copy_text(m.text, sizeof m.text, st.workdir_error.msg);
 	send_msg(msg_fd, &m);
-	wait_gate(gate_fd); /* sb_release */
+	wait_gate(gate_fd); /* sb_release_send */
 	struct sb_seccomp filter;
 	if (read_filter(gate_fd, &filter) < 0)
 		_exit(1);
@@ -510,27 +512,4 @@ int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, s
 	out->pid = s->pid;
 	s->pid = -1;
 	return 0;
-}
-
-int sb_release(struct sb_setup *s, const struct sb_seccomp *filter, struct sb_started *out, struct rp_err *err)
-{
-	sb_release_send(s, filter);
-	return sb_release_wait(s, -1, out, err);
-}
-
-int sb_start(const struct sb_plan *p, struct sb_started *out, struct rp_err *err)
-{
-	struct sb_setup s;
-	struct sb_seccomp filter;
-	memset(out, 0, sizeof *out);
-	out->pid = -1;
-	if (sb_begin(p, &s, err) < 0)
-		return -1;
-	if (sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, p->seccomp_log, &filter, err) < 0) {
-		sb_abort(&s);
-		return -1;
-	}
-	int rc = sb_release(&s, &filter, out, err);
-	sb_seccomp_free(&filter);
-	return rc;
 }

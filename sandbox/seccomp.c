@@ -227,19 +227,6 @@ void sb_seccomp_free(struct sb_seccomp *f)
 	memset(f, 0, sizeof *f);
 }
 
-int sb_seccomp_load(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, int *notify_fd,
-		    struct rp_err *err)
-{
-	struct sb_seccomp f;
-	if (sb_seccomp_build(p, deny, ndeny, log, &f, err) < 0)
-		return -1;
-	int rc = sb_seccomp_install(&f, log ? notify_fd : NULL, err);
-	if (notify_fd && !log)
-		*notify_fd = -1;
-	sb_seccomp_free(&f);
-	return rc;
-}
-
 noreturn void sb_seccomp_listen(int notify_fd, int log_fd)
 {
 	struct seccomp_notif *req = NULL;

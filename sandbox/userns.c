@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_internal.h"
 #include "util.h"
 
 static int write_proc(pid_t pid, const char *file, const char *text, bool optional,

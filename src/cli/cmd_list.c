@@ -17,11 +17,15 @@ const char usage_list[] =
 	"\n"
 	"List runs, newest last.\n"
 	"\n"
-	"  --status STATUS  only runs with this status (running, success, failed, cancelled, lost)\n"
+	"  --status STATUS  only runs with this status (running, success, failed, cancelled, lost,\n"
+	"                   or unreadable: run directories whose run.json cannot be read)\n"
 	"  --tag TAG        only runs with this tag\n"
 	"  --limit N        only the N newest runs\n"
 	"  --fingerprint    add a column with each run's environment fingerprint (first 12 hex)\n"
 	"  --json           print the runs' run.json records as a JSON array\n";
+
+/* The status shown for a run directory whose record cannot be read. */
+#define UNREADABLE "unreadable"
 
 struct list_opts {
 	const char *status;
@@ -46,9 +50,10 @@ static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp
 		enum rp_status st;
 		switch (c) {
 		case 's':
-			if (status_parse(optarg, &st) < 0)
+			if (status_parse(optarg, &st) < 0 && strcmp(optarg, UNREADABLE) != 0)
 				return rp_err_set(err, RP_ERR_USAGE,
-						  "--status '%s': use running, success, failed, cancelled or lost", optarg);
+						  "--status '%s': use running, success, failed, cancelled, lost or "
+						  UNREADABLE, optarg);
 			o->status = optarg;
 			break;
 		case 't': o->tag = optarg; break;
@@ -68,8 +73,11 @@ static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp
 	return 0;
 }
 
-static bool run_matches(const struct rp_run *r, const struct list_opts *o)
+static bool run_matches(const struct run_view *v, const struct list_opts *o)
 {
+	if (!v->readable)
+		return !o->tag && (!o->status || !strcmp(o->status, UNREADABLE));
+	const struct rp_run *r = &v->rec;
 	if (o->status && strcmp(status_name(r->status), o->status) != 0)
 		return false;
 	if (o->tag) {
@@ -82,13 +90,18 @@ static bool run_matches(const struct rp_run *r, const struct list_opts *o)
 	return true;
 }
 
-static void print_table(struct rp_run **sel, size_t n, bool fingerprint)
+static void print_table(struct run_view **sel, size_t n, bool fingerprint)
 {
 	static const char *const header[] = {"ID", "NAME", "STATUS", "STARTED", "DURATION", "FINGERPRINT"};
 	struct table t;
 	table_init(&t, fingerprint ? 6 : 5, header);
 	for (size_t i = 0; i < n; i++) {
-		const struct rp_run *r = sel[i];
+		if (!sel[i]->readable) {
+			const char *row[] = {sel[i]->id, "-", UNREADABLE, "-", "-", "-"};
+			table_add(&t, row);
+			continue;
+		}
+		const struct rp_run *r = &sel[i]->rec;
 		char status[64], started[32], dur[32];
 		fmt_status(r, status, sizeof status);
 		fmt_local_time(r->started_at > 0 ? r->started_at : r->created_at, started, sizeof started);
@@ -102,11 +115,20 @@ static void print_table(struct rp_run **sel, size_t n, bool fingerprint)
 	table_free(&t);
 }
 
-static void print_json(struct rp_run **sel, size_t n)
+static void print_json(struct run_view **sel, size_t n)
 {
 	cJSON *a = cJSON_CreateArray();
-	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(a, record_to_json(sel[i]));
+	for (size_t i = 0; i < n; i++) {
+		if (sel[i]->readable) {
+			cJSON_AddItemToArray(a, record_to_json(&sel[i]->rec));
+			continue;
+		}
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", sel[i]->id);
+		cJSON_AddStringToObject(o, "status", UNREADABLE);
+		cJSON_AddStringToObject(o, "error", sel[i]->problem);
+		cJSON_AddItemToArray(a, o);
+	}
 	char *s = cJSON_Print(a);
 	printf("%s\n", s);
 	free(s);
@@ -121,17 +143,20 @@ int cmd_list(int argc, char **argv, struct rp_err *err)
 	struct rp_store st;
 	if (store_open(&st, false, err) < 0)
 		return -1;
-	struct rp_run *runs;
+	struct run_view *runs;
 	size_t n;
 	if (runs_load_all(&st, &runs, &n, err) < 0) {
 		store_close(&st);
 		return -1;
 	}
-	struct rp_run **sel = xcalloc(n ? n : 1, sizeof *sel);
+	struct run_view **sel = xcalloc(n ? n : 1, sizeof *sel);
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (!runs[i].readable)
+			fprintf(stderr, "runpilot: warning: %s: %s\n", runs[i].id, runs[i].problem);
 		if (run_matches(&runs[i], &o))
 			sel[k++] = &runs[i];
+	}
 	size_t first = o.limit > 0 && (size_t)o.limit < k ? k - (size_t)o.limit : 0;
 	if (o.json)
 		print_json(sel + first, k - first);

@@ -42,7 +42,7 @@ static bool run_still_running(const char *run_dir)
 	struct rp_run r;
 	if (record_read(run_dir, &r, NULL) < 0)
 		return false;
-	record_mark_lost_if_gone(run_dir, &r, NULL);
+	runs_status_now(run_dir, &r);
 	bool running = r.status == RP_RUNNING;
 	record_free(&r);
 	return running;

@@ -1,17 +1,11 @@
-/* record.c: run.json, the run's single source of truth, and lost-run detection. */
+/* record.c: run.json, the run's single source of truth. */
 #include "record.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "cgroup.h"
 #include "util.h"
 
 static const char *const status_names[] = {"running", "success", "failed", "cancelled", "lost"};
@@ -314,9 +308,10 @@ void record_set_section(struct rp_run *r, const char *name, cJSON *value)
 		cJSON_AddItemToObject(r->sections, name, value);
 }
 
-/* Why the supervisor of a running run is gone, or NULL if it is alive. */
-static const char *supervisor_gone_reason(const struct rp_run *r, const char *boot_id)
+const char *record_supervisor_gone_reason(const struct rp_run *r, const char *boot_id)
 {
+	if (r->status != RP_RUNNING)
+		return NULL;
 	if (r->supervisor_boot_id && boot_id && strcmp(r->supervisor_boot_id, boot_id) != 0)
 		return "host rebooted";
 	if (r->supervisor_pid <= 0)
@@ -329,94 +324,7 @@ static const char *supervisor_gone_reason(const struct rp_run *r, const char *bo
 	return NULL;
 }
 
-bool record_supervisor_gone(const struct rp_run *r, const char *boot_id)
-{
-	return r->status == RP_RUNNING && supervisor_gone_reason(r, boot_id) != NULL;
-}
-
 void record_cgroup_name(const char *id, const char *uid, char out[48])
 {
 	snprintf(out, 48, "%s-%.8s", id ? id : "run", uid && *uid ? uid : "0");
-}
-
-int record_lock_supervisor(const char *run_dir, struct rp_err *err)
-{
-	char *path = path_join(run_dir, "run.lock");
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rp_err_sys(err, "cannot create %s", path);
-		free(path);
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rp_err_sys(err, "cannot lock %s", path);
-		close(fd);
-		free(path);
-		return -1;
-	}
-	free(path);
-	return fd;
-}
-
-/* Try the supervisor's lock: -1 when it is held (the supervisor lives), the locked fd when it
- * is free (the supervisor is dead), -2 when there is no lock file (a run recorded by an older
- * runpilot, or one that failed before locking). */
-static int take_dead_supervisors_lock(const char *run_dir)
-{
-	char *path = path_join(run_dir, "run.lock");
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return -2;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-int record_mark_lost_if_gone(const char *run_dir, struct rp_run *r, struct rp_err *err)
-{
-	if (r->status != RP_RUNNING)
-		return 0;
-	char *boot = current_boot_id();
-	const char *why;
-	int lock = take_dead_supervisors_lock(run_dir);
-	if (lock == -1) {
-		free(boot);
-		return 0;
-	}
-	if (lock >= 0) {
-		/* The supervisor is gone, but it may have written its final record after we read
-		 * ours: decide on what is on disk now. */
-		struct rp_run fresh;
-		if (record_read(run_dir, &fresh, NULL) == 0) {
-			record_free(r);
-			*r = fresh;
-		}
-		why = r->status != RP_RUNNING ? NULL
-		      : r->supervisor_boot_id && boot && strcmp(r->supervisor_boot_id, boot) ? "host rebooted"
-											     : "supervisor died";
-	} else {
-		why = supervisor_gone_reason(r, boot);
-	}
-	free(boot);
-	if (!why) {
-		if (lock >= 0)
-			close(lock);
-		return 0;
-	}
-	r->status = RP_LOST;
-	free(r->reason);
-	r->reason = xstrdup(why);
-	/* A SIGKILLed runpilot could not remove the run's cgroups: remove them if empty now. */
-	if (r->id) {
-		char name[48];
-		record_cgroup_name(r->id, r->uid, name);
-		(void)cg_remove_stale(name);
-	}
-	int rc = record_write(run_dir, r, err) < 0 ? -1 : 1;
-	if (lock >= 0)
-		close(lock);
-	return rc;
 }

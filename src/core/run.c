@@ -16,12 +16,15 @@
 #include <cjson/cJSON.h>
 
 #include "capture.h"
+#include "claim.h"
 #include "environment.h"
 #include "log.h"
+#include "orphans.h"
 #include "resources.h"
 #include "runner.h"
 #include "sections.h"
 #include "supervise.h"
+#include "testhooks.h"
 #include "util.h"
 
 /* A job still running this long after its start gets its start time and the runner's facts
@@ -41,7 +44,10 @@ struct run_ctx {
 	char cgroup_name[48];
 	char *run_dir, *out_dir, *log_path;
 	bool have_store, have_rec, have_runner, prepared;
-	int lock_fd;          /* the supervisor's lock on <run_dir>/run.lock, -1 before */
+	/* Held for the supervisor's life: readers tell a live supervisor from a dead one by it,
+	 * and the next runpilot cleans up after a dead one (claim.h). */
+	struct claim claim;
+	bool orphans_collected; /* other runs' leftovers, once per run, off the start path */
 	int warnings_sent;    /* of runner.warnings */
 };
 
@@ -263,6 +269,17 @@ static int record_run_start(struct run_ctx *c, struct rp_err *err)
 
 /* ---- supervision callbacks ---- */
 
+/* What dead supervisors of other runs left: done once per run, while the job runs (or after a
+ * short one), never on the way to starting it. */
+static void collect_orphans(struct run_ctx *c)
+{
+	if (c->orphans_collected || !c->have_store)
+		return;
+	c->orphans_collected = true;
+	orphans_collect(&c->store);
+	trace_phase("orphans collected");
+}
+
 static void record_running(void *ctx)
 {
 	struct run_ctx *c = ctx;
@@ -275,6 +292,7 @@ static void record_running(void *ctx)
 	if (fsync_path(c->store.runs_dir) < 0)
 		warn(c, "%s: cannot flush %s: %s", c->id, c->store.runs_dir, strerror(errno));
 	trace_phase("run.json updated (running)");
+	collect_orphans(c);
 }
 
 static void send_notice(void *ctx, const char *msg)
@@ -285,6 +303,29 @@ static void send_notice(void *ctx, const char *msg)
 }
 
 /* ---- the steps ---- */
+
+static int take_claim(struct run_ctx *c, struct rp_err *err)
+{
+	struct claim_info info = {.pid = getpid(), .start_ticks = process_start_ticks(getpid()),
+				  .boot_id = current_boot_id(), .id = c->id, .uid = c->uid,
+				  .name = c->req->spec->name, .created = now_realtime(),
+				  .cgroup_name = c->cgroup_name};
+	int rc = claim_take(c->store.home, c->run_dir, &info, &c->claim, err);
+	free(info.boot_id);
+	return rc;
+}
+
+/* Whether a leftover the runner noted is still there after its cleanup (an empty dir that
+ * holds the job's files is not a leftover). */
+static bool leftovers_remain(const struct runner *r)
+{
+	for (size_t i = 0; i < r->leftovers.n; i++) {
+		const char *l = r->leftovers.v[i], *path = strchr(l, ' ');
+		if (path && strncmp(l, "empty-dir ", 10) != 0 && path_exists(path + 1))
+			return true;
+	}
+	return false;
+}
 
 /* The run directory and record in memory, the runner picked and prepared: nothing runs yet. */
 static int prepare_run(struct run_ctx *c, struct rp_err *err)
@@ -297,6 +338,11 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 		return -1;
 	trace_phase("run directory created");
 	uuid_v4(c->uid);
+	record_cgroup_name(c->id, c->uid, c->cgroup_name);
+	if (take_claim(c, err) < 0) {
+		rmdir(c->run_dir); /* still empty: no run to show */
+		return -1;
+	}
 	c->out_dir = path_join(c->run_dir, "outputs");
 	c->log_path = path_join(c->run_dir, "logs.txt");
 	build_job_env(c, &c->env);
@@ -304,7 +350,6 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 	c->have_rec = true;
 	if (mkdir(c->out_dir, 0755) < 0 && errno != EEXIST)
 		return rp_err_sys(err, "cannot create %s", c->out_dir);
-	record_cgroup_name(c->id, c->uid, c->cgroup_name);
 	c->job = (struct rp_job){.spec = spec, .run_id = c->id, .cgroup_name = c->cgroup_name,
 				 .run_dir = c->run_dir, .output_dir = c->out_dir, .store_home = c->store.home,
 				 .argv = spec->argv, .envp = strvec_items(&c->env), .cwd = spec->workdir,
@@ -313,10 +358,16 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 		return -1;
 	c->have_runner = true;
 	c->prepared = true;
-	if (c->runner.ops->prepare(&c->runner, err) < 0)
+	int prepared = c->runner.ops->prepare(&c->runner, err);
+	/* Noted even when prepare failed half-way: its cleanup may be cut short by a kill too. */
+	struct rp_err note_err = {0};
+	if (claim_note(&c->claim, c->runner.leftovers.v, c->runner.leftovers.n, &note_err) < 0)
+		warn(c, "%s: %s", c->id, note_err.msg);
+	if (prepared < 0)
 		return -1;
 	record_runner(c);
 	trace_phase("runner prepared");
+	test_hook_stop_at("prepared");
 	return 0;
 }
 
@@ -366,13 +417,7 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 	if (rc == 0)
 		rc = record_write_begin(c->run_dir, &c->rec, &first, err);
 	if (rc == 0) {
-		/* Held until the supervisor exits: readers tell a live supervisor from a dead one by
-		 * it (taken before the first run.json says "running"). */
-		c->lock_fd = record_lock_supervisor(c->run_dir, err);
-		if (c->lock_fd >= 0)
-			rc = record_run_start(c, err);
-		else
-			rc = -1;
+		rc = record_run_start(c, err);
 		if (rc == 0)
 			rc = release_and_record(c, &first, err);
 		else
@@ -410,18 +455,20 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 
 static void run_ctx_free(struct run_ctx *c)
 {
+	bool remain = false;
 	if (c->have_runner) {
 		if (c->prepared && c->runner.ops->cleanup)
 			c->runner.ops->cleanup(&c->runner);
+		remain = leftovers_remain(&c->runner);
 		runner_free(&c->runner);
 	}
+	/* Leftovers still busy stay listed in active/: the next runpilot tries again. */
+	claim_release(&c->claim, remain);
 	if (c->have_rec)
 		record_free(&c->rec);
 	if (c->have_store)
 		store_close(&c->store);
 	strvec_free(&c->env);
-	if (c->lock_fd >= 0)
-		close(c->lock_fd);
 	free(c->run_dir);
 	free(c->out_dir);
 	free(c->log_path);
@@ -437,7 +484,7 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 		struct rp_err *err)
 {
 	static const struct run_events no_events;
-	struct run_ctx c = {.req = req, .ev = ev ? ev : &no_events, .lock_fd = -1};
+	struct run_ctx c = {.req = req, .ev = ev ? ev : &no_events, .claim = {.fd = -1}};
 	memset(out, 0, sizeof *out);
 	/* Unknown runner names are usage errors: checked before a run directory exists. */
 	struct runner probe;
@@ -482,12 +529,14 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 	if (record_write(c.run_dir, &c.rec, err) < 0)
 		goto done;
 	trace_phase("final run.json written");
+	test_hook_stop_at("recorded");
 	out->status = c.rec.status;
 	out->exit_code = exit_code_of(&so.res);
 	if (c.ev->ended)
 		c.ev->ended(c.ev->ctx, &c.rec, out->exit_code);
 	rc = 0;
 done:
+	collect_orphans(&c);
 	run_ctx_free(&c);
 	return rc;
 }

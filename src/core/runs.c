@@ -1,8 +1,92 @@
+/* runs.h: reading runs back, status as of now, nothing written. */
 #include "runs.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "claim.h"
+#include "orphans.h"
 #include "util.h"
+
+/* A directory this young with neither run.json nor a claim is a run being allocated right now
+ * (the claim follows the mkdir within microseconds), not a broken one. */
+#define BEING_MADE_S 10
+
+bool runs_status_now(const char *run_dir, struct rp_run *r)
+{
+	if (r->status != RP_RUNNING)
+		return false;
+	char *lock = path_join(run_dir, "run.lock");
+	int fd;
+	enum claim_state state = claim_try(lock, false, &fd);
+	free(lock);
+	const char *why = NULL;
+	bool replaced = false;
+	if (state == CLAIM_FREE) {
+		/* The supervisor is gone, but it may have written its final record after we read
+		 * ours: decide on what is on disk now. */
+		struct rp_run fresh;
+		if (record_read(run_dir, &fresh, NULL) == 0) {
+			replaced = fresh.status != RP_RUNNING;
+			record_free(r);
+			*r = fresh;
+		}
+		if (r->status == RP_RUNNING)
+			why = orphan_reason(r->supervisor_boot_id);
+		close(fd);
+	} else if (state == CLAIM_NONE) {
+		char *boot = current_boot_id();
+		why = record_supervisor_gone_reason(r, boot);
+		free(boot);
+	}
+	if (!why)
+		return replaced;
+	r->status = RP_LOST;
+	free(r->reason);
+	r->reason = xstrdup(why);
+	return true;
+}
+
+enum read_result { READ_OK, READ_BEING_MADE, READ_BROKEN };
+
+/* A run directory without run.json: its supervisor is setting it up (claim held), died doing
+ * so (claim free: shown lost from the claim), or it is a fresh mkdir or something broken. */
+static enum read_result read_unrecorded(const char *run_dir, struct rp_run *r, struct rp_err *err)
+{
+	char *lock = path_join(run_dir, "run.lock");
+	int fd;
+	enum claim_state state = claim_try(lock, false, &fd);
+	free(lock);
+	if (state == CLAIM_HELD)
+		return READ_BEING_MADE;
+	if (state == CLAIM_FREE) {
+		struct claim_info info;
+		int rc = claim_read(fd, &info, err);
+		close(fd);
+		if (rc < 0)
+			return READ_BROKEN;
+		orphan_record(&info, run_dir, r);
+		claim_info_free(&info);
+		return READ_OK;
+	}
+	struct stat st;
+	if (stat(run_dir, &st) == 0 && now_realtime() - (double)st.st_mtime < BEING_MADE_S)
+		return READ_BEING_MADE;
+	return READ_BROKEN;
+}
+
+static enum read_result read_run(const char *run_dir, struct rp_run *r, struct rp_err *err)
+{
+	if (record_read(run_dir, r, err) == 0) {
+		runs_status_now(run_dir, r);
+		return READ_OK;
+	}
+	return err->sys_errno == ENOENT ? read_unrecorded(run_dir, r, err) : READ_BROKEN;
+}
 
 int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run_dir, struct rp_err *err)
 {
@@ -14,40 +98,52 @@ int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run
 		return -1;
 	}
 	*run_dir = store_run_dir(st, id);
-	if (record_read(*run_dir, r, err) < 0) {
-		free(*run_dir);
-		*run_dir = NULL;
-		store_close(st);
-		return -1;
-	}
-	/* A failed write here is not fatal for reading: the run still shows as lost. */
-	record_mark_lost_if_gone(*run_dir, r, NULL);
-	return 0;
+	struct rp_err why = { 0 };
+	enum read_result res = read_run(*run_dir, r, &why);
+	if (res == READ_OK)
+		return 0;
+	if (res == READ_BEING_MADE)
+		rp_err_set(err, RP_ERR_RUNTIME, "run %s is being set up: it has no run.json yet", id);
+	else
+		*err = why;
+	free(*run_dir);
+	*run_dir = NULL;
+	store_close(st);
+	return -1;
 }
 
-int runs_load_all(struct rp_store *st, struct rp_run **runs, size_t *n, struct rp_err *err)
+int runs_load_all(const struct rp_store *st, struct run_view **views, size_t *n, struct rp_err *err)
 {
 	struct strvec ids = {0};
-	*runs = NULL;
+	*views = NULL;
 	*n = 0;
 	if (store_list_ids(st, &ids, err) < 0)
 		return -1;
-	*runs = xcalloc(ids.n ? ids.n : 1, sizeof **runs);
+	*views = xcalloc(ids.n ? ids.n : 1, sizeof **views);
 	for (size_t i = 0; i < ids.n; i++) {
+		struct run_view *v = &(*views)[*n];
 		char *dir = store_run_dir(st, ids.v[i]);
-		if (record_read(dir, &(*runs)[*n], NULL) == 0) {
-			record_mark_lost_if_gone(dir, &(*runs)[*n], NULL);
-			(*n)++;
-		}
+		struct rp_err why = { 0 };
+		enum read_result res = read_run(dir, &v->rec, &why);
 		free(dir);
+		if (res == READ_BEING_MADE)
+			continue;
+		snprintf(v->id, sizeof v->id, "%s", ids.v[i]);
+		v->readable = res == READ_OK;
+		if (!v->readable)
+			v->problem = xstrdup(why.msg[0] ? why.msg : "no run.json");
+		(*n)++;
 	}
 	strvec_free(&ids);
 	return 0;
 }
 
-void runs_free(struct rp_run *runs, size_t n)
+void runs_free(struct run_view *views, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		record_free(&runs[i]);
-	free(runs);
+	for (size_t i = 0; i < n; i++) {
+		if (views[i].readable)
+			record_free(&views[i].rec);
+		free(views[i].problem);
+	}
+	free(views);
 }

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -83,13 +84,67 @@ void runner_add_warning(struct runner *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+void runner_add_leftover(struct runner *r, const char *kind, const char *path)
+{
+	if (!strchr(path, '\n'))
+		strvec_pushf(&r->leftovers, "%s %s", kind, path);
+}
+
+void runner_remove_overlay_work(const char *dir)
+{
+	char *inner = path_join(dir, "work");
+	/* After a clean unmount both are empty: two rmdirs. Anything left (an interrupted
+	 * copy-up) takes the long way, the inner dir opened up first. */
+	if ((rmdir(inner) < 0 && errno != ENOENT) || (rmdir(dir) < 0 && errno != ENOENT)) {
+		chmod(inner, 0700);
+		rm_rf(dir, NULL);
+	}
+	free(inner);
+}
+
+int runner_remove_leftover(const char *leftover, const char *cgroup_name, struct rp_err *err)
+{
+	const char *path = strchr(leftover, ' ');
+	if (!path || path[1] != '/')
+		return rp_err_set(err, RP_ERR_RUNTIME, "not a leftover: %s", leftover);
+	size_t kl = (size_t)(path - leftover);
+	path++;
+	if (kl == 6 && !strncmp(leftover, "cgroup", kl))
+		return cg_remove_leftover(path, cgroup_name, err);
+	if (kl == 12 && !strncmp(leftover, "overlay-work", kl)) {
+		runner_remove_overlay_work(path);
+		return path_exists(path) ? rp_err_set(err, RP_ERR_RUNTIME, "cannot remove %s", path) : 0;
+	}
+	if (kl == 9 && !strncmp(leftover, "empty-dir", kl)) {
+		if (rmdir(path) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
+			return rp_err_sys(err, "cannot remove %s", path);
+		return 0;
+	}
+	return rp_err_set(err, RP_ERR_RUNTIME, "unknown leftover kind: %s", leftover);
+}
+
+void runner_remove_cgroups_named(const char *cgroup_name)
+{
+	(void)cg_remove_stale(cgroup_name);
+}
+
 void runner_free(struct runner *r)
 {
 	for (int i = 0; i < r->nwarnings; i++)
 		free(r->warnings[i]);
 	r->nwarnings = 0;
+	strvec_free(&r->leftovers);
 	free(r->fallback_reason);
 	r->fallback_reason = NULL;
+}
+
+void runner_add_cgroup_leftovers(struct runner *r, const struct rp_cgroup *cg)
+{
+	struct strvec dirs = { 0 };
+	cg_leaf_dirs(cg, &dirs);
+	for (size_t i = 0; i < dirs.n; i++)
+		runner_add_leftover(r, "cgroup", dirs.v[i]);
+	strvec_free(&dirs);
 }
 
 struct cg_limits runner_cg_limits(const struct rp_resources *r)

@@ -34,6 +34,7 @@ static int local_prepare(struct runner *r, struct rp_err *err)
 	r->priv = st;
 	struct cg_limits lim = runner_cg_limits(&r->job->limits);
 	st->cg = cg_create(r->job->cgroup_name, &lim);
+	runner_add_cgroup_leftovers(r, st->cg);
 	const char *warn = cg_warning(st->cg);
 	if (warn)
 		runner_add_warning(r, "%s", warn);

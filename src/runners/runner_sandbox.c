@@ -127,7 +127,7 @@ static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, str
 }
 
 /* The overlay's upper dir (kept: it is what the job wrote) and work dir (removed at cleanup). */
-static int plan_workdir(struct sandbox_state *st, const struct rp_job *job, struct rp_err *err)
+static int plan_workdir(struct runner *r, struct sandbox_state *st, const struct rp_job *job, struct rp_err *err)
 {
 	/* Real paths: inside the sandbox the host is reached through /oldroot, where an absolute
 	 * symlink in the store's path (a home on /nfs, say) would point at nothing. */
@@ -139,8 +139,10 @@ static int plan_workdir(struct sandbox_state *st, const struct rp_job *job, stru
 	free(run_dir);
 	if (mkdir(st->changes_dir, 0755) < 0 && errno != EEXIST)
 		return rp_err_sys(err, "cannot create %s", st->changes_dir);
+	runner_add_leftover(r, "empty-dir", st->changes_dir);
 	if (mkdir(st->overlay_work, 0700) < 0 && errno != EEXIST)
 		return rp_err_sys(err, "cannot create %s", st->overlay_work);
+	runner_add_leftover(r, "overlay-work", st->overlay_work);
 	return 0;
 }
 
@@ -159,7 +161,6 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 		return rp_err_set(err, RP_ERR_USAGE,
 				  "sandbox.userns: false needs root; remove it to run in a user namespace");
 	p->netns = sc->network && strcmp(sc->network, "none") == 0;
-	p->test_stall = getenv("RUNPILOT_TEST_STALL_SETUP") != NULL;
 	p->host_uid = getuid();
 	p->host_gid = getgid();
 	if (plan_security(p, sc, err) < 0)
@@ -172,7 +173,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	if (plan_binds(st, sc, err) < 0)
 		return -1;
 	plan_masks(st, sc);
-	if (plan_workdir(st, job, err) < 0)
+	if (plan_workdir(r, st, job, err) < 0)
 		return -1;
 	st->workdir_real = resolve(job->cwd);
 	st->output_real = resolve(job->output_dir);
@@ -189,6 +190,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	}
 	struct cg_limits lim = runner_cg_limits(&job->limits);
 	st->cg = cg_create(job->cgroup_name, &lim);
+	runner_add_cgroup_leftovers(r, st->cg);
 	const char *warn = cg_warning(st->cg);
 	if (warn)
 		runner_add_warning(r, "%s", warn);
@@ -343,20 +345,6 @@ static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *
 	return 0;
 }
 
-/* The overlay work dir holds a mode-000 "work" dir owned by the job's user: open it up first. */
-static void remove_overlay_work(const char *dir)
-{
-	char *inner = path_join(dir, "work");
-	/* After a clean unmount both are empty: two rmdirs. Anything left (an interrupted
-	 * copy-up) takes the long way, the inner dir opened up first. */
-	if ((rmdir(inner) < 0 && errno != ENOENT) || rmdir(dir) < 0) {
-		chmod(inner, 0700);
-		struct rp_err e = { 0 };
-		rm_rf(dir, &e);
-	}
-	free(inner);
-}
-
 static void sandbox_cleanup(struct runner *r)
 {
 	struct sandbox_state *st = r->priv;
@@ -375,7 +363,7 @@ static void sandbox_cleanup(struct runner *r)
 	close_fd(&st->status_r);
 	close_fd(&r->wait_fd);
 	if (st->overlay_work)
-		remove_overlay_work(st->overlay_work);
+		runner_remove_overlay_work(st->overlay_work);
 	/* No overlay happened: an empty changes/ would suggest one did. */
 	if (st->changes_dir && (!st->started_ok || !st->started.workdir_overlay))
 		rmdir(st->changes_dir);

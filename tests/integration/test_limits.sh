@@ -5,7 +5,7 @@
 # unified host, cgroup2.c. The pure-v2 suite also runs in a VM (make test-vm).
 source "$(dirname "$0")/lib.sh"
 
-H=${RP_HELPERS:-$(cd "$(dirname "$0")/../.." && pwd)/build/helpers}
+H=${RP_HELPERS:?run through tests/run-integration.sh}
 MIB=1048576
 for h in memhog spin forkbomb daemonize; do
 	if [ ! -x "$H/$h" ]; then

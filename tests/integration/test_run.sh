@@ -127,7 +127,15 @@ kill -9 $P; wait $P 2>/dev/null
 check "kill -9 of runpilot → the job dies too" wait_for "! pgrep -f 'sleep $SL' >/dev/null" 5
 check "run.json still says running on disk" test "$(json "$D/run.json" 'd["status"]')" = running
 check "list shows it lost" sh -c "'$RUNPILOT_BIN' list | grep -E '^$(basename "$D") .* lost'"
-check "lost is persisted" test "$(json "$D/run.json" 'd["status"]')" = lost
+check "show shows it lost" sh -c "'$RUNPILOT_BIN' show $(basename "$D") | grep -E '^Status +lost'"
+check "readers never write: run.json still says running after list and show" \
+	test "$(json "$D/run.json" 'd["status"]')" = running
+check "the killed run is listed in active/ until someone cleans up" test -e "$RUNPILOT_HOME/active/$(basename "$D")"
+"$RUNPILOT_BIN" run "$W/hello.yaml" --runner local -q >/dev/null 2>&1
+check "the next run persists lost" test "$(json "$D/run.json" 'd["status"]')" = lost
+check "...with why" test "$(json "$D/run.json" 'd["reason"]')" = "supervisor died"
+check "...and drops the dead run from active/" test ! -e "$RUNPILOT_HOME/active/$(basename "$D")"
+check "...and its own entry too, once it is done" sh -c "[ -z \"\$(ls -A '$RUNPILOT_HOME/active')\" ]"
 
 # --- readers racing finishing runs never mark them lost ---------------------------------
 H4=$T/home-race

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sandbox_common.sh"
 
 MIN_ATTEMPTS=50
-ESC=${RP_HELPERS:-$(cd "$(dirname "$0")/../.." && pwd)/build/helpers}/sb_escape
+ESC=${RP_HELPERS:?run through tests/run-integration.sh}/sb_escape
 if [ ! -x "$ESC" ]; then
 	skip "escape suite" "test helper $ESC not built (make build/helpers/sb_escape)"
 	exit 0

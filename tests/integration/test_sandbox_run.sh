@@ -125,10 +125,14 @@ check "cancel: no sleep of the job left" test -z "$(pgrep -f "sleep ($S1|$S2)" |
 sb_no_leftovers "cancel" "$SNAP" "$RD"
 
 # --- Ctrl-C / SIGTERM while the setup hangs (a dead mount, say; RUNPILOT_TEST_STALL_SETUP makes
-# the setup process wait for ever before its mounts): runpilot gives the setup up at once ---
+# the setup process of the test build wait for ever before its mounts): runpilot gives the
+# setup up at once ---
 mkconfig "$W/stall.yaml" stall '["true"]'
+timeout 20 env RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_BIN" run --runner sandbox -q "$W/stall.yaml" > /dev/null 2>&1
+RD=$(last_run_dir)
+check "the product build has no test hooks (the stall hook is ignored)" test "$(field "d['status']")" = success
 for sig in INT TERM; do
-	RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_BIN" run --runner sandbox "$W/stall.yaml" > "$T/stall.out" 2>&1 &
+	RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_TEST_BIN" run --runner sandbox "$W/stall.yaml" > "$T/stall.out" 2>&1 &
 	RPPID=$!
 	wait_for "[ -e \"\$(last_run_dir)/run.json\" ]" 10 # committed once the setup is waited for
 	sleep 0.2
@@ -256,7 +260,7 @@ fi
 sb_no_leftovers "options" "$SNAP"
 
 # --- limits through the run's cgroup, as with the local runner ---
-MEMHOG=$ROOT/build/helpers/memhog
+MEMHOG=${RP_HELPERS:?run through tests/run-integration.sh}/memhog
 if [ "$(id -u)" = 0 ] && [ -x "$MEMHOG" ]; then
 	cp "$MEMHOG" "$W/memhog"
 	mkconfig "$W/oom.yaml" oom '["./memhog", "256"]'

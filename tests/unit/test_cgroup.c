@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "skip_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -152,7 +154,7 @@ static void spawn_detached_grandchild(void *arg)
 static void test_create_destroy_leaves_nothing(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits none = { 0 };
 	struct fixture *f = *state;
 	struct rp_cgroup *cg = fixture_cg(state, "cd", &none);
@@ -175,7 +177,7 @@ static void test_create_destroy_leaves_nothing(void **state)
 static void test_leaf_is_under_own_cgroup(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits lim = { .memory_bytes = 256 * MIB };
 	struct fixture *f = *state;
 	struct rp_cgroup *cg = fixture_cg(state, "own", &lim);
@@ -200,7 +202,7 @@ static void test_leaf_is_under_own_cgroup(void **state)
 static void test_memory_limit_kills_with_oom(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits lim = { .memory_bytes = 32 * MIB };
 	struct rp_cgroup *cg = fixture_cg(state, "oom", &lim);
 	assert_null(cg_warning(cg));
@@ -223,7 +225,7 @@ static void test_memory_limit_kills_with_oom(void **state)
 static void test_memory_peak_of_touched_pages(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits none = { 0 };
 	struct rp_cgroup *cg = fixture_cg(state, "peak", &none);
 	long long want = 64;
@@ -240,7 +242,7 @@ static void test_memory_peak_of_touched_pages(void **state)
 static void test_cpu_quota_caps_cpu_time(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits lim = { .cpus = 0.5 };
 	struct rp_cgroup *cg = fixture_cg(state, "cpu", &lim);
 	struct child_run r;
@@ -258,7 +260,7 @@ static void test_cpu_quota_caps_cpu_time(void **state)
 static void test_pids_limit_and_kill_all(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits lim = { .pids = 8 };
 	struct rp_cgroup *cg = fixture_cg(state, "pids", &lim);
 	pid_t pid = fork();
@@ -286,7 +288,7 @@ static void test_pids_limit_and_kill_all(void **state)
 static void test_kill_all_reaches_detached_grandchild(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits none = { 0 };
 	struct rp_cgroup *cg = fixture_cg(state, "detach", &none);
 	int pp[2];
@@ -311,7 +313,7 @@ static void test_kill_all_reaches_detached_grandchild(void **state)
 static void test_child_enters_by_itself(void **state)
 {
 	if (!cgroup_writable())
-		skip();
+		skip_because("no cgroup runpilot can write and limit here (needs root, or a delegated cgroup v2)");
 	struct cg_limits lim = { .memory_bytes = 32 * MIB, .pids = 16 };
 	struct fixture *f = *state;
 	struct rp_cgroup *cg = fixture_cg(state, "enter", &lim);
@@ -387,7 +389,7 @@ static void test_no_limits_no_warning_without_cgroups(void **state)
 static void test_unprivileged_user_gets_rusage(void **state)
 {
 	if (geteuid() != 0)
-		skip();
+		skip_because("needs root to become another user");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "skip_util.h"
+
 #include "fp_test_util.h"
 
 static void make_exec(const char *dir, const char *rel, const char *content)
@@ -141,7 +143,7 @@ static void test_packages_and_interpreter(void **state)
 {
 	(void)state;
 	if (fpt_sh("command -v python3 >/dev/null") != 0)
-		skip();
+		skip_because("no python3 on PATH");
 	char *home = fpt_tmpdir(), *wd = fpt_tmpdir(), *site = fpt_tmpdir();
 	fpt_write(wd, "train.py", "print(1)\n");
 	fpt_write(wd, "requirements.txt", "numpy==1.24.2\n");
@@ -220,7 +222,7 @@ static void test_git_workdir(void **state)
 {
 	(void)state;
 	if (fpt_sh("command -v git >/dev/null") != 0)
-		skip();
+		skip_because("no git on PATH");
 	char *home = fpt_tmpdir(), *wd = fpt_tmpdir();
 	fpt_write(wd, "train.py", "lr = 0.1\n");
 	fpt_write(wd, ".gitignore", "*.log\n");

@@ -5,6 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "skip_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_test_util.h"
 #include "sb_init.h"
 #include "util.h"
 
@@ -59,7 +62,7 @@ static long status_hex(const char *key)
 static void test_caps_drop_keeps_only_listed(void **state)
 {
 	if (geteuid() != 0)
-		skip();
+		skip_because("needs root");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -102,7 +105,7 @@ static void test_default_masks(void **state)
 static void test_refuses_same_mount_namespace(void **state)
 {
 	if (geteuid() != 0)
-		skip();
+		skip_because("needs root");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -168,9 +171,8 @@ static void run_plan(char **argv, const char *rootfs, struct run *r)
 static void test_start_runs_job(void **state)
 {
 	struct rp_err probe_why = { 0 };
-	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
-		skip();
-	}
+	if (sb_probe(geteuid() != 0, &probe_why) < 0)
+		skip_because(probe_why.msg);
 	struct run r;
 	char *argv[] = { "sh", "-c", "test \"$(hostname)\" = rp_test && exit 7", NULL };
 	run_plan(argv, NULL, &r);
@@ -187,9 +189,8 @@ static void test_start_runs_job(void **state)
 static void test_setup_failure_leaves_nothing(void **state)
 {
 	struct rp_err probe_why = { 0 };
-	if (sb_probe(geteuid() != 0, &probe_why) < 0) {
-		skip();
-	}
+	if (sb_probe(geteuid() != 0, &probe_why) < 0)
+		skip_because(probe_why.msg);
 	char *before = mountinfo();
 	struct run r;
 	char *argv[] = { "true", NULL };
@@ -260,7 +261,7 @@ static void test_job_waits_for_release(void **state)
 	char *argv[] = { "sh", "-c", "grep -q '^Seccomp:[[:space:]]*2' /proc/self/status && touch \"$0\"", h.marker,
 			 NULL };
 	if (!held_begin(&h, argv))
-		skip();
+		skip_because("the sandbox cannot run on this host (runpilot doctor)");
 	usleep(300 * 1000); /* ample time for the setup, and for a job that was not held */
 	assert_false(path_exists(h.marker));
 	struct sb_started st;
@@ -291,7 +292,7 @@ static void test_abort_before_release_leaves_nothing(void **state)
 	char *argv[] = { "sh", "-c", "touch \"$0\"", h.marker, NULL };
 	if (!held_begin(&h, argv)) {
 		free(before);
-		skip();
+		skip_because("the sandbox cannot run on this host (runpilot doctor)");
 	}
 	usleep(100 * 1000);
 	sb_abort(&h.setup);

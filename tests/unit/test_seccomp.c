@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_test_util.h"
 
 /* A syscall that must fail with want_errno. */
 #define DENIED(n, call, want_errno)                                                                \

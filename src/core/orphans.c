@@ -1,0 +1,135 @@
+/* orphans.h: finishing off the runs of dead supervisors. */
+#include "orphans.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "runner.h"
+#include "sections.h"
+
+const char *orphan_reason(const char *supervisor_boot_id)
+{
+	char *boot = current_boot_id();
+	bool rebooted = supervisor_boot_id && boot && strcmp(supervisor_boot_id, boot) != 0;
+	free(boot);
+	return rebooted ? "host rebooted" : "supervisor died";
+}
+
+void orphan_record(const struct claim_info *info, const char *run_dir, struct rp_run *r)
+{
+	memset(r, 0, sizeof *r);
+	r->schema_version = RP_SCHEMA_VERSION;
+	r->id = xstrdup(info->id);
+	r->uid = xstrdup(info->uid);
+	r->name = xstrdup(info->name ? info->name : "-");
+	r->status = RP_LOST;
+	r->reason = xstrdup(orphan_reason(info->boot_id));
+	r->created_at = info->created;
+	r->duration_s = -1;
+	r->supervisor_pid = (int)info->pid;
+	r->supervisor_start_ticks = info->start_ticks;
+	r->supervisor_boot_id = info->boot_id ? xstrdup(info->boot_id) : NULL;
+	r->paths = paths_section(run_dir);
+	record_set_section(r, "error", cJSON_CreateString("runpilot died while setting the run up"));
+}
+
+/* run.json of a dead supervisor's run: a running one becomes lost; none at all (it died
+ * before writing one) gets one, lost. Finished runs and someone else's are left alone. */
+static void record_lost(const struct claim_info *info, const char *run_dir)
+{
+	struct rp_run r;
+	struct rp_err e = { 0 };
+	if (record_read(run_dir, &r, &e) == 0) {
+		if (r.status == RP_RUNNING && r.uid && !strcmp(r.uid, info->uid)) {
+			r.status = RP_LOST;
+			free(r.reason);
+			r.reason = xstrdup(orphan_reason(r.supervisor_boot_id));
+			record_write(run_dir, &r, NULL);
+		}
+		record_free(&r);
+	} else if (e.sys_errno == ENOENT && path_is_dir(run_dir)) {
+		orphan_record(info, run_dir, &r);
+		record_write(run_dir, &r, NULL);
+		record_free(&r);
+	}
+}
+
+/* The temp files of the dead supervisor's atomic writes in its run directory (NAME.tmp.PID). */
+static void remove_temp_files(const char *run_dir, pid_t pid)
+{
+	DIR *d = opendir(run_dir);
+	if (!d)
+		return;
+	char suffix[32], lock_tmp[48];
+	snprintf(suffix, sizeof suffix, ".tmp.%d", (int)pid);
+	snprintf(lock_tmp, sizeof lock_tmp, "run.lock.%d", (int)pid);
+	size_t sl = strlen(suffix);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if ((l > sl && !strcmp(de->d_name + l - sl, suffix)) || !strcmp(de->d_name, lock_tmp))
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* Everything a dead supervisor's claim lists; true when nothing is left. */
+static bool remove_leftovers(const struct claim_info *info)
+{
+	bool all_gone = true;
+	for (size_t i = 0; i < info->leftovers.n; i++)
+		if (runner_remove_leftover(info->leftovers.v[i], info->cgroup_name, NULL) < 0)
+			all_gone = false;
+	/* Made but maybe not noted (killed in between): by name, in our own cgroup. */
+	runner_remove_cgroups_named(info->cgroup_name);
+	return all_gone;
+}
+
+/* One entry of active/: nothing when its supervisor lives; else clean up and, when all is
+ * gone, drop the entry. Returns 1 when the run was finished off. */
+static int collect_one(const struct rp_store *st, const char *active_path)
+{
+	int fd;
+	if (claim_try(active_path, true, &fd) != CLAIM_FREE)
+		return 0;
+	struct claim_info info;
+	int done = 0;
+	if (claim_read(fd, &info, NULL) == 0) {
+		char *run_dir = store_run_dir(st, info.id);
+		bool all_gone = remove_leftovers(&info);
+		remove_temp_files(run_dir, info.pid);
+		record_lost(&info, run_dir);
+		if (all_gone && unlink(active_path) == 0)
+			done = 1;
+		free(run_dir);
+		claim_info_free(&info);
+	}
+	close(fd);
+	return done;
+}
+
+int orphans_collect(const struct rp_store *st)
+{
+	char *dir = path_join(st->home, "active");
+	DIR *d = opendir(dir);
+	int done = 0;
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char *p = path_join(dir, de->d_name);
+			done += collect_one(st, p);
+			free(p);
+		}
+		closedir(d);
+	}
+	free(dir);
+	return done;
+}
