@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fingerprint speed (issue 5), side by side with the reference tool, printing ratios.
+# Fingerprint speed, side by side with the reference tool, printing ratios.
 #   bench/fingerprint.sh [RUNPILOT_BIN] [FILES] [TOTAL_MB]     (defaults: build/runpilot 10000 1000)
 # Generates a workdir of FILES files / TOTAL_MB MB in a temporary dir under /tmp, records one run
 # on it, then measures with hyperfine (page cache warm for every contender):

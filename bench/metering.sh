@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost of metering and limits per run (issue 4). Goal: at most 2 ms added per run.
+# Cost of metering and limits per run. Goal: at most 2 ms added per run.
 #   1. hyperfine: `runpilot run` of a trivial job with the local runner, cgroups off (rusage only)
 #      vs on (exact metering, no limits) vs on with all limits; prints the added ms and ratios.
 #   2. cg_create + cg_destroy alone (the cgroup create/remove cost), in a loop, from C.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sandbox start cost (issue 3): whole-process time of `runpilot run` for /bin/true with the
+# Sandbox start cost: whole-process time of `runpilot run` for /bin/true with the
 # sandbox runner and the local runner, side by side with bubblewrap doing a comparable setup.
 #   bench/sandbox-start.sh [RUNPILOT_BIN]      (needs hyperfine and bwrap)
 # Goals: sandbox - local <= 5 ms; sandbox run <= 1.5x the bwrap time.

@@ -1,4 +1,4 @@
-/* run.json ↔ struct rp_run. The schema is documented in docs/run-json.md; later issues add
+/* run.json ↔ struct rp_run. The schema is documented in docs/run-json.md; later versions add
  * top-level sections (resources, environment, metrics, ...), which round-trip untouched in
  * `sections`. Fields are never renamed. */
 #ifndef RP_RECORD_H

@@ -1,4 +1,4 @@
-# Sandbox (issue 3): the escape-attempt helper for tests/integration/test_sandbox_escape.sh, built
+# Sandbox: the escape-attempt helper for tests/integration/test_sandbox_escape.sh, built
 # static into build/helpers like the other workloads, and a busybox rootfs for examples.
 #   make build/helpers/sb_escape
 #   make rootfs-busybox        -> build/rootfs-busybox (rootfs/build-busybox.sh)

@@ -1,4 +1,4 @@
-# Test helpers (static C workloads) and the pure-cgroup-v2 VM suite (issue 4).
+# Test helpers (static C workloads) and the pure-cgroup-v2 VM suite.
 #
 #   make test-vm              boot Debian's kernel under qemu (TCG) with an initramfs of busybox,
 #                             build/runpilot and the helpers, run tests/vm/test_v2.sh inside

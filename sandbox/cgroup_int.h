@@ -31,7 +31,7 @@ struct rp_cgroup {
 	const char *by_cpus, *by_memory, *by_pids;
 	/* Files a child writes "0" into to enter the run's cgroups itself (cg_enter): v1 leaves' "tasks"
 	 * (moving the calling thread skips the kernel's global threadgroup lock and its RCU grace
-	 * period, ~10 ms per run), the v2 leaf's cgroup.procs. Built at create: cg_enter only
+	 * period), the v2 leaf's cgroup.procs. Built at create: cg_enter only
 	 * opens and writes, so it is safe between fork and exec. */
 	char *enter_files[CG_V1_MAX_LEAVES];
 	int nenter;

@@ -56,9 +56,9 @@ pid_t sb_init_spawn(sb_job_main *job_main, void *arg, struct rp_err *err)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return rp_err_sys(err, "sigprocmask");
 	/* vfork: the job only sets itself up and execs, so it borrows our memory instead of getting
-	 * a copy of our page tables (a fork costs ~0.3-0.6 ms more on the VMs measured; see
-	 * bench/). We are suspended until it execs or exits, and job_main never returns. ASan
-	 * builds fork: its shadow stack does not follow a vfork child. */
+	 * a copy of our page tables (measurably slower, see bench/). We are suspended until it
+	 * execs or exits, and job_main never returns. ASan builds fork: its shadow stack does not
+	 * follow a vfork child. */
 #ifdef __SANITIZE_ADDRESS__
 	pid_t pid = fork();
 #else

@@ -247,6 +247,24 @@ static int bind_readonly(const char *src, const char *dst, struct rp_err *err)
 	return set_attr(dst, MOUNT_ATTR_RDONLY, true, err);
 }
 
+/* Hide a path as the job sees it (absolute): an empty read-only tmpfs over a directory,
+ * /dev/null over anything else. A path that is missing, or a symlink (whose target is not what
+ * was asked to hide), is left as it is. */
+static int mask(const char *inside, struct rp_err *err)
+{
+	char *t = in_new(inside);
+	struct stat st;
+	int rc = 0;
+	if (lstat(t, &st) == 0 && !S_ISLNK(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755", err);
+		else
+			rc = bind_readonly(OLDROOT "/dev/null", t, err);
+	}
+	free(t);
+	return rc;
+}
+
 /* Step 1: private propagation, staging tmpfs, pivot so the host root is at /oldroot. */
 static int enter_staging(ino_t parent_mntns, struct rp_err *err)
 {
@@ -341,21 +359,9 @@ static int build_proc(struct rp_err *err)
 		if (rc < 0)
 			return -1;
 	}
-	for (size_t i = 0; proc_masked[i]; i++) {
-		char *t = in_new(proc_masked[i]);
-		struct stat st;
-		int rc = 0;
-		if (stat(t, &st) == 0) {
-			if (S_ISDIR(st.st_mode))
-				rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-					      "mode=0755", err);
-			else
-				rc = bind_readonly(OLDROOT "/dev/null", t, err);
-		}
-		free(t);
-		if (rc < 0)
+	for (size_t i = 0; proc_masked[i]; i++)
+		if (mask(proc_masked[i], err) < 0)
 			return -1;
-	}
 	return 0;
 }
 
@@ -493,21 +499,9 @@ static int build_binds(const struct sb_plan *p, struct rp_err *err)
 
 static int build_masks(const struct sb_plan *p, struct rp_err *err)
 {
-	for (size_t i = 0; i < p->nmasks; i++) {
-		char *t = in_new(p->masks[i].path);
-		struct stat st;
-		int rc = 0;
-		if (lstat(t, &st) == 0 && !S_ISLNK(st.st_mode)) {
-			if (S_ISDIR(st.st_mode))
-				rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-					      "mode=0755", err);
-			else
-				rc = bind_readonly(OLDROOT "/dev/null", t, err);
-		}
-		free(t);
-		if (rc < 0)
+	for (size_t i = 0; i < p->nmasks; i++)
+		if (mask(p->masks[i].path, err) < 0)
 			return rp_err_wrap(err, "masking %s", p->masks[i].path);
-	}
 	return 0;
 }
 

@@ -282,10 +282,10 @@ struct cpu_placement {
 	cpu_set_t allowed;
 };
 
-/* A new child starts on its parent's CPU and would wait there while the supervisor records the
- * run (measured: ~2 ms, most runs, on 2 vCPUs). Until the child runs, it may use only the
- * other allowed CPUs; it restores the full set as its first act after the gate (so the job
- * inherits exactly runpilot's CPUs). Best effort: any failure leaves the placement alone. */
+/* A new child mostly starts on its parent's CPU and would wait there while the supervisor
+ * records the run. Until the child runs, it may use only the other allowed CPUs; it restores
+ * the full set as its first act after the gate (so the job inherits exactly runpilot's CPUs).
+ * Best effort: any failure leaves the placement alone. */
 static void place_off_this_cpu(pid_t child, const struct cpu_placement *cp)
 {
 	int cpu = sched_getcpu();

@@ -10,9 +10,9 @@
 #include "util.h"
 
 /* OpenSSL's SHA-256 functions (the same assembly as EVP's) rather than EVP: EVP_MD_fetch starts
- * OpenSSL 3's provider machinery, about 2 ms of every run's start-up even without openssl.cnf,
- * and these are all a fingerprint needs. They are marked deprecated in 3.0 but kept in 3.x (see
- * fp_internal.h); the Makefile links them statically, so no libcrypto.so is loaded either. */
+ * OpenSSL 3's provider machinery, a noticeable part of every run's start-up even without
+ * openssl.cnf, and these are all a fingerprint needs. They are marked deprecated in 3.0 but kept in 3.x (see
+ * hash.h); the Makefile links them statically, so no libcrypto.so is loaded either. */
 void fp_hasher_init(struct fp_hasher *h)
 {
 	if (!SHA256_Init(&h->ctx))

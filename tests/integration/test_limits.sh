@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resource limits and metering on this host (issue 4): --memory/--cpus/--pids/--timeout through
+# Resource limits and metering on this host: --memory/--cpus/--pids/--timeout through
 # the real binary, checked in run.json, `show` and `list`; every run's cgroups are gone afterwards.
 # On the build machines (hybrid: cgroup v1 controllers) this exercises sandbox/cgroup1.c; on a
 # unified host, cgroup2.c. The pure-v2 suite also runs in a VM (make test-vm).

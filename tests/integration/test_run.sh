@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Foundation (issue 2): run / list / show / logs, exit codes, output capture, concurrency,
+# Foundation: run / list / show / logs, exit codes, output capture, concurrency,
 # cancellation, supervisor death, bad configs. Local runner unless a test says otherwise.
 . "$(dirname "$0")/lib.sh"
 W=$T/work; mkdir -p "$W"

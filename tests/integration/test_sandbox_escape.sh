@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sandbox's escape suite (issue 3): tests/helpers/sb_escape.c tries to get out of
+# The sandbox's escape suite: tests/helpers/sb_escape.c tries to get out of
 # `runpilot run --runner sandbox` in as many ways as we know (syscalls, other processes, files,
 # masked credentials, /proc/sys, privileges, network). Each attempt must fail; the host then
 # checks that nothing changed. The suite runs as root and as a throwaway unprivileged user.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sandbox runner as a user sees it (issue 3): Python jobs (threads, multiprocessing, files,
+# The sandbox runner as a user sees it: Python jobs (threads, multiprocessing, files,
 # outputs) run unchanged; exit codes, signals, logs and cancellation match the local runner; the
 # workdir overlay and its read-only fallback, rootfs, binds, capabilities, seccomp options,
 # network, gpus, setup failures, auto and doctor. Every run leaves no mount, process or temp dir.
