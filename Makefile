@@ -45,7 +45,7 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_OK   := build/.deps-ok
 
-.PHONY: all deps test test-unit test-integration test-asan demo install clean
+.PHONY: all deps test test-unit test-integration test-asan check-layers demo install clean
 all: $(BUILD)/runpilot
 
 deps: $(DEPS_OK)
@@ -100,9 +100,15 @@ test-unit: $(UNIT_BINS) $(BUILD)/runpilot
 test-integration: $(BUILD)/runpilot $(BUILD)/runpilot-test test-deps $(TEST_HELPERS)
 	@bash tests/run-integration.sh $(BUILD)
 
-# The whole suite once normally, once under AddressSanitizer + UndefinedBehaviorSanitizer,
-# then the pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints its counts.
-test: test-deps
+# The map's rules (docs/architecture.md) on the tree, and a check that each rule is caught.
+check-layers:
+	@bash tests/check-layers.sh
+	@bash tests/check-layers.sh --self-test >/dev/null || bash tests/check-layers.sh --self-test
+
+# The layer rules, then the whole suite once normally, once under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then the pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints
+# its counts.
+test: test-deps check-layers
 	$(MAKE) --no-print-directory test-unit test-integration
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-unit test-integration
 	$(MAKE) --no-print-directory test-vm-if-possible

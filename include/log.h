@@ -23,6 +23,6 @@ void trace_phase(const char *what);
 void job_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allocation failed: a fixed line on stderr, then abort (no allocation, no sink). */
-__attribute__((noreturn)) void rp_log_out_of_memory(void);
+__attribute__((__noreturn__)) void rp_log_out_of_memory(void);
 
 #endif

@@ -33,6 +33,7 @@
 #include "sb_internal.h"
 #include "sb_init.h"
 #include "testhooks.h"
+#include "log.h"
 #include "util.h"
 
 extern char **environ;
@@ -140,7 +141,7 @@ static noreturn void job_exec(const struct sb_plan *p, const struct sb_seccomp *
 		child_fail(msg_fd, &e);
 	}
 	if (chdir(p->cwd) < 0) {
-		dprintf(2, "runpilot: cannot enter workdir %s: %s\n", p->cwd, strerror(errno));
+		job_say("cannot enter workdir %s: %s", p->cwd, strerror(errno));
 		_exit(126);
 	}
 	/* Everything above 2 (the message pipe included) closes when exec succeeds. */
@@ -157,7 +158,7 @@ static noreturn void job_exec(const struct sb_plan *p, const struct sb_seccomp *
 	environ = p->envp;
 	execvp(p->argv[0], p->argv);
 	int saved = errno;
-	dprintf(2, "runpilot: cannot run '%s': %s\n", p->argv[0], strerror(saved));
+	job_say("cannot run '%s': %s", p->argv[0], strerror(saved));
 	_exit(saved == ENOENT ? 127 : 126);
 }
 

@@ -17,6 +17,7 @@
 
 #include "cgroup.h"
 #include "sb_init.h"
+#include "log.h"
 #include "util.h"
 
 struct local_state {
@@ -49,7 +50,7 @@ static _Noreturn void exec_job(void *arg)
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(job->out_fd, 1) < 0 || dup2(job->out_fd, 2) < 0)
 		_exit(126);
 	if (chdir(job->cwd) < 0) {
-		dprintf(2, "runpilot: cannot enter workdir %s: %s\n", job->cwd, strerror(errno));
+		job_say("cannot enter workdir %s: %s", job->cwd, strerror(errno));
 		_exit(126);
 	}
 	close_range(3, ~0U, 0);
@@ -57,7 +58,7 @@ static _Noreturn void exec_job(void *arg)
 	environ = job->envp; /* so execvp searches the job's PATH */
 	execvp(job->argv[0], job->argv);
 	int e = errno;
-	dprintf(2, "runpilot: cannot run '%s': %s\n", job->argv[0], strerror(e));
+	job_say("cannot run '%s': %s", job->argv[0], strerror(e));
 	_exit(e == ENOENT ? 127 : 126);
 }
 
