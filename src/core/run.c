@@ -343,6 +343,7 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 		rmdir(c->run_dir); /* still empty: no run to show */
 		return -1;
 	}
+	trace_phase("run claimed");
 	c->out_dir = path_join(c->run_dir, "outputs");
 	c->log_path = path_join(c->run_dir, "logs.txt");
 	build_job_env(c, &c->env);
