@@ -160,18 +160,19 @@ check "logs -f returns when the run ends, with all output" sh -c "[ $rc -eq 0 ] 
 # --- durability: run.json is fsync'd at start and end; the other inputs once the job runs ---
 if command -v strace > /dev/null; then
 	mkconfig "$W/durable.yaml" durable '["sleep", "0.5"]'
-	strace -f -qq -e trace=openat,fsync,rename -o "$T/strace" "$RUNPILOT_BIN" run --runner local -q "$W/durable.yaml" > /dev/null 2>&1
+	# -ff: one file per process, so no call is split across lines by another process's
+	strace -ff -qq -e trace=openat,fsync,rename -o "$T/strace" "$RUNPILOT_BIN" run --runner local -q "$W/durable.yaml" > /dev/null 2>&1
 	DD=$(last_run_dir)
-	# openat(..., "<file>", O_RDONLY...) = N, then fsync(N): the flush of an input already in place
+	# openat(..., "<file>", O_RDONLY...) = N, then fsync(N) in the same process: the flush of an
+	# input already in place
 	flushed() { python3 - "$T/strace" "$1" <<'PY'
-import re, sys
-lines = open(sys.argv[1]).read().splitlines()
+import glob, re, sys
 want = sys.argv[2]
-for i, l in enumerate(lines):
-    m = re.search(r'openat\(AT_FDCWD, "([^"]+)", O_RDONLY[^)]*\) = (\d+)', l)
-    if m and m.group(1) == want:
-        pid = l.split()[0]
-        if any(x.startswith(pid + " ") and "fsync(%s)" % m.group(2) in x for x in lines[i + 1:i + 6]):
+for f in glob.glob(sys.argv[1] + ".*"):
+    lines = open(f).read().splitlines()
+    for i, l in enumerate(lines):
+        m = re.search(r'openat\(AT_FDCWD, "([^"]+)", O_RDONLY[^)]*\) = (\d+)', l)
+        if m and m.group(1) == want and any("fsync(%s)" % m.group(2) in x for x in lines[i + 1:i + 6]):
             sys.exit(0)
 sys.exit(1)
 PY
@@ -182,22 +183,23 @@ PY
 	check "a run longer than 0.1 s: runs/ flushed (the run's directory survives a power loss)" \
 		flushed "$RUNPILOT_HOME/runs"
 	check "run.json replaced atomically at start, once running, and at the end" \
-		test "$(grep -c "rename(\"$DD/run.json.tmp" "$T/strace")" -eq 3
+		test "$(cat "$T"/strace.* | grep -c "rename(\"$DD/run.json.tmp")" -eq 3
 	# logs.txt: flushed at the end when the job wrote to it (an empty one has nothing to flush)
 	mkconfig "$W/durable-log.yaml" durable-log '["sh", "-c", "echo logged; sleep 0.2"]'
-	strace -f -qq -e trace=openat,fsync -o "$T/strace-log" "$RUNPILOT_BIN" run --runner local -q "$W/durable-log.yaml" > /dev/null 2>&1
+	strace -ff -qq -e trace=openat,fsync -o "$T/strace-log" "$RUNPILOT_BIN" run --runner local -q "$W/durable-log.yaml" > /dev/null 2>&1
 	LD=$(last_run_dir)
 	log_flushed() { python3 - "$T/strace-log" "$LD/logs.txt" <<'PY'
-import re, sys
-fd = None
-for l in open(sys.argv[1]).read().splitlines():
-    m = re.search(r'openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)', l)
-    if m and m.group(1) == sys.argv[2] and "O_APPEND" in l:
-        fd = m.group(2)
-    elif m and fd is not None and m.group(2) == fd:
-        fd = None  # the number was reused: the log was closed unflushed
-    elif fd is not None and re.search(r'\bfsync\(%s\)' % fd, l):
-        sys.exit(0)
+import glob, re, sys
+for f in glob.glob(sys.argv[1] + ".*"):
+    fd = None
+    for l in open(f).read().splitlines():
+        m = re.search(r'openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)', l)
+        if m and m.group(1) == sys.argv[2] and "O_APPEND" in l:
+            fd = m.group(2)
+        elif m and fd is not None and m.group(2) == fd:
+            fd = None  # the number was reused: the log was closed unflushed
+        elif fd is not None and re.search(r'\bfsync\(%s\)' % fd, l):
+            sys.exit(0)
 sys.exit(1)
 PY
 	}
