@@ -28,6 +28,13 @@ json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=eval(sys
 wait_for() { local i n=$(( ${2:-10} * 10 )); for ((i = 0; i < n; i++)); do eval "$1" && return 0; sleep 0.1; done; return 1; }
 # The run directory of the newest run.
 last_run_dir() { ls -d "$RUNPILOT_HOME"/runs/rp_* 2>/dev/null | sort -V | tail -n1; }
+# The run directory the next run will get (call it before starting that run).
+next_run_dir() {
+	local last n=0
+	last=$(last_run_dir)
+	[ -n "$last" ] && n=$((10#${last##*_}))
+	printf '%s/runs/rp_%04d\n' "$RUNPILOT_HOME" $((n + 1))
+}
 # Write a config file: mkconfig PATH NAME ENTRYPOINT [extra yaml lines...]
 mkconfig() {
 	local p=$1 n=$2 e=$3; shift 3

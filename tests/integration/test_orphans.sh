@@ -71,10 +71,10 @@ check "...and active/ is empty" sh -c "[ -z \"\$(ls -A '$RUNPILOT_HOME/active')\
 
 # --- killed while the sandbox's setup hangs: overlay work dir and cgroups ---------------
 if sb_usable; then
+	D=$(next_run_dir)
 	RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_TEST_BIN" run -q --runner sandbox "$W/quick.yaml" > /dev/null 2>&1 &
 	P=$!
-	wait_for "[ -e \"\$(last_run_dir)/run.json\" ]" 10
-	D=$(last_run_dir)
+	wait_for "[ -e '$D/run.json' ]" 10
 	sleep 0.2
 	kill -KILL $P
 	wait $P 2>/dev/null
@@ -90,10 +90,10 @@ else
 fi
 
 # --- a live run is never touched by the cleanup ----------------------------------------
+LD=$(next_run_dir)
 "$RUNPILOT_BIN" run -q "$W/sleepy.yaml" --runner local > /dev/null 2>&1 &
 LIVE=$!
-wait_for "[ \"\$(status_of \"\$(last_run_dir)\")\" = running ]" 10
-LD=$(last_run_dir)
+wait_for "[ \"\$(status_of '$LD')\" = running ]" 10
 rp run -q "$W/quick.yaml" --runner local > /dev/null 2>&1
 check "a live run stays running through another run's cleanup" test "$(status_of "$LD")" = running
 check "...and stays in active/" test -e "$RUNPILOT_HOME/active/$(basename "$LD")"
@@ -116,9 +116,10 @@ rm -rf "$RUNPILOT_HOME/runs/rp_0900"
 # --- readers on a store they cannot write: same output, nothing changed -----------------
 if [ "$(id -u)" = 0 ] && sb_make_user; then
 	kill_at prepared "$W/quick.yaml" --runner local   # a dead run, shown lost on read
+	SD=$(next_run_dir)
 	"$RUNPILOT_BIN" run -q "$W/sleepy.yaml" --runner local > /dev/null 2>&1 &
 	LIVE=$!
-	wait_for "[ \"\$(status_of \"\$(last_run_dir)\")\" = running ]" 10
+	wait_for "[ \"\$(status_of '$SD')\" = running ]" 10
 	kill -KILL $LIVE; wait $LIVE 2>/dev/null       # a running record whose supervisor died
 	chmod -R a+rX "$T"
 	chmod -R a-w "$RUNPILOT_HOME"

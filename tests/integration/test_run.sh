@@ -150,9 +150,10 @@ check "...and all 40 recorded success" test "$(grep -l '"status":[[:space:]]*"su
 
 # --- logs -f follows a running run -----------------------------------------------------
 mkconfig "$W/slow.yaml" slow '"for i in 1 2 3; do echo tick $i; sleep 0.3; done"'
+SD=$(next_run_dir)
 "$RUNPILOT_BIN" run "$W/slow.yaml" --runner local -q 2>/dev/null & P=$!
 # `last` is the newest run with a run.json: wait for that, not for logs.txt, which is made first
-wait_for "[ -f '$(dirname "$D")/$(printf 'rp_%04d' $(( 10#${D##*_} + 1 )))/run.json' ]" 5
+wait_for "[ -f '$SD/run.json' ]" 5
 timeout 10 "$RUNPILOT_BIN" logs -f last > "$T/follow"; rc=$?
 wait $P
 check "logs -f returns when the run ends, with all output" sh -c "[ $rc -eq 0 ] && [ \$(grep -c tick '$T/follow') -eq 3 ]"

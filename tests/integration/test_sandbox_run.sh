@@ -132,9 +132,10 @@ timeout 20 env RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_BIN" run --runner sandbox 
 RD=$(last_run_dir)
 check "the product build has no test hooks (the stall hook is ignored)" test "$(field "d['status']")" = success
 for sig in INT TERM; do
+	RD=$(next_run_dir)
 	RUNPILOT_TEST_STALL_SETUP=1 "$RUNPILOT_TEST_BIN" run --runner sandbox "$W/stall.yaml" > "$T/stall.out" 2>&1 &
 	RPPID=$!
-	wait_for "[ -e \"\$(last_run_dir)/run.json\" ]" 10 # committed once the setup is waited for
+	wait_for "[ -e '$RD/run.json' ]" 10 # committed once the setup is waited for
 	sleep 0.2
 	check "setup stalled ($sig): runpilot still waiting" kill -0 "$RPPID"
 	kill -"$sig" "$RPPID"

@@ -324,7 +324,9 @@ static void test_claim_round_trip(void **state)
 	take(dir, &cl);
 	claim_release(&cl, false);
 	assert_false(path_exists(active));
-	assert_int_equal(claim_try(path_join(dir, "nowhere"), false, &fd), CLAIM_NONE);
+	char *nowhere = path_join(dir, "nowhere");
+	assert_int_equal(claim_try(nowhere, false, &fd), CLAIM_NONE);
+	free(nowhere);
 	free(lock);
 	free(active);
 }
