@@ -7,17 +7,7 @@
 #include <string.h>
 
 #include "meter.h"
-
-static struct rusage sample_rusage(void)
-{
-	struct rusage ru;
-	memset(&ru, 0, sizeof ru);
-	ru.ru_utime.tv_sec = 1;
-	ru.ru_utime.tv_usec = 250000;
-	ru.ru_stime.tv_usec = 500000;
-	ru.ru_maxrss = 2048; /* KiB */
-	return ru;
-}
+#include "meter_test_util.h"
 
 static void test_from_rusage(void **state)
 {

@@ -21,22 +21,6 @@
 #include "record.h"
 #include "util.h"
 
-static int setup(void **state)
-{
-	char tmpl[] = "/tmp/rp-test-record-XXXXXX";
-	if (!mkdtemp(tmpl))
-		return -1;
-	*state = xstrdup(tmpl);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	int rc = rm_rf(*state, NULL);
-	free(*state);
-	return rc;
-}
-
 static void assert_same_run(const struct rp_run *a, const struct rp_run *b)
 {
 	assert_int_equal(b->schema_version, a->schema_version);
@@ -372,7 +356,7 @@ static void test_write_failure_reports(void **state)
 	free(dir);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tmpdir_setup, tmpdir_teardown)
 
 int main(void)
 {

@@ -7,18 +7,8 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
+#include "meter_test_util.h"
 #include "resources.h"
-
-static struct rusage sample_rusage(void)
-{
-	struct rusage ru;
-	memset(&ru, 0, sizeof ru);
-	ru.ru_utime.tv_sec = 1;
-	ru.ru_utime.tv_usec = 250000;
-	ru.ru_stime.tv_usec = 500000;
-	ru.ru_maxrss = 2048; /* KiB */
-	return ru;
-}
 
 static void test_usage_json_unknown_is_null(void **state)
 {

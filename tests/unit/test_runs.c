@@ -8,6 +8,7 @@
 
 #include "skip_util.h"
 
+#include "dir_test_util.h"
 #include "record_test_util.h"
 
 #include <signal.h>
@@ -19,22 +20,6 @@
 
 #include "claim.h"
 #include "runs.h"
-
-static int setup(void **state)
-{
-	char tmpl[] = "/tmp/rp-test-runs-XXXXXX";
-	if (!mkdtemp(tmpl))
-		return -1;
-	*state = xstrdup(tmpl);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	int rc = rm_rf(*state, NULL);
-	free(*state);
-	return rc;
-}
 
 /* A running record whose supervisor is this test process (alive, real start time, this boot). */
 static void running_run(struct rp_run *r)
@@ -331,7 +316,7 @@ static void test_claim_round_trip(void **state)
 	free(active);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tmpdir_setup, tmpdir_teardown)
 
 int main(void)
 {
