@@ -74,8 +74,9 @@ else
 fi
 
 # --- while a job runs: run.json says running, with its start time and the sandbox's facts ---
-# (the record is written once the job has run 0.1 s; a job ending sooner gets it with its outcome)
-mkconfig "$W/nap.yaml" nap '["sleep", "2"]'
+# (the record is written once the job has run 0.1 s; a job ending sooner gets it with its outcome;
+# the job sleeps long enough for a loaded machine running the ASan build to see it running)
+mkconfig "$W/nap.yaml" nap '["sleep", "4"]'
 "$RUNPILOT_BIN" run --runner sandbox -q "$W/nap.yaml" > "$T/nap.out" 2>&1 & NAP=$!
 wait_for "grep -q started '$T/nap.out'" 10
 RD=$(last_run_dir)
