@@ -27,7 +27,7 @@ struct sb_init_cfg {
 typedef void sb_job_main(void *arg);
 
 /* Call in the (future) init process: blocks the forwarded signals and starts the job process
- * (signal mask and dispositions restored, own process group), which runs job_main(arg). Returns
+ * (signal mask and dispositions restored, a session of its own), which runs job_main(arg). Returns
  * the job's pid once it has exec'd or exited, -1 with err filled on failure. */
 pid_t sb_init_spawn(sb_job_main *job_main, void *arg, struct rp_err *err);
 

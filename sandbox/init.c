@@ -32,7 +32,9 @@ static void init_signal_set(sigset_t *set)
 }
 
 /* In the job's process, before job_main: default dispositions for what the init handles, no
- * signal blocked whatever the supervisor had blocked, its own process group. */
+ * signal blocked whatever the supervisor had blocked, and a session of its own: without a
+ * controlling terminal the job can neither open /dev/tty nor type into the user's terminal
+ * (TIOCSTI), and the terminal's Ctrl-C reaches runpilot only, which forwards it. */
 static void job_process_setup(void)
 {
 	for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
@@ -43,7 +45,8 @@ static void job_process_setup(void)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	setpgid(0, 0);
+	if (setsid() < 0)
+		setpgid(0, 0); /* a group of its own at least: signals to -pid reach it all */
 }
 
 pid_t sb_init_spawn(sb_job_main *job_main, void *arg, struct rp_err *err)
@@ -71,7 +74,6 @@ pid_t sb_init_spawn(sb_job_main *job_main, void *arg, struct rp_err *err)
 	}
 	if (pid < 0)
 		return rp_err_sys(err, "fork");
-	setpgid(pid, pid); /* also here, so signals to -pid work whoever runs first */
 	return pid;
 }
 

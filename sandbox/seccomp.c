@@ -15,6 +15,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -110,6 +111,14 @@ static int add_default(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
 	for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++) {
 		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]);
 		if (add_rule(ctx, deny, SCMP_SYS(clone), 1, &c, err) < 0)
+			return -1;
+	}
+	/* Typing into a terminal (TIOCSTI) or a console (TIOCLINUX) would run commands in the
+	 * user's shell after the run. The request is compared as the 32 bits the kernel reads. */
+	static const unsigned long tty_requests[] = { TIOCSTI, TIOCLINUX };
+	for (size_t i = 0; i < sizeof tty_requests / sizeof *tty_requests; i++) {
+		struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, tty_requests[i]);
+		if (add_rule(ctx, deny, SCMP_SYS(ioctl), 1, &c, err) < 0)
 			return -1;
 	}
 	return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL, err);

@@ -3,7 +3,8 @@
  * Each attempt prints "BLOCKED name: detail" or "ESCAPED name: detail"; "DONE" at the end.
  * Environment: ESC_HOST_PID (a host process of the same user), ESC_PORT (a host loopback
  * listener), ESC_WORKDIR_FILE (a workdir file to overwrite), ESC_SECRETS (colon-separated
- * masked files), ESC_SUID (a setuid-root copy of cat). */
+ * masked files), ESC_SUID (a setuid-root copy of cat). `sb_escape --terminal` makes only the
+ * terminal attempts (under a pty, tests/integration/test_terminal.sh). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -222,6 +224,33 @@ static void privileges(void)
 	       "CapEff %lx euid %ld", seff, seuid);
 }
 
+/* The user's terminal: typing into it (TIOCSTI) runs commands in the shell that started
+ * runpilot once the run ends; TIOCLINUX does the same on a virtual console. Tried on
+ * /dev/tty (the controlling terminal, when the job has one) and on its own stdio. */
+static void terminal(void)
+{
+	static const char line[] = "echo INJECTED-BY-JOB\n";
+	int fds[4] = { open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC), 0, 1, 2 };
+	const char *names[4] = { "/dev/tty", "stdin", "stdout", "stderr" };
+	for (int i = 0; i < 4; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "TIOCSTI on %s", names[i]);
+		if (fds[i] < 0) {
+			report(name, 0, "open: %s", strerror(errno));
+			continue;
+		}
+		int rc = 0;
+		for (const char *c = line; *c && rc == 0; c++)
+			rc = ioctl(fds[i], TIOCSTI, c);
+		must_fail(name, rc);
+		snprintf(name, sizeof name, "TIOCLINUX on %s", names[i]);
+		char sub = 12; /* TIOCL_GETKMSGREDIRECT */
+		must_fail(name, ioctl(fds[i], TIOCLINUX, &sub));
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);
+}
+
 static void network(void)
 {
 	int port = atoi(getenv("ESC_PORT") ? getenv("ESC_PORT") : "0");
@@ -233,14 +262,20 @@ static void network(void)
 		close(s);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	pid_t host_pid = (pid_t)atoi(getenv("ESC_HOST_PID") ? getenv("ESC_HOST_PID") : "0");
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "--terminal")) {
+		terminal();
+		printf("DONE\n");
+		return 0;
+	}
 	syscalls(host_pid);
 	processes(host_pid);
 	files();
 	privileges();
+	terminal();
 	network();
 	printf("DONE\n");
 	return 0;

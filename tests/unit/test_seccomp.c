@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
@@ -91,6 +93,16 @@ static void default_profile_checks(void)
 	DENIED(18, syscall(0x40000000 | SYS_getpid), EPERM); /* x32 ABI */
 	DENIED(19, syscall(SYS_userfaultfd, 0), EPERM);
 	DENIED(20, syscall(SYS_fsopen, "tmpfs", 0), EPERM);
+	/* Typing into a terminal: refused whatever the upper 32 bits of the request say (a pty of
+	 * our own; a request that reached the tty layer would fail otherwise). */
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	WORKS(21, master);
+	char c0 = 'x';
+	DENIED(22, ioctl(master, TIOCSTI, &c0), EPERM);
+	DENIED(23, syscall(SYS_ioctl, master, 0xffffffff00000000UL | TIOCSTI, &c0), EPERM);
+	DENIED(24, ioctl(master, TIOCLINUX, &c0), EPERM);
+	WORKS(25, ioctl(master, FIONREAD, &(int){ 0 })); /* other ioctls still work */
+	close(master);
 	/* What ML code needs keeps working. */
 	int fd = memfd_create("t", MFD_CLOEXEC);
 	WORKS(30, fd);
