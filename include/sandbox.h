@@ -73,8 +73,9 @@ struct sb_plan {
 	enum sb_seccomp_profile seccomp;
 	char **seccomp_deny;     /* extra syscall names answered with EPERM */
 	size_t nseccomp_deny;
-	bool seccomp_log;        /* record refused calls: "NR NAME" lines in seccomp_log_fd */
-	int seccomp_log_fd;      /* append-only file (-1: kernel audit log only) */
+	bool seccomp_log;        /* record refused calls (sb_seccomp_listener_start) */
+	int seccomp_notify_sock; /* the listener's socket: the job sends it the filter's notification
+				  * fd (-1: no listener; refused calls go to the kernel's audit log) */
 
 	/* Wiring with the supervisor (sb_init.h). */
 	int lifeline_fd;         /* read end: EOF means the supervisor died */
@@ -166,8 +167,12 @@ int sb_seccomp_build(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool 
  * the EPERM program is installed. */
 int sb_seccomp_install(const struct sb_seccomp *f, int *notify_fd, struct rp_err *err);
 void sb_seccomp_free(struct sb_seccomp *f);
-/* Answer every notification with EPERM and append "NR NAME" lines to log_fd. Never returns. */
-noreturn void sb_seccomp_listen(int notify_fd, int log_fd);
+/* The listener for seccomp.log: a process of the caller's (outside the job's pid namespace,
+ * where the job can neither see nor signal it; not dumpable from its first instruction), which
+ * waits for the job's notification fd on *sock's other end, then answers every refused call with
+ * EPERM and appends "NR NAME" lines to log_fd until the job is gone. *sock goes into the plan
+ * (seccomp_notify_sock); the caller kills and reaps *pid at the end. */
+int sb_seccomp_listener_start(int log_fd, int *sock, pid_t *pid, struct rp_err *err);
 
 /* Append the credential paths masked by default for a user with home dir `home` (may be NULL):
  * ~/.ssh ~/.aws ~/.gnupg ~/.config/gcloud ~/.docker ~/.netrc, /etc/shadow /etc/gshadow, and /root

@@ -80,7 +80,7 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* Close every fd but the listed ones (the init never execs, so close-on-exec is no help). */
-static void close_all_except(int *keep, size_t n)
+void sb_close_all_except(int *keep, size_t n)
 {
 	qsort(keep, n, sizeof *keep, cmp_int);
 	unsigned lo = 3;
@@ -95,38 +95,6 @@ static void close_all_except(int *keep, size_t n)
 		lo = (unsigned)keep[i] + 1;
 	}
 	close_range(lo, ~0U, 0);
-}
-
-/* The seccomp listener: a grandchild of the job, so it is re-parented to the init (which reaps
- * it and kills it with the rest at the end) and the job never sees it as a child of its own. */
-static int start_listener(int notify_fd, int log_fd, struct rp_err *err)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return rp_err_sys(err, "sandbox: fork of the seccomp listener");
-	if (pid == 0) {
-		if (fork() == 0) {
-			int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-			if (nul >= 0) {
-				dup2(nul, 0);
-				dup2(nul, 1);
-				dup2(nul, 2);
-			}
-			int keep[] = { notify_fd, log_fd };
-			close_all_except(keep, 2);
-			/* Not dumpable: the job (same uid, no capabilities) can then neither take our
-			 * notification fd with pidfd_getfd nor write our memory through /proc/pid/mem,
-			 * so it cannot answer its own refused calls with "allow". */
-			if (prctl(PR_SET_DUMPABLE, 0) < 0)
-				_exit(1);
-			sb_seccomp_listen(notify_fd, log_fd);
-		}
-		_exit(0);
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	close(notify_fd);
-	return 0;
 }
 
 /* In the job child: stdio, workdir, privileges, seccomp, exec. A missing workdir or program is
@@ -150,11 +118,18 @@ static noreturn void job_exec(const struct sb_plan *p, const struct sb_seccomp *
 		child_fail(msg_fd, &e);
 	}
 	int notify_fd = -1;
-	bool listen = p->seccomp_log && p->seccomp_log_fd >= 0;
+	bool listen = p->seccomp_log && p->seccomp_notify_sock >= 0;
 	if (sb_caps_drop(p->keep_caps, &e) < 0 || sb_seccomp_install(filter, listen ? &notify_fd : NULL, &e) < 0)
 		child_fail(msg_fd, &e);
-	if (notify_fd >= 0 && start_listener(notify_fd, p->seccomp_log_fd, &e) < 0)
+	/* The listener runs outside our pid namespace: it gets the fd, we keep nothing of it. A
+	 * refused call made before it had the fd would wait for ever: none is made here. */
+	if (notify_fd >= 0 && sb_seccomp_send_notify_fd(p->seccomp_notify_sock, notify_fd) < 0) {
+		rp_err_sys(&e, "sandbox: cannot hand the seccomp notifications to the listener");
 		child_fail(msg_fd, &e);
+	}
+	close_fd(&notify_fd);
+	if (p->seccomp_notify_sock >= 0)
+		close(p->seccomp_notify_sock);
 	environ = p->envp;
 	execvp(p->argv[0], p->argv);
 	int saved = errno;
@@ -301,8 +276,8 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 				ino_t parent_mntns, const struct cpu_placement *cp)
 {
 	struct rp_err e = { 0 };
-	int keep[] = { gate_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_log_fd };
-	close_all_except(keep, sizeof keep / sizeof *keep);
+	int keep[] = { gate_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_notify_sock };
+	sb_close_all_except(keep, sizeof keep / sizeof *keep);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	wait_gate(gate_fd); /* maps written, placed */
 	if (cp->known && sched_setaffinity(0, sizeof cp->allowed, &cp->allowed) < 0) {
@@ -357,6 +332,8 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 
 	close(msg_fd);
 	close(p->out_fd);
+	if (p->seccomp_notify_sock >= 0)
+		close(p->seccomp_notify_sock); /* the job has handed its fd over by now */
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (nul >= 0) {
 		dup2(nul, 0);

@@ -3,6 +3,7 @@
 #define RP_SB_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -20,5 +21,10 @@ ino_t sb_mntns_inode(void);
 /* ns.c: bring up lo in a fresh network namespace; the clone flags of a plan. */
 int sb_ns_loopback_up(struct rp_err *err);
 unsigned long sb_clone_flags(const struct sb_plan *plan);
+
+/* sandbox.c: close every fd above 2 but the listed ones (for processes that never exec). */
+void sb_close_all_except(int *keep, size_t n);
+/* seccomp.c: in the job, hand the filter's notification fd to the listener. 0 or -1. */
+int sb_seccomp_send_notify_fd(int sock, int notify_fd);
 
 #endif

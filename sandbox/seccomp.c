@@ -14,13 +14,18 @@
 #include <string.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sb_internal.h"
 #include "util.h"
 
 static const char *const deny_default[] = {
@@ -236,13 +241,23 @@ void sb_seccomp_free(struct sb_seccomp *f)
 	memset(f, 0, sizeof *f);
 }
 
-noreturn void sb_seccomp_listen(int notify_fd, int log_fd)
+/* Answer every notification with EPERM and append "NR NAME" lines to log_fd, until no task
+ * uses the filter any more (the fd hangs up). */
+static noreturn void listen_notifications(int notify_fd, int log_fd)
 {
 	struct seccomp_notif *req = NULL;
 	struct seccomp_notif_resp *resp = NULL;
 	if (seccomp_notify_alloc(&req, &resp) < 0)
 		_exit(1);
 	for (;;) {
+		struct pollfd p = { .fd = notify_fd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (!(p.revents & POLLIN))
+			_exit(0); /* POLLHUP: the job and everything it started are gone */
 		memset(req, 0, sizeof *req); /* the kernel wants a zeroed request */
 		if (seccomp_notify_receive(notify_fd, req) < 0) {
 			if (errno == EINTR || errno == ENOENT)
@@ -258,4 +273,83 @@ noreturn void sb_seccomp_listen(int notify_fd, int log_fd)
 		resp->flags = 0;
 		seccomp_notify_respond(notify_fd, resp); /* ENOENT: the caller is gone meanwhile */
 	}
+}
+
+/* One fd passed over a unix socket (SCM_RIGHTS); -1 when none came. */
+static int receive_fd(int sock)
+{
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	return fd;
+}
+
+int sb_seccomp_send_notify_fd(int sock, int notify_fd)
+{
+	char byte = 'n';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &notify_fd, sizeof notify_fd);
+	ssize_t n;
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -1;
+}
+
+int sb_seccomp_listener_start(int log_fd, int *sock, pid_t *pid, struct rp_err *err)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return rp_err_sys(err, "seccomp listener: socketpair");
+	pid_t child = fork();
+	if (child < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return rp_err_sys(err, "seccomp listener: fork");
+	}
+	if (child == 0) {
+		/* Not dumpable first: nobody of the same uid may take its fds or memory, ever. */
+		if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			_exit(1);
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		int keep[] = { sv[1], log_fd };
+		sb_close_all_except(keep, 2);
+		int notify_fd = receive_fd(sv[1]);
+		close(sv[1]);
+		if (notify_fd < 0)
+			_exit(0); /* the job never got as far as its filter */
+		listen_notifications(notify_fd, log_fd);
+	}
+	close(sv[1]);
+	*sock = sv[0];
+	*pid = child;
+	return 0;
 }

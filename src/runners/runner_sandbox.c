@@ -38,6 +38,7 @@ struct sandbox_state {
 	bool started_ok;
 	int lifeline_w;    /* kept open for the job's life; the init watches for EOF */
 	char *seccomp_log; /* <run_dir>/seccomp.log when sandbox.seccomp.log: refused calls */
+	pid_t listener;    /* writes it, outside the job's pid namespace; -1: none */
 	cJSON *denied;     /* {"syscall": count} read back at the end, or NULL */
 	int status_r;      /* the init writes the job's wait status here */
 	double start_mono;
@@ -155,7 +156,8 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	st->setup = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
 	r->priv = st;
 	struct sb_plan *p = &st->plan;
-	p->seccomp_log_fd = -1;
+	p->seccomp_notify_sock = -1;
+	st->listener = -1;
 	p->userns = use_userns(sc);
 	if (!p->userns && geteuid() != 0)
 		return rp_err_set(err, RP_ERR_USAGE,
@@ -218,7 +220,7 @@ static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *j
 	p->gpus = sc->gpus;
 	p->lifeline_fd = life_r;
 	p->status_fd = status_w;
-	p->seccomp_log_fd = -1;
+	p->seccomp_notify_sock = -1;
 	p->cgroup_files = cg_enter_files(st->cg, &p->ncgroup_files);
 }
 
@@ -237,6 +239,21 @@ static void explain_failure(const struct sb_plan *p, struct rp_err *err)
 	}
 }
 
+/* sandbox.seccomp.log: the listener that records refused calls in <run_dir>/seccomp.log. Without
+ * it (a failure is a warning) refused calls go to the kernel's audit log. */
+static void start_listener(struct runner *r, struct sandbox_state *st)
+{
+	st->seccomp_log = path_join(r->job->run_dir, "seccomp.log");
+	int log_fd = open(st->seccomp_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	struct rp_err e = { 0 };
+	if (log_fd < 0)
+		runner_add_warning(r, "sandbox.seccomp.log: cannot create %s: %s", st->seccomp_log, strerror(errno));
+	else if (sb_seccomp_listener_start(log_fd, &st->plan.seccomp_notify_sock, &st->listener, &e) < 0)
+		runner_add_warning(r, "sandbox.seccomp.log: %s", e.msg);
+	if (log_fd >= 0)
+		close(log_fd);
+}
+
 static int sandbox_start(struct runner *r, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
@@ -249,20 +266,13 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 		return rp_err_sys(err, "pipe");
 	}
 	fill_plan_for_start(st, r->job, life_p[0], status_p[1]);
-	if (st->plan.seccomp_log) {
-		st->seccomp_log = path_join(r->job->run_dir, "seccomp.log");
-		st->plan.seccomp_log_fd = open(st->seccomp_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (st->plan.seccomp_log_fd < 0)
-			runner_add_warning(r, "sandbox.seccomp.log: cannot create %s: %s", st->seccomp_log,
-					   strerror(errno));
-	}
+	if (st->plan.seccomp_log)
+		start_listener(r, st);
 	int rc = sb_begin(&st->plan, &st->setup, err);
 	/* The setup process has its copies; ours would keep the job's pipes open. */
 	close(life_p[0]);
 	close(status_p[1]);
-	if (st->plan.seccomp_log_fd >= 0)
-		close(st->plan.seccomp_log_fd);
-	st->plan.seccomp_log_fd = -1;
+	close_fd(&st->plan.seccomp_notify_sock);
 	if (rc < 0) {
 		explain_failure(&st->plan, err);
 		close(life_p[1]);
@@ -351,6 +361,10 @@ static void sandbox_cleanup(struct runner *r)
 	if (!st)
 		return;
 	sb_abort(&st->setup); /* started, never released */
+	if (st->listener > 0) {
+		kill(st->listener, SIGKILL);
+		waitpid(st->listener, NULL, 0);
+	}
 	sb_seccomp_free(&st->filter);
 	if (r->pid > 0) {
 		kill(r->pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */

@@ -61,6 +61,7 @@ run_suite() {
 		"  ESC_DEVNODES: $nodes" \
 		"sandbox:" \
 		"  network: none" \
+		"  seccomp: {log: true}" \
 		"  mask: [$W/private.txt]"
 	# A process of the same user on the host, for the kill/ptrace attempts.
 	bg_as "${2:-}" sleep 300
@@ -90,6 +91,8 @@ run_suite() {
 	rd=$(ls -d "$H"/runs/rp_* | tail -n1)
 	check "$who: the job's write kept in changes/" grep -q "changed inside" "$rd/changes/data.txt"
 	check "$who: run.json says network none" test "$(json "$rd/run.json" "d['runner']['network']")" = none
+	check "$who: the seccomp log still records a call refused after the job tried to kill its listener" \
+		test "$(json "$rd/run.json" "d['runner']['denied_syscalls'].get('swapoff', 0)")" -ge 1
 	check "$who: nothing written to /" test ! -e /escape-test -a ! -e /etc/escape-test -a ! -e /usr/escape-test
 	kill "$victim" 2>/dev/null
 	wait "$victim" 2>/dev/null

@@ -145,7 +145,7 @@ static void run_plan(char **argv, const char *rootfs, struct run *r)
 	struct sb_plan p = {
 		.argv = argv, .envp = envp, .cwd = "/", .out_fd = out[1], .hostname = "rp_test",
 		.userns = geteuid() != 0, .host_uid = getuid(), .host_gid = getgid(), .rootfs = rootfs,
-		.lifeline_fd = life[0], .status_fd = stat_p[1], .seccomp_log_fd = -1,
+		.lifeline_fd = life[0], .status_fd = stat_p[1], .seccomp_notify_sock = -1,
 	};
 	memset(r, 0, sizeof *r);
 	r->rc = sb_start(&p, &r->st, &r->err);
@@ -234,7 +234,7 @@ static bool held_begin(struct held *h, char **argv)
 	h->plan = (struct sb_plan){
 		.argv = argv, .envp = envp, .cwd = "/", .out_fd = h->out[1], .hostname = "rp_test",
 		.userns = geteuid() != 0, .host_uid = getuid(), .host_gid = getgid(), .output_dir = h->dir,
-		.lifeline_fd = h->life[0], .status_fd = h->stat_p[1], .seccomp_log_fd = -1,
+		.lifeline_fd = h->life[0], .status_fd = h->stat_p[1], .seccomp_notify_sock = -1,
 	};
 	struct rp_err e = { 0 };
 	if (sb_begin(&h->plan, &h->setup, &e) < 0)
