@@ -155,6 +155,7 @@ struct sb_seccomp_prog {
 	unsigned flags;              /* SECCOMP_FILTER_FLAG_* */
 };
 struct sb_seccomp {
+	struct sb_seccomp_prog arguments;  /* refusals by argument, of calls the other one allows */
 	struct sb_seccomp_prog notify;     /* log: refused calls become notifications (may be absent) */
 	struct sb_seccomp_prog errno_prog; /* refused calls fail with EPERM (kernel audit log when log) */
 };

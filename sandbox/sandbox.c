@@ -162,10 +162,11 @@ static void wait_gate(int gate_fd)
 		_exit(1);
 }
 
-/* The seccomp filter travels on the gate with the release: a header, then the programs. It is
+/* The seccomp filter travels on the gate with the release: its programs, each a header and its
+ * instructions. It is
  * compiled by the supervisor while this process builds the mounts. */
-struct filter_header {
-	uint32_t notify_len, notify_flags, errno_len, errno_flags;
+struct prog_header {
+	uint32_t len, flags;
 };
 
 static int read_full(int fd, void *buf, size_t len)
@@ -183,42 +184,42 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static int read_prog(int fd, uint32_t len, uint32_t flags, struct sb_seccomp_prog *prog)
+static int read_prog(int fd, struct sb_seccomp_prog *prog)
 {
+	struct prog_header h;
 	*prog = (struct sb_seccomp_prog){ 0 };
-	if (len == 0)
-		return 0;
-	if (len > BPF_MAXINSNS)
+	if (read_full(fd, &h, sizeof h) < 0 || h.len > BPF_MAXINSNS)
 		return -1;
-	prog->insns = xcalloc(len, sizeof *prog->insns);
-	prog->len = (unsigned short)len;
-	prog->flags = flags;
-	return read_full(fd, prog->insns, len * sizeof *prog->insns);
+	if (h.len == 0)
+		return 0;
+	prog->insns = xcalloc(h.len, sizeof *prog->insns);
+	prog->len = (unsigned short)h.len;
+	prog->flags = h.flags;
+	return read_full(fd, prog->insns, h.len * sizeof *prog->insns);
 }
 
+static int write_prog(int fd, const struct sb_seccomp_prog *prog)
+{
+	struct prog_header h = { prog->len, prog->flags };
+	if (write_all(fd, &h, sizeof h) < 0)
+		return -1;
+	return prog->len ? write_all(fd, prog->insns, prog->len * sizeof *prog->insns) : 0;
+}
+
+/* The programs of a filter, in a fixed order, each a header and its instructions. */
 static int read_filter(int fd, struct sb_seccomp *f)
 {
-	struct filter_header h;
 	memset(f, 0, sizeof *f);
-	if (read_full(fd, &h, sizeof h) < 0)
-		return -1;
-	return read_prog(fd, h.notify_len, h.notify_flags, &f->notify) < 0 ||
-			       read_prog(fd, h.errno_len, h.errno_flags, &f->errno_prog) < 0
+	return read_prog(fd, &f->arguments) < 0 || read_prog(fd, &f->notify) < 0 || read_prog(fd, &f->errno_prog) < 0
 		       ? -1
 		       : 0;
 }
 
 static int write_filter(int fd, const struct sb_seccomp *f)
 {
-	struct filter_header h = { f->notify.len, f->notify.flags, f->errno_prog.len, f->errno_prog.flags };
-	if (write_all(fd, &h, sizeof h) < 0)
-		return -1;
-	if (f->notify.len && write_all(fd, f->notify.insns, f->notify.len * sizeof *f->notify.insns) < 0)
-		return -1;
-	if (f->errno_prog.len &&
-	    write_all(fd, f->errno_prog.insns, f->errno_prog.len * sizeof *f->errno_prog.insns) < 0)
-		return -1;
-	return 0;
+	return write_prog(fd, &f->arguments) < 0 || write_prog(fd, &f->notify) < 0 || write_prog(fd, &f->errno_prog) < 0
+		       ? -1
+		       : 0;
 }
 
 /* The run's cgroup files, opened while the host's cgroupfs is still reachable. Returns how

@@ -1,10 +1,15 @@
-/* seccomp profiles, modeled on Docker's default (moby/profiles seccomp/default.json).
+/* seccomp profiles, modeled on Docker's default (moby/profiles seccomp/default.json); the
+ * differences and why are in docs/sandbox.md.
  *
- * Docker's profile is an allow list that also grants calls by capability; ours is the equivalent
- * deny list (everything Docker refuses to a container without extra capabilities, minus the NUMA
- * calls ML code needs), answered with EPERM so a program sees an ordinary failure. clone3 answers
- * ENOSYS so glibc falls back to clone, whose namespace flags the filter can inspect. Calls of a
- * foreign architecture (i386 int 0x80, x32) are refused. */
+ * A profile is two filters. The first is an allow list: the calls a container without extra
+ * capabilities may make are allowed, the ones it must not make (mounts, namespaces, the kernel,
+ * other processes) fail with EPERM (or go to the listener with seccomp.log), and every other
+ * call, unknown or added to the kernel later, fails with ENOSYS, so a program falls back as on
+ * an older kernel. clone3 answers ENOSYS so glibc falls back to clone, whose flags the second
+ * filter can inspect. The second filter checks arguments of calls the first allows (ioctl
+ * requests, socket families, clone flags): two filters because libseccomp lets an
+ * unconditional allow of a call win over a conditional refusal of it, and the kernel takes the
+ * stricter answer of the two. Calls of a foreign architecture (i386 int 0x80, x32) are refused. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +23,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -28,32 +34,91 @@
 #include "sb_internal.h"
 #include "util.h"
 
-static const char *const deny_default[] = {
+/* Allowed (default and strict): what Docker allows a container without extra capabilities,
+ * without io_uring, ptrace, process_vm_*, name_to_handle_at (refused below), with the NUMA calls
+ * torch needs, and with newer calls glibc uses where libseccomp knows them. Names this
+ * architecture or this libseccomp lacks are skipped. */
+static const char *const allow_list[] = {
+	"accept", "accept4", "access", "adjtimex", "alarm", "arch_prctl", "bind", "brk", "cachestat",
+	"capget", "capset", "chdir", "chmod", "chown", "clock_adjtime", "clock_getres", "clock_gettime",
+	"clock_nanosleep", "close", "close_range", "connect", "copy_file_range", "creat", "dup", "dup2",
+	"dup3", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait",
+	"epoll_pwait2", "epoll_wait", "epoll_wait_old", "eventfd", "eventfd2", "execve", "execveat",
+	"exit", "exit_group", "faccessat", "faccessat2", "fadvise64", "fallocate", "fanotify_mark",
+	"fchdir", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "fcntl", "fdatasync",
+	"fgetxattr", "flistxattr", "flock", "fork", "fremovexattr", "fsetxattr", "fstat", "fstatfs",
+	"fsync", "ftruncate", "futex", "futex_requeue", "futex_wait", "futex_waitv", "futex_wake",
+	"futimesat", "get_mempolicy", "get_robust_list", "get_thread_area", "getcpu", "getcwd",
+	"getdents", "getdents64", "getegid", "geteuid", "getgid", "getgroups", "getitimer",
+	"getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom",
+	"getresgid", "getresuid", "getrlimit", "getrusage", "getsid", "getsockname", "getsockopt",
+	"gettid", "gettimeofday", "getuid", "getxattr", "inotify_add_watch", "inotify_init",
+	"inotify_init1", "inotify_rm_watch", "io_cancel", "io_destroy", "io_getevents",
+	"io_pgetevents", "io_setup", "io_submit", "ioctl", "ioprio_get", "ioprio_set", "kill",
+	"landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
+	"lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr", "lremovexattr", "lseek",
+	"lsetxattr", "lstat", "madvise", "map_shadow_stack", "mbind", "membarrier", "memfd_create",
+	"memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2",
+	"mlockall", "mmap", "modify_ldt", "move_pages", "mprotect", "mq_getsetattr", "mq_notify",
+	"mq_open", "mq_timedreceive", "mq_timedsend", "mq_unlink", "mremap", "msgctl", "msgget",
+	"msgrcv", "msgsnd", "msync", "munlock", "munlockall", "munmap", "nanosleep", "newfstatat",
+	"open", "openat", "openat2", "pause", "personality", "pidfd_open", "pidfd_send_signal",
+	"pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "prctl",
+	"pread64", "preadv", "preadv2", "prlimit64", "process_mrelease", "pselect6", "pwrite64",
+	"pwritev", "pwritev2", "read", "readahead", "readlink", "readlinkat", "readv", "recvfrom",
+	"recvmmsg", "recvmsg", "remap_file_pages", "removexattr", "rename", "renameat", "renameat2",
+	"restart_syscall", "rmdir", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask",
+	"rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait", "rt_tgsigqueueinfo",
+	"sched_get_priority_max", "sched_get_priority_min", "sched_getaffinity", "sched_getattr",
+	"sched_getparam", "sched_getscheduler", "sched_rr_get_interval", "sched_setaffinity",
+	"sched_setattr", "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select",
+	"semctl", "semget", "semop", "semtimedop", "sendfile", "sendmmsg", "sendmsg", "sendto",
+	"set_mempolicy", "set_mempolicy_home_node", "set_robust_list", "set_thread_area",
+	"set_tid_address", "setfsgid", "setfsuid", "setgid", "setgroups", "setitimer", "setpgid",
+	"setpriority", "setregid", "setresgid", "setresuid", "setreuid", "setrlimit", "setsid",
+	"setsockopt", "setuid", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown",
+	"sigaltstack", "signalfd", "signalfd4", "socket", "socketpair", "splice", "stat", "statfs",
+	"statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee",
+	"tgkill", "time", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
+	"timer_settime", "timerfd_create", "timerfd_gettime", "timerfd_settime", "times", "tkill",
+	"truncate", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat", "utimes", "vfork",
+	"vmsplice", "wait4", "waitid", "write", "writev",
+	NULL,
+};
+
+/* Refused with EPERM (and logged with seccomp.log): what a job must never do. */
+static const char *const refuse_list[] = {
 	/* mounts and namespaces */
 	"mount", "umount", "umount2", "pivot_root", "unshare", "setns", "chroot",
 	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
 	/* other processes and the kernel */
-	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+	"ptrace", "process_vm_readv", "process_vm_writev", "process_madvise", "pidfd_getfd", "kcmp",
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "get_kernel_syms", "query_module", "reboot", "swapon", "swapoff",
 	"keyctl", "add_key", "request_key", "bpf", "userfaultfd",
 	"open_by_handle_at", "name_to_handle_at", "acct", "quotactl", "quotactl_fd",
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime",
-	"iopl", "ioperm", "syslog", "lookup_dcookie", "perf_event_open", "nfsservctl", "uselib",
-	"ustat", "sysfs", "_sysctl", "vm86", "vm86old", "vhangup",
+	"settimeofday", "clock_settime", "stime", "sethostname", "setdomainname",
+	"iopl", "ioperm", "syslog", "lookup_dcookie", "perf_event_open", "fanotify_init",
+	"nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "vm86", "vm86old", "vhangup",
 	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	NULL,
 };
 
-/* strict adds: personality changes, raw and packet sockets, splice tricks. */
-/* personality is refused outright: libseccomp cannot say "anything but 0 and the query" in one
- * rule, and programs that need it are rare. */
-static const char *const deny_strict[] = { "personality", "vmsplice", "mincore", NULL };
+/* strict also refuses: every personality change, splice tricks, page residency probes (and, in
+ * the argument filter, raw and packet sockets). */
+static const char *const refuse_strict[] = { "personality", "vmsplice", "mincore", NULL };
+
+/* The personalities Docker allows: Linux, Linux32, UNAME26 with each, and the query. */
+static const unsigned long personalities[] = { PER_LINUX, PER_LINUX32, UNAME26, UNAME26 | PER_LINUX32, 0xffffffffUL };
 
 static const unsigned long clone_ns_flags[] = {
 	CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
 	CLONE_NEWCGROUP,
 };
+
+/* Socket families refused: vsock reaches the hypervisor's host whatever the network namespace,
+ * and the kernel's crypto API (AF_ALG) is attack surface no job needs. */
+static const int refused_families[] = { AF_VSOCK, AF_ALG };
 
 int sb_seccomp_profile_parse(const char *name, enum sb_seccomp_profile *p)
 {
@@ -82,40 +147,88 @@ int sb_seccomp_check_names(char **names, size_t n, struct rp_err *err)
 	return 0;
 }
 
-/* Deny one syscall by name; names this architecture lacks are skipped (builtin lists only). */
-static int deny_name(scmp_filter_ctx ctx, const char *name, uint32_t deny, bool must_exist,
-		     struct rp_err *err)
+static bool in_list(const char *const *list, const char *name)
 {
-	int nr = seccomp_syscall_resolve_name(name);
-	if (nr == __NR_SCMP_ERROR)
-		return must_exist ? rp_err_set(err, RP_ERR_USAGE, "seccomp: unknown syscall '%s'", name) : 0;
-	int rc = seccomp_rule_add(ctx, deny, nr, 0);
-	if (rc < 0 && rc != -EEXIST) {
-		errno = -rc;
-		return rp_err_sys(err, "seccomp: cannot add a rule for %s", name);
-	}
-	return 0;
+	for (size_t i = 0; list[i]; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return false;
+}
+
+static bool in_names(char **names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
 }
 
 static int add_rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
 		    const struct scmp_arg_cmp *cmp, struct rp_err *err)
 {
 	int rc = seccomp_rule_add_array(ctx, action, nr, n, cmp);
-	if (rc < 0) {
+	if (rc < 0 && rc != -EEXIST) {
 		errno = -rc;
 		return rp_err_sys(err, "seccomp: cannot add a rule for syscall %d", nr);
 	}
 	return 0;
 }
 
-static int add_default(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
+/* One rule by name; names this architecture (or libseccomp) lacks are skipped unless
+ * must_exist (a user's seccomp.deny). */
+static int add_named(scmp_filter_ctx ctx, uint32_t action, const char *name, bool must_exist,
+		     struct rp_err *err)
 {
-	for (size_t i = 0; deny_default[i]; i++)
-		if (deny_name(ctx, deny_default[i], deny, false, err) < 0)
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR)
+		return must_exist ? rp_err_set(err, RP_ERR_USAGE, "seccomp: unknown syscall '%s'", name) : 0;
+	return add_rule(ctx, action, nr, 0, NULL, err);
+}
+
+/* What the first filter refuses with the deny action: the refuse list, strict's additions, and
+ * the user's seccomp.deny. */
+static bool refused(enum sb_seccomp_profile p, char **deny, size_t ndeny, const char *name)
+{
+	return in_list(refuse_list, name) || (p == SB_SECCOMP_STRICT && in_list(refuse_strict, name)) ||
+	       in_names(deny, ndeny, name);
+}
+
+static int add_calls(scmp_filter_ctx ctx, enum sb_seccomp_profile p, char **deny, size_t ndeny,
+		     uint32_t deny_action, struct rp_err *err)
+{
+	for (size_t i = 0; refuse_list[i]; i++)
+		if (add_named(ctx, deny_action, refuse_list[i], false, err) < 0)
 			return -1;
+	for (size_t i = 0; p == SB_SECCOMP_STRICT && refuse_strict[i]; i++)
+		if (add_named(ctx, deny_action, refuse_strict[i], false, err) < 0)
+			return -1;
+	for (size_t i = 0; allow_list[i]; i++) {
+		const char *name = allow_list[i];
+		if (refused(p, deny, ndeny, name))
+			continue;
+		if (!strcmp(name, "personality")) {
+			for (size_t k = 0; k < sizeof personalities / sizeof *personalities; k++) {
+				struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, personalities[k]);
+				if (add_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1, &c, err) < 0)
+					return -1;
+			}
+		} else if (add_named(ctx, SCMP_ACT_ALLOW, name, false, err) < 0) {
+			return -1;
+		}
+	}
+	/* clone3 is not allowed: its flags are in memory the filter cannot read, so it gets the
+	 * default ENOSYS, and glibc uses clone. */
+	if (!in_names(deny, ndeny, "clone") && add_rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 0, NULL, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* The second filter: refusals by argument, of calls the first allows. */
+static int add_argument_checks(scmp_filter_ctx ctx, enum sb_seccomp_profile p, struct rp_err *err)
+{
 	for (size_t i = 0; i < sizeof clone_ns_flags / sizeof *clone_ns_flags; i++) {
 		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, clone_ns_flags[i], clone_ns_flags[i]);
-		if (add_rule(ctx, deny, SCMP_SYS(clone), 1, &c, err) < 0)
+		if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, &c, err) < 0)
 			return -1;
 	}
 	/* Typing into a terminal (TIOCSTI) or a console (TIOCLINUX) would run commands in the
@@ -123,72 +236,80 @@ static int add_default(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
 	static const unsigned long tty_requests[] = { TIOCSTI, TIOCLINUX };
 	for (size_t i = 0; i < sizeof tty_requests / sizeof *tty_requests; i++) {
 		struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, tty_requests[i]);
-		if (add_rule(ctx, deny, SCMP_SYS(ioctl), 1, &c, err) < 0)
+		if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, &c, err) < 0)
 			return -1;
 	}
-	return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL, err);
-}
-
-static int add_strict(scmp_filter_ctx ctx, uint32_t deny, struct rp_err *err)
-{
-	for (size_t i = 0; deny_strict[i]; i++)
-		if (deny_name(ctx, deny_strict[i], deny, false, err) < 0)
+	for (size_t i = 0; i < sizeof refused_families / sizeof *refused_families; i++) {
+		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)refused_families[i]);
+		if (add_rule(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, &c, err) < 0 ||
+		    add_rule(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1, &c, err) < 0)
 			return -1;
-	struct scmp_arg_cmp packet = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
-	struct scmp_arg_cmp raw = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
-	if (add_rule(ctx, deny, SCMP_SYS(socket), 1, &packet, err) < 0 ||
-	    add_rule(ctx, deny, SCMP_SYS(socket), 1, &raw, err) < 0)
-		return -1;
+	}
+	if (p == SB_SECCOMP_STRICT) {
+		struct scmp_arg_cmp packet = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
+		struct scmp_arg_cmp raw = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
+		if (add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &packet, err) < 0 ||
+		    add_rule(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &raw, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
-/* Build one filter with libseccomp and export its BPF program; deny is the action for refused
- * calls (EPERM, or a notification). The program is loaded later by install_prog. */
-static int build_prog(enum sb_seccomp_profile p, char **deny_names, size_t ndeny, uint32_t deny,
-		      bool audit_log, struct sb_seccomp_prog *out, struct rp_err *err)
+/* Export a libseccomp filter as a BPF program (libseccomp 2.5 exports to a file descriptor
+ * only: a memfd, read back whole). */
+static int export_prog(scmp_filter_ctx ctx, unsigned flags, struct sb_seccomp_prog *out, struct rp_err *err)
 {
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int fd = memfd_create("runpilot-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "seccomp: memfd_create");
+	int rc = 0, erc = seccomp_export_bpf(ctx, fd);
+	char *bytes = NULL;
+	size_t len = 0;
+	if (erc < 0) {
+		errno = -erc;
+		rc = rp_err_sys(err, "seccomp: cannot export the filter");
+	} else if (lseek(fd, 0, SEEK_SET) < 0 || read_fd_all(fd, &bytes, &len) < 0) {
+		rc = rp_err_sys(err, "seccomp: cannot read the exported filter");
+	} else if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: exported filter has a bad size (%zu bytes)", len);
+	}
+	close(fd);
+	if (rc < 0) {
+		free(bytes);
+		return -1;
+	}
+	out->insns = (struct sock_filter *)bytes;
+	out->len = (unsigned short)(len / sizeof(struct sock_filter));
+	out->flags = flags;
+	return 0;
+}
+
+enum which_filter { CALLS_FILTER, ARGUMENTS_FILTER };
+
+/* Build one filter and export it. deny_action is the answer to refused calls (EPERM, or a
+ * notification for the listener); audit_log adds SECCOMP_FILTER_FLAG_LOG. */
+static int build_prog(enum which_filter which, enum sb_seccomp_profile p, char **deny, size_t ndeny,
+		      uint32_t deny_action, bool audit_log, struct sb_seccomp_prog *out, struct rp_err *err)
+{
+	/* unconfined: only the user's seccomp.deny, everything else allowed */
+	uint32_t dflt = which == ARGUMENTS_FILTER || p == SB_SECCOMP_UNCONFINED ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(ENOSYS);
+	scmp_filter_ctx ctx = seccomp_init(dflt);
 	if (!ctx)
 		return rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot create a filter");
 	int rc = 0;
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) < 0)
 		rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: cannot set filter attributes");
-	if (rc == 0 && p != SB_SECCOMP_UNCONFINED)
-		rc = add_default(ctx, deny, err);
-	if (rc == 0 && p == SB_SECCOMP_STRICT)
-		rc = add_strict(ctx, deny, err);
-	for (size_t i = 0; rc == 0 && i < ndeny; i++)
-		rc = deny_name(ctx, deny_names[i], deny, true, err);
-	/* libseccomp 2.5 exports to a file descriptor only: a memfd, read back whole. */
-	int fd = rc == 0 ? memfd_create("runpilot-seccomp", MFD_CLOEXEC) : -1;
-	if (rc == 0 && fd < 0)
-		rc = rp_err_sys(err, "seccomp: memfd_create");
-	if (rc == 0) {
-		int erc = seccomp_export_bpf(ctx, fd);
-		if (erc < 0) {
-			errno = -erc;
-			rc = rp_err_sys(err, "seccomp: cannot export the filter");
-		}
-	}
-	if (rc == 0) {
-		char *bytes = NULL;
-		size_t len = 0;
-		if (lseek(fd, 0, SEEK_SET) < 0 || read_fd_all(fd, &bytes, &len) < 0)
-			rc = rp_err_sys(err, "seccomp: cannot read the exported filter");
-		else if (len == 0 || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
-			rc = rp_err_set(err, RP_ERR_RUNTIME, "seccomp: exported filter has a bad size (%zu bytes)", len);
-		if (rc == 0) {
-			out->insns = (struct sock_filter *)bytes;
-			out->len = (unsigned short)(len / sizeof(struct sock_filter));
-			out->flags = audit_log ? SECCOMP_FILTER_FLAG_LOG : 0;
-			if (deny == SCMP_ACT_NOTIFY)
-				out->flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
-		} else {
-			free(bytes);
-		}
-	}
-	if (fd >= 0)
-		close(fd);
+	if (rc == 0 && which == ARGUMENTS_FILTER)
+		rc = add_argument_checks(ctx, p, err);
+	else if (rc == 0 && p != SB_SECCOMP_UNCONFINED)
+		rc = add_calls(ctx, p, deny, ndeny, deny_action, err);
+	for (size_t i = 0; rc == 0 && which == CALLS_FILTER && i < ndeny; i++)
+		rc = add_named(ctx, deny_action, deny[i], true, err);
+	unsigned flags = audit_log ? SECCOMP_FILTER_FLAG_LOG : 0;
+	if (deny_action == SCMP_ACT_NOTIFY)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	if (rc == 0)
+		rc = export_prog(ctx, flags, out, err);
 	seccomp_release(ctx);
 	return rc;
 }
@@ -199,14 +320,21 @@ int sb_seccomp_build(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool 
 	memset(out, 0, sizeof *out);
 	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)
 		return 0; /* nothing to load */
-	/* Logging: refused calls go to a listener (sb_seccomp_listen) that records them and answers
-	 * EPERM. Where notifications are not available, the kernel's audit log has to do: that
-	 * filter is built too, for install to fall back on. */
+	if (p != SB_SECCOMP_UNCONFINED &&
+	    build_prog(ARGUMENTS_FILTER, p, NULL, 0, SCMP_ACT_ERRNO(EPERM), log, &out->arguments, err) < 0)
+		return -1;
+	/* Logging: refused calls go to a listener (sb_seccomp_listener_start) that records them and
+	 * answers EPERM. Where notifications are not available, the kernel's audit log has to do:
+	 * that filter is built too, for install to fall back on. */
 	if (log) {
 		struct rp_err ignored = { 0 };
-		(void)build_prog(p, deny, ndeny, SCMP_ACT_NOTIFY, false, &out->notify, &ignored);
+		(void)build_prog(CALLS_FILTER, p, deny, ndeny, SCMP_ACT_NOTIFY, false, &out->notify, &ignored);
 	}
-	return build_prog(p, deny, ndeny, SCMP_ACT_ERRNO(EPERM), log, &out->errno_prog, err);
+	if (build_prog(CALLS_FILTER, p, deny, ndeny, SCMP_ACT_ERRNO(EPERM), log, &out->errno_prog, err) < 0) {
+		sb_seccomp_free(out);
+		return -1;
+	}
+	return 0;
 }
 
 /* Load one program into the calling thread; the listener fd for NEW_LISTENER programs. */
@@ -220,6 +348,8 @@ int sb_seccomp_install(const struct sb_seccomp *f, int *notify_fd, struct rp_err
 {
 	if (notify_fd)
 		*notify_fd = -1;
+	if (f->arguments.insns && install_prog(&f->arguments) < 0)
+		return rp_err_sys(err, "seccomp: cannot load the argument filter");
 	if (f->notify.insns && notify_fd) {
 		int fd = install_prog(&f->notify);
 		if (fd >= 0) {
@@ -236,6 +366,7 @@ int sb_seccomp_install(const struct sb_seccomp *f, int *notify_fd, struct rp_err
 
 void sb_seccomp_free(struct sb_seccomp *f)
 {
+	free(f->arguments.insns);
 	free(f->notify.insns);
 	free(f->errno_prog.insns);
 	memset(f, 0, sizeof *f);

@@ -135,6 +135,12 @@ static void syscalls(pid_t host_pid)
 	sys_fails("chroot", SYS_chroot, (long)"/tmp", 0, 0, 0, 0);
 	sys_fails("fsopen", SYS_fsopen, (long)"tmpfs", 0, 0, 0, 0);
 	sys_fails("open_tree", SYS_open_tree, AT_FDCWD, (long)"/", 1 /* OPEN_TREE_CLONE */, 0, 0);
+	/* Newer than the filter's lists (Linux 6.15): an allow list refuses what it does not know. */
+	sys_fails("open_tree_attr", 467, AT_FDCWD, (long)"/", 0, 0, 0);
+	/* vsock ignores network namespaces: a channel to the hypervisor's host. */
+	sys_fails("socket AF_VSOCK", SYS_socket, 40 /* AF_VSOCK */, SOCK_STREAM, 0, 0, 0);
+	sys_fails("socket AF_ALG", SYS_socket, 38 /* AF_ALG */, SOCK_SEQPACKET, 0, 0, 0);
+	sys_fails("personality ADDR_NO_RANDOMIZE", SYS_personality, 0x0040000, 0, 0, 0, 0);
 	close(self_ns);
 	close(root_fd);
 }

@@ -103,6 +103,13 @@ static void default_profile_checks(void)
 	DENIED(24, ioctl(master, TIOCLINUX, &c0), EPERM);
 	WORKS(25, ioctl(master, FIONREAD, &(int){ 0 })); /* other ioctls still work */
 	close(master);
+	/* An allow list: a call it does not name fails with ENOSYS, as on an older kernel
+	 * (open_tree_attr, Linux 6.15, returned an fd under the deny list). */
+	DENIED(26, syscall(467 /* open_tree_attr */, AT_FDCWD, "/", 1 /* OPEN_TREE_CLONE */, NULL, 0), ENOSYS);
+	DENIED(27, socket(AF_VSOCK, SOCK_STREAM, 0), EAFNOSUPPORT); /* a channel to the hypervisor */
+	DENIED(28, socket(AF_ALG, SOCK_SEQPACKET, 0), EAFNOSUPPORT);
+	DENIED(29, personality(ADDR_NO_RANDOMIZE), ENOSYS); /* only Docker's personalities */
+	DENIED(38, syscall(SYS_pidfd_getfd, -1, 0, 0), EPERM);
 	/* What ML code needs keeps working. */
 	int fd = memfd_create("t", MFD_CLOEXEC);
 	WORKS(30, fd);
@@ -121,6 +128,11 @@ static void default_profile_checks(void)
 	WORKS(35, syscall(SYS_get_mempolicy, NULL, NULL, 0, NULL, 0));
 	WORKS(36, personality(0xffffffff));
 	WORKS(37, socket(AF_INET, SOCK_DGRAM, 0));
+	/* the NUMA calls torch makes */
+	WORKS(39, syscall(SYS_set_mempolicy, 0 /* MPOL_DEFAULT */, NULL, 0));
+	WORKS(40, syscall(SYS_move_pages, 0, 0, NULL, NULL, NULL, 0));
+	WORKS(41, personality(PER_LINUX32 | 0));
+	WORKS(42, personality(PER_LINUX));
 }
 
 static void strict_profile_checks(void)
