@@ -47,6 +47,8 @@ struct rp_sandbox_cfg {
 	size_t nseccomp_deny;
 	bool seccomp_log;         /* log denied calls so `show` can name them */
 	bool gpus;                /* gpus: all */
+	char **env_pass;          /* runpilot's variables (names or globs) the job also gets */
+	size_t nenv_pass;
 	int userns;               /* -1 auto (on unless root), 0 off, 1 on */
 };
 

@@ -18,9 +18,10 @@ struct fp_spec_input {
 void fp_spec_input_init(struct fp_spec_input *si, const struct rp_spec *spec, const char *home,
 			char *const *envp, const char *runner_type, const char *run_dir);
 void fp_spec_input_free(struct fp_spec_input *si);
-/* The environment a job of spec would get now: ours, with the config's env on top (RunPilot's
- * per-run variables are never fingerprinted, so they are not added). Free with fp_env_free. */
-char **fp_job_env_now(const struct rp_spec *spec);
+/* The environment a job of spec would get now (jobenv.h): under a runner that isolates it, the
+ * allow list of ours; else all of ours; the config's env on top. RunPilot's per-run variables
+ * are never fingerprinted. Free with fp_env_free. */
+char **fp_job_env_now(const struct rp_spec *spec, bool isolated);
 void fp_env_free(char **envp);
 
 /* run.json's "environment" for a run about to start: the fingerprint, or {"error": ...} when it

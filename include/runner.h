@@ -42,6 +42,9 @@ struct runner;
 
 struct runner_ops {
 	const char *type;            /* "local", "sandbox", ... */
+	/* The job is isolated from runpilot's environment: it gets an allow list of its variables
+	 * (jobenv.h), not all of them. */
+	bool isolated_env;
 	/* Check the host can run the job and set up what the job needs before it starts
 	 * (sandbox plan, cgroup). Failure here leaves nothing behind. */
 	int (*prepare)(struct runner *r, struct rp_err *err);
@@ -88,6 +91,8 @@ struct runner {
 /* Pick a runner by name ("auto", "local", "sandbox", ...). auto records its choice's reason in
  * r->fallback_reason. Unknown names are RP_ERR_USAGE. */
 int runner_pick(const char *name, const struct rp_job *job, struct runner *r, struct rp_err *err);
+/* A runner by its type ("local", "sandbox"), NULL if unknown. */
+const struct runner_ops *runner_ops_named(const char *type);
 void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Leftover kinds: "cgroup" (a cgroup directory of the run), "overlay-work" (the sandbox's
  * overlay work dir), "empty-dir" (removed only when empty). */

@@ -9,6 +9,7 @@
 #include "cmds.h"
 #include "config.h"
 #include "environment.h"
+#include "runner.h"
 #include "runs.h"
 #include "sections.h"
 #include "util.h"
@@ -140,7 +141,10 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	if (loaded < 0)
 		goto out;
 	have_spec = true;
-	envp = fp_job_env_now(&spec);
+	/* The environment the run's runner would give the job now. */
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.runner, "type"));
+	const struct runner_ops *ops = type ? runner_ops_named(type) : NULL;
+	envp = fp_job_env_now(&spec, ops && ops->isolated_env);
 	fp_spec_input_init(&si, &spec, st.home, envp, recorded_runner(old_env), NULL);
 	have_si = true;
 	si.in.no_context = true;

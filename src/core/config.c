@@ -619,10 +619,26 @@ static int load_seccomp(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 	return 0;
 }
 
+/* sandbox.env_pass: names (or globs of names) of runpilot's own variables the job also gets. */
+static int load_env_pass(struct loader *L, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
+{
+	if (load_string_list(L, v, "sandbox.env_pass", &sb->env_pass, &sb->nenv_pass) < 0)
+		return -1;
+	for (size_t i = 0; i < sb->nenv_pass; i++) {
+		const char *n = sb->env_pass[i];
+		bool ok = n[0] && !isdigit((unsigned char)n[0]);
+		for (const char *c = n; ok && *c; c++)
+			ok = isalnum((unsigned char)*c) || strchr("_*?[]", *c);
+		if (!ok)
+			return fail_at(L, v, "sandbox.env_pass: '%s' is not a variable name or a glob of names", n);
+	}
+	return 0;
+}
+
 static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
 {
 	static const char *const known[] = {"network", "rootfs", "mounts", "mask", "capabilities",
-					    "seccomp", "gpus", "userns", NULL};
+					    "seccomp", "gpus", "userns", "env_pass", NULL};
 	if (want_kind(L, v, YAML_MAPPING_NODE, "sandbox") < 0)
 		return -1;
 	yaml_node_t *k, *val;
@@ -664,6 +680,9 @@ static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 		} else if (!strcmp(name, "capabilities")) {
 			if (load_string_list(L, val, "sandbox.capabilities", &sb->capabilities,
 					     &sb->ncapabilities) < 0)
+				return -1;
+		} else if (!strcmp(name, "env_pass")) {
+			if (load_env_pass(L, val, sb) < 0)
 				return -1;
 		} else if (!strcmp(name, "seccomp")) {
 			if (load_seccomp(L, val, sb) < 0)
@@ -943,6 +962,7 @@ void config_free(struct rp_spec *s)
 	free(sb->mounts);
 	free_list(sb->mask, sb->nmask);
 	free_list(sb->capabilities, sb->ncapabilities);
+	free_list(sb->env_pass, sb->nenv_pass);
 	free(sb->seccomp_profile);
 	free_list(sb->seccomp_deny, sb->nseccomp_deny);
 	free_list(s->fingerprint.env, s->fingerprint.nenv);
@@ -1004,6 +1024,8 @@ static cJSON *sandbox_json(const struct rp_sandbox_cfg *sb)
 		cJSON_AddItemToObject(o, "mask", string_array(sb->mask, sb->nmask));
 	if (sb->ncapabilities)
 		cJSON_AddItemToObject(o, "capabilities", string_array(sb->capabilities, sb->ncapabilities));
+	if (sb->nenv_pass)
+		cJSON_AddItemToObject(o, "env_pass", string_array(sb->env_pass, sb->nenv_pass));
 	cJSON *sc = cJSON_AddObjectToObject(o, "seccomp");
 	cJSON_AddStringToObject(sc, "profile", sb->seccomp_profile ? sb->seccomp_profile : "default");
 	if (sb->nseccomp_deny)

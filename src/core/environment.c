@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "environment.h"
+#include "jobenv.h"
 #include "util.h"
 
 static char **copy_names(const struct rp_kv *kv, size_t n)
@@ -81,24 +82,16 @@ cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *co
 	return env;
 }
 
-char **fp_job_env_now(const struct rp_spec *spec)
+char **fp_job_env_now(const struct rp_spec *spec, bool isolated)
 {
 	extern char **environ;
-	size_t n = 0, k = 0;
-	while (environ[n])
-		n++;
-	char **env = xcalloc(n + spec->nenv + 1, sizeof *env);
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strcspn(environ[i], "=");
-		bool overridden = false;
-		for (size_t j = 0; j < spec->nenv && !overridden; j++)
-			overridden = strlen(spec->env[j].key) == len && !strncmp(environ[i], spec->env[j].key, len);
-		if (!overridden)
-			env[k++] = xstrdup(environ[i]);
-	}
-	for (size_t j = 0; j < spec->nenv; j++)
-		env[k++] = xasprintf("%s=%s", spec->env[j].key, spec->env[j].value);
-	return env;
+	/* The run's own variables are never fingerprinted: placeholders do. */
+	struct job_env_run none = {.id = "", .uid = "", .run_dir = "", .output_dir = ""};
+	struct strvec env = {0};
+	cJSON *sources;
+	job_env_build(spec, isolated, environ, &none, &env, &sources);
+	cJSON_Delete(sources);
+	return strvec_items(&env);
 }
 
 void fp_env_free(char **envp)

@@ -3,7 +3,6 @@
  * the inputs, the first run.json and the fingerprint are written. */
 #include "run.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include "capture.h"
 #include "claim.h"
 #include "environment.h"
+#include "jobenv.h"
 #include "log.h"
 #include "orphans.h"
 #include "resources.h"
@@ -69,60 +69,6 @@ static void send_new_warnings(struct run_ctx *c)
 {
 	for (; c->warnings_sent < c->runner.nwarnings; c->warnings_sent++)
 		warn(c, "%s", c->runner.warnings[c->warnings_sent]);
-}
-
-/* ---- the job's environment ---- */
-
-/* RUNPILOT_PARAM_<KEY>: upper case, anything but letters and digits becomes '_'. */
-static char *param_env_name(const char *key)
-{
-	char *name = xasprintf("RUNPILOT_PARAM_%s", key);
-	for (char *p = name + strlen("RUNPILOT_PARAM_"); *p; p++)
-		*p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
-	return name;
-}
-
-static bool is_per_run_var(const char *entry)
-{
-	static const char *const names[] = {"RUNPILOT_RUN_ID=", "RUNPILOT_RUN_UID=", "RUNPILOT_RUN_DIR=",
-					    "RUNPILOT_OUTPUT_DIR=", NULL};
-	if (!strncmp(entry, "RUNPILOT_PARAM_", 15))
-		return true;
-	for (size_t i = 0; names[i]; i++)
-		if (!strncmp(entry, names[i], strlen(names[i])))
-			return true;
-	return false;
-}
-
-static bool env_overridden(const char *entry, const struct rp_spec *spec)
-{
-	size_t len = strcspn(entry, "=");
-	for (size_t i = 0; i < spec->nenv; i++)
-		if (strlen(spec->env[i].key) == len && !strncmp(entry, spec->env[i].key, len))
-			return true;
-	return false;
-}
-
-/* runpilot's own environment, the config's env on top, then the per-run variables (a runpilot
- * started inside a job does not leak its parent run's variables). */
-static void build_job_env(const struct run_ctx *c, struct strvec *env)
-{
-	extern char **environ;
-	const struct rp_spec *spec = c->req->spec;
-	for (char **e = environ; *e; e++)
-		if (!is_per_run_var(*e) && !env_overridden(*e, spec))
-			strvec_push(env, *e);
-	for (size_t i = 0; i < spec->nenv; i++)
-		strvec_pushf(env, "%s=%s", spec->env[i].key, spec->env[i].value);
-	strvec_pushf(env, "RUNPILOT_RUN_ID=%s", c->id);
-	strvec_pushf(env, "RUNPILOT_RUN_UID=%s", c->uid);
-	strvec_pushf(env, "RUNPILOT_RUN_DIR=%s", c->run_dir);
-	strvec_pushf(env, "RUNPILOT_OUTPUT_DIR=%s", c->out_dir);
-	for (size_t i = 0; i < spec->nparams; i++) {
-		char *name = param_env_name(spec->params[i].key);
-		strvec_pushf(env, "%s=%s", name, spec->params[i].value);
-		free(name);
-	}
 }
 
 /* ---- the record ---- */
@@ -346,18 +292,23 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 	trace_phase("run claimed");
 	c->out_dir = path_join(c->run_dir, "outputs");
 	c->log_path = path_join(c->run_dir, "logs.txt");
-	build_job_env(c, &c->env);
-	init_record(c);
-	c->have_rec = true;
-	if (mkdir(c->out_dir, 0755) < 0 && errno != EEXIST)
-		return rp_err_sys(err, "cannot create %s", c->out_dir);
 	c->job = (struct rp_job){.spec = spec, .run_id = c->id, .cgroup_name = c->cgroup_name,
 				 .run_dir = c->run_dir, .output_dir = c->out_dir, .store_home = c->store.home,
-				 .argv = spec->argv, .envp = strvec_items(&c->env), .cwd = spec->workdir,
-				 .out_fd = -1, .limits = spec->resources};
+				 .argv = spec->argv, .cwd = spec->workdir, .out_fd = -1, .limits = spec->resources};
 	if (runner_pick(c->req->runner, &c->job, &c->runner, err) < 0)
 		return -1;
 	c->have_runner = true;
+	/* The environment depends on the runner: an isolating one passes only an allow list. */
+	extern char **environ;
+	struct job_env_run own = {.id = c->id, .uid = c->uid, .run_dir = c->run_dir, .output_dir = c->out_dir};
+	cJSON *sources;
+	job_env_build(spec, c->runner.ops->isolated_env, environ, &own, &c->env, &sources);
+	c->job.envp = strvec_items(&c->env);
+	init_record(c);
+	c->have_rec = true;
+	record_set_section(&c->rec, "env_sources", sources);
+	if (mkdir(c->out_dir, 0755) < 0 && errno != EEXIST)
+		return rp_err_sys(err, "cannot create %s", c->out_dir);
 	c->prepared = true;
 	int prepared = c->runner.ops->prepare(&c->runner, err);
 	/* Noted even when prepare failed half-way: its cleanup may be cut short by a kill too. */

@@ -28,7 +28,7 @@ static const struct runner_entry runners[] = {
 	{"sandbox", &runner_sandbox_ops},
 };
 
-static const struct runner_ops *find_runner(const char *name)
+const struct runner_ops *runner_ops_named(const char *name)
 {
 	for (size_t i = 0; i < sizeof runners / sizeof *runners; i++)
 		if (!strcmp(runners[i].name, name))
@@ -60,7 +60,7 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 		r->ops = pick_auto(job, &r->fallback_reason);
 		return 0;
 	}
-	r->ops = find_runner(name);
+	r->ops = runner_ops_named(name);
 	if (!r->ops) {
 		char known[256] = "auto";
 		for (size_t i = 0; i < sizeof runners / sizeof *runners; i++) {

@@ -460,6 +460,7 @@ static void sandbox_enforcement(struct runner *r, struct cg_enforced *out)
 
 const struct runner_ops runner_sandbox_ops = {
 	.type = "sandbox",
+	.isolated_env = true,
 	.prepare = sandbox_prepare,
 	.start = sandbox_start,
 	.release = sandbox_release,

@@ -1,7 +1,8 @@
 /* Escape attempts for tests/integration/test_sandbox_escape.sh, run inside
  * `runpilot run --runner sandbox`. Never run it bare on a host.
  * Each attempt prints "BLOCKED name: detail" or "ESCAPED name: detail"; "DONE" at the end.
- * Environment: ESC_HOST_PID (a host process of the same user), ESC_PORT (a host loopback
+ * Environment: ESC_HOST_PID (a host process of the same user, passed with sandbox.env_pass),
+ * ESC_PORT (a host loopback
  * listener), ESC_WORKDIR_FILE (a workdir file to overwrite), ESC_SECRETS (colon-separated
  * masked files), ESC_SUID (a setuid-root copy of cat). `sb_escape --terminal` makes only the
  * terminal attempts (under a pty, tests/integration/test_terminal.sh). */
@@ -197,6 +198,19 @@ static void files(void)
 		printf("WROTE workdir file\n");
 }
 
+/* The invoking shell's secrets: the test sets AWS_SECRET_ACCESS_KEY and PROBE_SECRET when it
+ * starts runpilot; the sandbox passes only an allow list of runpilot's variables. */
+static void environment(void)
+{
+	static const char *const names[] = { "AWS_SECRET_ACCESS_KEY", "PROBE_SECRET" };
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char name[96];
+		const char *v = getenv(names[i]);
+		snprintf(name, sizeof name, "read the caller's %s", names[i]);
+		report(name, v != NULL, "%s", v ? "set" : "not in the environment");
+	}
+}
+
 static void privileges(void)
 {
 	char st[4096];
@@ -311,6 +325,7 @@ int main(int argc, char **argv)
 	syscalls(host_pid);
 	processes(host_pid);
 	files();
+	environment();
 	privileges();
 	terminal();
 	listener();

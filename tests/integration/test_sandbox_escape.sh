@@ -62,6 +62,7 @@ run_suite() {
 		"sandbox:" \
 		"  network: none" \
 		"  seccomp: {log: true}" \
+		"  env_pass: [ESC_HOST_*]" \
 		"  mask: [$W/private.txt]"
 	# A process of the same user on the host, for the kill/ptrace attempts.
 	bg_as "${2:-}" sleep 300
@@ -69,10 +70,10 @@ run_suite() {
 	rp_cleanup_hooks+=("kill $victim 2>/dev/null")
 	local snap=$T/mounts-$who
 	sb_mount_snapshot "$snap"
-	HOME=$W/fakehome RUNPILOT_HOME=$H ESC_HOST_PID=$victim "$@" timeout 120 "$RUNPILOT_BIN" run --runner sandbox \
-		"$W/esc.yaml" > "$T/esc-$who.out" 2>&1
+	HOME=$W/fakehome RUNPILOT_HOME=$H ESC_HOST_PID=$victim AWS_SECRET_ACCESS_KEY=esc-leak PROBE_SECRET=esc-leak \
+		"$@" timeout 120 "$RUNPILOT_BIN" run --runner sandbox "$W/esc.yaml" > "$T/esc-$who.out" 2>&1
 	local rc=$? out=$T/esc-$who.out
-	# ESC_HOST_PID reaches the job through the environment runpilot passes on.
+	# ESC_HOST_PID reaches the job through sandbox.env_pass; the secrets must not.
 	check "$who: escape run finished (exit 0)" test "$rc" -eq 0
 	check "$who: every attempt reported" grep -q '^DONE' "$out"
 	local n esc
@@ -90,6 +91,10 @@ run_suite() {
 	local rd
 	rd=$(ls -d "$H"/runs/rp_* | tail -n1)
 	check "$who: the job's write kept in changes/" grep -q "changed inside" "$rd/changes/data.txt"
+	check "$who: run.json says where the job's variables came from" \
+		test "$(json "$rd/run.json" "[d['env_sources']['env_pass'], 'PATH' in d['env_sources']['inherited'], 'ESC_PORT' in d['env_sources']['config'], 'RUNPILOT_RUN_ID' in d['env_sources']['runpilot']]")" = '[["ESC_HOST_PID"], true, true, true]'
+	check "$who: the caller's secrets are not even in run.json's env" \
+		test "$(json "$rd/run.json" "[k for k in d['env'] if k in ('AWS_SECRET_ACCESS_KEY', 'PROBE_SECRET')]")" = '[]'
 	check "$who: run.json says network none" test "$(json "$rd/run.json" "d['runner']['network']")" = none
 	check "$who: the seccomp log still records a call refused after the job tried to kill its listener" \
 		test "$(json "$rd/run.json" "d['runner']['denied_syscalls'].get('swapoff', 0)")" -ge 1

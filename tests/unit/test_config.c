@@ -300,6 +300,7 @@ static void test_sandbox_and_fingerprint_sections(void **state)
 		"  seccomp: {profile: strict, deny: [ptrace, mount], log: true}\n"
 		"  gpus: all\n"
 		"  userns: false\n"
+		"  env_pass: [HF_HOME, WANDB_*]\n"
 		"fingerprint:\n"
 		"  env: [CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS]\n"
 		"  max_bytes: 1g\n",
@@ -332,6 +333,8 @@ static void test_sandbox_and_fingerprint_sections(void **state)
 	assert_true(sb->seccomp_log);
 	assert_true(sb->gpus);
 	assert_int_equal(sb->userns, 0);
+	assert_int_equal(sb->nenv_pass, 2);
+	assert_string_equal(sb->env_pass[1], "WANDB_*");
 	assert_int_equal(s.fingerprint.nenv, 2);
 	assert_string_equal(s.fingerprint.env[0], "CUDA_VISIBLE_DEVICES");
 	assert_int_equal(s.fingerprint.max_bytes, 1LL << 30);
@@ -344,6 +347,7 @@ static void test_sandbox_and_fingerprint_sections(void **state)
 	assert_string_equal(cJSON_GetObjectItem(jsb, "gpus")->valuestring, "all");
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(jsb, "userns")));
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(jsb, "mounts")), 2);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(jsb, "env_pass")), 2);
 	cJSON *jfp = cJSON_GetObjectItem(j, "fingerprint");
 	assert_float_equal(cJSON_GetObjectItem(jfp, "max_bytes")->valuedouble, (double)(1LL << 30), 0);
 	cJSON_Delete(j);
@@ -663,6 +667,8 @@ static void test_err_sandbox_values(void **state)
 		     "unknown seccomp profile 'paranoid' (use default, strict or unconfined)");
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {userns: maybe}\n", 3, 19,
 		     "sandbox.userns must be true or false");
+	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {env_pass: [\"A=B\"]}\n", 3, 21,
+		     "sandbox.env_pass: 'A=B' is not a variable name or a glob of names");
 }
 
 static void test_err_missing_file(void **state)
