@@ -84,9 +84,9 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
 
--include $(OBJS:.o=.d) $(HOOK_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(HOOK_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 # Extra build/test pieces live in mk/*.mk (helpers, VM suite, benches).
 -include $(filter-out mk/deps.mk,$(wildcard mk/*.mk))
