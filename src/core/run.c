@@ -22,6 +22,7 @@
 #include "orphans.h"
 #include "resources.h"
 #include "runner.h"
+#include "sanitize.h"
 #include "sections.h"
 #include "supervise.h"
 #include "testhooks.h"
@@ -250,6 +251,23 @@ static void send_notice(void *ctx, const char *msg)
 
 /* ---- the steps ---- */
 
+/* Once the job is over, what it left in outputs/ and changes/ (sanitize.h), before the final
+ * record lists it. A failure is a warning: the run happened. */
+static void sanitize_leftovers(struct run_ctx *c)
+{
+	static const char *const trees[] = { "outputs", "changes" };
+	cJSON *changes = cJSON_CreateArray();
+	for (size_t i = 0; i < sizeof trees / sizeof *trees; i++) {
+		struct rp_err e = {0};
+		if (sanitize_tree(c->run_dir, trees[i], changes, &e) < 0)
+			warn(c, "%s: %s", c->id, e.msg);
+	}
+	if (changes->child)
+		record_set_section(&c->rec, "sanitized", changes);
+	else
+		cJSON_Delete(changes);
+}
+
 static int take_claim(struct run_ctx *c, struct rp_err *err)
 {
 	struct claim_info info = {.pid = getpid(), .start_ticks = process_start_ticks(getpid()),
@@ -474,6 +492,7 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 		rp_err_wrap(err, "run %s", c.id);
 		goto done;
 	}
+	sanitize_leftovers(&c);
 	record_outcome(&c, &so);
 	/* The outcome, durable, before the runner's leftovers (its init, cgroups, scratch dirs) are
 	 * cleaned up by run_ctx_free: an init still tearing its namespaces down (an overlay's

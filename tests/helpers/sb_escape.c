@@ -198,6 +198,25 @@ static void files(void)
 		printf("WROTE workdir file\n");
 }
 
+/* Setuid files left behind: a copy of this program made setuid in outputs/ and in the workdir
+ * (kept in changes/). A root job's would be setuid root on the host; runpilot clears the bits
+ * after the run (the test checks the files). */
+static void setuid_leftovers(void)
+{
+	const char *dirs[] = { getenv("RUNPILOT_OUTPUT_DIR"), "." };
+	for (size_t i = 0; i < 2; i++) {
+		if (!dirs[i])
+			continue;
+		char path[512];
+		snprintf(path, sizeof path, "%s/suid-left", dirs[i]);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+		if (fd >= 0)
+			close(fd);
+		if (fd >= 0 && chmod(path, 04755 | S_ISGID) == 0)
+			printf("LEFT setuid file %s\n", path);
+	}
+}
+
 /* The invoking shell's secrets: the test sets AWS_SECRET_ACCESS_KEY and PROBE_SECRET when it
  * starts runpilot; the sandbox passes only an allow list of runpilot's variables. */
 static void environment(void)
@@ -325,6 +344,7 @@ int main(int argc, char **argv)
 	syscalls(host_pid);
 	processes(host_pid);
 	files();
+	setuid_leftovers();
 	environment();
 	privileges();
 	terminal();

@@ -95,6 +95,13 @@ run_suite() {
 		test "$(json "$rd/run.json" "[d['env_sources']['env_pass'], 'PATH' in d['env_sources']['inherited'], 'ESC_PORT' in d['env_sources']['config'], 'RUNPILOT_RUN_ID' in d['env_sources']['runpilot']]")" = '[["ESC_HOST_PID"], true, true, true]'
 	check "$who: the caller's secrets are not even in run.json's env" \
 		test "$(json "$rd/run.json" "[k for k in d['env'] if k in ('AWS_SECRET_ACCESS_KEY', 'PROBE_SECRET')]")" = '[]'
+	check "$who: the setuid file the job left in outputs/ is no longer setuid" \
+		sh -c "[ -f '$rd/outputs/suid-left' ] && [ ! -u '$rd/outputs/suid-left' ] && [ ! -g '$rd/outputs/suid-left' ]"
+	check "$who: nor the one it left in its workdir (changes/)" \
+		sh -c "[ -f '$rd/changes/suid-left' ] && [ ! -u '$rd/changes/suid-left' ] && [ ! -g '$rd/changes/suid-left' ]"
+	check "$who: run.json lists both" \
+		test "$(json "$rd/run.json" "sorted((x['path'], x['action']) for x in d.get('sanitized', []))")" = \
+		'[["changes/suid-left", "cleared setuid and setgid"], ["outputs/suid-left", "cleared setuid and setgid"]]'
 	check "$who: run.json says network none" test "$(json "$rd/run.json" "d['runner']['network']")" = none
 	check "$who: the seccomp log still records a call refused after the job tried to kill its listener" \
 		test "$(json "$rd/run.json" "d['runner']['denied_syscalls'].get('swapoff', 0)")" -ge 1
