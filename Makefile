@@ -84,7 +84,7 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)
-	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -o $@ $^ $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -o $@ $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 -include $(OBJS:.o=.d) $(HOOK_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
