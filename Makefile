@@ -8,7 +8,7 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
 # Debian packages the build needs (mk/deps.sh installs them as root, or prints the command).
-DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev pkg-config
+DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config
 # Packages only the tests need.
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch
 
@@ -25,7 +25,7 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # libcrypto, libyaml, libseccomp and libcap statically (Debian's own .a files, from the same -dev
 # packages): only the objects used are linked, and no shared object is loaded for them at each
 # start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together).
-LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -Wl,-Bdynamic
+LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -Wl,-Bdynamic -ldl
 LDFLAGS += $(LDFLAGS_SAN)
 
 # Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,
@@ -75,6 +75,10 @@ $(BUILD)/hooks/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -DRUNPILOT_TEST_HOOKS -MMD -MP -c -o $@ $<
+
+# libgit2 is loaded at run time, by the name its package installs (src/fingerprint/git.c).
+$(BUILD)/src/fingerprint/git.o: CFLAGS += -DLIBGIT2_SONAME='"$(LIBGIT2_SONAME)"'
+LIBGIT2_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libgit2.so 2>/dev/null | awk '/SONAME/ {print $$2}')
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

@@ -6,6 +6,8 @@
 #include "config.h"
 #include "fingerprint.h"
 
+struct runner;
+
 /* The fingerprint input of a loaded config, as `run` and `verify` build it. Owns its strings. */
 struct fp_spec_input {
 	struct fp_input in;
@@ -27,6 +29,9 @@ void fp_env_free(char **envp);
 /* run.json's "environment" for a run about to start: the fingerprint, or {"error": ...} when it
  * could not be computed (the run still starts; *warning says why, caller frees). */
 struct cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *const *envp,
-				 const char *runner_type, const char *run_dir, char **warning);
+				 struct runner *rn, const char *run_dir, char **warning);
+/* Programs the workdir controls (the interpreter's probe) run in a sandbox of spec's, or, where
+ * none can be built here, not at all: for verify, which never runs them on the host. */
+void fp_spec_input_sandbox_probes(struct fp_spec_input *si, const struct rp_spec *spec);
 
 #endif

@@ -27,6 +27,14 @@ struct fp_input {
 	 * FP_FILES_NAME in the run dir). NULL = do not write it. Written atomically. */
 	const char *files_path;
 	bool no_context;             /* skip the "context" object (verify does not need it) */
+	/* How to run a program the workdir may control (the interpreter's probe: a venv's python, a
+	 * sitecustomize.py on PYTHONPATH): NULL runs it on the host (a local run trusts its job);
+	 * the sandbox runner and verify run it in a sandbox. Returns its exit status, or -1. */
+	int (*capture)(void *ctx, char *const *argv, char *const *envp, const char *cwd, double timeout_s,
+		       char **out, struct rp_err *err);
+	void *capture_ctx;
+	/* Why such a program must not run at all (no sandbox for verify here), or NULL. */
+	const char *no_capture;
 };
 
 #define FP_DEFAULT_MAX_BYTES (2LL << 30)

@@ -63,6 +63,11 @@ struct runner_ops {
 	int (*await_start)(struct runner *r, int cancel_fd, struct rp_err *err);
 	/* Ask the job to stop: hard=false → SIGTERM to the whole job, hard=true → SIGKILL to everything. */
 	int (*stop)(struct runner *r, bool hard);
+	/* Optional: run a short program (the fingerprint's interpreter probe) where the job will run,
+	 * stdout and stderr captured; its exit status, or -1 with err. Without it, such a program
+	 * runs on the host. */
+	int (*capture)(struct runner *r, char *const *argv, char *const *envp, const char *cwd, double timeout_s,
+		       char **out, struct rp_err *err);
 	/* Called once r->wait_fd is readable: reap the job and fill res. */
 	int (*wait)(struct runner *r, struct rp_result *res, struct rp_err *err);
 	/* Release everything (cgroups, mounts, temp dirs). Safe to call after any failure. */
@@ -121,6 +126,14 @@ int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard);
  * for it and takes its own status. */
 int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err);
+
+/* Whether a sandbox for spec (NULL: the defaults) can be built here; why not in why. */
+bool runner_sandbox_usable(const struct rp_spec *spec, struct rp_err *why);
+/* The sandbox's capture for a config, without a run: where a sandboxed job of spec would run,
+ * read-only, with no network; the output is capped at 1 MiB, the program killed after timeout_s.
+ * For verify, which must never run the workdir's code on the host. */
+int runner_sandboxed_capture(const struct rp_spec *spec, char *const *argv, char *const *envp, const char *cwd,
+			     double timeout_s, char **out, struct rp_err *err);
 
 extern const struct runner_ops runner_local_ops;
 extern const struct runner_ops runner_sandbox_ops;

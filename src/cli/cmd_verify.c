@@ -148,6 +148,7 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	fp_spec_input_init(&si, &spec, st.home, envp, recorded_runner(old_env), NULL);
 	have_si = true;
 	si.in.no_context = true;
+	fp_spec_input_sandbox_probes(&si, &spec);
 	if (fp_compute_files(&si.in, &new_env, &new_files, err) < 0)
 		goto out;
 	cmp = fp_compare(old_env, new_env);

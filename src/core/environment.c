@@ -7,6 +7,7 @@
 #include "config.h"
 #include "environment.h"
 #include "jobenv.h"
+#include "runner.h"
 #include "util.h"
 
 static char **copy_names(const struct rp_kv *kv, size_t n)
@@ -65,14 +66,44 @@ void fp_spec_input_free(struct fp_spec_input *si)
 	memset(si, 0, sizeof *si);
 }
 
-cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *const *envp, const char *runner_type,
+/* fp_input's capture through a runner's own (runner.h). */
+static int runner_capture(void *ctx, char *const *argv, char *const *envp, const char *cwd, double timeout_s,
+			  char **out, struct rp_err *err)
+{
+	struct runner *rn = ctx;
+	return rn->ops->capture(rn, argv, envp, cwd, timeout_s, out, err);
+}
+
+static int sandboxed_capture(void *ctx, char *const *argv, char *const *envp, const char *cwd, double timeout_s,
+			     char **out, struct rp_err *err)
+{
+	return runner_sandboxed_capture(ctx, argv, envp, cwd, timeout_s, out, err);
+}
+
+void fp_spec_input_sandbox_probes(struct fp_spec_input *si, const struct rp_spec *spec)
+{
+	struct rp_err why = { 0 };
+	if (runner_sandbox_usable(spec, &why)) {
+		si->in.capture = sandboxed_capture;
+		si->in.capture_ctx = (void *)spec;
+	} else {
+		si->in.no_capture = "not probed: no program of the workdir runs outside a sandbox, and no sandbox "
+				    "can be built here (runpilot doctor)";
+	}
+}
+
+cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *const *envp, struct runner *rn,
 			  const char *run_dir, char **warning)
 {
 	struct fp_spec_input si;
 	struct rp_err err = { 0 };
 	cJSON *env = NULL;
 	*warning = NULL;
-	fp_spec_input_init(&si, spec, home, envp, runner_type, run_dir);
+	fp_spec_input_init(&si, spec, home, envp, rn->ops->type, run_dir);
+	if (rn->ops->capture) {
+		si.in.capture = runner_capture;
+		si.in.capture_ctx = rn;
+	}
 	if (fp_compute(&si.in, &env, &err) < 0) {
 		*warning = xasprintf("environment fingerprint not recorded: %s", err.msg);
 		env = cJSON_CreateObject();

@@ -206,7 +206,7 @@ static int record_run_start(struct run_ctx *c, struct rp_err *err)
 	char *fp_warning = NULL;
 	record_set_section(&c->rec, "environment",
 			   fp_run_environment(c->req->spec, c->store.home, strvec_items(&c->env),
-					      c->runner.ops->type, c->run_dir, &fp_warning));
+					      &c->runner, c->run_dir, &fp_warning));
 	if (fp_warning)
 		runner_add_warning(&c->runner, "%s", fp_warning);
 	free(fp_warning);

@@ -1,7 +1,7 @@
 /* The code component: what the workdir holds.
  *   git:  commit, branch, dirty, and a hash over the commit id plus the content of every
  *         modified, staged and untracked-not-ignored file (a dirty tree never passes for its
- *         commit). git is asked through its CLI with GIT_OPTIONAL_LOCKS=0 (read-only).
+ *         commit). Read with libgit2 (git.c): nothing the repository configures runs.
  *   tree: outside git, a hash over every file's relative path, mode and content.
  * Both honour .runpilotignore and the built-in defaults, never count the run store
  * (exclude_dir) or .git, and keep the list of counted files with per-file hashes so verify can
@@ -18,166 +18,41 @@
 #include <unistd.h>
 
 #include "components.h"
-#include "proc.h"
+#include "git.h"
 #include "util.h"
 
-extern char **environ;
-
-/* ---- git ---- */
-
-/* Our environment for git, pointed at the workdir's repository and read-only. */
-static char **git_env(void)
+/* The files git counts under the workdir (tracked and untracked-not-ignored: git ls-files
+ * --cached --others --exclude-standard), minus the run store and what .runpilotignore ignores. */
+static int git_files(const struct fp_git *g, const struct fp_ignore *ig, int root_fd, const char *exclude_rel,
+		     struct fp_filelist *fl, struct rp_err *err)
 {
-	size_t n = 0, k = 0;
-	while (environ[n])
-		n++;
-	char **env = xcalloc(n + 2, sizeof *env);
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "GIT_DIR=", 8) && strncmp(environ[i], "GIT_WORK_TREE=", 14) &&
-		    strncmp(environ[i], "GIT_INDEX_FILE=", 15) && strncmp(environ[i], "GIT_OPTIONAL_LOCKS=", 19))
-			env[k++] = xstrdup(environ[i]);
-	env[k] = xstrdup("GIT_OPTIONAL_LOCKS=0");
-	return env;
+	const struct strvec *lists[] = { &g->tracked, &g->untracked };
+	for (size_t l = 0; l < 2; l++)
+		for (size_t i = 0; i < lists[l]->n; i++) {
+			const char *p = lists[l]->v[i];
+			if ((exclude_rel && strncmp(p, exclude_rel, strlen(exclude_rel)) == 0 &&
+			     p[strlen(exclude_rel)] == '/') ||
+			    fp_ignore_match_path(ig, p))
+				continue;
+			if (fp_filelist_add(fl, root_fd, p, err) < 0)
+				return -1;
+		}
+	return 0;
 }
 
-static void free_env(char **env)
+/* The dirty paths that count (not the run store, not ignored by .runpilotignore). */
+static void keep_counted_dirty(struct fp_git *g, const struct fp_ignore *ig, const char *exclude_rel)
 {
-	for (char **e = env; *e; e++)
-		free(*e);
-	free(env);
-}
-
-/* Run `git ARGS...` in dir; stdout in *out. Returns git's exit status or -1. */
-static int git(const char *dir, char **env, char **out, struct rp_err *err, const char *a1, const char *a2,
-	       const char *a3, const char *a4, const char *a5, const char *a6, const char *a7)
-{
-	char *argv[] = { "git", (char *)a1, (char *)a2, (char *)a3, (char *)a4, (char *)a5, (char *)a6, (char *)a7,
-			 NULL };
-	return fp_run_capture(argv, env, dir, 120, out, err);
-}
-
-static void chomp(char *s)
-{
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-		s[--n] = '\0';
-}
-
-struct git_info {
-	char *prefix;      /* workdir relative to the top, "" or "sub/dir/" */
-	char *commit;      /* NULL before the first commit */
-	char *branch;      /* NULL when detached */
-	struct strvec dirty; /* relative to workdir */
-};
-
-static void git_info_free(struct git_info *g)
-{
-	free(g->prefix);
-	free(g->commit);
-	free(g->branch);
-	strvec_free(&g->dirty);
-}
-
-/* Some ancestor of dir (or dir) holds .git: only then is git worth starting (a few ms). */
-static bool has_git_ancestor(const char *dir)
-{
-	char *p = realpath(dir, NULL);
-	bool found = false;
-	while (p && !found) {
-		char *g = path_join(p, ".git");
-		found = path_exists(g);
-		free(g);
-		char *slash = strrchr(p, '/');
-		if (!slash || !strcmp(p, "/"))
-			break;
-		slash[slash == p ? 1 : 0] = '\0'; /* "/a" -> "/", "/a/b" -> "/a" */
-	}
-	free(p);
-	return found;
-}
-
-/* Is workdir inside a git work tree? Fills prefix. Any failure (no git, not a repo, a repo git
- * refuses to read) means "no". */
-static bool git_detect(const char *workdir, char **env, struct git_info *g)
-{
-	if (!has_git_ancestor(workdir))
-		return false;
-	char *out = NULL;
-	int st = git(workdir, env, &out, NULL, "rev-parse", "--is-inside-work-tree", "--show-prefix", NULL, NULL,
-		     NULL, NULL);
-	bool yes = st == 0 && out && strncmp(out, "true\n", 5) == 0;
-	if (yes) {
-		g->prefix = xstrdup(out + 5);
-		chomp(g->prefix);
-	}
-	free(out);
-	return yes;
-}
-
-static int git_collect(const char *workdir, char **env, const struct fp_ignore *ig, int root_fd,
-		       const char *exclude_rel, struct git_info *g, struct fp_filelist *fl, struct rp_err *err)
-{
-	char *out = NULL;
-	if (git(workdir, env, &out, NULL, "rev-parse", "--verify", "-q", "HEAD", NULL, NULL, NULL) == 0 && out) {
-		chomp(out);
-		g->commit = out;
-	} else {
-		free(out);
-	}
-	out = NULL;
-	if (git(workdir, env, &out, NULL, "symbolic-ref", "-q", "--short", "HEAD", NULL, NULL, NULL) == 0 && out) {
-		chomp(out);
-		g->branch = out;
-	} else {
-		free(out);
-	}
-
-	out = NULL;
-	int st = git(workdir, env, &out, err, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-		     ".");
-	if (st != 0) {
-		free(out);
-		return st < 0 ? rp_err_wrap(err, "git ls-files") :
-				rp_err_set(err, RP_ERR_RUNTIME, "git ls-files failed in %s (exit %d)", workdir, st);
-	}
-	for (char *p = out; *p; p += strlen(p) + 1) {
-		if (fl->n && strcmp(fl->v[fl->n - 1].path, p) == 0)
-			continue; /* unmerged paths are listed once per stage */
-		if ((exclude_rel && (strncmp(p, exclude_rel, strlen(exclude_rel)) == 0 &&
-				     p[strlen(exclude_rel)] == '/')) ||
+	struct strvec kept = { 0 };
+	for (size_t i = 0; i < g->dirty.n; i++) {
+		const char *p = g->dirty.v[i];
+		if ((exclude_rel && strncmp(p, exclude_rel, strlen(exclude_rel)) == 0 && p[strlen(exclude_rel)] == '/') ||
 		    fp_ignore_match_path(ig, p))
 			continue;
-		if (fp_filelist_add(fl, root_fd, p, err) < 0) {
-			free(out);
-			return -1;
-		}
+		strvec_push(&kept, p);
 	}
-	free(out);
-
-	out = NULL;
-	st = git(workdir, env, &out, err, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
-		 "--", ".");
-	if (st != 0) {
-		free(out);
-		return st < 0 ? rp_err_wrap(err, "git status") :
-				rp_err_set(err, RP_ERR_RUNTIME, "git status failed in %s (exit %d)", workdir, st);
-	}
-	size_t plen = strlen(g->prefix);
-	for (char *p = out; *p; p += strlen(p) + 1) {
-		if (strlen(p) < 4)
-			continue;
-		const char *path = p + 3; /* "XY path" */
-		if (strncmp(path, g->prefix, plen) != 0)
-			continue;
-		path += plen;
-		if ((exclude_rel && strncmp(path, exclude_rel, strlen(exclude_rel)) == 0 &&
-		     path[strlen(exclude_rel)] == '/') ||
-		    fp_ignore_match_path(ig, path))
-			continue;
-		strvec_push(&g->dirty, path);
-	}
-	free(out);
-	return 0;
+	strvec_free(&g->dirty);
+	g->dirty = kept;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -186,7 +61,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* commit id + (path, mode, content hash | "deleted") of every dirty path, sorted. */
-static void git_hash(const struct git_info *g, const struct fp_filelist *fl, int root_fd, unsigned char out[FP_HASH_LEN])
+static void git_hash(const struct fp_git *g, const struct fp_filelist *fl, int root_fd, unsigned char out[FP_HASH_LEN])
 {
 	struct fp_hasher h;
 	fp_hasher_init(&h);
@@ -244,8 +119,7 @@ static char *human_bytes(unsigned long long b)
 int fp_code_component(const struct fp_input *in, cJSON **comp, struct fp_filelist *files, struct rp_err *err)
 {
 	struct fp_ignore *ig = fp_ignore_new();
-	struct git_info g = { 0 };
-	char **env = git_env();
+	struct fp_git g = { 0 };
 	char *exclude_rel = exclude_relative(in->workdir, in->exclude_dir);
 	struct fp_cache *cache = NULL;
 	int root_fd = -1, rc = -1;
@@ -258,10 +132,13 @@ int fp_code_component(const struct fp_input *in, cJSON **comp, struct fp_filelis
 		rp_err_sys(err, "workdir %s", in->workdir);
 		goto out;
 	}
-	is_git = git_detect(in->workdir, env, &g);
+	if (fp_git_read(in->workdir, &g, err) < 0)
+		goto out;
+	is_git = g.is_git;
 	if (is_git) {
-		if (git_collect(in->workdir, env, ig, root_fd, exclude_rel, &g, files, err) < 0)
+		if (git_files(&g, ig, root_fd, exclude_rel, files, err) < 0)
 			goto out;
+		keep_counted_dirty(&g, ig, exclude_rel);
 	} else if (fp_walk(in->workdir, ig, in->exclude_dir, FP_WALK_SKIP_GIT | FP_WALK_SKIP_VENVS, files, err) < 0) {
 		goto out;
 	}
@@ -340,8 +217,7 @@ out:
 		close(root_fd);
 	fp_cache_free(cache);
 	free(exclude_rel);
-	free_env(env);
-	git_info_free(&g);
+	fp_git_free(&g);
 	fp_ignore_free(ig);
 	return rc;
 }

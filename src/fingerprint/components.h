@@ -38,7 +38,7 @@ int fp_resolve_interpreter(char *const *argv, char *const *envp, const char *wor
 /* For a python interpreter on the host: version and sys.path, asked once and cached under
  * $home/cache/ keyed by the interpreter's content hash, path and the variables that move
  * sys.path. Never fails: probe_error says why when unknown. */
-void fp_python_probe(const char *home, char *const *envp, const char *workdir, struct fp_interp *ip);
+void fp_python_probe(const struct fp_input *in, struct fp_interp *ip);
 
 int fp_runtime_component(const struct fp_input *in, struct fp_interp *ip, struct cJSON **comp,
 			 struct fp_filelist *rootfs_files, struct rp_err *err);

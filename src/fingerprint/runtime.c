@@ -344,9 +344,22 @@ static char *python_cache_path(const char *home, char *const *envp, const char *
 	return xasprintf("%s/cache/python-%s.json", home, hex);
 }
 
+/* The probe prints its answer on one line after this marker: in a sandbox its stderr comes along
+ * in the same pipe. */
+#define PROBE_MARKER "runpilot-probe: "
+
+/* The probe's JSON in text (after the last marker, or the whole text: a cached answer). */
+static const char *probe_json(const char *text)
+{
+	const char *last = NULL;
+	for (const char *m = text; m && (m = strstr(m, PROBE_MARKER)); m += strlen(PROBE_MARKER))
+		last = m;
+	return last ? last + strlen(PROBE_MARKER) : text;
+}
+
 static bool parse_probe(const char *text, struct fp_interp *ip)
 {
-	cJSON *j = cJSON_Parse(text);
+	cJSON *j = cJSON_ParseWithOpts(probe_json(text), NULL, false);
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "version"));
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(j, "path");
 	if (!v || !cJSON_IsArray(path)) {
@@ -365,12 +378,14 @@ static bool parse_probe(const char *text, struct fp_interp *ip)
 	return true;
 }
 
-void fp_python_probe(const char *home, char *const *envp, const char *workdir, struct fp_interp *ip)
+void fp_python_probe(const struct fp_input *in, struct fp_interp *ip)
 {
+	const char *home = in->home, *workdir = in->workdir;
+	char *const *envp = in->envp;
 	/* Run in the workdir like the job (pyenv reads .python-version there); drop the '' entry
 	 * first so a json.py of the user's is never imported. */
 	static const char code[] = "import sys; sys.path = [p for p in sys.path if p]\n"
-				   "import json; print(json.dumps({\"version\": \"%d.%d.%d\" % "
+				   "import json; print(\"\\n" PROBE_MARKER "\" + json.dumps({\"version\": \"%d.%d.%d\" % "
 				   "tuple(sys.version_info[:3]), \"path\": sys.path, \"executable\": sys.executable}))";
 	char *cache = home ? python_cache_path(home, envp, workdir, ip) : NULL, *text = NULL;
 	if (cache && read_file(cache, &text, NULL, NULL) == 0 && parse_probe(text, ip)) {
@@ -380,15 +395,22 @@ void fp_python_probe(const char *home, char *const *envp, const char *workdir, s
 	}
 	free(text);
 	text = NULL;
+	if (in->no_capture) {
+		ip->probe_error = xstrdup(in->no_capture);
+		free(cache);
+		return;
+	}
 	char *argv[] = { ip->path, "-c", (char *)code, NULL };
 	struct rp_err e = { 0 };
-	int st = fp_run_capture(argv, envp, workdir, 10, &text, &e);
+	int st = in->capture ? in->capture(in->capture_ctx, argv, envp, workdir, 10, &text, &e)
+			     : fp_run_capture(argv, envp, workdir, 10, &text, &e);
 	if (st != 0 || !parse_probe(text, ip)) {
 		ip->probe_error = st < 0 ? xstrdup(e.msg) : xasprintf("%s -c 'import sys' exited %d", ip->path, st);
 	} else if (cache) {
 		char *dir = xasprintf("%s/cache", home);
+		const char *json = probe_json(text);
 		if (mkdir_p(dir, 0755, NULL) == 0)
-			(void)write_file_atomic_flags(cache, text, strlen(text), 0644, RP_WRITE_NO_FSYNC, NULL);
+			(void)write_file_atomic_flags(cache, json, strlen(json), 0644, RP_WRITE_NO_FSYNC, NULL);
 		free(dir);
 	}
 	free(text);
@@ -548,7 +570,7 @@ int fp_runtime_component(const struct fp_input *in, struct fp_interp *ip, cJSON 
 			}
 			ip->hashed = true;
 			if (ip->is_python)
-				fp_python_probe(in->home, in->envp, in->workdir, ip);
+				fp_python_probe(in, ip);
 			if (use_real_executable(in->home, ip, err) < 0) {
 				unsigned char t[FP_HASH_LEN];
 				fp_hasher_final(&h, t);

@@ -36,13 +36,18 @@ const struct runner_ops *runner_ops_named(const char *name)
 	return NULL;
 }
 
+bool runner_sandbox_usable(const struct rp_spec *spec, struct rp_err *why)
+{
+	/* a user namespace unless root asks for none */
+	int userns = spec ? spec->sandbox.userns : -1;
+	return sb_probe(userns == 1 || (userns == -1 && geteuid() != 0), why) == 0;
+}
+
 /* auto: the best runner this host offers, and why better ones were passed over. */
 static const struct runner_ops *pick_auto(const struct rp_job *job, char **reason)
 {
-	/* The sandbox when this host lets us build one (user namespace unless root). */
-	int userns = job && job->spec ? job->spec->sandbox.userns : -1;
 	struct rp_err why = { 0 };
-	if (sb_probe(userns == 1 || (userns == -1 && geteuid() != 0), &why) == 0) {
+	if (runner_sandbox_usable(job ? job->spec : NULL, &why)) {
 		*reason = NULL;
 		return &runner_sandbox_ops;
 	}

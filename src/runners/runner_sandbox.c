@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,14 +148,10 @@ static int plan_workdir(struct runner *r, struct sandbox_state *st, const struct
 	return 0;
 }
 
-static int sandbox_prepare(struct runner *r, struct rp_err *err)
+/* The parts of the plan every sandbox of a config shares (the job's, and a probe's): who runs
+ * it, the security settings, the root, binds and masks. */
+static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, struct rp_err *err)
 {
-	const struct rp_job *job = r->job;
-	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
-	struct sandbox_state *st = xcalloc(1, sizeof *st);
-	st->lifeline_w = st->status_r = -1;
-	st->setup = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
-	r->priv = st;
 	struct sb_plan *p = &st->plan;
 	p->seccomp_notify_sock = -1;
 	st->listener = -1;
@@ -162,7 +159,6 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	if (!p->userns && geteuid() != 0)
 		return rp_err_set(err, RP_ERR_USAGE,
 				  "sandbox.userns: false needs root; remove it to run in a user namespace");
-	p->netns = sc->network && strcmp(sc->network, "none") == 0;
 	p->host_uid = getuid();
 	p->host_gid = getgid();
 	if (plan_security(p, sc, err) < 0)
@@ -172,9 +168,24 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 		if (!st->rootfs || !path_is_dir(st->rootfs))
 			return rp_err_set(err, RP_ERR_USAGE, "sandbox.rootfs: %s is not a directory", sc->rootfs);
 	}
+	p->rootfs = st->rootfs;
 	if (plan_binds(st, sc, err) < 0)
 		return -1;
 	plan_masks(st, sc);
+	return 0;
+}
+
+static int sandbox_prepare(struct runner *r, struct rp_err *err)
+{
+	const struct rp_job *job = r->job;
+	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
+	struct sandbox_state *st = xcalloc(1, sizeof *st);
+	st->lifeline_w = st->status_r = -1;
+	st->setup = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
+	r->priv = st;
+	if (plan_view(st, sc, err) < 0)
+		return -1;
+	st->plan.netns = sc->network && strcmp(sc->network, "none") == 0;
 	if (plan_workdir(r, st, job, err) < 0)
 		return -1;
 	st->workdir_real = resolve(job->cwd);
@@ -355,6 +366,26 @@ static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *
 	return 0;
 }
 
+static void free_state(struct sandbox_state *st)
+{
+	for (size_t i = 0; i < st->nmasks; i++)
+		free(st->masks[i].path);
+	free(st->masks);
+	for (size_t i = 0; i < st->nbinds; i++) {
+		free(st->binds[i].src);
+		free(st->binds[i].dst);
+	}
+	free(st->binds);
+	free(st->changes_dir);
+	free(st->overlay_work);
+	free(st->rootfs);
+	free(st->workdir_real);
+	free(st->output_real);
+	free(st->seccomp_log);
+	cJSON_Delete(st->denied);
+	free(st);
+}
+
 static void sandbox_cleanup(struct runner *r)
 {
 	struct sandbox_state *st = r->priv;
@@ -381,22 +412,7 @@ static void sandbox_cleanup(struct runner *r)
 	/* No overlay happened: an empty changes/ would suggest one did. */
 	if (st->changes_dir && (!st->started_ok || !st->started.workdir_overlay))
 		rmdir(st->changes_dir);
-	for (size_t i = 0; i < st->nmasks; i++)
-		free(st->masks[i].path);
-	free(st->masks);
-	for (size_t i = 0; i < st->nbinds; i++) {
-		free(st->binds[i].src);
-		free(st->binds[i].dst);
-	}
-	free(st->binds);
-	free(st->changes_dir);
-	free(st->overlay_work);
-	free(st->rootfs);
-	free(st->workdir_real);
-	free(st->output_real);
-	free(st->seccomp_log);
-	cJSON_Delete(st->denied);
-	free(st);
+	free_state(st);
 	r->priv = NULL;
 }
 
@@ -458,6 +474,121 @@ static void sandbox_enforcement(struct runner *r, struct cg_enforced *out)
 	cg_enforced(st ? st->cg : NULL, out);
 }
 
+/* The output of a sandboxed program, until it closes its end or the deadline passes. */
+static int read_until(int fd, double deadline, char **out, struct rp_err *err)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		int ms = (int)((deadline - now_monotonic()) * 1000);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int n = ms > 0 ? poll(&pfd, 1, ms) : 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? rp_err_sys(err, "poll") : rp_err_set(err, RP_ERR_RUNTIME, "did not finish in time");
+		}
+		if (len + 1 >= cap) {
+			if (cap >= (1 << 20)) { /* enough for any probe: the rest is noise */
+				buf[len] = '\0';
+				*out = buf;
+				return 0;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+int runner_sandboxed_capture(const struct rp_spec *spec, char *const *argv, char *const *envp, const char *cwd,
+			     double timeout_s, char **out, struct rp_err *err)
+{
+	struct sandbox_state *st = xcalloc(1, sizeof *st);
+	int out_p[2] = { -1, -1 }, life_p[2] = { -1, -1 }, status_p[2] = { -1, -1 }, rc = -1;
+	struct sb_setup setup = { .pid = -1, .gate_fd = -1, .msg_fd = -1 };
+	struct sb_seccomp filter = { 0 };
+	struct sb_started started = { .pid = -1 };
+	if (plan_view(st, &spec->sandbox, err) < 0)
+		goto out;
+	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(life_p, O_CLOEXEC) < 0 || pipe2(status_p, O_CLOEXEC) < 0) {
+		rp_err_sys(err, "pipe");
+		goto out;
+	}
+	/* The workdir as the job sees it, read-only (it may lie under /tmp, private in a sandbox). */
+	char *wd = resolve(cwd);
+	if (wd && strcmp(wd, "/") != 0) {
+		st->binds = xrealloc(st->binds, (st->nbinds + 1) * sizeof *st->binds);
+		st->binds[st->nbinds++] = (struct sb_bind){ .src = wd, .dst = xstrdup(cwd), .readonly = true };
+	} else {
+		free(wd);
+	}
+	struct sb_plan *p = &st->plan;
+	/* The job's view, read-only: no overlay, no outputs, no network, no cgroup of its own. */
+	p->argv = (char **)argv;
+	p->envp = (char **)envp;
+	p->cwd = cwd;
+	p->out_fd = out_p[1];
+	p->hostname = "runpilot-probe";
+	p->netns = true;
+	p->binds = st->binds;
+	p->nbinds = st->nbinds;
+	p->masks = st->masks;
+	p->nmasks = st->nmasks;
+	p->lifeline_fd = life_p[0];
+	p->status_fd = status_p[1];
+	p->seccomp_log = false;
+	double deadline = now_monotonic() + timeout_s;
+	int began = sb_begin(p, &setup, err);
+	close_fd(&out_p[1]);
+	close_fd(&life_p[0]);
+	close_fd(&status_p[1]);
+	if (began < 0 || sb_seccomp_build(p->seccomp, p->seccomp_deny, p->nseccomp_deny, false, &filter, err) < 0)
+		goto out;
+	sb_release_send(&setup, &filter);
+	if (sb_release_wait(&setup, -1, &started, err) < 0)
+		goto out;
+	if (read_until(out_p[0], deadline, out, err) < 0)
+		goto out;
+	struct sb_init_report rep;
+	if (sb_init_read_report(status_p[0], &rep) < 0) {
+		free(*out);
+		rp_err_set(err, RP_ERR_RUNTIME, "the probe's sandbox ended without a report");
+		goto out;
+	}
+	rc = WIFEXITED(rep.status) ? WEXITSTATUS(rep.status) : 128 + WTERMSIG(rep.status);
+out:
+	sb_abort(&setup);
+	if (started.pid > 0) {
+		kill(started.pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */
+		while (waitpid(started.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	sb_seccomp_free(&filter);
+	for (int i = 0; i < 2; i++) {
+		close_fd(&out_p[i]);
+		close_fd(&life_p[i]);
+		close_fd(&status_p[i]);
+	}
+	free_state(st);
+	return rc < 0 ? rp_err_wrap(err, "sandboxed %s", argv[0]) : rc;
+}
+
+static int sandbox_capture(struct runner *r, char *const *argv, char *const *envp, const char *cwd,
+			   double timeout_s, char **out, struct rp_err *err)
+{
+	return runner_sandboxed_capture(r->job->spec, argv, envp, cwd, timeout_s, out, err);
+}
+
 const struct runner_ops runner_sandbox_ops = {
 	.type = "sandbox",
 	.isolated_env = true,
@@ -465,6 +596,7 @@ const struct runner_ops runner_sandbox_ops = {
 	.start = sandbox_start,
 	.release = sandbox_release,
 	.await_start = sandbox_await_start,
+	.capture = sandbox_capture,
 	.stop = sandbox_stop,
 	.wait = sandbox_wait,
 	.cleanup = sandbox_cleanup,
