@@ -49,7 +49,6 @@ struct rp_sandbox_cfg {
 	bool gpus;                /* gpus: all */
 	char **env_pass;          /* runpilot's variables (names or globs) the job also gets */
 	size_t nenv_pass;
-	int userns;               /* -1 auto (on unless root), 0 off, 1 on */
 };
 
 /* fingerprint: section. */

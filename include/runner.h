@@ -127,8 +127,8 @@ int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard);
 int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err);
 
-/* Whether a sandbox for spec (NULL: the defaults) can be built here; why not in why. */
-bool runner_sandbox_usable(const struct rp_spec *spec, struct rp_err *why);
+/* Whether a sandbox can be built here (a user namespace with mounts in it); why not in why. */
+bool runner_sandbox_usable(struct rp_err *why);
 /* The sandbox's capture for a config, without a run: where a sandboxed job of spec would run,
  * read-only, with no network; the output is capped at 1 MiB, the program killed after timeout_s.
  * For verify, which must never run the workdir's code on the host. */

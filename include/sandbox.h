@@ -1,7 +1,7 @@
 /* The built-in sandbox: one plan in, one child pid out.
  *
- * sb_begin() clones a child into new namespaces (pid, mount, uts, ipc, user when asked, net when
- * the network is "none"). That child is pid 1 of the new pid namespace: it builds the filesystem
+ * sb_begin() clones a child into new namespaces (user, pid, mount, uts, ipc, net unless the
+ * network is the host's). That child is pid 1 of the new pid namespace: it builds the filesystem
  * view (mounts.c) while the caller works, and waits. sb_release_send() lets it go with the
  * seccomp filter the caller compiled meanwhile: it enters the run's cgroup and a cgroup
  * namespace, and becomes the tiny init (sb_init.h) whose one child drops capabilities (caps.c),
@@ -50,11 +50,18 @@ struct sb_plan {
 	int out_fd;              /* the job's stdout and stderr; stdin is /dev/null */
 	const char *hostname;    /* uts hostname inside (the run id) */
 
-	/* Namespaces. */
-	bool userns;             /* new user namespace mapping host_uid/gid to themselves inside */
-	bool netns;              /* network "none": private net namespace with only lo */
+	/* Who the job is. It always runs in a new user namespace where uid/gid (the caller's ids)
+	 * map to host_uid/host_gid, one id each. When they differ (a root caller's job runs as an
+	 * unprivileged host id), the host paths the setup mounts (rootfs, workdir, run dir, output
+	 * dir, binds) come as idmapped mounts (trees.c): the caller's files appear as the job's,
+	 * and what the job writes there is stored as the caller's. */
+	uid_t uid;
+	gid_t gid;
 	uid_t host_uid;
 	gid_t host_gid;
+
+	/* Namespaces. */
+	bool netns;              /* network "none": private net namespace with only lo */
 
 	/* Filesystem view. */
 	const char *rootfs;      /* NULL: the host's / read-only; else a root filesystem to pivot into */
@@ -100,6 +107,7 @@ struct sb_started {
  * the caller does other work (such as compiling the seccomp filter); the job has not started. */
 struct sb_setup {
 	pid_t pid;               /* the setup process, later the init; -1: none */
+	pid_t helper;            /* the process making its idmapped mounts (trees.c); -1: none */
 	int gate_fd;             /* write end: one byte releases the job */
 	int msg_fd;              /* read end of the setup reports */
 };
@@ -175,10 +183,11 @@ void sb_seccomp_free(struct sb_seccomp *f);
  * (seccomp_notify_sock); the caller kills and reaps *pid at the end. */
 int sb_seccomp_listener_start(int log_fd, int *sock, pid_t *pid, struct rp_err *err);
 
-/* Append the credential paths masked by default for a user with home dir `home` (may be NULL):
- * ~/.ssh ~/.aws ~/.gnupg ~/.config/gcloud ~/.docker ~/.netrc, /etc/shadow /etc/gshadow, and /root
- * when not_root. */
-void sb_default_mask_paths(const char *home, bool not_root, struct strvec *out);
+/* Append the paths masked by default for a user with home dir `home` (may be NULL): the
+ * credentials ~/.ssh ~/.aws ~/.gnupg ~/.config/gcloud ~/.docker ~/.netrc, /etc/shadow
+ * /etc/gshadow and /root; and where host daemons and agents keep their sockets: /run, /var/run,
+ * $XDG_RUNTIME_DIR and the directories of $SSH_AUTH_SOCK and $GPG_AGENT_INFO. */
+void sb_default_mask_paths(const char *home, struct strvec *out);
 
 /* GPU device files (/dev/nvidia*, /dev/nvidia-caps/...) present on this host. */
 size_t sb_gpu_devices(char ***out);

@@ -1,10 +1,13 @@
 /* The sandbox's filesystem view, built in the child after it entered its own mount namespace.
  *
  * Order (after bubblewrap): make / recursively private; mount a staging tmpfs on /tmp and
- * pivot_root into it, so the host's root sits at /oldroot; bind the host's / (or the rootfs) at
+ * pivot_root into it, so the host's root sits at /oldroot (and the idmapped trees, when the job's
+ * host ids are not the caller's, at /trees: trees.c); bind the host's / (or the rootfs) at
  * /newroot and make it read-only and nosuid recursively; mount a fresh /proc, /dev and /tmp over
- * the host's; overlay the workdir; bind the output dir writable; add extra binds; mask
- * credentials; pivot_root into /newroot and detach the staging root with the host's under it.
+ * the host's; then, shallowest path first, the workdir overlay, the output dir (writable), the
+ * extra binds and the masks (a mask over a directory stays writable until the end, so mount
+ * points can be made in it: the workdir under a masked /root); pivot_root into /newroot and
+ * detach the staging root with the host's under it.
  * The workdir, output dir and sandbox.mounts are mounted on mount points opened inside the new
  * root (openat2 RESOLVE_IN_ROOT): a path is resolved as the job will see it, and a symlink in a
  * rootfs cannot lead the setup to the host's tree at /oldroot.
@@ -247,21 +250,40 @@ static int bind_readonly(const char *src, const char *dst, struct rp_err *err)
 	return set_attr(dst, MOUNT_ATTR_RDONLY, true, err);
 }
 
-/* Hide a path as the job sees it (absolute): an empty read-only tmpfs over a directory,
- * /dev/null over anything else. A path that is missing, or a symlink (whose target is not what
- * was asked to hide), is left as it is. */
-static int mask(const char *inside, struct rp_err *err)
+/* Hide a path as the job sees it (absolute): an empty tmpfs over a directory, /dev/null over
+ * anything else. A path that is missing, or a symlink (whose target is not what was asked to
+ * hide), is left as it is. The tmpfs is writable until the view is done (mount points for what
+ * lies below it): *dir_mask gets an fd of it for read_only_masks, or stays -1. */
+static int mask(const char *inside, int *dir_mask, struct rp_err *err)
 {
 	char *t = in_new(inside);
 	struct stat st;
 	int rc = 0;
+	*dir_mask = -1;
 	if (lstat(t, &st) == 0 && !S_ISLNK(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			rc = do_mount("tmpfs", t, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755", err);
-		else
+		if (!S_ISDIR(st.st_mode))
 			rc = bind_readonly(OLDROOT "/dev/null", t, err);
+		else if ((rc = do_mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755", err)) == 0 &&
+			 (*dir_mask = open(t, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			rc = rp_err_sys(err, "sandbox: mask %s", inside);
 	}
 	free(t);
+	return rc;
+}
+
+/* The masks over directories turn read-only (only the mask itself: what is mounted in it stays
+ * as it is); closes the fds. */
+static int read_only_masks(int *fds, size_t n, struct rp_err *err)
+{
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (rc == 0 && mount_setattr(fds[i], "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+			rc = rp_err_sys(err, "sandbox: cannot make a mask read-only");
+		close(fds[i]);
+	}
 	return rc;
 }
 
@@ -291,8 +313,21 @@ static bool needs_dir(const char *p)
 	return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Where the setup reaches a host path of the plan: its idmapped tree (trees.c), or the path
+ * under the old root. */
+static char *host_source(const struct sb_trees *t, size_t tree, const char *host)
+{
+	const char *at = sb_tree_path(t, tree);
+	return at ? xstrdup(at) : in_old(host);
+}
+
+static char *bind_source(const struct sb_plan *p, const struct sb_trees *t, size_t i)
+{
+	return host_source(t, SB_TREE_BIND0 + i, p->binds[i].src);
+}
+
 /* Mount points a rootfs may lack, created in its scratch upper before it turns read-only. */
-static int rootfs_mountpoints(const struct sb_plan *p, struct rp_err *err)
+static int rootfs_mountpoints(const struct sb_plan *p, const struct sb_trees *t, struct rp_err *err)
 {
 	const char *dirs[] = { "/proc", "/dev", "/tmp", "/sys", p->cwd, p->workdir, p->output_dir };
 	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
@@ -304,7 +339,7 @@ static int rootfs_mountpoints(const struct sb_plan *p, struct rp_err *err)
 		close(fd);
 	}
 	for (size_t i = 0; i < p->nbinds; i++) {
-		char *src = in_old(p->binds[i].src);
+		char *src = bind_source(p, t, i);
 		int fd = mount_point(p->binds[i].dst, needs_dir(src), err);
 		free(src);
 		if (fd < 0)
@@ -317,13 +352,13 @@ static int rootfs_mountpoints(const struct sb_plan *p, struct rp_err *err)
 /* Step 2: the new root, read-only. The host's / is bound recursively (so its submounts such as
  * /usr or conda volumes are there too). A rootfs is shown through an overlay with a scratch
  * tmpfs upper, so mount points can be created without ever writing into the user's rootfs. */
-static int build_root(const struct sb_plan *p, struct rp_err *err)
+static int build_root(const struct sb_plan *p, const struct sb_trees *t, struct rp_err *err)
 {
 	if (!p->rootfs) {
 		if (do_mount(OLDROOT, NEWROOT, NULL, MS_BIND | MS_REC, NULL, err) < 0)
 			return -1;
 	} else {
-		char *lower = in_old(p->rootfs);
+		char *lower = host_source(t, SB_TREE_ROOTFS, p->rootfs);
 		bool ok = mkdir("/scratch", 0755) == 0 && mkdir("/scratch/up", 0755) == 0 &&
 			  mkdir("/scratch/work", 0755) == 0;
 		char *opts = xasprintf("lowerdir=%s,upperdir=/scratch/up,workdir=/scratch/work", lower);
@@ -337,7 +372,7 @@ static int build_root(const struct sb_plan *p, struct rp_err *err)
 			return rp_err_wrap(err, "sandbox.rootfs %s", p->rootfs);
 		if (!scratch && set_attr(NEWROOT, ROOT_ATTRS, true, err) < 0)
 			return -1;
-		if (rootfs_mountpoints(p, err) < 0)
+		if (rootfs_mountpoints(p, t, err) < 0)
 			return -1;
 	}
 	return set_attr(NEWROOT, ROOT_ATTRS, true, err);
@@ -359,9 +394,11 @@ static int build_proc(struct rp_err *err)
 		if (rc < 0)
 			return -1;
 	}
-	for (size_t i = 0; proc_masked[i]; i++)
-		if (mask(proc_masked[i], err) < 0)
+	for (size_t i = 0; proc_masked[i]; i++) {
+		int fd;
+		if (mask(proc_masked[i], &fd, err) < 0 || read_only_masks(&fd, 1, err) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -432,16 +469,45 @@ static int build_dev(const struct sb_plan *p, struct sb_started *st, struct rp_e
 	return 0;
 }
 
+static const char *last_component(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* Why the workdir cannot be an overlay of idmapped trees (a root caller's job, whose host ids
+ * are not the caller's), or NULL when it can or needs none. */
+static const char *no_idmapped_workdir(const struct sb_trees *t, int *e)
+{
+	if (!t->n)
+		return NULL;
+	size_t bad = !t->idmapped[SB_TREE_WORKDIR] ? SB_TREE_WORKDIR : !t->idmapped[SB_TREE_RUN] ? SB_TREE_RUN : 0;
+	if (!bad)
+		return NULL;
+	*e = t->error[bad] ? t->error[bad] : EINVAL;
+	return bad == SB_TREE_WORKDIR ? "the workdir's filesystem cannot be idmapped"
+				      : "the run store's filesystem cannot be idmapped";
+}
+
 /* The workdir writable through overlayfs; what the job writes lands in changes_dir. A failure
- * (-1 with err) leaves it read-only, as it already is as part of the read-only root. */
-static int build_workdir(const struct sb_plan *p, struct rp_err *err)
+ * (-1 with err) leaves it read-only (show_workdir_readonly). */
+static int build_workdir(const struct sb_plan *p, const struct sb_trees *t, struct rp_err *err)
 {
 	if (!p->workdir || !p->changes_dir || !p->overlay_work)
 		return rp_err_set(err, RP_ERR_RUNTIME, "no workdir overlay requested");
 	if (strcmp(p->workdir, "/") == 0)
 		return rp_err_set(err, RP_ERR_RUNTIME, "the workdir is /");
-	char *lower = in_old(p->workdir), *upper = in_old(p->changes_dir);
-	char *work = in_old(p->overlay_work);
+	int e = 0;
+	const char *why = no_idmapped_workdir(t, &e);
+	if (why) {
+		errno = e;
+		return rp_err_sys(err, "%s (the job of a root caller runs as an unprivileged user and "
+				       "writes through an idmapped mount)", why);
+	}
+	const char *run = sb_tree_path(t, SB_TREE_RUN);
+	char *lower = host_source(t, SB_TREE_WORKDIR, p->workdir);
+	char *upper = run ? xasprintf("%s/%s", run, last_component(p->changes_dir)) : in_old(p->changes_dir);
+	char *work = run ? xasprintf("%s/%s", run, last_component(p->overlay_work)) : in_old(p->overlay_work);
 	int rc = 0;
 	if (strpbrk(lower, ",:\\") || strpbrk(upper, ",:\\") || strpbrk(work, ",:\\")) {
 		rc = rp_err_set(err, RP_ERR_RUNTIME, "overlay mount failed: path contains ',' ':' or '\\'");
@@ -464,45 +530,137 @@ static int build_workdir(const struct sb_plan *p, struct rp_err *err)
 	return rc;
 }
 
-static int build_binds(const struct sb_plan *p, struct rp_err *err)
+/* No overlay: the workdir is read-only. It already is, as part of the host's read-only root,
+ * unless it reaches the setup only as a tree (it may lie under a masked /root). */
+static int show_workdir_readonly(const struct sb_plan *p, const struct sb_trees *t, struct rp_err *err)
 {
-	if (p->output_dir) {
-		char *src = in_old(p->output_dir);
-		int target = mount_point(p->output_dir, true, err);
-		int rc = target < 0 ? -1
-				    : bind_onto(src, target, p->output_dir, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
-		free(src);
-		if (rc < 0)
-			return rp_err_wrap(err, "output dir");
+	const char *tree = sb_tree_path(t, SB_TREE_WORKDIR);
+	if (!tree || !p->workdir)
+		return 0;
+	int target = mount_point(p->workdir, true, err);
+	if (target < 0)
+		return -1;
+	return bind_onto(tree, target, p->workdir, ROOT_ATTRS, err);
+}
+
+static int bind_output(const struct sb_plan *p, const struct sb_trees *t, struct rp_err *err)
+{
+	if (t->n && !t->idmapped[SB_TREE_OUTPUT])
+		return rp_err_set(err, RP_ERR_RUNTIME,
+				  "sandbox: the output dir %s cannot be idmapped (%s), and the job of a root caller "
+				  "runs as an unprivileged user; fix: a run store (RUNPILOT_HOME) on ext4, xfs, "
+				  "btrfs or tmpfs, or run runpilot as a regular user",
+				  p->output_dir, strerror(t->error[SB_TREE_OUTPUT] ? t->error[SB_TREE_OUTPUT] : EINVAL));
+	char *src = host_source(t, SB_TREE_OUTPUT, p->output_dir);
+	int target = mount_point(p->output_dir, true, err);
+	int rc = target < 0 ? -1 : bind_onto(src, target, p->output_dir, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+	free(src);
+	return rc < 0 ? rp_err_wrap(err, "output dir") : 0;
+}
+
+static int bind_extra(const struct sb_plan *p, const struct sb_trees *t, size_t i, struct rp_err *err)
+{
+	const struct sb_bind *b = &p->binds[i];
+	char *src = bind_source(p, t, i);
+	int rc = 0;
+	if (access(src, F_OK) != 0) {
+		rp_err_sys(err, "sandbox.mounts: %s", b->src);
+		if (err->sys_errno == ENOENT) /* a config problem: the user names the source */
+			err->kind = RP_ERR_USAGE;
+		rc = -1;
 	}
-	for (size_t i = 0; i < p->nbinds; i++) {
-		const struct sb_bind *b = &p->binds[i];
-		char *src = in_old(b->src);
-		int rc = 0;
-		if (access(src, F_OK) != 0) {
-			rp_err_sys(err, "sandbox.mounts: %s", b->src);
-			if (err->sys_errno == ENOENT) /* a config problem: the user names the source */
-				err->kind = RP_ERR_USAGE;
-			rc = -1;
-		}
-		int target = rc < 0 ? -1 : mount_point(b->dst, needs_dir(src), err);
-		if (target >= 0)
-			rc = bind_onto(src, target, b->dst, b->readonly ? MOUNT_ATTR_RDONLY : 0, err);
-		else
-			rc = -1;
-		free(src);
-		if (rc < 0)
-			return -1;
+	int target = rc < 0 ? -1 : mount_point(b->dst, needs_dir(src), err);
+	if (target >= 0)
+		rc = bind_onto(src, target, b->dst, b->readonly ? MOUNT_ATTR_RDONLY : 0, err);
+	else
+		rc = -1;
+	free(src);
+	return rc;
+}
+
+/* One step of the view below the root: a mount or a mask, at a path as the job sees it. */
+enum step_kind { STEP_MASK, STEP_WORKDIR, STEP_OUTPUT, STEP_BIND };
+struct view_step {
+	enum step_kind kind;
+	size_t index;            /* of the bind or mask */
+	const char *path;
+	size_t depth;            /* path components */
+};
+
+static size_t path_depth(const char *p)
+{
+	size_t n = 0;
+	for (; *p; p++)
+		if (*p != '/' && (p[1] == '/' || p[1] == '\0'))
+			n++;
+	return n;
+}
+
+/* Shallowest first, so nothing is hidden by what is mounted above it later; at one depth masks
+ * first (a mount on the very path of a mask wins), then as listed. */
+static int step_order(const void *a, const void *b)
+{
+	const struct view_step *x = a, *y = b;
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	if ((x->kind == STEP_MASK) != (y->kind == STEP_MASK))
+		return x->kind == STEP_MASK ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static size_t plan_steps(const struct sb_plan *p, struct view_step *steps)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->nmasks; i++)
+		steps[n++] = (struct view_step){ STEP_MASK, i, p->masks[i].path, 0 };
+	if (p->workdir)
+		steps[n++] = (struct view_step){ STEP_WORKDIR, 0, p->workdir, 0 };
+	if (p->output_dir)
+		steps[n++] = (struct view_step){ STEP_OUTPUT, 0, p->output_dir, 0 };
+	for (size_t i = 0; i < p->nbinds; i++)
+		steps[n++] = (struct view_step){ STEP_BIND, i, p->binds[i].dst, 0 };
+	for (size_t i = 0; i < n; i++)
+		steps[i].depth = path_depth(steps[i].path);
+	qsort(steps, n, sizeof *steps, step_order);
+	return n;
+}
+
+static int run_step(const struct sb_plan *p, const struct sb_trees *t, const struct view_step *s, int *mask_fd,
+		    struct sb_started *st, struct rp_err *err)
+{
+	switch (s->kind) {
+	case STEP_MASK:
+		return mask(s->path, mask_fd, err) < 0 ? rp_err_wrap(err, "masking %s", s->path) : 0;
+	case STEP_WORKDIR:
+		st->workdir_overlay = build_workdir(p, t, &st->workdir_error) == 0;
+		return st->workdir_overlay ? 0 : show_workdir_readonly(p, t, err);
+	case STEP_OUTPUT:
+		return bind_output(p, t, err);
+	case STEP_BIND:
+		return bind_extra(p, t, s->index, err);
 	}
 	return 0;
 }
 
-static int build_masks(const struct sb_plan *p, struct rp_err *err)
+/* The workdir, output dir, binds and masks, in step_order. */
+static int build_view(const struct sb_plan *p, const struct sb_trees *t, struct sb_started *st, struct rp_err *err)
 {
-	for (size_t i = 0; i < p->nmasks; i++)
-		if (mask(p->masks[i].path, err) < 0)
-			return rp_err_wrap(err, "masking %s", p->masks[i].path);
-	return 0;
+	size_t max = p->nmasks + p->nbinds + 2;
+	struct view_step *steps = xcalloc(max, sizeof *steps);
+	int *mask_fds = xcalloc(max, sizeof *mask_fds);
+	size_t n = plan_steps(p, steps);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++)
+		mask_fds[i] = -1;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = run_step(p, t, &steps[i], &mask_fds[i], st, err);
+	if (read_only_masks(mask_fds, n, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	free(steps);
+	free(mask_fds);
+	return rc;
 }
 
 /* Last step: make /newroot the root and forget the rest. After pivot_root(".", ".") the
@@ -521,29 +679,58 @@ static int enter_newroot(struct rp_err *err)
 	return 0;
 }
 
-int sb_mounts_build(const struct sb_plan *p, ino_t parent_mntns, struct sb_started *st,
+int sb_mounts_build(const struct sb_plan *p, ino_t parent_mntns, int trees_sock, struct sb_started *st,
 		    struct rp_err *err)
 {
-	if (enter_staging(parent_mntns, err) < 0 || build_root(p, err) < 0 || build_proc(err) < 0 ||
-	    build_dev(p, st, err) < 0)
-		return -1;
-	if (do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err) < 0)
-		return -1;
-	st->workdir_overlay = build_workdir(p, &st->workdir_error) == 0;
-	if (build_binds(p, err) < 0 || build_masks(p, err) < 0)
-		return -1;
-	return enter_newroot(err);
+	struct sb_trees trees = { 0 };
+	int rc = enter_staging(parent_mntns, err);
+	if (rc == 0 && trees_sock >= 0)
+		rc = sb_trees_receive(p, trees_sock, &trees, err);
+	if (rc == 0 && (build_root(p, &trees, err) < 0 || build_proc(err) < 0 || build_dev(p, st, err) < 0))
+		rc = -1;
+	if (rc == 0)
+		rc = do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err);
+	if (rc == 0)
+		rc = build_view(p, &trees, st, err);
+	if (rc == 0)
+		rc = enter_newroot(err);
+	sb_trees_free(&trees);
+	return rc;
 }
 
-void sb_default_mask_paths(const char *home, bool not_root, struct strvec *out)
+/* The directory of an agent's socket named by a variable ("path" or, for GPG_AGENT_INFO,
+ * "path:pid:1"); NULL if unset or not absolute. */
+static char *socket_dir(const char *value)
+{
+	if (!value || value[0] != '/')
+		return NULL;
+	char *dir = xstrdup(value);
+	char *colon = strchr(dir, ':');
+	if (colon)
+		*colon = '\0';
+	char *slash = strrchr(dir, '/');
+	if (slash > dir) /* else a socket in / itself: hide only it */
+		*slash = '\0';
+	return dir;
+}
+
+void sb_default_mask_paths(const char *home, struct strvec *out)
 {
 	static const char *const in_home[] = {
 		".ssh", ".aws", ".gnupg", ".config/gcloud", ".docker", ".netrc", NULL,
 	};
+	static const char *const fixed[] = { "/etc/shadow", "/etc/gshadow", "/root", "/run", "/var/run", NULL };
+	static const char *const agents[] = { "XDG_RUNTIME_DIR", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", NULL };
 	for (size_t i = 0; home && home[0] == '/' && in_home[i]; i++)
 		strvec_pushf(out, "%s/%s", strcmp(home, "/") ? home : "", in_home[i]);
-	strvec_push(out, "/etc/shadow");
-	strvec_push(out, "/etc/gshadow");
-	if (not_root)
-		strvec_push(out, "/root");
+	for (size_t i = 0; fixed[i]; i++)
+		strvec_push(out, fixed[i]);
+	for (size_t i = 0; agents[i]; i++) {
+		const char *v = getenv(agents[i]);
+		char *dir = strcmp(agents[i], "XDG_RUNTIME_DIR") == 0 ? (v && v[0] == '/' ? xstrdup(v) : NULL)
+								      : socket_dir(v);
+		if (dir)
+			strvec_push(out, dir);
+		free(dir);
+	}
 }

@@ -15,9 +15,7 @@ unsigned long sb_clone_flags(const struct sb_plan *p)
 {
 	/* The cgroup namespace is entered later, by the child itself, once the supervisor has moved
 	 * it into the run's cgroup: its root then is the run's cgroup, not runpilot's. */
-	unsigned long f = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-	if (p->userns)
-		f |= CLONE_NEWUSER;
+	unsigned long f = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (p->netns)
 		f |= CLONE_NEWNET;
 	return f;
@@ -26,8 +24,7 @@ unsigned long sb_clone_flags(const struct sb_plan *p)
 size_t sb_namespace_names(const struct sb_plan *p, const char *names[8])
 {
 	size_t n = 0;
-	if (p->userns)
-		names[n++] = "user";
+	names[n++] = "user";
 	names[n++] = "pid";
 	names[n++] = "mount";
 	names[n++] = "uts";

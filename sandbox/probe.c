@@ -53,7 +53,8 @@ static int probe_steps(bool userns, enum probe_what what, ino_t parent_ns, struc
 	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (userns && unshare(CLONE_NEWUSER) < 0)
 		return rp_err_sys(e, "cannot create a user namespace");
-	if (userns && sb_userns_write_maps(0, uid, gid, e) < 0)
+	struct sb_ids ids = { .uid = uid, .host_uid = uid, .gid = gid, .host_gid = gid };
+	if (userns && sb_userns_write_maps(0, &ids, e) < 0)
 		return -1;
 	if (unshare(flags) < 0)
 		return rp_err_sys(e, "cannot create mount/pid/uts/ipc namespaces");

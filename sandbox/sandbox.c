@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,8 +223,8 @@ static int write_filter(int fd, const struct sb_seccomp *f)
 		       : 0;
 }
 
-/* The run's cgroup files, opened while the host's cgroupfs is still reachable. Returns how
- * many, or -1 with e filled. */
+/* The run's cgroup files, opened by the caller before the clone: the job's host ids may have no
+ * right to them, and the kernel checks the opener's. Returns how many, or -1 with e filled. */
 static int open_cgroup_files(const struct sb_plan *p, int fds[SB_MAX_CGROUP_FILES], struct rp_err *e)
 {
 	int n = 0;
@@ -237,6 +238,12 @@ static int open_cgroup_files(const struct sb_plan *p, int fds[SB_MAX_CGROUP_FILE
 		}
 	}
 	return n;
+}
+
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 /* Join the run's cgroup: "0" (this process) into every file; closes them. */
@@ -273,14 +280,28 @@ static void place_off_this_cpu(pid_t child, const struct cpu_placement *cp)
 	(void)sched_setaffinity(child, sizeof others, &others);
 }
 
-static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd,
-				ino_t parent_mntns, const struct cpu_placement *cp)
+/* What the setup child gets from sb_begin besides the plan. */
+struct child_fds {
+	int gate, msg, trees;    /* trees: -1 unless sb_trees_needed */
+	int cgroup[SB_MAX_CGROUP_FILES];
+	int ncgroup;
+};
+
+static noreturn void child_main(const struct sb_plan *p, struct child_fds *fds, ino_t parent_mntns,
+				const struct cpu_placement *cp)
 {
 	struct rp_err e = { 0 };
-	int keep[] = { gate_fd, msg_fd, p->out_fd, p->lifeline_fd, p->status_fd, p->seccomp_notify_sock };
-	sb_close_all_except(keep, sizeof keep / sizeof *keep);
+	int gate_fd = fds->gate, msg_fd = fds->msg;
+	int keep[7 + SB_MAX_CGROUP_FILES] = { gate_fd, msg_fd, fds->trees, p->out_fd, p->lifeline_fd,
+					      p->status_fd, p->seccomp_notify_sock };
+	size_t nkeep = 7;
+	for (int i = 0; i < fds->ncgroup; i++)
+		keep[nkeep++] = fds->cgroup[i];
+	sb_close_all_except(keep, nkeep);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	wait_gate(gate_fd); /* maps written, placed */
+	if (sb_userns_become(p->uid, p->gid, &e) < 0)
+		child_fail(msg_fd, &e);
 	if (cp->known && sched_setaffinity(0, sizeof cp->allowed, &cp->allowed) < 0) {
 		/* runpilot's CPUs changed meanwhile (its cpuset shrank): every CPU, which the
 		 * kernel narrows to what is allowed now, rather than the one we were moved to. */
@@ -288,11 +309,6 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 		memset(&all, 0xff, sizeof all);
 		(void)sched_setaffinity(0, sizeof all, &all);
 	}
-	int cgroup_fds[SB_MAX_CGROUP_FILES];
-	int ncg = open_cgroup_files(p, cgroup_fds, &e);
-	if (ncg < 0)
-		child_fail(msg_fd, &e);
-
 	if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0) {
 		rp_err_sys(&e, "sandbox: sethostname");
 		child_fail(msg_fd, &e);
@@ -303,8 +319,10 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	while (test_hook("RUNPILOT_TEST_STALL_SETUP"))
 		pause(); /* as a setup stuck on a dead mount would */
 	struct sb_started st = { 0 };
-	if (sb_mounts_build(p, parent_mntns, &st, &e) < 0)
+	if (sb_mounts_build(p, parent_mntns, fds->trees, &st, &e) < 0)
 		child_fail(msg_fd, &e);
+	if (fds->trees >= 0)
+		close(fds->trees);
 	struct sb_msg m = { .kind = 'S', .overlay = st.workdir_overlay, .ngpu = st.ngpu_devices };
 	copy_text(m.text, sizeof m.text, st.workdir_error.msg);
 	send_msg(msg_fd, &m);
@@ -316,7 +334,7 @@ static noreturn void child_main(const struct sb_plan *p, int gate_fd, int msg_fd
 	/* Into the run's cgroup only now: what the setup allocated (mount points, dentries, the
 	 * overlay's work dir) stays charged to runpilot's cgroup, so the run's cgroup, once
 	 * removed, is not kept alive ("dying") by it, and the run's figures are the job's. */
-	if (join_cgroup(cgroup_fds, ncg) < 0) {
+	if (join_cgroup(fds->cgroup, fds->ncgroup) < 0) {
 		rp_err_sys(&e, "sandbox: cannot enter the run's cgroup");
 		child_fail(msg_fd, &e);
 	}
@@ -415,29 +433,61 @@ static void close_setup_fds(struct sb_setup *s)
 	s->gate_fd = s->msg_fd = -1;
 }
 
+static void reap_helper(struct sb_setup *s, bool kill_it)
+{
+	if (s->helper <= 0)
+		return;
+	if (kill_it)
+		kill(s->helper, SIGKILL);
+	while (waitpid(s->helper, NULL, 0) < 0 && errno == EINTR)
+		;
+	s->helper = -1;
+}
+
 void sb_abort(struct sb_setup *s)
 {
 	close_setup_fds(s);
+	reap_helper(s, true);
 	if (s->pid > 0)
 		kill_and_reap(s->pid); /* its namespaces, and every mount in them, go with it */
 	s->pid = -1;
 }
 
+/* The pipes and sockets between the caller and the setup child, and the cgroup files. */
+static int open_channels(const struct sb_plan *p, int gate[2], int msg[2], int trees[2], struct child_fds *c,
+			 struct rp_err *err)
+{
+	gate[0] = gate[1] = msg[0] = msg[1] = trees[0] = trees[1] = -1;
+	c->ncgroup = open_cgroup_files(p, c->cgroup, err);
+	if (c->ncgroup < 0)
+		return -1;
+	if (pipe2(gate, O_CLOEXEC) < 0 || pipe2(msg, O_CLOEXEC) < 0 ||
+	    (sb_trees_needed(p) && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, trees) < 0)) {
+		rp_err_sys(err, "sandbox: pipe");
+		for (int i = 0; i < 2; i++) {
+			close_fd(&gate[i]);
+			close_fd(&msg[i]);
+			close_fd(&trees[i]);
+		}
+		close_fds(c->cgroup, c->ncgroup);
+		return -1;
+	}
+	c->gate = gate[0];
+	c->msg = msg[1];
+	c->trees = trees[1];
+	return 0;
+}
+
 int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 {
-	int gate_p[2], msg_p[2];
-	*s = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
+	int gate_p[2], msg_p[2], trees_p[2];
+	struct child_fds fds;
+	*s = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1 };
 	ino_t mntns = sb_mntns_inode();
 	if (mntns == 0)
 		return rp_err_sys(err, "sandbox: cannot read /proc/self/ns/mnt");
-	if (pipe2(gate_p, O_CLOEXEC) < 0)
-		return rp_err_sys(err, "sandbox: pipe");
-	if (pipe2(msg_p, O_CLOEXEC) < 0) {
-		rp_err_sys(err, "sandbox: pipe");
-		close(gate_p[0]);
-		close(gate_p[1]);
+	if (open_channels(p, gate_p, msg_p, trees_p, &fds, err) < 0)
 		return -1;
-	}
 	struct cpu_placement cp;
 	cp.known = sched_getaffinity(0, sizeof cp.allowed, &cp.allowed) == 0;
 	/* fork-like clone (no new stack): the child continues below with a copy of our memory. */
@@ -445,20 +495,29 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	if (pid == 0) {
 		close(gate_p[1]);
 		close(msg_p[0]);
-		child_main(p, gate_p[0], msg_p[1], mntns, &cp);
+		if (trees_p[0] >= 0)
+			close(trees_p[0]);
+		child_main(p, &fds, mntns, &cp);
 	}
 	int saved = errno;
 	close(gate_p[0]);
 	close(msg_p[1]);
-	*s = (struct sb_setup){ .pid = pid, .gate_fd = gate_p[1], .msg_fd = msg_p[0] };
+	close_fd(&trees_p[1]);
+	close_fds(fds.cgroup, fds.ncgroup);
+	*s = (struct sb_setup){ .pid = pid, .helper = -1, .gate_fd = gate_p[1], .msg_fd = msg_p[0] };
 	if (pid < 0) {
 		close_setup_fds(s);
+		close_fd(&trees_p[0]);
 		errno = saved;
 		return rp_err_sys(err, "sandbox: cannot create namespaces (clone)");
 	}
-	int rc = 0;
-	if (p->userns)
-		rc = sb_userns_write_maps(pid, p->host_uid, p->host_gid, err);
+	struct sb_ids ids = { .uid = p->uid, .host_uid = p->host_uid, .gid = p->gid, .host_gid = p->host_gid };
+	int rc = sb_userns_write_maps(pid, &ids, err);
+	if (rc == 0 && trees_p[0] >= 0) {
+		s->helper = sb_trees_start(p, pid, trees_p[0], err);
+		rc = s->helper < 0 ? -1 : 0;
+	}
+	close_fd(&trees_p[0]);
 	if (rc == 0)
 		place_off_this_cpu(pid, &cp);
 	if (rc == 0 && write_all(s->gate_fd, "g", 1) < 0)
@@ -488,6 +547,7 @@ int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, s
 		return -1;
 	}
 	close_setup_fds(s);
+	reap_helper(s, false); /* done: the setup has all its mounts */
 	out->pid = s->pid;
 	s->pid = -1;
 	return 0;

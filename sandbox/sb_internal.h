@@ -9,12 +9,39 @@
 #include "err.h"
 #include "sandbox.h"
 
-/* userns.c: write the uid/gid maps of pid (0: the caller, inside the new user namespace),
- * mapping uid and gid to themselves. */
-int sb_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct rp_err *err);
+/* userns.c: ids inside a user namespace and what they are on the host. */
+struct sb_ids {
+	uid_t uid, host_uid;
+	gid_t gid, host_gid;
+};
+/* Write the uid/gid maps of pid (0: the caller, inside the new user namespace). */
+int sb_userns_write_maps(pid_t pid, const struct sb_ids *ids, struct rp_err *err);
+/* In the new user namespace, once its maps are written: take the mapped ids. */
+int sb_userns_become(uid_t uid, gid_t gid, struct rp_err *err);
+/* trees.c: idmapped mounts of the host paths a plan's setup needs, when the job's host ids are
+ * not the caller's (sb_plan). sb_trees_needed says whether; sb_trees_start forks the process
+ * that makes them (in a mount namespace of its own, as the caller) and sends them on sock to
+ * the setup child `child`, whose user namespace gives the mapping; returns its pid (the caller
+ * reaps it) or -1 with err. */
+bool sb_trees_needed(const struct sb_plan *plan);
+pid_t sb_trees_start(const struct sb_plan *plan, pid_t child, int sock, struct rp_err *err);
+/* In the setup child, in the staging root: receive the trees and mount each under /trees
+ * (trees.c); sb_tree_path gives where, or NULL when that source has none (then the setup
+ * reaches the host path under the old root). why: the reason a source is not idmapped. */
+enum sb_tree_kind { SB_TREE_ROOTFS, SB_TREE_WORKDIR, SB_TREE_RUN, SB_TREE_OUTPUT, SB_TREE_BIND0 };
+struct sb_trees {
+	size_t n;
+	char **path;             /* [kind or SB_TREE_BIND0 + bind index]: where it is mounted */
+	bool *idmapped;
+	int *error;              /* errno of the idmapping (0: idmapped) or of the clone itself */
+};
+int sb_trees_receive(const struct sb_plan *plan, int sock, struct sb_trees *out, struct rp_err *err);
+const char *sb_tree_path(const struct sb_trees *t, size_t i);
+void sb_trees_free(struct sb_trees *t);
 /* mounts.c: build the filesystem view in the calling child, which must be in a new mount
- * namespace (checked against parent_mntns before the first mount); fills st's workdir facts. */
-int sb_mounts_build(const struct sb_plan *plan, ino_t parent_mntns, struct sb_started *st,
+ * namespace (checked against parent_mntns before the first mount), with the trees from
+ * trees_sock (-1: none, sb_trees_needed); fills st's workdir facts. */
+int sb_mounts_build(const struct sb_plan *plan, ino_t parent_mntns, int trees_sock, struct sb_started *st,
 		    struct rp_err *err);
 /* The inode of the calling process's mount namespace (0 if unknown). */
 ino_t sb_mntns_inode(void);

@@ -1,6 +1,7 @@
-/* User namespace mapping: the user who runs runpilot is mapped to itself inside (root to root),
- * one id each, and setgroups is denied first (required before an unprivileged gid_map write,
- * and it keeps the job from dropping supplementary groups that guard files). */
+/* User namespace mapping: one id each, the caller's ids inside mapped to the job's host ids (the
+ * caller's own, or for root an unprivileged id); setgroups is denied first (required before an
+ * unprivileged gid_map write, and it keeps the job from dropping supplementary groups that
+ * guard files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,14 +36,24 @@ static int write_proc(pid_t pid, const char *file, const char *text, bool option
 }
 
 /* pid 0: the calling process (it must be inside the new user namespace). */
-int sb_userns_write_maps(pid_t pid, uid_t uid, gid_t gid, struct rp_err *err)
+int sb_userns_write_maps(pid_t pid, const struct sb_ids *ids, struct rp_err *err)
 {
 	char map[64];
 	if (write_proc(pid, "setgroups", "deny", true, err) < 0)
 		return -1;
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)ids->uid, (unsigned)ids->host_uid);
 	if (write_proc(pid, "uid_map", map, false, err) < 0)
 		return -1;
-	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+	snprintf(map, sizeof map, "%u %u 1\n", (unsigned)ids->gid, (unsigned)ids->host_gid);
 	return write_proc(pid, "gid_map", map, false, err);
+}
+
+int sb_userns_become(uid_t uid, gid_t gid, struct rp_err *err)
+{
+	/* A process keeps the ids it had when it made the namespace: mapped to something else
+	 * (root's job runs as nobody), they are no id in it until it takes the mapped ones. Its
+	 * capabilities in the namespace stay: the new ids are the namespace's own. */
+	if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return rp_err_sys(err, "user namespace: cannot take uid %u gid %u", (unsigned)uid, (unsigned)gid);
+	return 0;
 }

@@ -695,10 +695,13 @@ static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 			else if (parse_bool_node(L, val, "sandbox.gpus (all, none, true or false)", &sb->gpus) < 0)
 				return -1;
 		} else if (!strcmp(name, "userns")) {
+			/* The job always runs in a user namespace: true says so, false cannot be had. */
 			bool b;
 			if (parse_bool_node(L, val, "sandbox.userns", &b) < 0)
 				return -1;
-			sb->userns = b;
+			if (!b)
+				return fail_at(L, val, "sandbox.userns: false is not supported: the job always runs in a "
+						       "user namespace (a root caller's as nobody); remove the setting");
 		} else {
 			return unknown_key(L, k, "sandbox", known);
 		}
@@ -888,7 +891,6 @@ static int parse_document(struct loader *L, FILE *f)
 int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec *s, struct rp_err *err)
 {
 	memset(s, 0, sizeof *s);
-	s->sandbox.userns = -1;
 	s->config_path = path_absolute(NULL, path);
 	char *slash = strrchr(s->config_path, '/');
 	s->config_dir = xstrndup(s->config_path, slash == s->config_path ? 1 : (size_t)(slash - s->config_path));
@@ -1034,8 +1036,6 @@ static cJSON *sandbox_json(const struct rp_sandbox_cfg *sb)
 		cJSON_AddBoolToObject(sc, "log", true);
 	if (sb->gpus)
 		cJSON_AddStringToObject(o, "gpus", "all");
-	if (sb->userns >= 0)
-		cJSON_AddBoolToObject(o, "userns", sb->userns);
 	return o;
 }
 

@@ -83,7 +83,7 @@ static int sandboxed_capture(void *ctx, char *const *argv, char *const *envp, co
 void fp_spec_input_sandbox_probes(struct fp_spec_input *si, const struct rp_spec *spec)
 {
 	struct rp_err why = { 0 };
-	if (runner_sandbox_usable(spec, &why)) {
+	if (runner_sandbox_usable(&why)) {
 		si->in.capture = sandboxed_capture;
 		si->in.capture_ctx = (void *)spec;
 	} else {

@@ -36,18 +36,16 @@ const struct runner_ops *runner_ops_named(const char *name)
 	return NULL;
 }
 
-bool runner_sandbox_usable(const struct rp_spec *spec, struct rp_err *why)
+bool runner_sandbox_usable(struct rp_err *why)
 {
-	/* a user namespace unless root asks for none */
-	int userns = spec ? spec->sandbox.userns : -1;
-	return sb_probe(userns == 1 || (userns == -1 && geteuid() != 0), why) == 0;
+	return sb_probe(true, why) == 0;
 }
 
 /* auto: the best runner this host offers, and why better ones were passed over. */
-static const struct runner_ops *pick_auto(const struct rp_job *job, char **reason)
+static const struct runner_ops *pick_auto(char **reason)
 {
 	struct rp_err why = { 0 };
-	if (runner_sandbox_usable(job ? job->spec : NULL, &why)) {
+	if (runner_sandbox_usable(&why)) {
 		*reason = NULL;
 		return &runner_sandbox_ops;
 	}
@@ -62,7 +60,7 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 	r->wait_fd = -1;
 	r->pid = -1;
 	if (!strcmp(name, "auto")) {
-		r->ops = pick_auto(job, &r->fallback_reason);
+		r->ops = pick_auto(&r->fallback_reason);
 		return 0;
 	}
 	r->ops = runner_ops_named(name);

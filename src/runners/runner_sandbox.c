@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@
 #include "sandbox.h"
 #include "sb_init.h"
 #include "util.h"
+
+/* The overflow id most systems call nobody/nogroup, when the user database has neither. */
+#define RP_NOBODY_ID 65534
 
 struct sandbox_state {
 	struct sb_plan plan;
@@ -69,15 +73,16 @@ static void add_mask(struct sandbox_state *st, const char *path)
 	st->masks[st->nmasks++] = (struct sb_mask){ .path = real, .is_dir = S_ISDIR(sb.st_mode) };
 }
 
-/* Credentials of whoever runs runpilot, the system's password hashes, and sandbox.mask. */
+/* Credentials of whoever runs runpilot, the system's password hashes, root's home, the host's
+ * daemon and agent sockets (sb_default_mask_paths), and sandbox.mask. */
 static void plan_masks(struct sandbox_state *st, const struct rp_sandbox_cfg *sc)
 {
 	struct strvec paths = { 0 };
 	const struct passwd *pw = getpwuid(getuid());
 	const char *env_home = getenv("HOME");
-	sb_default_mask_paths(pw ? pw->pw_dir : NULL, getuid() != 0, &paths);
+	sb_default_mask_paths(pw ? pw->pw_dir : NULL, &paths);
 	if (env_home && (!pw || strcmp(env_home, pw->pw_dir) != 0))
-		sb_default_mask_paths(env_home, false, &paths);
+		sb_default_mask_paths(env_home, &paths);
 	for (size_t i = 0; i < sc->nmask; i++)
 		strvec_push(&paths, sc->mask[i]);
 	for (size_t i = 0; i < paths.n; i++)
@@ -103,13 +108,22 @@ static int plan_binds(struct sandbox_state *st, const struct rp_sandbox_cfg *sc,
 	return 0;
 }
 
-static bool use_userns(const struct rp_sandbox_cfg *sc)
+/* The job's ids: the caller's inside its user namespace; on the host the caller's own, except
+ * for root, whose job runs as nobody (a root daemon's socket or file answers it as nobody). */
+static void plan_ids(struct sb_plan *p)
 {
-	if (sc->userns == 1)
-		return true;
-	if (sc->userns == 0)
-		return false;
-	return geteuid() != 0;
+	p->uid = getuid();
+	p->gid = getgid();
+	p->host_uid = p->uid;
+	p->host_gid = p->gid;
+	if (p->uid != 0)
+		return;
+	const struct passwd *nobody = getpwnam("nobody");
+	const struct group *nogroup = getgrnam("nogroup");
+	p->host_uid = nobody && nobody->pw_uid != 0 ? nobody->pw_uid : RP_NOBODY_ID;
+	p->host_gid = nogroup && nogroup->gr_gid != 0 ? nogroup->gr_gid
+		      : nobody && nobody->pw_gid != 0 ? nobody->pw_gid
+						      : RP_NOBODY_ID;
 }
 
 static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, struct rp_err *err)
@@ -155,12 +169,7 @@ static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, 
 	struct sb_plan *p = &st->plan;
 	p->seccomp_notify_sock = -1;
 	st->listener = -1;
-	p->userns = use_userns(sc);
-	if (!p->userns && geteuid() != 0)
-		return rp_err_set(err, RP_ERR_USAGE,
-				  "sandbox.userns: false needs root; remove it to run in a user namespace");
-	p->host_uid = getuid();
-	p->host_gid = getgid();
+	plan_ids(p);
 	if (plan_security(p, sc, err) < 0)
 		return -1;
 	if (sc->rootfs) {
@@ -181,7 +190,7 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
 	struct sandbox_state *st = xcalloc(1, sizeof *st);
 	st->lifeline_w = st->status_r = -1;
-	st->setup = (struct sb_setup){ .pid = -1, .gate_fd = -1, .msg_fd = -1 };
+	st->setup = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1 };
 	r->priv = st;
 	if (plan_view(st, sc, err) < 0)
 		return -1;
@@ -238,7 +247,7 @@ static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *j
 /* A setup failure that looks like missing user namespace support gets the fix appended. */
 static void explain_failure(const struct sb_plan *p, struct rp_err *err)
 {
-	if (!p->userns || (err->sys_errno != EPERM && err->sys_errno != EACCES &&
+	if ((err->sys_errno != EPERM && err->sys_errno != EACCES &&
 			   err->sys_errno != ENOSPC && err->sys_errno != EINVAL && err->sys_errno != EUSERS))
 		return;
 	char *hint = sb_userns_hint();
@@ -464,7 +473,12 @@ static cJSON *sandbox_describe(struct runner *r)
 	cJSON_AddItemToObject(o, "masked", m);
 	if (sc->gpus)
 		cJSON_AddNumberToObject(o, "gpu_devices", st->started.ngpu_devices);
-	cJSON_AddBoolToObject(o, "userns", p->userns);
+	cJSON_AddTrueToObject(o, "userns");
+	char map[64];
+	snprintf(map, sizeof map, "%u %u 1", (unsigned)p->uid, (unsigned)p->host_uid);
+	cJSON_AddStringToObject(o, "uid_map", map);
+	snprintf(map, sizeof map, "%u %u 1", (unsigned)p->gid, (unsigned)p->host_gid);
+	cJSON_AddStringToObject(o, "gid_map", map);
 	return o;
 }
 
@@ -515,7 +529,7 @@ int runner_sandboxed_capture(const struct rp_spec *spec, char *const *argv, char
 {
 	struct sandbox_state *st = xcalloc(1, sizeof *st);
 	int out_p[2] = { -1, -1 }, life_p[2] = { -1, -1 }, status_p[2] = { -1, -1 }, rc = -1;
-	struct sb_setup setup = { .pid = -1, .gate_fd = -1, .msg_fd = -1 };
+	struct sb_setup setup = { .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1 };
 	struct sb_seccomp filter = { 0 };
 	struct sb_started started = { .pid = -1 };
 	if (plan_view(st, &spec->sandbox, err) < 0)

@@ -4,8 +4,11 @@
  * Environment: ESC_HOST_PID (a host process of the same user, passed with sandbox.env_pass),
  * ESC_PORT (a host loopback
  * listener), ESC_WORKDIR_FILE (a workdir file to overwrite), ESC_SECRETS (colon-separated
- * masked files), ESC_SUID (a setuid-root copy of cat). `sb_escape --terminal` makes only the
- * terminal attempts (under a pty, tests/integration/test_terminal.sh). */
+ * masked files), ESC_SUID (a setuid-root copy of cat), ESC_HOST_SOCKETS (colon-separated
+ * pathname sockets of host daemons that must not be reachable), ESC_PEER_SOCKETS (reachable
+ * ones, whose listener on the host records who connected), ESC_ABSTRACT (an abstract socket
+ * name a host process listens on). `sb_escape --terminal` makes only the terminal attempts
+ * (under a pty, tests/integration/test_terminal.sh). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +26,9 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -321,6 +327,59 @@ static void listener(void)
 	printf("MARKER swapoff after the kill: ret=%ld %s\n", r, strerror(errno));
 }
 
+static int connect_unix(const char *path, bool abstract)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len + 1 >= sizeof a.sun_path)
+		return -1;
+	memcpy(a.sun_path + (abstract ? 1 : 0), path, len);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (abstract ? 1 : 0));
+	if (connect(s, (struct sockaddr *)&a, alen) < 0) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+}
+
+/* Host daemons' sockets: those under /run and the agents' must not be there; a reachable one
+ * (ESC_PEER_SOCKETS) must see the job as an unprivileged host user (its listener checks). */
+static void host_sockets(void)
+{
+	char *list = strdup(getenv("ESC_HOST_SOCKETS") ? getenv("ESC_HOST_SOCKETS") : "");
+	for (char *p = strtok(list, ":"); p; p = strtok(NULL, ":")) {
+		char name[300];
+		snprintf(name, sizeof name, "connect to host socket %s", p);
+		int s = connect_unix(p, false);
+		must_fail(name, s);
+		if (s >= 0)
+			close(s);
+	}
+	free(list);
+	list = strdup(getenv("ESC_PEER_SOCKETS") ? getenv("ESC_PEER_SOCKETS") : "");
+	for (char *p = strtok(list, ":"); p; p = strtok(NULL, ":")) {
+		int s = connect_unix(p, false);
+		printf("MARKER connect %s: %s\n", p, s < 0 ? strerror(errno) : "connected");
+		if (s >= 0) {
+			(void)!send(s, "hello\n", 6, MSG_NOSIGNAL);
+			close(s);
+		}
+	}
+	free(list);
+	const char *abstract = getenv("ESC_ABSTRACT");
+	if (abstract && *abstract) {
+		int s = connect_unix(abstract, true);
+		must_fail("connect to a host abstract unix socket", s);
+		if (s >= 0)
+			close(s);
+	}
+}
+
 static void network(void)
 {
 	int port = atoi(getenv("ESC_PORT") ? getenv("ESC_PORT") : "0");
@@ -350,6 +409,7 @@ int main(int argc, char **argv)
 	terminal();
 	listener();
 	network();
+	host_sockets();
 	printf("DONE\n");
 	return 0;
 }

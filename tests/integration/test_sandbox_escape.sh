@@ -32,6 +32,37 @@ rp_cleanup_hooks+=("kill $LISTENER 2>/dev/null")
 wait_for "[ -s '$PORTF' ]" 5 || { fail "listener" "no port"; exit 1; }
 PORT=$(cat "$PORTF")
 
+# Host daemons' unix sockets, owned by root and open to everyone (0777): one under /run (hidden
+# from the job), one under /var/tmp (reachable: its listener must see an unprivileged peer) and
+# an abstract one (not reachable from the job's network namespace). Each connection is logged
+# as "NAME UID".
+SOCKLOG=$T/socket-peers
+RUN_SOCK=/run/rp-esc-$$.sock VAR_SOCK=/var/tmp/rp-esc-$$.sock ABSTRACT=rp-esc-$$
+python3 -c '
+import os, select, socket, struct, sys
+log, names = sys.argv[1], sys.argv[2:]
+socks = {}
+for n in names:
+    s = socket.socket(socket.AF_UNIX)
+    s.bind("\0" + n[1:] if n.startswith("@") else n)
+    if not n.startswith("@"): os.chmod(n, 0o777)
+    s.listen(8); socks[s] = n
+open(log + ".ready", "w").close()
+while True:
+    for s in select.select(list(socks), [], [])[0]:
+        c, _ = s.accept()
+        uid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        with open(log, "a") as f: f.write("%s %d\n" % (socks[s], uid))
+        c.close()
+' "$SOCKLOG" "$RUN_SOCK" "$VAR_SOCK" "@$ABSTRACT" &
+SOCK_LISTENER=$!
+rp_cleanup_hooks+=("kill $SOCK_LISTENER 2>/dev/null; rm -f $RUN_SOCK $VAR_SOCK")
+wait_for "[ -e '$SOCKLOG.ready' ]" 5 || { fail "socket listeners" "not ready"; exit 1; }
+# A secret in root's home (an npm token, say): /root is hidden from every job.
+ROOT_SECRET=/root/.rp-esc-npmrc-$$
+echo "SECRET-npmrc" > "$ROOT_SECRET"
+rp_cleanup_hooks+=("rm -f $ROOT_SECRET")
+
 # run_suite WHO RUNAS...: one escape run; RUNAS is empty (root) or "as_user USER".
 run_suite() {
 	local who=$1; shift
@@ -56,7 +87,10 @@ run_suite() {
 		"env:" \
 		"  ESC_PORT: \"$PORT\"" \
 		"  ESC_WORKDIR_FILE: $W/data.txt" \
-		"  ESC_SECRETS: $W/fakehome/.ssh/id_rsa:$W/fakehome/.aws/credentials:$W/fakehome/.netrc:$W/private.txt" \
+		"  ESC_SECRETS: $W/fakehome/.ssh/id_rsa:$W/fakehome/.aws/credentials:$W/fakehome/.netrc:$W/private.txt:$ROOT_SECRET" \
+		"  ESC_HOST_SOCKETS: $RUN_SOCK" \
+		"  ESC_PEER_SOCKETS: $VAR_SOCK" \
+		"  ESC_ABSTRACT: $ABSTRACT" \
 		"  ESC_SUID: $W/suidcat" \
 		"  ESC_DEVNODES: $nodes" \
 		"sandbox:" \
@@ -106,6 +140,19 @@ run_suite() {
 	check "$who: the seccomp log still records a call refused after the job tried to kill its listener" \
 		test "$(json "$rd/run.json" "d['runner']['denied_syscalls'].get('swapoff', 0)")" -ge 1
 	check "$who: nothing written to /" test ! -e /escape-test -a ! -e /etc/escape-test -a ! -e /usr/escape-test
+	# Who the job is on the host: the user, or for root an unprivileged id; its files are the caller's.
+	local uid=${2:+$(id -u "${*: -1}")} host_uid
+	uid=${uid:-0}
+	host_uid=$( [ "$uid" = 0 ] && id -u nobody || echo "$uid")
+	check "$who: a root daemon's socket under /run: no connection" sh -c "! grep -q '^$RUN_SOCK ' '$SOCKLOG'"
+	check "$who: a host abstract socket: no connection" sh -c "! grep -q '^@$ABSTRACT ' '$SOCKLOG'"
+	check "$who: a reachable host socket sees the job as host uid $host_uid, not root" \
+		test "$(grep "^$VAR_SOCK " "$SOCKLOG" | cut -d' ' -f2 | sort -u | tr '\n' ' ')" = "$host_uid "
+	: > "$SOCKLOG"
+	check "$who: run.json gives the uid mapping (inside $uid, host $host_uid)" \
+		test "$(json "$rd/run.json" "d['runner']['uid_map']")" = "$uid $host_uid 1"
+	check "$who: the files the job left in outputs/ and changes/ are the caller's" \
+		test "$(stat -c %u "$rd/outputs/suid-left" "$rd/changes/suid-left" "$rd/changes/data.txt" | sort -u)" = "$uid"
 	kill "$victim" 2>/dev/null
 	wait "$victim" 2>/dev/null
 	sb_no_leftovers "$who" "$snap" "$rd"

@@ -153,16 +153,49 @@ for sig in INT TERM; do
 	sb_no_leftovers "setup stalled ($sig)" "$SNAP" "$RD"
 done
 
-# --- workdir read-only fallback: overlay refused (a ':' in the run dir path) ---
-HO="$T/ho:me"
-mkdir -p "$HO"
+# --- root's job runs as nobody: its files through idmapped mounts -------------------------
+# Its workdir lies under /root here (a masked directory: the mount point is made in the mask).
+RW=/root/.rp-test-work-$$ RH=$T/root-home
+rp_cleanup_hooks+=("rm -rf $RW")
+mkdir -p "$RW"
+echo original > "$RW/data.txt"
+chmod 600 "$RW/data.txt"
+echo "root secret" > "$RW/../.rp-test-secret-$$"
+rp_cleanup_hooks+=("rm -f /root/.rp-test-secret-$$")
+mkconfig "$RW/who.yaml" who "sh -c 'id -u; cat /proc/self/uid_map; cat data.txt; echo new > data.txt; mkdir d; echo o > d/f; echo o > \$RUNPILOT_OUTPUT_DIR/o.txt; cat /root/.rp-test-secret-$$ || echo no-secret'"
+RUNPILOT_HOME=$RH rp run --runner sandbox "$RW/who.yaml" > "$T/who.out" 2>&1; RC=$?
+RD=$(ls -d "$RH"/runs/rp_* | tail -n1)
+NOBODY=$(id -u nobody)
+check "root: the job runs (exit 0)" test "$RC" -eq 0
+check "root: the job is uid 0 inside, host uid $NOBODY" \
+	test "$(sed -n '1p;2p' "$RD/logs.txt" | tr -s ' ' | tr '\n' '|')" = "0| 0 $NOBODY 1|"
+check "root: it reads and rewrites its workdir under /root (a 0600 file)" \
+	test "$(sed -n 3p "$RD/logs.txt")" = original -a "$(cat "$RD/changes/data.txt")" = new -a "$(cat "$RW/data.txt")" = original
+check "root: the rest of /root is hidden" grep -qx no-secret "$RD/logs.txt"
+check "root: what it wrote is root's on the host (changes/ and outputs/)" \
+	test "$(stat -c %u:%g "$RD/changes/data.txt" "$RD/changes/d" "$RD/changes/d/f" "$RD/outputs/o.txt" | sort -u)" = 0:0
+check "root: run.json gives the mapping" test "$(field "[d['runner']['userns'], d['runner']['uid_map']]")" = "[true, \"0 $NOBODY 1\"]"
+
+# --- workdir read-only fallback: the overlay cannot be had --------------------------------
+# As root: a workdir on a filesystem without idmapped mounts (ramfs, mounted in a private mount
+# namespace of the test's own); and a run store there, which cannot work at all.
+RAMFS_SCRIPT='mount -t ramfs rp-test "$1" && mkdir "$1/w" && cp "$2" "$1/w/" && echo hi > "$1/w/data.txt" &&
+	RUNPILOT_HOME="$3" "$4" run --runner sandbox "$1/w/ro.yaml" > "$5.ro" 2>&1; echo $? > "$5.ro.rc"
+	mkdir "$1/h"; RUNPILOT_HOME="$1/h" "$4" run --runner sandbox "$1/w/ro.yaml" > "$5.store" 2>&1; echo $? > "$5.store.rc"
+	cp -r "$1/h" "$5.h"'
 mkconfig "$W/ro.yaml" ro "sh -c 'cat data.txt >/dev/null && echo x > new.txt'"
-RUNPILOT_HOME=$HO rp run --runner sandbox "$W/ro.yaml" > "$T/ro.out" 2>&1; RC=$?
+mkdir -p "$T/ramfs"
+HO=$T/ro-home
+unshare -m --propagation private sh -c "$RAMFS_SCRIPT" sh "$T/ramfs" "$W/ro.yaml" "$HO" "$RUNPILOT_BIN" "$T/ramfs-out"
+RC=$(cat "$T/ramfs-out.ro.rc")
 RD=$(ls -d "$HO"/runs/rp_* | tail -n1)
 check "read-only workdir: the write fails" test "$RC" -ne 0
 check "read-only workdir: run.json says readonly" test "$(field "d['runner']['workdir']")" = readonly
-check "read-only workdir: run.json says why" grep -q "overlay" <<< "$(field "d['runner']['workdir_reason']")"
-check "read-only workdir: no changes/ dir" test ! -e "$RD/changes" -a ! -e "$W/new.txt"
+check "read-only workdir: run.json says why" grep -q "cannot be idmapped" <<< "$(field "d['runner']['workdir_reason']")"
+check "read-only workdir: no changes/ dir" test ! -e "$RD/changes"
+check "run store without idmapped mounts: fails before the job (exit 1)" test "$(cat "$T/ramfs-out.store.rc")" = 1
+check "run store without idmapped mounts: one error line with the fix" \
+	test "$(grep -c 'runpilot: error:.*cannot be idmapped.*fix: a run store (RUNPILOT_HOME) on' "$T/ramfs-out.store")" = 1
 
 # --- rootfs ---
 if ! /bin/busybox true 2>/dev/null; then
@@ -377,6 +410,17 @@ if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && sb_make_user; then
 	check "user: user namespace used" test "$(field "d['runner']['userns']")" = true
 	check "user: workdir write kept in changes/" test "$(cat "$RD/changes/data.txt" 2>/dev/null)" = new -a "$(head -n1 "$UW/data.txt")" = 1
 	check "user: outputs written" test -f "$RD/outputs/o.txt"
+	# A ':' in the run dir's path: overlayfs options cannot name it; the workdir is read-only.
+	mkconfig "$UW/ro.yaml" ro "sh -c 'cat data.txt >/dev/null && echo x > new.txt'"
+	chown "$SB_USER" "$UW/ro.yaml"
+	mkdir -p "$T/uho:me" && chown "$SB_USER" "$T/uho:me"
+	RUNPILOT_HOME=$T/uho:me HOME=$UH as_user "$SB_USER" timeout 120 "$RUNPILOT_BIN" run --runner sandbox "$UW/ro.yaml" > "$T/uro.out" 2>&1
+	RC=$?
+	RD=$(ls -d "$T/uho:me"/runs/rp_* | tail -n1)
+	check "user: read-only workdir: the write fails" test "$RC" -ne 0
+	check "user: read-only workdir: run.json says readonly, and why" \
+		test "$(field "[d['runner']['workdir'], 'overlay' in d['runner']['workdir_reason']]")" = '["readonly", true]'
+	check "user: read-only workdir: no changes/ dir" test ! -e "$RD/changes" -a ! -e "$UW/new.txt"
 	urun "$UW/segv.yaml" "$T/usegv.out"
 	check "user: a signal is recorded (SIGSEGV)" test "$(field "d.get('signal')")" = 11
 	if sb_user_python "$SB_USER"; then

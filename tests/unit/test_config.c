@@ -151,7 +151,6 @@ static void test_full_config(void **state)
 	assert_false(s.has_sandbox);
 	assert_string_equal(s.sandbox.network, "host");
 	assert_string_equal(s.sandbox.seccomp_profile, "default");
-	assert_int_equal(s.sandbox.userns, -1);
 	config_free(&s);
 	assert_null(s.name);
 	free(sub);
@@ -299,7 +298,7 @@ static void test_sandbox_and_fingerprint_sections(void **state)
 		"  capabilities: [CAP_NET_BIND_SERVICE]\n"
 		"  seccomp: {profile: strict, deny: [ptrace, mount], log: true}\n"
 		"  gpus: all\n"
-		"  userns: false\n"
+		"  userns: true\n"
 		"  env_pass: [HF_HOME, WANDB_*]\n"
 		"fingerprint:\n"
 		"  env: [CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS]\n"
@@ -332,7 +331,6 @@ static void test_sandbox_and_fingerprint_sections(void **state)
 	assert_string_equal(sb->seccomp_deny[1], "mount");
 	assert_true(sb->seccomp_log);
 	assert_true(sb->gpus);
-	assert_int_equal(sb->userns, 0);
 	assert_int_equal(sb->nenv_pass, 2);
 	assert_string_equal(sb->env_pass[1], "WANDB_*");
 	assert_int_equal(s.fingerprint.nenv, 2);
@@ -345,7 +343,6 @@ static void test_sandbox_and_fingerprint_sections(void **state)
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(jsb, "seccomp"), "profile")->valuestring,
 			    "strict");
 	assert_string_equal(cJSON_GetObjectItem(jsb, "gpus")->valuestring, "all");
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(jsb, "userns")));
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(jsb, "mounts")), 2);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(jsb, "env_pass")), 2);
 	cJSON *jfp = cJSON_GetObjectItem(j, "fingerprint");
@@ -361,7 +358,6 @@ static void test_seccomp_as_profile_name(void **state)
 	load_ok(f, "name: a\nentrypoint: x\nsandbox: {seccomp: unconfined, gpus: none, userns: true}\n", NULL, &s);
 	assert_string_equal(s.sandbox.seccomp_profile, "unconfined");
 	assert_false(s.sandbox.gpus);
-	assert_int_equal(s.sandbox.userns, 1);
 	assert_string_equal(s.sandbox.network, "host");
 	config_free(&s);
 }
@@ -667,6 +663,9 @@ static void test_err_sandbox_values(void **state)
 		     "unknown seccomp profile 'paranoid' (use default, strict or unconfined)");
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {userns: maybe}\n", 3, 19,
 		     "sandbox.userns must be true or false");
+	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {userns: false}\n", 3, 19,
+		     "sandbox.userns: false is not supported: the job always runs in a user namespace "
+		     "(a root caller's as nobody); remove the setting");
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {env_pass: [\"A=B\"]}\n", 3, 21,
 		     "sandbox.env_pass: 'A=B' is not a variable name or a glob of names");
 }

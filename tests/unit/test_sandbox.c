@@ -80,23 +80,38 @@ static void test_caps_drop_keeps_only_listed(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+static bool has(const struct strvec *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (!strcmp(v->v[i], s))
+			return true;
+	return false;
+}
+
+/* Credentials, root's home and the places daemons and agents keep their sockets, whoever runs. */
 static void test_default_masks(void **state)
 {
 	struct strvec v = { 0 };
-	sb_default_mask_paths("/home/ada", true, &v);
-	bool ssh = false, root = false, shadow = false, netrc = false;
-	for (size_t i = 0; i < v.n; i++) {
-		ssh |= !strcmp(v.v[i], "/home/ada/.ssh");
-		netrc |= !strcmp(v.v[i], "/home/ada/.netrc");
-		root |= !strcmp(v.v[i], "/root");
-		shadow |= !strcmp(v.v[i], "/etc/shadow");
-	}
-	assert_true(ssh && root && shadow && netrc);
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	setenv("SSH_AUTH_SOCK", "/tmp/ssh-XXXXabc/agent.77", 1);
+	setenv("GPG_AGENT_INFO", "/home/ada/.gnupg/S.gpg-agent:0:1", 1);
+	sb_default_mask_paths("/home/ada", &v);
+	const char *want[] = { "/home/ada/.ssh", "/home/ada/.netrc", "/root", "/etc/shadow", "/run", "/var/run",
+			       "/run/user/1000", "/tmp/ssh-XXXXabc", "/home/ada/.gnupg" };
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+		if (!has(&v, want[i]))
+			fail_msg("%s is not masked", want[i]);
 	strvec_free(&v);
-	sb_default_mask_paths(NULL, false, &v);
-	for (size_t i = 0; i < v.n; i++)
-		assert_string_not_equal(v.v[i], "/root");
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("SSH_AUTH_SOCK");
+	setenv("GPG_AGENT_INFO", "relative/S.gpg-agent", 1);
+	sb_default_mask_paths(NULL, &v);
+	assert_true(has(&v, "/root") && has(&v, "/run"));
+	assert_false(has(&v, "relative"));
+	assert_int_equal(v.n, 5); /* the fixed ones only */
 	strvec_free(&v);
+	unsetenv("GPG_AGENT_INFO");
+	(void)state;
 }
 
 /* The guard: mount setup refuses to run in the namespace it was started from. The check runs in
@@ -115,7 +130,7 @@ static void test_refuses_same_mount_namespace(void **state)
 		struct sb_plan p = { .cwd = "/" };
 		struct sb_started st = { 0 };
 		struct rp_err e = { 0 };
-		int rc = sb_mounts_build(&p, sb_mntns_inode(), &st, &e);
+		int rc = sb_mounts_build(&p, sb_mntns_inode(), -1, &st, &e);
 		char *after = mountinfo();
 		if (rc != -1 || !strstr(e.msg, "refusing"))
 			_exit(1);
@@ -134,6 +149,18 @@ struct run {
 	struct sb_started st;
 };
 
+/* The job's host ids as the runner picks them: the caller's, or nobody's for root (the setup then
+ * gets its paths as idmapped mounts). */
+static unsigned job_host_uid(void)
+{
+	return getuid() == 0 ? 65534 : getuid();
+}
+
+static unsigned job_host_gid(void)
+{
+	return getuid() == 0 ? 65534 : getgid();
+}
+
 /* Start argv in a minimal plan; wait for it; the job's wait status in r->status. */
 static void run_plan(char **argv, const char *rootfs, struct run *r)
 {
@@ -144,7 +171,7 @@ static void run_plan(char **argv, const char *rootfs, struct run *r)
 	char *envp[] = { "PATH=/usr/bin:/bin", NULL };
 	struct sb_plan p = {
 		.argv = argv, .envp = envp, .cwd = "/", .out_fd = out[1], .hostname = "rp_test",
-		.userns = geteuid() != 0, .host_uid = getuid(), .host_gid = getgid(), .rootfs = rootfs,
+		.uid = getuid(), .gid = getgid(), .host_uid = job_host_uid(), .host_gid = job_host_gid(), .rootfs = rootfs,
 		.lifeline_fd = life[0], .status_fd = stat_p[1], .seccomp_notify_sock = -1,
 	};
 	memset(r, 0, sizeof *r);
@@ -233,7 +260,7 @@ static bool held_begin(struct held *h, char **argv)
 	static char *envp[] = { "PATH=/usr/bin:/bin", NULL };
 	h->plan = (struct sb_plan){
 		.argv = argv, .envp = envp, .cwd = "/", .out_fd = h->out[1], .hostname = "rp_test",
-		.userns = geteuid() != 0, .host_uid = getuid(), .host_gid = getgid(), .output_dir = h->dir,
+		.uid = getuid(), .gid = getgid(), .host_uid = job_host_uid(), .host_gid = job_host_gid(), .output_dir = h->dir,
 		.lifeline_fd = h->life[0], .status_fd = h->stat_p[1], .seccomp_notify_sock = -1,
 	};
 	struct rp_err e = { 0 };
@@ -309,14 +336,14 @@ static void test_abort_before_release_leaves_nothing(void **state)
 
 static void test_namespace_names(void **state)
 {
-	struct sb_plan p = { .userns = true, .netns = true };
+	struct sb_plan p = { .netns = true };
 	const char *n[8];
 	assert_int_equal(sb_namespace_names(&p, n), 7);
 	assert_string_equal(n[0], "user");
 	assert_string_equal(n[6], "net");
-	p.userns = p.netns = false;
-	assert_int_equal(sb_namespace_names(&p, n), 5);
-	assert_string_equal(n[0], "pid");
+	p.netns = false;
+	assert_int_equal(sb_namespace_names(&p, n), 6);
+	assert_string_equal(n[0], "user");
 }
 
 int main(void)
