@@ -7,10 +7,11 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
-# Debian packages the build needs (mk/deps.sh installs them as root, or prints the command).
-DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config
+# Debian packages the build needs (mk/deps.sh installs them as root, or prints the command),
+# and passt: pasta wires the sandbox's default network (outbound).
+DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt
 # Packages only the tests need.
-DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch
+DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'

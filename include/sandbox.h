@@ -61,7 +61,12 @@ struct sb_plan {
 	gid_t host_gid;
 
 	/* Namespaces. */
-	bool netns;              /* network "none": private net namespace with only lo */
+	bool netns;              /* a network namespace of its own (network none or outbound); /sys
+				  * is then a fresh sysfs showing it */
+	bool net_wait_route;     /* outbound: a helper wires it (sb_net_start); the job starts once
+				  * the default route the helper installs is there */
+	const char *resolv_conf; /* shown read-only at resolv_conf_path (NULL: the host's file) */
+	const char *resolv_conf_path; /* as the job sees it (the target of /etc/resolv.conf) */
 
 	/* Filesystem view. */
 	const char *rootfs;      /* NULL: the host's / read-only; else a root filesystem to pivot into */
@@ -108,6 +113,8 @@ struct sb_started {
 struct sb_setup {
 	pid_t pid;               /* the setup process, later the init; -1: none */
 	pid_t helper;            /* the process making its idmapped mounts (trees.c); -1: none */
+	int userns_fd, netns_fd; /* its namespaces, opened before it takes the job's ids (-1: not
+				  * needed): for the helpers that attach to them */
 	int gate_fd;             /* write end: one byte releases the job */
 	int msg_fd;              /* read end of the setup reports */
 };
@@ -188,6 +195,27 @@ int sb_seccomp_listener_start(int log_fd, int *sock, pid_t *pid, struct rp_err *
  * /etc/gshadow and /root; and where host daemons and agents keep their sockets: /run, /var/run,
  * $XDG_RUNTIME_DIR and the directories of $SSH_AUTH_SOCK and $GPG_AGENT_INFO. */
 void sb_default_mask_paths(const char *home, struct strvec *out);
+
+/* network "outbound" (net.c): pasta, a user-mode network stack on the host, attached to the
+ * sandbox's namespaces. The job's DNS server is SB_NET_DNS (pasta forwards it to the host's). */
+#define SB_NET_DNS "169.254.1.1"
+#define SB_NET_NO_HELPER "network: outbound needs pasta, from Debian's passt package (apt-get install " \
+			 "passt); or set sandbox.network: none (no network) or host"
+struct sb_net {
+	pid_t pid;               /* pasta; -1: none */
+	int err_fd;              /* its stderr */
+};
+/* Where pasta is (absolute PATH entries only), or NULL. */
+const char *sb_net_helper(void);
+/* Whether this host has a default route (IPv4 or IPv6): without one pasta has nothing to use. */
+bool sb_net_host_has_route(void);
+/* Attach pasta to the namespaces of a begun sandbox (its userns_fd and netns_fd). */
+int sb_net_start(const struct sb_setup *s, struct sb_net *net, struct rp_err *err);
+/* If pasta has exited: why, in one line (caller frees); else NULL. */
+char *sb_net_failure(struct sb_net *net);
+/* Kill pasta (the job is gone, or never ran); stop also reaps it. */
+void sb_net_kill(struct sb_net *net);
+void sb_net_stop(struct sb_net *net);
 
 /* GPU device files (/dev/nvidia*, /dev/nvidia-caps/...) present on this host. */
 size_t sb_gpu_devices(char ***out);

@@ -378,6 +378,24 @@ static int build_root(const struct sb_plan *p, const struct sb_trees *t, struct 
 	return set_attr(NEWROOT, ROOT_ATTRS, true, err);
 }
 
+/* With a network namespace of its own, a fresh sysfs: /sys/class/net then lists the job's
+ * interfaces, not the host's. The host's cgroup tree stays visible below it, read-only, as
+ * before (jobs read their limits there). */
+static int build_sys(const struct sb_plan *p, struct rp_err *err)
+{
+	if (!p->netns)
+		return 0;
+	if (do_mount("sysfs", NEWROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err) < 0)
+		return -1;
+	struct stat st;
+	if (stat(OLDROOT "/sys/fs/cgroup", &st) < 0 || stat(NEWROOT "/sys/fs/cgroup", &st) < 0)
+		return 0;
+	int target = open(NEWROOT "/sys/fs/cgroup", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (target < 0)
+		return rp_err_sys(err, "sandbox: /sys/fs/cgroup");
+	return bind_onto(OLDROOT "/sys/fs/cgroup", target, "/sys/fs/cgroup", ROOT_ATTRS, err);
+}
+
 /* A fresh /proc for the new pid namespace, hardened as Docker does. It is mounted over the
  * host's (read-only, bound with /): unmounting that first would cost an RCU grace period
  * (about a millisecond in a VM), and the job can never unmount ours to see it. */
@@ -578,8 +596,25 @@ static int bind_extra(const struct sb_plan *p, const struct sb_trees *t, size_t 
 	return rc;
 }
 
+/* The plan's resolv.conf (network outbound: pasta's DNS forwarder), written in the staging root
+ * and bound read-only where the job's /etc/resolv.conf leads. Best effort: where no mount point
+ * can be made (a rootfs whose link points nowhere), the job keeps the file it has. */
+static int show_resolv_conf(const struct sb_plan *p)
+{
+	int fd = open("/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return 0;
+	int rc = write_all(fd, p->resolv_conf, strlen(p->resolv_conf));
+	close(fd);
+	struct rp_err ignored = { 0 };
+	int target = rc < 0 ? -1 : mount_point(p->resolv_conf_path, false, &ignored);
+	if (target >= 0)
+		(void)bind_onto("/resolv.conf", target, p->resolv_conf_path, ROOT_ATTRS | MOUNT_ATTR_NOEXEC, &ignored);
+	return 0;
+}
+
 /* One step of the view below the root: a mount or a mask, at a path as the job sees it. */
-enum step_kind { STEP_MASK, STEP_WORKDIR, STEP_OUTPUT, STEP_BIND };
+enum step_kind { STEP_MASK, STEP_WORKDIR, STEP_OUTPUT, STEP_BIND, STEP_RESOLV_CONF };
 struct view_step {
 	enum step_kind kind;
 	size_t index;            /* of the bind or mask */
@@ -621,6 +656,8 @@ static size_t plan_steps(const struct sb_plan *p, struct view_step *steps)
 		steps[n++] = (struct view_step){ STEP_OUTPUT, 0, p->output_dir, 0 };
 	for (size_t i = 0; i < p->nbinds; i++)
 		steps[n++] = (struct view_step){ STEP_BIND, i, p->binds[i].dst, 0 };
+	if (p->resolv_conf && p->resolv_conf_path)
+		steps[n++] = (struct view_step){ STEP_RESOLV_CONF, 0, p->resolv_conf_path, 0 };
 	for (size_t i = 0; i < n; i++)
 		steps[i].depth = path_depth(steps[i].path);
 	qsort(steps, n, sizeof *steps, step_order);
@@ -640,6 +677,8 @@ static int run_step(const struct sb_plan *p, const struct sb_trees *t, const str
 		return bind_output(p, t, err);
 	case STEP_BIND:
 		return bind_extra(p, t, s->index, err);
+	case STEP_RESOLV_CONF:
+		return show_resolv_conf(p);
 	}
 	return 0;
 }
@@ -647,7 +686,7 @@ static int run_step(const struct sb_plan *p, const struct sb_trees *t, const str
 /* The workdir, output dir, binds and masks, in step_order. */
 static int build_view(const struct sb_plan *p, const struct sb_trees *t, struct sb_started *st, struct rp_err *err)
 {
-	size_t max = p->nmasks + p->nbinds + 2;
+	size_t max = p->nmasks + p->nbinds + 3;
 	struct view_step *steps = xcalloc(max, sizeof *steps);
 	int *mask_fds = xcalloc(max, sizeof *mask_fds);
 	size_t n = plan_steps(p, steps);
@@ -686,7 +725,8 @@ int sb_mounts_build(const struct sb_plan *p, ino_t parent_mntns, int trees_sock,
 	int rc = enter_staging(parent_mntns, err);
 	if (rc == 0 && trees_sock >= 0)
 		rc = sb_trees_receive(p, trees_sock, &trees, err);
-	if (rc == 0 && (build_root(p, &trees, err) < 0 || build_proc(err) < 0 || build_dev(p, st, err) < 0))
+	if (rc == 0 && (build_root(p, &trees, err) < 0 || build_sys(p, err) < 0 || build_proc(err) < 0 ||
+			build_dev(p, st, err) < 0))
 		rc = -1;
 	if (rc == 0)
 		rc = do_mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", err);

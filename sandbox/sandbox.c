@@ -280,6 +280,9 @@ static void place_off_this_cpu(pid_t child, const struct cpu_placement *cp)
 	(void)sched_setaffinity(child, sizeof others, &others);
 }
 
+/* How long the job waits for network "outbound" to come up (pasta takes tens of ms). */
+#define NET_UP_TIMEOUT_MS 10000
+
 /* What the setup child gets from sb_begin besides the plan. */
 struct child_fds {
 	int gate, msg, trees;    /* trees: -1 unless sb_trees_needed */
@@ -315,6 +318,9 @@ static noreturn void child_main(const struct sb_plan *p, struct child_fds *fds, 
 	}
 	if (p->netns && sb_ns_loopback_up(&e) < 0)
 		child_fail(msg_fd, &e);
+	int route_fd = p->net_wait_route ? sb_ns_route_watch(&e) : -1;
+	if (p->net_wait_route && route_fd < 0)
+		child_fail(msg_fd, &e);
 
 	while (test_hook("RUNPILOT_TEST_STALL_SETUP"))
 		pause(); /* as a setup stuck on a dead mount would */
@@ -331,6 +337,10 @@ static noreturn void child_main(const struct sb_plan *p, struct child_fds *fds, 
 	if (read_filter(gate_fd, &filter) < 0)
 		_exit(1);
 	close(gate_fd);
+	/* The network helper has had the setup's time to wire the namespace. */
+	if (route_fd >= 0 && sb_ns_route_wait(route_fd, NET_UP_TIMEOUT_MS, &e) < 0)
+		child_fail(msg_fd, &e);
+	close_fd(&route_fd);
 	/* Into the run's cgroup only now: what the setup allocated (mount points, dentries, the
 	 * overlay's work dir) stays charged to runpilot's cgroup, so the run's cgroup, once
 	 * removed, is not kept alive ("dying") by it, and the run's figures are the job's. */
@@ -426,11 +436,28 @@ static int read_reports(int fd, int cancel_fd, struct sb_started *out, struct rp
 
 static void close_setup_fds(struct sb_setup *s)
 {
-	if (s->gate_fd >= 0)
-		close(s->gate_fd);
-	if (s->msg_fd >= 0)
-		close(s->msg_fd);
-	s->gate_fd = s->msg_fd = -1;
+	close_fd(&s->gate_fd);
+	close_fd(&s->msg_fd);
+	close_fd(&s->userns_fd);
+	close_fd(&s->netns_fd);
+}
+
+/* The child's namespaces, for the helpers, while it is dumpable still (it has not taken the
+ * job's ids: it waits on the gate). */
+static int open_namespaces(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
+{
+	char path[64];
+	if (sb_trees_needed(p) || p->net_wait_route) {
+		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)s->pid);
+		if ((s->userns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return rp_err_sys(err, "sandbox: cannot open %s", path);
+	}
+	if (p->net_wait_route) {
+		snprintf(path, sizeof path, "/proc/%d/ns/net", (int)s->pid);
+		if ((s->netns_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return rp_err_sys(err, "sandbox: cannot open %s", path);
+	}
+	return 0;
 }
 
 static void reap_helper(struct sb_setup *s, bool kill_it)
@@ -482,7 +509,7 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 {
 	int gate_p[2], msg_p[2], trees_p[2];
 	struct child_fds fds;
-	*s = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1 };
+	*s = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1, .userns_fd = -1, .netns_fd = -1 };
 	ino_t mntns = sb_mntns_inode();
 	if (mntns == 0)
 		return rp_err_sys(err, "sandbox: cannot read /proc/self/ns/mnt");
@@ -504,7 +531,8 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	close(msg_p[1]);
 	close_fd(&trees_p[1]);
 	close_fds(fds.cgroup, fds.ncgroup);
-	*s = (struct sb_setup){ .pid = pid, .helper = -1, .gate_fd = gate_p[1], .msg_fd = msg_p[0] };
+	*s = (struct sb_setup){ .pid = pid, .helper = -1, .gate_fd = gate_p[1], .msg_fd = msg_p[0], .userns_fd = -1,
+				.netns_fd = -1 };
 	if (pid < 0) {
 		close_setup_fds(s);
 		close_fd(&trees_p[0]);
@@ -513,8 +541,10 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	}
 	struct sb_ids ids = { .uid = p->uid, .host_uid = p->host_uid, .gid = p->gid, .host_gid = p->host_gid };
 	int rc = sb_userns_write_maps(pid, &ids, err);
+	if (rc == 0)
+		rc = open_namespaces(p, s, err);
 	if (rc == 0 && trees_p[0] >= 0) {
-		s->helper = sb_trees_start(p, pid, trees_p[0], err);
+		s->helper = sb_trees_start(p, s->userns_fd, trees_p[0], err);
 		rc = s->helper < 0 ? -1 : 0;
 	}
 	close_fd(&trees_p[0]);

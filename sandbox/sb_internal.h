@@ -21,10 +21,10 @@ int sb_userns_become(uid_t uid, gid_t gid, struct rp_err *err);
 /* trees.c: idmapped mounts of the host paths a plan's setup needs, when the job's host ids are
  * not the caller's (sb_plan). sb_trees_needed says whether; sb_trees_start forks the process
  * that makes them (in a mount namespace of its own, as the caller) and sends them on sock to
- * the setup child `child`, whose user namespace gives the mapping; returns its pid (the caller
- * reaps it) or -1 with err. */
+ * the setup child; returns its pid (the caller
+ * reaps it) or -1 with err. userns_fd: the setup child's user namespace, the mapping. */
 bool sb_trees_needed(const struct sb_plan *plan);
-pid_t sb_trees_start(const struct sb_plan *plan, pid_t child, int sock, struct rp_err *err);
+pid_t sb_trees_start(const struct sb_plan *plan, int userns_fd, int sock, struct rp_err *err);
 /* In the setup child, in the staging root: receive the trees and mount each under /trees
  * (trees.c); sb_tree_path gives where, or NULL when that source has none (then the setup
  * reaches the host path under the old root). why: the reason a source is not idmapped. */
@@ -47,6 +47,10 @@ int sb_mounts_build(const struct sb_plan *plan, ino_t parent_mntns, int trees_so
 ino_t sb_mntns_inode(void);
 /* ns.c: bring up lo in a fresh network namespace; the clone flags of a plan. */
 int sb_ns_loopback_up(struct rp_err *err);
+/* Network "outbound": watch the namespace's routes from now on (a netlink socket, or -1 with
+ * err); then wait until it has a default route, at most timeout_ms. */
+int sb_ns_route_watch(struct rp_err *err);
+int sb_ns_route_wait(int fd, int timeout_ms, struct rp_err *err);
 unsigned long sb_clone_flags(const struct sb_plan *plan);
 
 /* sandbox.c: close every fd above 2 but the listed ones (for processes that never exec). */

@@ -138,23 +138,18 @@ static int make_and_send(const struct sb_plan *p, size_t i, int userns_fd, int s
 	return rc;
 }
 
-static noreturn void helper_main(const struct sb_plan *p, pid_t child, int sock, ino_t parent_mntns)
+static noreturn void helper_main(const struct sb_plan *p, int userns_fd, int sock, ino_t parent_mntns)
 {
-	int keep[] = { sock };
-	sb_close_all_except(keep, 1);
+	int keep[] = { sock, userns_fd };
+	sb_close_all_except(keep, 2);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	struct tree_msg fail;
 	memset(&fail, 0, sizeof fail);
 	fail.index = (unsigned)tree_count(p);
-	char ns[64];
-	snprintf(ns, sizeof ns, "/proc/%d/ns/user", (int)child);
 	ino_t mine = sb_mntns_inode();
-	int userns_fd = -1;
 	if (mine == 0 || mine == parent_mntns)
 		fail.error = EPERM; /* not in a mount namespace of our own: touch nothing */
 	else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		fail.error = errno;
-	else if ((userns_fd = open(ns, O_RDONLY | O_CLOEXEC)) < 0)
 		fail.error = errno;
 	if (fail.error) {
 		(void)send_tree(sock, &fail, -1);
@@ -166,14 +161,14 @@ static noreturn void helper_main(const struct sb_plan *p, pid_t child, int sock,
 	_exit(0);
 }
 
-pid_t sb_trees_start(const struct sb_plan *p, pid_t child, int sock, struct rp_err *err)
+pid_t sb_trees_start(const struct sb_plan *p, int userns_fd, int sock, struct rp_err *err)
 {
 	ino_t mntns = sb_mntns_inode();
 	if (mntns == 0)
 		return rp_err_sys(err, "sandbox: cannot read /proc/self/ns/mnt");
 	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, 0);
 	if (pid == 0)
-		helper_main(p, child, sock, mntns);
+		helper_main(p, userns_fd, sock, mntns);
 	if (pid < 0)
 		return rp_err_sys(err, "sandbox: cannot start the idmapped mounts' helper");
 	return pid;

@@ -649,8 +649,9 @@ static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 		if (!strcmp(name, "network")) {
 			if (want_string(L, val, "sandbox.network") < 0)
 				return -1;
-			if (strcmp(scalar(val), "host") && strcmp(scalar(val), "none"))
-				return fail_at(L, val, "sandbox.network must be 'host' or 'none', not '%s'", scalar(val));
+			if (strcmp(scalar(val), "outbound") && strcmp(scalar(val), "host") && strcmp(scalar(val), "none"))
+				return fail_at(L, val, "sandbox.network must be 'outbound', 'none' or 'host', not '%s'",
+					       scalar(val));
 			free(sb->network);
 			sb->network = xstrdup(scalar(val));
 		} else if (!strcmp(name, "rootfs")) {
@@ -911,7 +912,7 @@ int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec 
 	if (rc == 0 && ov)
 		rc = apply_overrides(s, ov, err);
 	if (rc == 0 && !s->sandbox.network)
-		s->sandbox.network = xstrdup("host");
+		s->sandbox.network = xstrdup("outbound");
 	if (rc == 0 && !s->sandbox.seccomp_profile)
 		s->sandbox.seccomp_profile = xstrdup("default");
 	if (rc < 0)
@@ -1009,7 +1010,7 @@ static cJSON *string_array(char **v, size_t n)
 static cJSON *sandbox_json(const struct rp_sandbox_cfg *sb)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "network", sb->network ? sb->network : "host");
+	cJSON_AddStringToObject(o, "network", sb->network ? sb->network : "outbound");
 	if (sb->rootfs)
 		cJSON_AddStringToObject(o, "rootfs", sb->rootfs);
 	if (sb->nmounts) {

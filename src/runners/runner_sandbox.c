@@ -44,6 +44,10 @@ struct sandbox_state {
 	int lifeline_w;    /* kept open for the job's life; the init watches for EOF */
 	char *seccomp_log; /* <run_dir>/seccomp.log when sandbox.seccomp.log: refused calls */
 	pid_t listener;    /* writes it, outside the job's pid namespace; -1: none */
+	const char *network;       /* what the job gets: "outbound", "none" or "host" */
+	char *network_reason;      /* why not what the config asked for, or NULL */
+	struct sb_net net;         /* outbound: pasta */
+	char *resolv_conf_path;
 	cJSON *denied;     /* {"syscall": count} read back at the end, or NULL */
 	int status_r;      /* the init writes the job's wait status here */
 	double start_mono;
@@ -162,6 +166,19 @@ static int plan_workdir(struct runner *r, struct sandbox_state *st, const struct
 	return 0;
 }
 
+/* Network host: the host's resolv.conf may lie under a masked directory (/run, with
+ * systemd-resolved): it stays visible there, read-only. */
+static void keep_host_resolv_conf(struct sandbox_state *st)
+{
+	char *real = resolve("/etc/resolv.conf");
+	if (!real || st->rootfs || strcmp(real, "/etc/resolv.conf") == 0) {
+		free(real);
+		return;
+	}
+	st->binds = xrealloc(st->binds, (st->nbinds + 1) * sizeof *st->binds);
+	st->binds[st->nbinds++] = (struct sb_bind){ .src = real, .dst = xstrdup(real), .readonly = true };
+}
+
 /* The parts of the plan every sandbox of a config shares (the job's, and a probe's): who runs
  * it, the security settings, the root, binds and masks. */
 static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, struct rp_err *err)
@@ -184,17 +201,62 @@ static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, 
 	return 0;
 }
 
+/* The target of /etc/resolv.conf as the job sees it (the host's view: its real path; a rootfs's
+ * own /etc/resolv.conf). */
+static char *resolv_conf_inside(const struct sandbox_state *st)
+{
+	if (st->rootfs)
+		return xstrdup("/etc/resolv.conf");
+	char *real = resolve("/etc/resolv.conf");
+	return real ? real : xstrdup("/etc/resolv.conf");
+}
+
+/* sandbox.network: outbound (the default: a namespace of its own wired by pasta), none (only
+ * lo), host (the host's, with a warning). Outbound on a host with no network at all is none. */
+static int plan_network(struct runner *r, struct sandbox_state *st, const struct rp_sandbox_cfg *sc,
+			struct rp_err *err)
+{
+	struct sb_plan *p = &st->plan;
+	st->net = (struct sb_net){ .pid = -1, .err_fd = -1 };
+	st->network = sc->network && !strcmp(sc->network, "none") ? "none"
+		      : sc->network && !strcmp(sc->network, "host") ? "host"
+								     : "outbound";
+	if (!strcmp(st->network, "outbound") && !sb_net_helper())
+		return rp_err_set(err, RP_ERR_RUNTIME, "%s", SB_NET_NO_HELPER);
+	if (!strcmp(st->network, "outbound") && !sb_net_host_has_route()) {
+		st->network = "none";
+		st->network_reason = xstrdup("outbound asked, but this host has no default route");
+		runner_add_warning(r, "network: outbound: this host has no network (no default route); the job "
+				      "runs with network: none");
+	}
+	p->netns = strcmp(st->network, "host") != 0;
+	p->net_wait_route = !strcmp(st->network, "outbound");
+	st->resolv_conf_path = resolv_conf_inside(st);
+	if (p->net_wait_route) {
+		p->resolv_conf = "nameserver " SB_NET_DNS "\n";
+		p->resolv_conf_path = st->resolv_conf_path;
+	}
+	if (!strcmp(st->network, "host")) {
+		runner_add_warning(r, "network: host: the job shares this host's network, its loopback services "
+				      "and abstract unix sockets included");
+		keep_host_resolv_conf(st);
+	}
+	return 0;
+}
+
 static int sandbox_prepare(struct runner *r, struct rp_err *err)
 {
 	const struct rp_job *job = r->job;
 	const struct rp_sandbox_cfg *sc = &job->spec->sandbox;
 	struct sandbox_state *st = xcalloc(1, sizeof *st);
 	st->lifeline_w = st->status_r = -1;
-	st->setup = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1 };
+	st->setup = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1, .userns_fd = -1, .netns_fd = -1 };
+	st->net = (struct sb_net){ .pid = -1, .err_fd = -1 };
 	r->priv = st;
 	if (plan_view(st, sc, err) < 0)
 		return -1;
-	st->plan.netns = sc->network && strcmp(sc->network, "none") == 0;
+	if (plan_network(r, st, sc, err) < 0)
+		return -1;
 	if (plan_workdir(r, st, job, err) < 0)
 		return -1;
 	st->workdir_real = resolve(job->cwd);
@@ -289,6 +351,9 @@ static int sandbox_start(struct runner *r, struct rp_err *err)
 	if (st->plan.seccomp_log)
 		start_listener(r, st);
 	int rc = sb_begin(&st->plan, &st->setup, err);
+	/* pasta wires the network while the setup builds the mounts and we record the run. */
+	if (rc == 0 && st->plan.net_wait_route && (rc = sb_net_start(&st->setup, &st->net, err)) < 0)
+		sb_abort(&st->setup);
 	/* The setup process has its copies; ours would keep the job's pipes open. */
 	close(life_p[0]);
 	close(status_p[1]);
@@ -323,6 +388,13 @@ static int sandbox_await_start(struct runner *r, int cancel_fd, struct rp_err *e
 	struct sandbox_state *st = r->priv;
 	if (sb_release_wait(&st->setup, cancel_fd, &st->started, err) < 0) {
 		explain_failure(&st->plan, err);
+		char *why = sb_net_failure(&st->net);
+		if (why) {
+			char *old = xstrdup(err->msg);
+			rp_err_set(err, err->kind, "%s (%s)", old, why);
+			free(old);
+			free(why);
+		}
 		return -1;
 	}
 	st->started_ok = true;
@@ -369,7 +441,11 @@ static void read_denied(struct sandbox_state *st)
 static int sandbox_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
 {
 	struct sandbox_state *st = r->priv;
-	if (runner_reap_init(&r->pid, st->status_r, st->cg, st->start_mono, res, err) < 0)
+	int rc = runner_reap_init(&r->pid, st->status_r, st->cg, st->start_mono, res, err);
+	/* The job is gone: pasta goes now, and its teardown overlaps the final record (reaped at
+	 * cleanup). */
+	sb_net_kill(&st->net);
+	if (rc < 0)
 		return -1;
 	read_denied(st);
 	return 0;
@@ -391,6 +467,8 @@ static void free_state(struct sandbox_state *st)
 	free(st->workdir_real);
 	free(st->output_real);
 	free(st->seccomp_log);
+	free(st->network_reason);
+	free(st->resolv_conf_path);
 	cJSON_Delete(st->denied);
 	free(st);
 }
@@ -406,6 +484,7 @@ static void sandbox_cleanup(struct runner *r)
 		waitpid(st->listener, NULL, 0);
 	}
 	sb_seccomp_free(&st->filter);
+	sb_net_stop(&st->net);
 	if (r->pid > 0) {
 		kill(r->pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */
 		cg_kill_all(st->cg);
@@ -445,7 +524,9 @@ static cJSON *sandbox_describe(struct runner *r)
 	const char *ns[8];
 	size_t nns = sb_namespace_names(p, ns);
 	cJSON_AddItemToObject(o, "namespaces", string_array(ns, nns));
-	cJSON_AddStringToObject(o, "network", p->netns ? "none" : "host");
+	cJSON_AddStringToObject(o, "network", st->network ? st->network : p->netns ? "none" : "host");
+	if (st->network_reason)
+		cJSON_AddStringToObject(o, "network_reason", st->network_reason);
 	cJSON_AddStringToObject(o, "seccomp", sb_seccomp_profile_name(p->seccomp));
 	if (sc->nseccomp_deny)
 		cJSON_AddItemToObject(o, "seccomp_deny",
@@ -529,7 +610,7 @@ int runner_sandboxed_capture(const struct rp_spec *spec, char *const *argv, char
 {
 	struct sandbox_state *st = xcalloc(1, sizeof *st);
 	int out_p[2] = { -1, -1 }, life_p[2] = { -1, -1 }, status_p[2] = { -1, -1 }, rc = -1;
-	struct sb_setup setup = { .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1 };
+	struct sb_setup setup = { .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1, .userns_fd = -1, .netns_fd = -1 };
 	struct sb_seccomp filter = { 0 };
 	struct sb_started started = { .pid = -1 };
 	if (plan_view(st, &spec->sandbox, err) < 0)

@@ -2,7 +2,7 @@
 # The sandbox runner as a user sees it: Python jobs (threads, multiprocessing, files,
 # outputs) run unchanged; exit codes, signals, logs and cancellation match the local runner; the
 # workdir overlay and its read-only fallback, rootfs, binds, capabilities, seccomp options,
-# network, gpus, setup failures, auto and doctor. Every run leaves no mount, process or temp dir.
+# gpus, setup failures, auto and doctor. Every run leaves no mount, process or temp dir.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sandbox_common.sh"
 
@@ -306,27 +306,7 @@ else
 	skip "memory limit in the sandbox" "needs root and build/helpers/memhog"
 fi
 
-# --- network ---
-PORTF=$T/port
-python3 -c '
-import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-while True:
-    c, _ = s.accept(); c.close()
-' "$PORTF" &
-LISTENER=$!
-rp_cleanup_hooks+=("kill $LISTENER 2>/dev/null")
-wait_for "[ -s '$PORTF' ]" 5
-PORT=$(cat "$PORTF")
-NETPY="import socket\ntry:\n    socket.create_connection((\\\"127.0.0.1\\\", $PORT), timeout=2); print(\\\"net-ok\\\")\nexcept OSError: print(\\\"net-refused\\\")"
-mkconfig "$W/nethost.yaml" nethost "[\"python3\", \"-c\", \"$NETPY\"]"
-mkconfig "$W/netnone.yaml" netnone "[\"python3\", \"-c\", \"$NETPY\"]" "sandbox:" "  network: none"
-sbrun nethost sandbox "$W/nethost.yaml"
-check "network host (default): host loopback reachable" grep -q "net-ok" "$T/nethost.out"
-sbrun netnone sandbox "$W/netnone.yaml"
-check "network none: host loopback unreachable" grep -q "net-refused" "$T/netnone.out"
-check "network none: net namespace recorded" grep -q net <<< "$(field "d['runner']['namespaces']")"
+# (network: tests/integration/test_network.sh)
 
 # --- setup failure: one line, failed run, nothing left behind ---
 mkconfig "$W/badmnt.yaml" badmnt "true" "sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /no-such-dir-rp/x}"

@@ -149,7 +149,7 @@ static void test_full_config(void **state)
 
 	/* no sandbox: section, yet its defaults are filled */
 	assert_false(s.has_sandbox);
-	assert_string_equal(s.sandbox.network, "host");
+	assert_string_equal(s.sandbox.network, "outbound");
 	assert_string_equal(s.sandbox.seccomp_profile, "default");
 	config_free(&s);
 	assert_null(s.name);
@@ -358,7 +358,7 @@ static void test_seccomp_as_profile_name(void **state)
 	load_ok(f, "name: a\nentrypoint: x\nsandbox: {seccomp: unconfined, gpus: none, userns: true}\n", NULL, &s);
 	assert_string_equal(s.sandbox.seccomp_profile, "unconfined");
 	assert_false(s.sandbox.gpus);
-	assert_string_equal(s.sandbox.network, "host");
+	assert_string_equal(s.sandbox.network, "outbound");
 	config_free(&s);
 }
 
@@ -653,7 +653,7 @@ static void test_err_duplicate_keys(void **state)
 static void test_err_sandbox_values(void **state)
 {
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox: {network: bridge}\n", 3, 20,
-		     "sandbox.network must be 'host' or 'none', not 'bridge'");
+		     "sandbox.network must be 'outbound', 'none' or 'host', not 'bridge'");
 	/* src may be relative (to the config's folder); dst is a path inside the sandbox */
 	expect_error(*state, "name: a\nentrypoint: x\nsandbox:\n  mounts: [{src: data, dst: rel}]\n", 4, 29,
 		     "sandbox.mounts.dst: 'rel' must be an absolute path (or start with ~/)");
