@@ -110,8 +110,7 @@ static noreturn void exec_pasta(const char *pasta, const struct sb_setup *s, int
 	signal(SIGPIPE, SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	execv(pasta, argv);
-	dprintf(2, "cannot run %s: %s\n", pasta, strerror(errno));
-	_exit(127);
+	_exit(127); /* sb_net_failure: "status 127" */
 }
 
 int sb_net_start(const struct sb_setup *s, struct sb_net *net, struct rp_err *err)

@@ -15,9 +15,12 @@ for t in git "$PY"; do
 		exit 0
 	fi
 done
-M=$T/markers            # on the host, outside the workdir: a sandboxed job cannot write here
-W=$T/repo
-mkdir -p "$M" "$W"
+# traps WHO [as_user USER]: the whole check, as root or as a throwaway user who owns the repository.
+traps() {
+local who=$1; shift
+local M=$T/$who/markers   # on the host, outside the workdir: a sandboxed job cannot write here
+local W=$T/$who/repo RH=$T/$who/home
+mkdir -p "$M" "$W" "$RH"
 # --- a repository with traps --------------------------------------------------------------
 git -C "$W" init -q -b main .
 cat > "$W/train.py" <<'PY'
@@ -51,35 +54,48 @@ mkconfig "$W/run.yaml" traps '["python3", "train.py"]' \
 	"env:" "  PATH: $W/.venv/bin:/usr/bin:/bin" "  PYTHONPATH: ." \
 	"sandbox: {network: none}"
 chmod -R a+rX "$T"
-cat_interp() { json "$1/run.json" "d['environment']['components']['runtime']['interpreter']"; }
+[ $# -gt 0 ] && chown -R "${*: -1}:${*: -1}" "$T/$who"
+rpx() { RUNPILOT_HOME=$RH HOME=$RH "$@"; }
+last() { ls -d "$RH"/runs/rp_* 2>/dev/null | sort -V | tail -n1; }
 markers() { ls -A "$M" | tr '\n' ' '; }
 
 if sb_usable; then
-	rp run --runner sandbox -q "$W/run.yaml" > "$T/run.out" 2>&1
-	RD=$(last_run_dir)
-	check "sandbox run: the job ran" grep -q changed "$RD/logs.txt"
-	check "sandbox run: no marker on the host (got: $(markers))" test -z "$(markers)"
-	check "sandbox run: the fingerprint read git (dirty, the changed file named)" \
+	rpx "$@" "$RUNPILOT_BIN" run --runner sandbox -q "$W/run.yaml" > "$T/$who.run.out" 2>&1
+	RD=$(last)
+	check "$who: sandbox run: the job ran" grep -q changed "$RD/logs.txt"
+	check "$who: sandbox run: no marker on the host (got: $(markers))" test -z "$(markers)"
+	check "$who: sandbox run: the fingerprint read git (dirty, the changed file named)" \
 		test "$(json "$RD/run.json" "[d['environment']['components']['code']['kind'], 'train.py' in d['environment']['components']['code']['dirty_files']]")" = '["git", true]'
-	check "sandbox run: the interpreter's probe ran, in the sandbox (its version is known)" \
+	check "$who: sandbox run: the interpreter's probe ran, in the sandbox (its version is known)" \
 		test "$(json "$RD/run.json" "d['environment']['components']['runtime']['interpreter'].get('version') is not None")" = true
-	rm -rf "$T/home/cache"  # the probe's answer is cached: verify must ask again
-	rp verify last > "$T/verify.out" 2>&1; vrc=$?
-	check "verify: answers (0 or 1)" test "$vrc" -le 1
-	check "verify: no marker on the host (got: $(markers))" test -z "$(markers)"
+	rm -rf "$RH/cache"  # the probe's answer is cached: verify must ask again
+	rpx "$@" "$RUNPILOT_BIN" verify last > "$T/$who.verify.out" 2>&1; vrc=$?
+	check "$who: verify: answers (0 or 1)" test "$vrc" -le 1
+	check "$who: verify: no marker on the host (got: $(markers))" test -z "$(markers)"
+	local first
 	first=$(basename "$RD")
 else
-	skip "workdir code: sandbox run" "the sandbox cannot run on this host"
+	skip "$who: workdir code: sandbox run" "the sandbox cannot run on this host"
 fi
 
 # The local runner trusts its job (the job, and so its .pth and sitecustomize.py, run on the host),
 # but git is read the same way: no fsmonitor, filter or hook.
-rp run --runner local -q "$W/run.yaml" > "$T/local.out" 2>&1
-check "local run: the job ran" grep -q changed "$(last_run_dir)/logs.txt"
-check "local run: no git trap ran (got: $(markers))" sh -c "! ls '$M' | grep -qE 'fsmonitor|filter|hook'"
+rpx "$@" "$RUNPILOT_BIN" run --runner local -q "$W/run.yaml" > "$T/$who.local.out" 2>&1
+check "$who: local run: the job ran" grep -q changed "$(last)/logs.txt"
+check "$who: local run: no git trap ran (got: $(markers))" sh -c "! ls '$M' | grep -qE 'fsmonitor|filter|hook'"
 rm -f "$M"/*
-rm -rf "$T/home/cache"
-rp verify last > /dev/null 2>&1
-check "verify of a local run: no marker on the host (got: $(markers))" test -z "$(markers)"
-rp diff "${first:-1}" last > /dev/null 2>&1
-check "diff: no marker on the host (got: $(markers))" test -z "$(markers)"
+rm -rf "$RH/cache"
+rpx "$@" "$RUNPILOT_BIN" verify last > /dev/null 2>&1
+check "$who: verify of a local run: no marker on the host (got: $(markers))" test -z "$(markers)"
+rpx "$@" "$RUNPILOT_BIN" diff "${first:-1}" last > /dev/null 2>&1
+check "$who: diff: no marker on the host (got: $(markers))" test -z "$(markers)"
+}
+
+traps root
+if [ "$(id -u)" != 0 ]; then
+	skip "workdir code as an unprivileged user" "needs root to create a throwaway user"
+elif ! command -v useradd >/dev/null || ! sb_make_user; then
+	skip "workdir code as an unprivileged user" "cannot create a user"
+else
+	traps user as_user "$SB_USER"
+fi
