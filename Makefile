@@ -35,6 +35,7 @@ LDFLAGS += $(LDFLAGS_SAN)
 SRCS      := $(sort $(wildcard src/*/*.c sandbox/*.c))
 OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
+GEN_OBJ   := $(BUILD)/gen/seccomp_prebuilt.o
 # Unit tests also reach the headers internal to a folder.
 TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isandbox
 # The test build (runpilot-test): the same program with the hooks of include/testhooks.h, which
@@ -64,11 +65,24 @@ Q := @
 say = @echo "  $(1)	$(2)"
 endif
 
-$(BUILD)/runpilot: $(OBJS) | $(DEPS_OK)
+$(BUILD)/runpilot: $(OBJS) $(GEN_OBJ) | $(DEPS_OK)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/runpilot-test: $(TEST_BIN_OBJS) | $(DEPS_OK)
+# The seccomp profiles compiled at build time (GEN_OBJ), so a start does not spend milliseconds
+# in libseccomp (mk/seccomp-prebuild.c: the generator is runpilot's own code, linked without them).
+$(BUILD)/gen/seccomp-prebuild: mk/seccomp-prebuild.c $(LIB_OBJS) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -Isandbox -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/gen/seccomp_prebuilt.c: $(BUILD)/gen/seccomp-prebuild
+	$(call say,GEN,$@)
+	$(Q)$< > $@.tmp && mv $@.tmp $@
+$(GEN_OBJ): $(BUILD)/gen/seccomp_prebuilt.c
+	$(call say,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Isandbox -c -o $@ $<
+
+$(BUILD)/runpilot-test: $(TEST_BIN_OBJS) $(GEN_OBJ) | $(DEPS_OK)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -86,7 +100,7 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(DEPS_OK)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(GEN_OBJ) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(TEST_INC) -MMD -MP -MF $@.d -o $@ $(filter %.c %.o,$^) $(LDFLAGS) $(LDLIBS) -lcmocka

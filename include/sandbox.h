@@ -130,7 +130,8 @@ struct sb_seccomp;
  * mount), wait gives the sandbox up as sb_abort does and fails. The caller must ignore SIGPIPE. */
 void sb_release_send(struct sb_setup *s, const struct sb_seccomp *filter);
 int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, struct rp_err *err);
-/* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). */
+/* Give up a begun sandbox: kill and reap its process (namespaces and mounts go with it). Also
+ * the end of a released one: it then reaps what is left of the setup's helpers. */
 void sb_abort(struct sb_setup *s);
 
 /* Fast check that a sandbox can be built here by this user with or without a user namespace

@@ -577,7 +577,8 @@ int sb_release_wait(struct sb_setup *s, int cancel_fd, struct sb_started *out, s
 		return -1;
 	}
 	close_setup_fds(s);
-	reap_helper(s, false); /* done: the setup has all its mounts */
+	/* The helper is done (the setup has its mounts) but may still be tearing its mount
+	 * namespace down: it is reaped later, by sb_abort, off the job's way. */
 	out->pid = s->pid;
 	s->pid = -1;
 	return 0;

@@ -55,6 +55,20 @@ unsigned long sb_clone_flags(const struct sb_plan *plan);
 
 /* sandbox.c: close every fd above 2 but the listed ones (for processes that never exec). */
 void sb_close_all_except(int *keep, size_t n);
+/* seccomp.c: compile a filter with libseccomp (sb_seccomp_build takes a prebuilt one when it
+ * can: the profiles without deny names or log, compiled at build time by
+ * mk/seccomp-prebuild.c into sb_seccomp_prebuilt). */
+int sb_seccomp_compile(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct sb_seccomp *out,
+		       struct rp_err *err);
+struct sb_seccomp_prebuilt_prog {
+	const struct sock_filter *insns;
+	unsigned short len;
+	unsigned flags;
+};
+struct sb_seccomp_prebuilt {
+	enum sb_seccomp_profile profile;
+	struct sb_seccomp_prebuilt_prog arguments, errno_prog;
+};
 /* seccomp.c: in the job, hand the filter's notification fd to the listener. 0 or -1. */
 int sb_seccomp_send_notify_fd(int sock, int notify_fd);
 

@@ -314,8 +314,46 @@ static int build_prog(enum which_filter which, enum sb_seccomp_profile p, char *
 	return rc;
 }
 
+/* The profiles as compiled when runpilot was built (mk/seccomp-prebuild.c): the same programs
+ * sb_seccomp_compile makes, without the milliseconds libseccomp takes at each start. Weak: the
+ * generator itself is linked without them. */
+extern const struct sb_seccomp_prebuilt sb_seccomp_prebuilt[] __attribute__((weak));
+extern const size_t sb_seccomp_nprebuilt __attribute__((weak));
+
+static void copy_prog(const struct sb_seccomp_prebuilt_prog *from, struct sb_seccomp_prog *to)
+{
+	*to = (struct sb_seccomp_prog){ .len = from->len, .flags = from->flags };
+	if (from->len) {
+		to->insns = xcalloc(from->len, sizeof *to->insns);
+		memcpy(to->insns, from->insns, from->len * sizeof *to->insns);
+	}
+}
+
+static bool copy_prebuilt(enum sb_seccomp_profile p, struct sb_seccomp *out)
+{
+	if (!&sb_seccomp_nprebuilt || !sb_seccomp_prebuilt)
+		return false;
+	for (size_t i = 0; i < sb_seccomp_nprebuilt; i++) {
+		if (sb_seccomp_prebuilt[i].profile != p)
+			continue;
+		copy_prog(&sb_seccomp_prebuilt[i].arguments, &out->arguments);
+		copy_prog(&sb_seccomp_prebuilt[i].errno_prog, &out->errno_prog);
+		return true;
+	}
+	return false;
+}
+
 int sb_seccomp_build(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct sb_seccomp *out,
 		     struct rp_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (ndeny == 0 && !log && copy_prebuilt(p, out))
+		return 0;
+	return sb_seccomp_compile(p, deny, ndeny, log, out, err);
+}
+
+int sb_seccomp_compile(enum sb_seccomp_profile p, char **deny, size_t ndeny, bool log, struct sb_seccomp *out,
+		       struct rp_err *err)
 {
 	memset(out, 0, sizeof *out);
 	if (p == SB_SECCOMP_UNCONFINED && ndeny == 0)

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,7 +24,7 @@
 #include "sb_init.h"
 #include "util.h"
 
-/* The overflow id most systems call nobody/nogroup, when the user database has neither. */
+/* The overflow id (nobody/nogroup), when /proc does not say. */
 #define RP_NOBODY_ID 65534
 
 struct sandbox_state {
@@ -112,6 +111,19 @@ static int plan_binds(struct sandbox_state *st, const struct rp_sandbox_cfg *sc,
 	return 0;
 }
 
+/* The kernel's own "nobody", the id it shows for any id a namespace does not map
+ * (/proc/sys/kernel/overflowuid and overflowgid): no lookup in the user database, which would
+ * cost the start a millisecond or two. */
+static unsigned overflow_id(const char *file)
+{
+	char *line = read_first_line(file);
+	char *end = NULL;
+	unsigned long v = line ? strtoul(line, &end, 10) : 0;
+	bool ok = line && end != line && v > 0 && v < 4294967295UL;
+	free(line);
+	return ok ? (unsigned)v : RP_NOBODY_ID;
+}
+
 /* The job's ids: the caller's inside its user namespace; on the host the caller's own, except
  * for root, whose job runs as nobody (a root daemon's socket or file answers it as nobody). */
 static void plan_ids(struct sb_plan *p)
@@ -122,12 +134,8 @@ static void plan_ids(struct sb_plan *p)
 	p->host_gid = p->gid;
 	if (p->uid != 0)
 		return;
-	const struct passwd *nobody = getpwnam("nobody");
-	const struct group *nogroup = getgrnam("nogroup");
-	p->host_uid = nobody && nobody->pw_uid != 0 ? nobody->pw_uid : RP_NOBODY_ID;
-	p->host_gid = nogroup && nogroup->gr_gid != 0 ? nogroup->gr_gid
-		      : nobody && nobody->pw_gid != 0 ? nobody->pw_gid
-						      : RP_NOBODY_ID;
+	p->host_uid = overflow_id("/proc/sys/kernel/overflowuid");
+	p->host_gid = overflow_id("/proc/sys/kernel/overflowgid");
 }
 
 static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, struct rp_err *err)

@@ -35,6 +35,7 @@ static inline int sb_start(const struct sb_plan *p, struct sb_started *out, stru
 	}
 	int rc = sb_release(&s, &filter, out, err);
 	sb_seccomp_free(&filter);
+	sb_abort(&s); /* released: reaps only what is left of the setup's helpers */
 	return rc;
 }
 

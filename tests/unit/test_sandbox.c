@@ -274,6 +274,7 @@ static bool held_begin(struct held *h, char **argv)
 
 static void held_end(struct held *h)
 {
+	sb_abort(&h->setup); /* released or not: nothing of the setup is left */
 	close(h->out[0]);
 	close(h->life[1]);
 	close(h->stat_p[0]);

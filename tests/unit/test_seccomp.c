@@ -248,9 +248,38 @@ static void test_unknown_deny_name(void **state)
 	assert_non_null(strstr(e.msg, "no_such_call"));
 }
 
+static void assert_same_prog(const struct sb_seccomp_prog *a, const struct sb_seccomp_prog *b)
+{
+	assert_int_equal(a->len, b->len);
+	assert_int_equal(a->flags, b->flags);
+	if (a->len)
+		assert_memory_equal(a->insns, b->insns, a->len * sizeof *a->insns);
+}
+
+/* The profiles compiled when runpilot was built are the ones libseccomp makes now; with deny
+ * names or log the filter is compiled at the start. */
+static void test_prebuilt_profiles_match(void **state)
+{
+	enum sb_seccomp_profile ps[] = { SB_SECCOMP_DEFAULT, SB_SECCOMP_STRICT };
+	for (size_t i = 0; i < 2; i++) {
+		struct sb_seccomp built, compiled;
+		struct rp_err e = { 0 };
+		assert_int_equal(sb_seccomp_build(ps[i], NULL, 0, false, &built, &e), 0);
+		assert_int_equal(sb_seccomp_compile(ps[i], NULL, 0, false, &compiled, &e), 0);
+		assert_true(built.errno_prog.len > 100 && built.arguments.len > 10);
+		assert_same_prog(&built.arguments, &compiled.arguments);
+		assert_same_prog(&built.errno_prog, &compiled.errno_prog);
+		assert_null(built.notify.insns);
+		sb_seccomp_free(&built);
+		sb_seccomp_free(&compiled);
+	}
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prebuilt_profiles_match),
 		cmocka_unit_test(test_default_profile),
 		cmocka_unit_test(test_strict_profile),
 		cmocka_unit_test(test_extra_deny),
