@@ -53,6 +53,10 @@ int sb_ns_route_watch(struct rp_err *err);
 int sb_ns_route_wait(int fd, int timeout_ms, struct rp_err *err);
 unsigned long sb_clone_flags(const struct sb_plan *plan);
 
+/* fdpass.c: a message of len bytes with one fd (-1: none) over a unix socket: 0 or -1. Receive
+ * returns what recvmsg did, *fd the fd that came (close-on-exec) or -1. */
+int sb_fd_send(int sock, const void *data, size_t len, int fd);
+ssize_t sb_fd_receive(int sock, void *data, size_t len, int *fd);
 /* sandbox.c: close every fd above 2 but the listed ones (for processes that never exec). */
 void sb_close_all_except(int *keep, size_t n);
 /* seccomp.c: compile a filter with libseccomp (sb_seccomp_build takes a prebuilt one when it

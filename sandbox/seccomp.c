@@ -444,48 +444,20 @@ static noreturn void listen_notifications(int notify_fd, int log_fd)
 	}
 }
 
-/* One fd passed over a unix socket (SCM_RIGHTS); -1 when none came. */
+/* The notification fd the job sends (sb_seccomp_send_notify_fd); -1 when none came. */
 static int receive_fd(int sock)
 {
 	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-		return -1;
 	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	return fd;
+	if (sb_fd_receive(sock, &byte, 1, &fd) == 1)
+		return fd;
+	close_fd(&fd);
+	return -1;
 }
 
 int sb_seccomp_send_notify_fd(int sock, int notify_fd)
 {
-	char byte = 'n';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof u);
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &notify_fd, sizeof notify_fd);
-	ssize_t n;
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
+	return sb_fd_send(sock, "n", 1, notify_fd);
 }
 
 int sb_seccomp_listener_start(int log_fd, int *sock, pid_t *pid, struct rp_err *err)

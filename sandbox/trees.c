@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -87,27 +86,7 @@ static char *tree_source(const struct sb_plan *p, size_t i, bool *recursive)
 
 static int send_tree(int sock, const struct tree_msg *m, int fd)
 {
-	struct iovec io = { .iov_base = (void *)m, .iov_len = sizeof *m };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr h = { .msg_iov = &io, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(&u, 0, sizeof u);
-		h.msg_control = u.buf;
-		h.msg_controllen = sizeof u.buf;
-		struct cmsghdr *c = CMSG_FIRSTHDR(&h);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock, &h, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof *m ? 0 : -1;
+	return sb_fd_send(sock, m, sizeof *m, fd);
 }
 
 /* Clone source i and idmap it with the job's user namespace; send what came of it. */
@@ -181,25 +160,6 @@ pid_t sb_trees_start(const struct sb_plan *p, int userns_fd, int sock, struct rp
 	return pid;
 }
 
-static ssize_t receive_tree(int sock, struct tree_msg *m, int *fd)
-{
-	struct iovec io = { .iov_base = m, .iov_len = sizeof *m };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr h = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
-	ssize_t n;
-	do
-		n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	*fd = -1;
-	for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&h) : NULL; c; c = CMSG_NXTHDR(&h, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof *fd);
-	return n;
-}
-
 /* Mount a received tree at /trees/<i> (a directory or a file, as the tree's root is). */
 static int attach_tree(int fd, size_t i, char **path, struct rp_err *err)
 {
@@ -232,7 +192,7 @@ int sb_trees_receive(const struct sb_plan *p, int sock, struct sb_trees *out, st
 	for (size_t k = 0; k < n; k++) {
 		struct tree_msg m;
 		int fd;
-		ssize_t got = receive_tree(sock, &m, &fd);
+		ssize_t got = sb_fd_receive(sock, &m, sizeof m, &fd);
 		int rc = 0;
 		if (got != (ssize_t)sizeof m) {
 			rc = rp_err_set(err, RP_ERR_RUNTIME, "sandbox: the idmapped mounts' helper ended early");

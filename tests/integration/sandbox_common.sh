@@ -4,6 +4,9 @@
 #   sb_no_leftovers NAME SNAP RUN_DIR   pass/fail: no new mount, no live process of runpilot
 #                             naming $T, no .overlay-work left in the run dir
 #   sb_make_user              create a throwaway user (removed at exit) named $SB_USER
+#   sb_root_and_user FN WHAT  FN root, then FN user as_user $SB_USER (or a skip saying why)
+#   sb_workdir                $W (a world-readable work dir) and $SNAP (the mount table now)
+#   sb_run NAME RUNNER ARGS   runpilot run --runner RUNNER ARGS: output in $T/NAME.out, RC, RD
 #   as_user USER CMD...       run CMD as USER (setpriv), keeping the environment
 #   sb_user_python USER       python3 works for USER (shared hosts may have odd python setups)
 
@@ -53,3 +56,30 @@ sb_user_python() { as_user "$1" timeout 3 python3 -c pass >/dev/null 2>&1; }
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@"; }
 # Start CMD in the background as USER (or as ourselves without one); $! is CMD's own pid.
 bg_as() { local u=$1; shift; if [ -n "$u" ]; then setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@" & else "$@" & fi; }
+
+sb_root_and_user() {
+	local fn=$1 what=$2
+	"$fn" root
+	if [ "$(id -u)" != 0 ]; then
+		skip "$what as an unprivileged user" "needs root to create a throwaway user"
+	elif ! command -v useradd >/dev/null || ! sb_make_user; then
+		skip "$what as an unprivileged user" "cannot create a user"
+	else
+		"$fn" user as_user "$SB_USER"
+	fi
+}
+
+sb_workdir() {
+	W=$T/work
+	mkdir -p "$W"
+	chmod 755 "$W"
+	SNAP=$T/mounts
+	sb_mount_snapshot "$SNAP"
+}
+
+sb_run() {
+	local n=$1 runner=$2; shift 2
+	timeout 120 "$RUNPILOT_BIN" run --runner "$runner" "$@" > "$T/$n.out" 2>&1
+	RC=$?
+	RD=$(last_run_dir)
+}

@@ -12,17 +12,7 @@ if ! sb_usable; then
 	skip "sandbox network" "the sandbox cannot run on this host (see runpilot doctor)"
 	exit 0
 fi
-W=$T/work
-mkdir -p "$W"
-chmod 755 "$W"
-SNAP=$T/mounts
-sb_mount_snapshot "$SNAP"
-sbrun() {
-	local n=$1; shift
-	timeout 120 "$RUNPILOT_BIN" run --runner sandbox "$@" > "$T/$n.out" 2>&1
-	RC=$?
-	RD=$(last_run_dir)
-}
+sb_workdir
 field() { json "$RD/run.json" "$1"; }
 
 # The job: what it can reach and what it sees of the network.
@@ -81,7 +71,7 @@ if ! command -v pasta >/dev/null; then
 	skip "network outbound" "pasta is not installed (Debian package passt; make installs it)"
 else
 	mkconfig "$W/out.yaml" out '["python3", "probe.py"]' "${ENV[@]}"
-	sbrun out "$W/out.yaml"
+	sb_run out sandbox "$W/out.yaml"
 	check "outbound (default): the job runs (exit 0)" test "$RC" -eq 0
 	check "outbound: the host's loopback is out of reach" grep -q "^loopback refused" "$RD/logs.txt"
 	check "outbound: the host's abstract sockets are out of reach" grep -q "^abstract refused" "$RD/logs.txt"
@@ -97,7 +87,7 @@ fi
 
 # --- none ----------------------------------------------------------------------------------
 mkconfig "$W/none.yaml" none '["python3", "probe.py"]' "${ENV[@]}" "sandbox:" "  network: none"
-sbrun none "$W/none.yaml"
+sb_run none sandbox "$W/none.yaml"
 check "none: the job runs (exit 0)" test "$RC" -eq 0
 check "none: loopback and abstract sockets out of reach" \
 	sh -c "grep -q '^loopback refused' '$RD/logs.txt' && grep -q '^abstract refused' '$RD/logs.txt'"
@@ -106,7 +96,7 @@ check "none: recorded" test "$(field "d['runner']['network']")" = none
 
 # --- host: asked for, warned about, recorded -------------------------------------------------
 mkconfig "$W/host.yaml" host '["python3", "probe.py"]' "${ENV[@]}" "sandbox:" "  network: host"
-sbrun host "$W/host.yaml"
+sb_run host sandbox "$W/host.yaml"
 check "host: the job runs (exit 0)" test "$RC" -eq 0
 check "host: the host's loopback is reachable, as asked" grep -q "^loopback ok" "$RD/logs.txt"
 check "host: one warning line says so" test "$(grep -c 'warning: network: host: the job shares this host.s network' "$T/host.out")" = 1

@@ -166,15 +166,7 @@ run_suite() {
 	sb_no_leftovers "$who" "$snap" "$rd"
 }
 
-run_suite root
-
-if [ "$(id -u)" != 0 ]; then
-	skip "unprivileged escape suite" "needs root to create a throwaway user"
-elif ! command -v useradd >/dev/null || ! sb_make_user; then
-	skip "unprivileged escape suite" "cannot create a user"
-else
-	run_suite user as_user "$SB_USER"
-fi
+sb_root_and_user run_suite "escape suite"
 
 # Canary: the detector itself works. With seccomp off and CAP_SYS_ADMIN kept (in a user
 # namespace, so only the sandbox's own namespaces are at stake) some attempts must now succeed.

@@ -11,19 +11,7 @@ if ! sb_usable; then
 	exit 0
 fi
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-W=$T/work
-mkdir -p "$W"
-chmod 755 "$W"
-SNAP=$T/mounts
-sb_mount_snapshot "$SNAP"
-
-# sbrun NAME RUNNER ARGS...: run, keep stdout+stderr in $T/NAME.out, set RC and RD (run dir).
-sbrun() {
-	local n=$1 runner=$2; shift 2
-	timeout 120 "$RUNPILOT_BIN" run --runner "$runner" "$@" > "$T/$n.out" 2>&1
-	RC=$?
-	RD=$(last_run_dir)
-}
+sb_workdir
 field() { json "$RD/run.json" "$1"; }
 
 # --- a Python ML-style job: threads, multiprocessing, reading inputs, writing outputs ---
@@ -47,7 +35,7 @@ if __name__ == "__main__":
 PY
 printf '1\n2\n3\n' > "$W/data.txt"
 mkconfig "$W/train.yaml" train '["python3", "train.py"]'
-sbrun train sandbox "$W/train.yaml"
+sb_run train sandbox "$W/train.yaml"
 check "python job: exit 0" test "$RC" -eq 0
 check "python job: threads + multiprocessing result in outputs/" \
 	test "$(json "$RD/outputs/result.json" "d['total']")" = 14
@@ -63,7 +51,7 @@ sb_no_leftovers "python job" "$SNAP" "$RD"
 # CPU while it builds the mounts and must take the full set back before the job starts ---
 cpus_of_self() { awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status; }
 mkconfig "$W/cpus.yaml" cpus '["awk", "/^Cpus_allowed_list/ {print \"cpus \" $2}", "/proc/self/status"]'
-sbrun cpus sandbox -q "$W/cpus.yaml"
+sb_run cpus sandbox -q "$W/cpus.yaml"
 check "job's CPUs are runpilot's ($(cpus_of_self))" grep -qx "cpus $(cpus_of_self)" "$RD/logs.txt"
 if command -v taskset > /dev/null && [ "$(nproc)" -ge 2 ]; then
 	timeout 120 taskset -c 1 "$RUNPILOT_BIN" run --runner sandbox -q "$W/cpus.yaml" > /dev/null 2>&1
@@ -95,8 +83,8 @@ case "$1" in exit3) exit 3 ;; segv) kill -SEGV $$ ;; term) kill -TERM $$ ;; esac
 SH
 for case in ok exit3 segv term; do
 	mkconfig "$W/o-$case.yaml" "o-$case" "[\"/bin/sh\", \"outcome.sh\", \"$case\"]"
-	sbrun "l-$case" local "$W/o-$case.yaml"; lrc=$RC; lrd=$RD
-	sbrun "s-$case" sandbox "$W/o-$case.yaml"; src=$RC; srd=$RD
+	sb_run "l-$case" local "$W/o-$case.yaml"; lrc=$RC; lrd=$RD
+	sb_run "s-$case" sandbox "$W/o-$case.yaml"; src=$RC; srd=$RD
 	l=$(json "$lrd/run.json" "[d['status'], d.get('exit_code'), d.get('signal'), d.get('reason')]")
 	s=$(json "$srd/run.json" "[d['status'], d.get('exit_code'), d.get('signal'), d.get('reason')]")
 	check "$case: runpilot exit status as local ($lrc)" test "$src" = "$lrc"
@@ -104,8 +92,8 @@ for case in ok exit3 segv term; do
 	check "$case: logs.txt as local" cmp -s "$lrd/logs.txt" "$srd/logs.txt"
 done
 mkconfig "$W/nocmd.yaml" nocmd '["no-such-command-xyz"]'
-sbrun l-nocmd local "$W/nocmd.yaml"; lrc=$RC
-sbrun s-nocmd sandbox "$W/nocmd.yaml"
+sb_run l-nocmd local "$W/nocmd.yaml"; lrc=$RC
+sb_run s-nocmd sandbox "$W/nocmd.yaml"
 check "missing command: exit status as local ($lrc)" test "$RC" = "$lrc"
 check "missing command: same message as local" grep -q "cannot run 'no-such-command-xyz'" "$RD/logs.txt"
 sb_no_leftovers "outcomes" "$SNAP"
@@ -204,7 +192,7 @@ elif bash "$ROOT/rootfs/build-busybox.sh" "$T/rootfs" 2>"$T/rootfs.err"; then
 	before=$(cd "$T/rootfs" && find . | sort | md5sum)
 	mkconfig "$W/rootfs.yaml" rootfs '["/bin/sh", "-c", "cat /etc/rootfs-release; test ! -e /usr/bin/python3 && echo no-python; echo x > /tmp/ok && echo tmp-ok; echo y > /bin/new || echo root-ro"]' \
 		"sandbox:" "  rootfs: $T/rootfs"
-	sbrun rootfs sandbox "$W/rootfs.yaml"
+	sb_run rootfs sandbox "$W/rootfs.yaml"
 	check "rootfs: exit 0" test "$RC" -eq 0
 	check "rootfs: the job sees the rootfs, not the host" grep -q "runpilot busybox rootfs" "$T/rootfs.out"
 	check "rootfs: host tools are absent" grep -q "no-python" "$T/rootfs.out"
@@ -226,7 +214,7 @@ elif bash "$ROOT/rootfs/build-busybox.sh" "$T/rootfs" 2>"$T/rootfs.err"; then
 	for how in abs rel; do
 		mkconfig "$W/evil-$how.yaml" "evil-$how" '["/bin/true"]' \
 			"sandbox:" "  rootfs: $T/evilroot" "  mounts:" "    - {src: $T/bindsrc, dst: /evil-$how/made}"
-		sbrun "evil-$how" sandbox "$W/evil-$how.yaml"
+		sb_run "evil-$how" sandbox "$W/evil-$how.yaml"
 		check "rootfs symlink out ($how): nothing created on the host" test -z "$(ls -A "$T/hostside")"
 		check "rootfs symlink out ($how): a setup error naming the mount point" \
 			sh -c "[ $RC -ne 0 ] && grep -q 'mount point /evil-$how/made' '$T/evil-$how.out'"
@@ -234,7 +222,7 @@ elif bash "$ROOT/rootfs/build-busybox.sh" "$T/rootfs" 2>"$T/rootfs.err"; then
 	done
 	mkconfig "$W/symdst.yaml" symdst '["/bin/sh", "-c", "cat /data/made/in.txt /srv/data/made/in.txt"]' \
 		"sandbox:" "  rootfs: $T/evilroot" "  mounts:" "    - {src: $T/bindsrc, dst: /data/made}"
-	sbrun symdst sandbox "$W/symdst.yaml"
+	sb_run symdst sandbox "$W/symdst.yaml"
 	check "rootfs symlink (absolute, inside): the bind lands where the job resolves the path" \
 		test "$(grep -c '^bound-in' "$T/symdst.out")" -eq 2
 	check "rootfs symlink: the rootfs directory is unchanged" test ! -e "$T/evilroot/srv/data/made"
@@ -248,34 +236,34 @@ echo "bound" > "$T/ro-data/in.txt"
 mkconfig "$W/binds.yaml" binds "sh -c 'cat /tmp/ro/in.txt; echo w > /tmp/ro/x || echo ro-refused; echo w > /tmp/rw/x && echo rw-ok; cat /tmp/sl/a/in.txt'" \
 	"sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /tmp/ro, readonly: true}" "    - {src: $T/rw-data, dst: /tmp/rw, readonly: false}" \
 	"    - {src: $T/ro-data, dst: \"/tmp//sl/a/\"}"
-sbrun binds sandbox "$W/binds.yaml"
+sb_run binds sandbox "$W/binds.yaml"
 check "mounts: read-only bind visible" grep -q "^bound" "$T/binds.out"
 check "mounts: read-only bind refuses writes" grep -q "ro-refused" "$T/binds.out"
 check "mounts: writable bind reaches the host" test -f "$T/rw-data/x" -a ! -e "$T/ro-data/x"
 check "mounts: a dst with repeated and trailing slashes" test "$(grep -c '^bound' "$T/binds.out")" -eq 2
 mkconfig "$W/caps.yaml" caps "sh -c 'grep CapEff /proc/self/status'" "sandbox:" "  capabilities: [CAP_NET_BIND_SERVICE]"
-sbrun caps sandbox "$W/caps.yaml"
+sb_run caps sandbox "$W/caps.yaml"
 check "capabilities: only the kept one is effective" grep -q "CapEff:.*0000000000000400" "$T/caps.out"
 mkconfig "$W/badcap.yaml" badcap "true" "sandbox:" "  capabilities: [CAP_FLY]"
-sbrun badcap sandbox "$W/badcap.yaml"
+sb_run badcap sandbox "$W/badcap.yaml"
 check "capabilities: unknown name is a usage error (exit 2)" test "$RC" -eq 2
 check "capabilities: one-line error names it" grep -q "CAP_FLY" "$T/badcap.out"
 mkconfig "$W/deny.yaml" deny "sh -c 'uname -s || echo uname-denied'" "sandbox:" "  seccomp: {deny: [uname]}"
-sbrun deny sandbox "$W/deny.yaml"
+sb_run deny sandbox "$W/deny.yaml"
 check "seccomp.deny: the extra syscall is refused" grep -q "uname-denied" "$T/deny.out"
 mkconfig "$W/slog.yaml" slog "sh -c 'uname; uname; unshare -U true; echo done'" "sandbox:" "  seccomp: {deny: [uname], log: true}"
-sbrun slog sandbox "$W/slog.yaml"
+sb_run slog sandbox "$W/slog.yaml"
 check "seccomp.log: the job goes on after refused calls" grep -q "^done" "$T/slog.out"
 check "seccomp.log: run.json counts refused calls" \
 	test "$(field "[d['runner']['denied_syscalls'].get(k) for k in ('uname', 'unshare')]")" = "[2, 1]"
 check "seccomp.log: show names them" grep -q "^Refused.*uname (2), unshare (1)" <<< "$(rp show "$(basename "$RD")")"
 mkconfig "$W/strict.yaml" strict '["python3", "-c", "import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, 1); print(\"raw-ok\")\nexcept OSError: print(\"raw-denied\")"]' \
 	"sandbox:" "  seccomp: strict"
-sbrun strict sandbox "$W/strict.yaml"
+sb_run strict sandbox "$W/strict.yaml"
 check "seccomp strict: raw sockets refused" grep -q "raw-denied" "$T/strict.out"
 check "seccomp strict: recorded" test "$(field "d['runner']['seccomp']")" = strict
 mkconfig "$W/gpus.yaml" gpus "true" "sandbox:" "  gpus: all"
-sbrun gpus sandbox "$W/gpus.yaml"
+sb_run gpus sandbox "$W/gpus.yaml"
 if ls /dev/nvidia* >/dev/null 2>&1; then
 	check "gpus: devices bound" test "$(field "d['runner']['gpu_devices']")" -gt 0
 else
@@ -286,7 +274,7 @@ else
 	if [ "$(id -u)" = 0 ] && mknod "/dev/nvidia-rptest$$" c 1 3 2>/dev/null; then
 		rp_cleanup_hooks+=("rm -f /dev/nvidia-rptest$$")
 		mkconfig "$W/fakegpu.yaml" fakegpu "\"test -c /dev/nvidia-rptest$$ && echo gpu-node-bound\"" "sandbox:" "  gpus: all"
-		sbrun fakegpu sandbox "$W/fakegpu.yaml"
+		sb_run fakegpu sandbox "$W/fakegpu.yaml"
 		check "gpus: device nodes bound into the job's /dev" grep -q gpu-node-bound "$T/fakegpu.out"
 		check "gpus: count recorded" test "$(field "d['runner']['gpu_devices']")" -ge 1
 		rm -f "/dev/nvidia-rptest$$"
@@ -299,7 +287,7 @@ MEMHOG=${RP_HELPERS:?run through tests/run-integration.sh}/memhog
 if [ "$(id -u)" = 0 ] && [ -x "$MEMHOG" ]; then
 	cp "$MEMHOG" "$W/memhog"
 	mkconfig "$W/oom.yaml" oom '["./memhog", "256"]'
-	sbrun oom sandbox --memory 64m "$W/oom.yaml"
+	sb_run oom sandbox --memory 64m "$W/oom.yaml"
 	check "memory limit: OOM kill is failed (oom)" test "$(field "d['status']+'/'+str(d['reason'])")" = failed/oom
 	sb_no_leftovers "oom" "$SNAP" "$RD"
 else
@@ -310,20 +298,20 @@ fi
 
 # --- setup failure: one line, failed run, nothing left behind ---
 mkconfig "$W/badmnt.yaml" badmnt "true" "sandbox:" "  mounts:" "    - {src: $T/ro-data, dst: /no-such-dir-rp/x}"
-sbrun badmnt sandbox "$W/badmnt.yaml"
+sb_run badmnt sandbox "$W/badmnt.yaml"
 check "setup failure (a config problem): exit 2" test "$RC" -eq 2
 check "setup failure: one error line naming the mount point and the fix" \
 	test "$(grep -c 'runpilot: error:.*no-such-dir-rp.*choose a dst that exists, or one under /tmp' "$T/badmnt.out")" -eq 1
 check "setup failure: run recorded as failed" test "$(field "d['status']")" = failed
 sb_no_leftovers "setup failure" "$SNAP" "$RD"
 mkconfig "$W/nosrc.yaml" nosrc "true" "sandbox:" "  mounts:" "    - {src: $T/missing, dst: /tmp/m}"
-sbrun nosrc sandbox "$W/nosrc.yaml"
+sb_run nosrc sandbox "$W/nosrc.yaml"
 check "missing bind source: error names it" grep -q "runpilot: error:.*$T/missing" "$T/nosrc.out"
 check "missing bind source: a config error (exit 2)" test "$RC" -eq 2
 # A relative bind source is relative to the config's folder, like workdir.
 mkdir -p "$W/relsrc"
 mkconfig "$W/relsrc.yaml" relsrc '"echo via-relative > /tmp/rel/x"' "sandbox:" "  mounts:" "    - {src: ./relsrc, dst: /tmp/rel, readonly: false}"
-sbrun relsrc sandbox "$W/relsrc.yaml"
+sb_run relsrc sandbox "$W/relsrc.yaml"
 check "mounts: relative src is the config folder's" test "$(cat "$W/relsrc/x" 2>/dev/null)" = via-relative
 
 # --- auto and doctor ---

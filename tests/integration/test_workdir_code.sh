@@ -91,11 +91,4 @@ rpx "$@" "$RUNPILOT_BIN" diff "${first:-1}" last > /dev/null 2>&1
 check "$who: diff: no marker on the host (got: $(markers))" test -z "$(markers)"
 }
 
-traps root
-if [ "$(id -u)" != 0 ]; then
-	skip "workdir code as an unprivileged user" "needs root to create a throwaway user"
-elif ! command -v useradd >/dev/null || ! sb_make_user; then
-	skip "workdir code as an unprivileged user" "cannot create a user"
-else
-	traps user as_user "$SB_USER"
-fi
+sb_root_and_user traps "workdir code"
