@@ -45,5 +45,7 @@ int main(void)
 		       profiles[i] == SB_SECCOMP_DEFAULT ? "SB_SECCOMP_DEFAULT" : "SB_SECCOMP_STRICT", names[i],
 		       f[i].arguments.len, f[i].arguments.flags, names[i], f[i].errno_prog.len, f[i].errno_prog.flags);
 	printf("};\nconst size_t sb_seccomp_nprebuilt = 2;\n");
-	return 0;
+	for (int i = 0; i < 2; i++)
+		sb_seccomp_free(&f[i]);
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }

@@ -76,11 +76,17 @@ static void check_userns(struct report *r)
 	free(max);
 	ok = sb_probe_overlay(true, &why) == 0;
 	add_check(r, "overlayfs in a user namespace", ok, ok ? NULL : xstrdup(why.msg));
-	if (!ok && geteuid() == 0) {
-		/* As root the sandbox can do without a user namespace. */
-		bool ok2 = sb_probe_overlay(false, &why) == 0;
-		add_check(r, "overlayfs (as root)", ok2, ok2 ? NULL : xstrdup(why.msg));
-	}
+}
+
+/* The sandbox's default network: pasta, and somewhere for it to go. */
+static void check_network(struct report *r)
+{
+	const char *pasta = sb_net_helper();
+	bool route = sb_net_host_has_route();
+	add_check(r, "network outbound (pasta)", pasta && route,
+		  !pasta  ? xstrdup(SB_NET_NO_HELPER)
+		  : route ? xasprintf("%s", pasta)
+			  : xstrdup("this host has no default route: jobs run with network none"));
 }
 
 static void check_seccomp(struct report *r)
@@ -243,6 +249,7 @@ int cmd_doctor(int argc, char **argv, struct rp_err *err)
 	struct report r = { .extra = cJSON_CreateObject() };
 	check_namespaces(&r);
 	check_userns(&r);
+	check_network(&r);
 	check_seccomp(&r);
 	check_cgroups(&r);
 	check_docker(&r);

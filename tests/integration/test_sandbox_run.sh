@@ -329,7 +329,7 @@ check "doctor: exit 0" test "$RC" -eq 0
 for n in user pid mount uts ipc net cgroup; do
 	check "doctor: namespace $n OK" grep -Eq "^namespace $n +OK" "$T/doctor.out"
 done
-for l in "seccomp filters" "cgroups" "docker engine" "auto runner" "overlayfs in a user namespace" "unprivileged user namespaces"; do
+for l in "seccomp filters" "cgroups" "docker engine" "auto runner" "overlayfs in a user namespace" "unprivileged user namespaces" "network outbound (pasta)"; do
 	check "doctor: reports '$l'" grep -q "^$l" "$T/doctor.out"
 done
 check "doctor --json: every check has name, ok, detail" \
