@@ -280,6 +280,16 @@ static void place_off_this_cpu(pid_t child, const struct cpu_placement *cp)
 	(void)sched_setaffinity(child, sizeof others, &others);
 }
 
+/* Taking other ids clears the parent-death signal: set it again, and leave if runpilot died
+ * meanwhile (its end of the lifeline is closed then). */
+static void rearm_parent_death(int lifeline_fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct pollfd l = { .fd = lifeline_fd, .events = POLLIN };
+	if (poll(&l, 1, 0) > 0 && (l.revents & (POLLHUP | POLLERR)))
+		_exit(1);
+}
+
 /* How long the job waits for network "outbound" to come up (pasta takes tens of ms). */
 #define NET_UP_TIMEOUT_MS 10000
 
@@ -305,6 +315,7 @@ static noreturn void child_main(const struct sb_plan *p, struct child_fds *fds, 
 	wait_gate(gate_fd); /* maps written, placed */
 	if (sb_userns_become(p->uid, p->gid, &e) < 0)
 		child_fail(msg_fd, &e);
+	rearm_parent_death(p->lifeline_fd);
 	if (cp->known && sched_setaffinity(0, sizeof cp->allowed, &cp->allowed) < 0) {
 		/* runpilot's CPUs changed meanwhile (its cpuset shrank): every CPU, which the
 		 * kernel narrows to what is allowed now, rather than the one we were moved to. */

@@ -78,6 +78,9 @@ if sb_usable; then
 	sleep 0.2
 	kill -KILL $P
 	wait $P 2>/dev/null
+	wait_for '[ -z "$(sb_live_procs)" ]' 5
+	check "sandbox killed in setup: its setup process dies with it (root's, which runs as nobody, too)" \
+		test -z "$(sb_live_procs)"
 	check "sandbox killed in setup: the overlay work dir is left" test -d "$D/.overlay-work"
 	rp run -q "$W/quick.yaml" --runner local > /dev/null 2>&1
 	check "the next run removes the overlay work dir" test ! -e "$D/.overlay-work"
