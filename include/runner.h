@@ -124,6 +124,9 @@ int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard);
  * counters, else that rusage). The init is reaped if it is gone already (*pid = -1); one still
  * tearing its namespaces down is left for cleanup. With no report (the init was killed), waits
  * for it and takes its own status. */
+/* At cleanup, for the same runners: kill the init with sig (and whatever is left in the run's
+ * cgroup), reap it, remove the cgroups, close the init's pipes and the wait fd. */
+void runner_end_init(struct runner *r, int sig, struct rp_cgroup *cg, int *lifeline_w, int *status_r);
 int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err);
 

@@ -168,6 +168,20 @@ int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard)
 	return 0;
 }
 
+void runner_end_init(struct runner *r, int sig, struct rp_cgroup *cg, int *lifeline_w, int *status_r)
+{
+	if (r->pid > 0) {
+		kill(r->pid, sig);
+		cg_kill_all(cg);
+		waitpid(r->pid, NULL, 0);
+		r->pid = -1;
+	}
+	cg_destroy(cg);
+	close_fd(lifeline_w);
+	close_fd(status_r);
+	close_fd(&r->wait_fd);
+}
+
 int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err)
 {

@@ -174,16 +174,7 @@ static void local_cleanup(struct runner *r)
 	if (!st)
 		return;
 	close_fd(&st->gate_w); /* a shim never released exits at this EOF */
-	if (r->pid > 0) {
-		kill(r->pid, SB_INIT_KILL_SIGNAL);
-		cg_kill_all(st->cg);
-		waitpid(r->pid, NULL, 0);
-		r->pid = -1;
-	}
-	cg_destroy(st->cg);
-	close_fd(&st->lifeline_w);
-	close_fd(&st->status_r);
-	close_fd(&r->wait_fd);
+	runner_end_init(r, SB_INIT_KILL_SIGNAL, st->cg, &st->lifeline_w, &st->status_r);
 	free(st);
 	r->priv = NULL;
 }

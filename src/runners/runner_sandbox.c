@@ -239,8 +239,8 @@ static int plan_network(struct runner *r, struct sandbox_state *st, const struct
 	}
 	p->netns = strcmp(st->network, "host") != 0;
 	p->net_wait_route = !strcmp(st->network, "outbound");
-	st->resolv_conf_path = resolv_conf_inside(st);
 	if (p->net_wait_route) {
+		st->resolv_conf_path = resolv_conf_inside(st);
 		p->resolv_conf = "nameserver " SB_NET_DNS "\n";
 		p->resolv_conf_path = st->resolv_conf_path;
 	}
@@ -493,16 +493,8 @@ static void sandbox_cleanup(struct runner *r)
 	}
 	sb_seccomp_free(&st->filter);
 	sb_net_stop(&st->net);
-	if (r->pid > 0) {
-		kill(r->pid, SIGKILL); /* pid 1 of the namespace: everything in it dies too */
-		cg_kill_all(st->cg);
-		waitpid(r->pid, NULL, 0);
-		r->pid = -1;
-	}
-	cg_destroy(st->cg);
-	close_fd(&st->lifeline_w);
-	close_fd(&st->status_r);
-	close_fd(&r->wait_fd);
+	/* SIGKILL: pid 1 of the namespace, everything in it dies too */
+	runner_end_init(r, SIGKILL, st->cg, &st->lifeline_w, &st->status_r);
 	if (st->overlay_work)
 		runner_remove_overlay_work(st->overlay_work);
 	/* No overlay happened: an empty changes/ would suggest one did. */
