@@ -8,10 +8,13 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
 # Debian packages the build needs (mk/deps.sh installs them as root, or prints the command),
-# and passt: pasta wires the sandbox's default network (outbound).
-DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt
+# passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
+# store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine.
+DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
+	libarchive-dev libcurl4-openssl-dev skopeo
 # Packages only the tests need.
-DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2
+DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
+	docker.io
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
@@ -30,14 +33,14 @@ LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -Wl,-Bdynamic -l
 LDFLAGS += $(LDFLAGS_SAN)
 
 # Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,
-# src/fingerprint, sandbox. Public headers are in include/; a header used only inside one
+# src/fingerprint, src/image, sandbox. Public headers are in include/; a header used only inside one
 # folder sits next to its files.
 SRCS      := $(sort $(wildcard src/*/*.c sandbox/*.c))
 OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 GEN_OBJ   := $(BUILD)/gen/seccomp_prebuilt.o
 # Unit tests also reach the headers internal to a folder.
-TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isandbox
+TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isandbox
 # The test build (runpilot-test): the same program with the hooks of include/testhooks.h, which
 # only the files that use them are compiled again for.
 HOOK_SRCS := $(shell grep -l '"testhooks.h"' $(SRCS))

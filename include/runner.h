@@ -82,6 +82,11 @@ struct runner {
 	const struct runner_ops *ops;
 	const struct rp_job *job;
 	char *fallback_reason;       /* why auto did not pick something better, or NULL */
+	/* The image the job runs in, once prepare resolved the config's image: its id ("sha256:<hex>",
+	 * the digest of its config, as `docker inspect` reports it) and the registry digests it is
+	 * known by ("repo@sha256:..."). The fingerprint's runtime component. */
+	char *image_id;
+	struct strvec image_digests;
 	pid_t pid;                   /* the process that stands for the job (signals go to it) */
 	int wait_fd;                 /* pollable, readable or hung up once the job ended; -1 before */
 	char *warnings[8];           /* one-line warnings to print at start (owned) */

@@ -8,9 +8,10 @@
 #        base (src/base)            base
 #        sandbox (sandbox/)         base, sandbox
 #        fingerprint                base, fingerprint
-#        runners (src/runners)      base, sandbox, runner, the config (config.h)
-#        core (src/core)            base, fingerprint, core, runner, and the sandbox's plain
-#                                   structs (cgroup.h, meter.h), never its machinery
+#        image (src/image)          base, image
+#        runners (src/runners)      base, sandbox, image, runner, the config (config.h)
+#        core (src/core)            base, fingerprint, image, core, runner, and the sandbox's
+#                                   plain structs (cgroup.h, meter.h), never its machinery
 #        face (src/cli)             anything
 #      so nothing in sandbox/ sees a core header, and nothing below the face a face header.
 #   3. Below the face, nothing writes to stdout or stderr but the one logging hook
@@ -21,6 +22,7 @@ set -u
 base_h="err.h util.h log.h testhooks.h"
 sandbox_h="sandbox.h cgroup.h meter.h sb_init.h"
 fingerprint_h="fingerprint.h"
+image_h="image.h"
 core_h="config.h record.h store.h runs.h run.h sections.h environment.h"
 runner_h="runner.h"
 
@@ -28,7 +30,7 @@ runner_h="runner.h"
 # one inside another folder of the tree).
 layer_of_header() {
 	local h=$1 dir=$2 l d
-	for l in base sandbox fingerprint core runner; do
+	for l in base sandbox fingerprint image core runner; do
 		local var=${l}_h
 		case " ${!var} " in *" $h "*) echo "$l"; return ;; esac
 	done
@@ -44,6 +46,7 @@ layer_of_dir() {
 	*/src/base | */src/base/*) echo base ;;
 	*/sandbox | */sandbox/*) echo sandbox ;;
 	*/src/fingerprint | */src/fingerprint/*) echo fingerprint ;;
+	*/src/image | */src/image/*) echo image ;;
 	*/src/runners | */src/runners/*) echo runner ;;
 	*/src/core | */src/core/*) echo core ;;
 	*/src/cli | */src/cli/*) echo face ;;
@@ -60,9 +63,9 @@ allowed() {
 	case "$from" in
 	face) return 0 ;;
 	sandbox | base) return 1 ;;
-	fingerprint) return 1 ;;
-	runner) [ "$to" = sandbox ] || [ "$h" = config.h ] ;;
-	core) [ "$to" = fingerprint ] || [ "$to" = runner ] || [ "$h" = cgroup.h ] || [ "$h" = meter.h ] ;;
+	fingerprint | image) return 1 ;;
+	runner) [ "$to" = sandbox ] || [ "$to" = image ] || [ "$h" = config.h ] ;;
+	core) [ "$to" = fingerprint ] || [ "$to" = image ] || [ "$to" = runner ] || [ "$h" = cgroup.h ] || [ "$h" = meter.h ] ;;
 	*) return 1 ;;
 	esac
 }
@@ -102,7 +105,7 @@ check_tree() {
 		echo "layers: ${hit#"$root"/}: writes to the terminal below the face (use log.h or an event)"
 		bad=1
 	done < <(grep -rnE "$out" "$root/src/base" "$root/src/core" "$root/src/runners" "$root/src/fingerprint" \
-		"$root/sandbox" --include='*.[ch]' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+		"$root/src/image" "$root/sandbox" --include='*.[ch]' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
 	# 4. cJSON in the sandbox
 	while IFS= read -r hit; do
 		echo "layers: ${hit#"$root"/}: cJSON in sandbox/ (run.json is built in the core)"
@@ -147,6 +150,10 @@ self_test() {
 	expect_caught "the fingerprint prints to stdout"
 	copy; printf '/* cJSON */\n' >> "$tmp/t/sandbox/meter.c"
 	expect_caught "cJSON in sandbox/"
+	copy; sed -i '1i #include "runner.h"' "$(ls "$tmp"/t/src/image/*.c | head -n1)"
+	expect_caught "the image store includes a runner header"
+	copy; sed -i '1i #include "image.h"' "$tmp/t/src/fingerprint/hash.c"
+	expect_caught "the fingerprint includes the image store"
 	copy; printf '#define RP_NEW_H\n' > "$tmp/t/include/new.h"
 	expect_caught "a public header of no layer"
 	return $fails
