@@ -19,11 +19,15 @@ struct fp_spec_input {
  * NULL): where the per-file list is written. */
 void fp_spec_input_init(struct fp_spec_input *si, const struct rp_spec *spec, const char *home,
 			char *const *envp, const char *runner_type, const char *run_dir);
+/* The job runs in an image (image_id not NULL): its id is the runtime, not a rootfs's tree.
+ * The strings stay the caller's. */
+void fp_spec_input_image(struct fp_spec_input *si, const char *image_id, char *const *digests);
 void fp_spec_input_free(struct fp_spec_input *si);
 /* The environment a job of spec would get now (jobenv.h): under a runner that isolates it, the
- * allow list of ours; else all of ours; the config's env on top. RunPilot's per-run variables
- * are never fingerprinted. Free with fp_env_free. */
-char **fp_job_env_now(const struct rp_spec *spec, bool isolated);
+ * allow list of ours; else all of ours; the image's defaults (image_env, may be NULL) and the
+ * config's env on top. RunPilot's per-run variables are never fingerprinted. Free with
+ * fp_env_free. */
+char **fp_job_env_now(const struct rp_spec *spec, bool isolated, char *const *image_env);
 void fp_env_free(char **envp);
 
 /* run.json's "environment" for a run about to start: the fingerprint, or {"error": ...} when it

@@ -21,7 +21,9 @@ struct fp_input {
 	char *const *declared_env;   /* names the config's env: declared (NULL-terminated, may be NULL) */
 	char *const *extra_env;      /* fingerprint.env from the config (NULL-terminated, may be NULL) */
 	const char *rootfs;          /* sandbox rootfs or NULL (host) */
-	const char *image_id;        /* docker image id or NULL */
+	const char *image_id;        /* the image's id ("sha256:..."), or NULL: no image */
+	char *const *image_digests;  /* its registry digests (recorded, not hashed: an imported
+				      * copy has none), NULL-terminated, may be NULL */
 	long long max_bytes;         /* workdirs larger are hashed by metadata only; 0 = 2 GB default */
 	/* Optional: where to write the per-file list (path, mode, size, hash of every file counted;
 	 * FP_FILES_NAME in the run dir). NULL = do not write it. Written atomically. */

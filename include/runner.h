@@ -38,6 +38,18 @@ struct rp_result {
 	struct rp_usage usage;       /* filled by the runner (meter.h) */
 };
 
+/* An image as a runner runs it: its id ("sha256:<hex>", the digest of its config, as `docker
+ * inspect` reports it), the registry digests it is known by ("repo@sha256:..."), which the
+ * fingerprint records, and its environment defaults ("NAME=value"), with which the core rebuilds
+ * the job's environment after prepare (jobenv.h), so every runner gives the job the same one. */
+struct runner_image {
+	char *id;
+	struct strvec digests;
+	struct strvec env;
+	char *rootfs;                /* the image store's unpacked tree (sandbox), or NULL */
+	char *user;                  /* the image's User, or NULL */
+};
+
 struct runner;
 
 struct runner_ops {
@@ -82,11 +94,8 @@ struct runner {
 	const struct runner_ops *ops;
 	const struct rp_job *job;
 	char *fallback_reason;       /* why auto did not pick something better, or NULL */
-	/* The image the job runs in, once prepare resolved the config's image: its id ("sha256:<hex>",
-	 * the digest of its config, as `docker inspect` reports it) and the registry digests it is
-	 * known by ("repo@sha256:..."). The fingerprint's runtime component. */
-	char *image_id;
-	struct strvec image_digests;
+	/* The image the job runs in, once prepare resolved the config's image (id NULL: none). */
+	struct runner_image image;
 	pid_t pid;                   /* the process that stands for the job (signals go to it) */
 	int wait_fd;                 /* pollable, readable or hung up once the job ended; -1 before */
 	char *warnings[8];           /* one-line warnings to print at start (owned) */
@@ -134,6 +143,15 @@ int runner_stop_init(pid_t pid, struct rp_cgroup *cg, bool hard);
 void runner_end_init(struct runner *r, int sig, struct rp_cgroup *cg, int *lifeline_w, int *status_r);
 int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double start_mono,
 		     struct rp_result *res, struct rp_err *err);
+
+/* The image spec names as a runner of this type would run it now (docker: the engine's; the
+ * sandbox: the image store's, pulled first if it is missing and pull is true). For run's
+ * prepare, and for verify. */
+int runner_image_resolve(const char *type, const struct rp_spec *spec, const char *home, bool pull,
+			 struct runner_image *out, struct rp_err *err);
+void runner_image_free(struct runner_image *img);
+/* Fill img->env from an image's Env, with Docker's defaults for PATH and HOME where it sets none. */
+void runner_image_env_defaults(struct runner_image *img, char *const *image_env);
 
 /* Whether a sandbox can be built here (a user namespace with mounts in it); why not in why. */
 bool runner_sandbox_usable(struct rp_err *why);

@@ -97,6 +97,7 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	struct rp_run r;
 	struct rp_spec spec;
 	struct fp_spec_input si;
+	struct runner_image image = {0};
 	char *run_dir = NULL, *config_path = NULL, *files_path = NULL, **envp = NULL;
 	cJSON *new_env = NULL, *new_files = NULL, *old_files = NULL, *cmp = NULL;
 	bool have_run = false, have_spec = false, have_si = false;
@@ -144,8 +145,12 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 	/* The environment the run's runner would give the job now. */
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.runner, "type"));
 	const struct runner_ops *ops = type ? runner_ops_named(type) : NULL;
-	envp = fp_job_env_now(&spec, ops && ops->isolated_env);
+	/* The image as that runner would run it now: a pull or rebuild shows as a new id. */
+	if (type && runner_image_resolve(type, &spec, st.home, false, &image, err) < 0)
+		goto out;
+	envp = fp_job_env_now(&spec, ops && ops->isolated_env, image.id ? strvec_items(&image.env) : NULL);
 	fp_spec_input_init(&si, &spec, st.home, envp, recorded_runner(old_env), NULL);
+	fp_spec_input_image(&si, image.id, strvec_items(&image.digests));
 	have_si = true;
 	si.in.no_context = true;
 	fp_spec_input_sandbox_probes(&si, &spec);
@@ -168,6 +173,7 @@ out:
 	cJSON_Delete(old_files);
 	if (have_si)
 		fp_spec_input_free(&si);
+	runner_image_free(&image);
 	fp_env_free(envp);
 	if (have_spec)
 		config_free(&spec);

@@ -768,7 +768,9 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 		} else if (!strcmp(key, "entrypoint")) {
 			rc = load_entrypoint(L, v, s);
 		} else if (!strcmp(key, "image")) {
-			if ((rc = want_string(L, v, "image")) == 0)
+			if ((rc = want_string(L, v, "image")) == 0 && !*scalar(v))
+				rc = fail_at(L, v, "image must name an image (\"python:3.11-slim\"), not be empty");
+			if (rc == 0)
 				s->image = xstrdup(scalar(v));
 		} else if (!strcmp(key, "workdir")) {
 			if ((rc = want_string(L, v, "workdir")) == 0) {
@@ -911,6 +913,9 @@ int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec 
 	}
 	if (rc == 0 && ov)
 		rc = apply_overrides(s, ov, err);
+	if (rc == 0 && s->image && s->sandbox.rootfs)
+		rc = rp_err_set(err, RP_ERR_USAGE,
+				"%s: image and sandbox.rootfs both name the job's root filesystem: keep one", path);
 	if (rc == 0 && !s->sandbox.network)
 		s->sandbox.network = xstrdup("outbound");
 	if (rc == 0 && !s->sandbox.seccomp_profile)

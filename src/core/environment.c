@@ -57,6 +57,15 @@ void fp_spec_input_init(struct fp_spec_input *si, const struct rp_spec *spec, co
 	};
 }
 
+void fp_spec_input_image(struct fp_spec_input *si, const char *image_id, char *const *digests)
+{
+	if (!image_id)
+		return;
+	si->in.image_id = image_id;
+	si->in.image_digests = digests;
+	si->in.rootfs = NULL;
+}
+
 void fp_spec_input_free(struct fp_spec_input *si)
 {
 	cJSON_Delete(si->config);
@@ -100,6 +109,7 @@ cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *co
 	cJSON *env = NULL;
 	*warning = NULL;
 	fp_spec_input_init(&si, spec, home, envp, rn->ops->type, run_dir);
+	fp_spec_input_image(&si, rn->image.id, strvec_items(&rn->image.digests));
 	if (rn->ops->capture) {
 		si.in.capture = runner_capture;
 		si.in.capture_ctx = rn;
@@ -113,14 +123,14 @@ cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *co
 	return env;
 }
 
-char **fp_job_env_now(const struct rp_spec *spec, bool isolated)
+char **fp_job_env_now(const struct rp_spec *spec, bool isolated, char *const *image_env)
 {
 	extern char **environ;
 	/* The run's own variables are never fingerprinted: placeholders do. */
 	struct job_env_run none = {.id = "", .uid = "", .run_dir = "", .output_dir = ""};
 	struct strvec env = {0};
 	cJSON *sources;
-	job_env_build(spec, isolated, environ, &none, &env, &sources);
+	job_env_build(spec, isolated, environ, image_env, &none, &env, &sources);
 	cJSON_Delete(sources);
 	return strvec_items(&env);
 }

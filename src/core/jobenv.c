@@ -60,6 +60,16 @@ static bool set_by_config(const char *name, const struct rp_spec *spec)
 	return false;
 }
 
+/* Whether entries (NAME=value) set name. */
+static bool set_in(const char *name, char *const *entries)
+{
+	size_t n = strlen(name);
+	for (char *const *e = entries; e && *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			return true;
+	return false;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -80,10 +90,10 @@ static void push_name_of(struct strvec *names, const char *entry)
 	free(name);
 }
 
-void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const *from,
+void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const *from, char *const *image_env,
 		   const struct job_env_run *run, struct strvec *env, cJSON **sources)
 {
-	struct strvec inherited = {0}, passed = {0}, config = {0}, own = {0};
+	struct strvec inherited = {0}, passed = {0}, from_image = {0}, config = {0}, own = {0};
 	const struct rp_sandbox_cfg *sb = &spec->sandbox;
 	for (char *const *e = from; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
@@ -91,13 +101,28 @@ void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const
 			continue;
 		char *name = xstrndup(*e, (size_t)(eq - *e));
 		if (!is_per_run_var(name) && !set_by_config(name, spec)) {
-			if (!allow_list_only || job_env_allowed(name)) {
+			bool allowed = !allow_list_only || job_env_allowed(name);
+			bool asked = allow_list_only && matches_any(name, sb->env_pass, sb->nenv_pass);
+			if (allowed && (asked || !set_in(name, image_env))) {
 				strvec_push(env, *e);
 				strvec_push(&inherited, name);
-			} else if (matches_any(name, sb->env_pass, sb->nenv_pass)) {
+			} else if (asked) {
 				strvec_push(env, *e);
 				strvec_push(&passed, name);
 			}
+		}
+		free(name);
+	}
+	/* The image's defaults: under the config's and what env_pass asks for, over what this
+	 * host's allow list would pass (its PATH and HOME mean nothing inside the image). */
+	for (char *const *e = image_env; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq || eq == *e)
+			continue;
+		char *name = xstrndup(*e, (size_t)(eq - *e));
+		if (!is_per_run_var(name) && !set_by_config(name, spec) && !set_in(name, strvec_items(env))) {
+			strvec_push(env, *e);
+			strvec_push(&from_image, name);
 		}
 		free(name);
 	}
@@ -120,10 +145,13 @@ void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "inherited", sorted_names(&inherited));
 	cJSON_AddItemToObject(o, "env_pass", sorted_names(&passed));
+	if (image_env)
+		cJSON_AddItemToObject(o, "image", sorted_names(&from_image));
 	cJSON_AddItemToObject(o, "config", sorted_names(&config));
 	cJSON_AddItemToObject(o, "runpilot", sorted_names(&own));
 	strvec_free(&inherited);
 	strvec_free(&passed);
+	strvec_free(&from_image);
 	strvec_free(&config);
 	strvec_free(&own);
 	*sources = o;

@@ -19,8 +19,10 @@ struct job_env_run {
 };
 
 /* Fill env (NAME=value entries) and *sources ({"inherited": [names], "env_pass": [...],
- * "config": [...], "runpilot": [...]}, caller owns). from is runpilot's environment. */
-void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const *from,
+ * "image": [...], "config": [...], "runpilot": [...]}, caller owns). from is runpilot's
+ * environment; image_env (or NULL) the defaults of the image the job runs in, which replace
+ * what the allow list would pass and yield to the config and env_pass. */
+void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const *from, char *const *image_env,
 		   const struct job_env_run *run, struct strvec *env, struct cJSON **sources);
 /* True for the names the allow list passes whatever the config says. */
 bool job_env_allowed(const char *name);

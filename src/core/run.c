@@ -320,7 +320,7 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 	extern char **environ;
 	struct job_env_run own = {.id = c->id, .uid = c->uid, .run_dir = c->run_dir, .output_dir = c->out_dir};
 	cJSON *sources;
-	job_env_build(spec, c->runner.ops->isolated_env, environ, &own, &c->env, &sources);
+	job_env_build(spec, c->runner.ops->isolated_env, environ, NULL, &own, &c->env, &sources);
 	c->job.envp = strvec_items(&c->env);
 	init_record(c);
 	c->have_rec = true;
@@ -335,6 +335,13 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 		warn(c, "%s: %s", c->id, note_err.msg);
 	if (prepared < 0)
 		return -1;
+	if (c->runner.image.id) {
+		strvec_free(&c->env);
+		job_env_build(spec, c->runner.ops->isolated_env, environ, strvec_items(&c->runner.image.env), &own,
+			      &c->env, &sources);
+		c->job.envp = strvec_items(&c->env);
+		record_set_section(&c->rec, "env_sources", sources);
+	}
 	record_runner(c);
 	trace_phase("runner prepared");
 	test_hook_stop_at("prepared");

@@ -546,6 +546,9 @@ int fp_runtime_component(const struct fp_input *in, struct fp_interp *ip, cJSON 
 	if (in->image_id) {
 		cJSON_AddStringToObject(c, "image_id", in->image_id);
 		fp_hasher_str(&h, in->image_id);
+		cJSON *digests = cJSON_AddArrayToObject(c, "image_digests");
+		for (char *const *d = in->image_digests; d && *d; d++)
+			cJSON_AddItemToArray(digests, cJSON_CreateString(*d));
 	} else if (in->rootfs) {
 		unsigned char t[FP_HASH_LEN];
 		if (rootfs_tree(in, c, rootfs_files, t, err) < 0) {

@@ -139,9 +139,7 @@ void runner_free(struct runner *r)
 	strvec_free(&r->leftovers);
 	free(r->fallback_reason);
 	r->fallback_reason = NULL;
-	free(r->image_id);
-	r->image_id = NULL;
-	strvec_free(&r->image_digests);
+	runner_image_free(&r->image);
 }
 
 void runner_add_cgroup_leftovers(struct runner *r, const struct rp_cgroup *cg)

@@ -33,6 +33,9 @@ static int local_prepare(struct runner *r, struct rp_err *err)
 	struct local_state *st = xcalloc(1, sizeof *st);
 	st->lifeline_w = st->status_r = st->gate_w = -1;
 	r->priv = st;
+	if (r->job->spec->image)
+		runner_add_warning(r, "image: %s is not used by the local runner: the job runs on this host's "
+				      "own tree (--runner sandbox or docker run it in the image)", r->job->spec->image);
 	struct cg_limits lim = runner_cg_limits(&r->job->limits);
 	st->cg = cg_create(r->job->cgroup_name, &lim);
 	runner_add_cgroup_leftovers(r, st->cg);

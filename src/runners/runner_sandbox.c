@@ -189,7 +189,8 @@ static void keep_host_resolv_conf(struct sandbox_state *st)
 
 /* The parts of the plan every sandbox of a config shares (the job's, and a probe's): who runs
  * it, the security settings, the root, binds and masks. */
-static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, struct rp_err *err)
+static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, const char *image_rootfs,
+		     struct rp_err *err)
 {
 	struct sb_plan *p = &st->plan;
 	p->seccomp_notify_sock = -1;
@@ -197,7 +198,12 @@ static int plan_view(struct sandbox_state *st, const struct rp_sandbox_cfg *sc, 
 	plan_ids(p);
 	if (plan_security(p, sc, err) < 0)
 		return -1;
-	if (sc->rootfs) {
+	if (image_rootfs) {
+		st->rootfs = resolve(image_rootfs);
+		if (!st->rootfs || !path_is_dir(st->rootfs))
+			return rp_err_set(err, RP_ERR_RUNTIME, "the image's tree %s is gone: `runpilot image rm` the "
+					  "image and import or pull it again", image_rootfs);
+	} else if (sc->rootfs) {
 		st->rootfs = resolve(sc->rootfs);
 		if (!st->rootfs || !path_is_dir(st->rootfs))
 			return rp_err_set(err, RP_ERR_USAGE, "sandbox.rootfs: %s is not a directory", sc->rootfs);
@@ -261,7 +267,10 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	st->setup = (struct sb_setup){ .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1, .userns_fd = -1, .netns_fd = -1 };
 	st->net = (struct sb_net){ .pid = -1, .err_fd = -1 };
 	r->priv = st;
-	if (plan_view(st, sc, err) < 0)
+	if (job->spec->image &&
+	    runner_image_resolve("sandbox", job->spec, job->store_home, true, &r->image, err) < 0)
+		return -1;
+	if (plan_view(st, sc, r->image.rootfs, err) < 0)
 		return -1;
 	if (plan_network(r, st, sc, err) < 0)
 		return -1;
@@ -539,6 +548,8 @@ static cJSON *sandbox_describe(struct runner *r)
 	cJSON_AddItemToObject(o, "capabilities",
 			      string_array((const char *const *)sc->capabilities, sc->ncapabilities));
 	cJSON_AddStringToObject(o, "rootfs", st->rootfs ? st->rootfs : "host-readonly");
+	if (r->image.id)
+		cJSON_AddStringToObject(o, "image_id", r->image.id);
 	if (!st->started_ok) {
 		cJSON_AddNullToObject(o, "workdir"); /* not started yet: decided by the setup */
 	} else {
@@ -613,7 +624,7 @@ int runner_sandboxed_capture(const struct rp_spec *spec, char *const *argv, char
 	struct sb_setup setup = { .pid = -1, .helper = -1, .gate_fd = -1, .msg_fd = -1, .userns_fd = -1, .netns_fd = -1 };
 	struct sb_seccomp filter = { 0 };
 	struct sb_started started = { .pid = -1 };
-	if (plan_view(st, &spec->sandbox, err) < 0)
+	if (plan_view(st, &spec->sandbox, NULL, err) < 0)
 		goto out;
 	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(life_p, O_CLOEXEC) < 0 || pipe2(status_p, O_CLOEXEC) < 0) {
 		rp_err_sys(err, "pipe");

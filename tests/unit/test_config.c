@@ -559,6 +559,19 @@ static void test_err_bad_units(void **state)
 		     "fingerprint.max_bytes must be a size (e.g. 2g)");
 }
 
+static void test_err_image_conflicts(void **state)
+{
+	struct fx *f = *state;
+	expect_error(f, "name: demo\nentrypoint: x\nimage: \"\"\n", 3, 8,
+		     "image must name an image (\"python:3.11-slim\"), not be empty");
+	write_text(f->path, "name: demo\nentrypoint: x\nimage: busybox\nsandbox:\n  rootfs: /srv/root\n");
+	struct rp_spec s;
+	struct rp_err e = {0};
+	assert_int_equal(config_load(f->path, NULL, &s, &e), -1);
+	assert_int_equal(e.kind, RP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, "image and sandbox.rootfs both name the job's root filesystem: keep one"));
+}
+
 static void test_err_missing_required(void **state)
 {
 	expect_error(*state, "entrypoint: python train.py\n", 1, 1, "missing required key 'name'");
@@ -815,7 +828,6 @@ static void test_round_trip_full(void **state)
 		   "resources: {cpus: 1.5, memory: 1.5g, pids: 512, timeout: 90m}\n"
 		   "sandbox:\n"
 		   "  network: none\n"
-		   "  rootfs: /srv/rootfs\n"
 		   "  mounts: [{src: /data, dst: /mnt/data}, {src: /scratch, dst: /scratch, readonly: false}]\n"
 		   "  mask: [/etc/shadow]\n"
 		   "  capabilities: [CAP_NET_BIND_SERVICE]\n"
@@ -893,6 +905,7 @@ int main(void)
 		T(test_err_unknown_nested_key),
 		T(test_err_wrong_types),
 		T(test_err_bad_units),
+		T(test_err_image_conflicts),
 		T(test_err_missing_required),
 		T(test_err_invalid_name),
 		T(test_err_yaml_syntax),

@@ -58,7 +58,7 @@ static void test_isolated_gets_the_allow_list(void **state)
 	spec_with(&spec, env, 2, pass, 1);
 	struct strvec out = {0};
 	cJSON *src;
-	job_env_build(&spec, true, caller, &run, &out, &src);
+	job_env_build(&spec, true, caller, NULL, &run, &out, &src);
 	assert_string_equal(value_of(&out, "PATH"), "/usr/bin");
 	assert_string_equal(value_of(&out, "LC_ALL"), "C.UTF-8");
 	assert_string_equal(value_of(&out, "CUDA_VISIBLE_DEVICES"), "0");
@@ -88,12 +88,45 @@ static void test_local_inherits_everything(void **state)
 	spec_with(&spec, NULL, 0, NULL, 0);
 	struct strvec out = {0};
 	cJSON *src;
-	job_env_build(&spec, false, caller, &run, &out, &src);
+	job_env_build(&spec, false, caller, NULL, &run, &out, &src);
 	assert_string_equal(value_of(&out, "AWS_SECRET_ACCESS_KEY"), "leak");
 	assert_string_equal(value_of(&out, "WANDB_MODE"), "offline");
 	assert_string_equal(value_of(&out, "RUNPILOT_RUN_ID"), "rp_0002");
 	assert_true(listed(src, "inherited", "PROBE_SECRET"));
 	assert_false(listed(src, "inherited", "RUNPILOT_RUN_ID"));
+	cJSON_Delete(src);
+	strvec_free(&out);
+}
+
+/* An image's Env replaces what the allow list passes of this host (its PATH means nothing in the
+ * image), and yields to the config, env_pass and the run's own variables. */
+static void test_image_env_between_host_and_config(void **state)
+{
+	struct rp_kv env[] = {{.key = "SHADOWED", .value = "config"}};
+	char *pass[] = {"HF_*"};
+	char *image[] = {"PATH=/opt/conda/bin:/usr/bin", "LANG=C.UTF-8", "SHADOWED=image", "HF_HOME=/image/hf",
+			 "RUNPILOT_RUN_ID=image", "PYTHONDONTWRITEBYTECODE=1", NULL};
+	struct rp_spec spec;
+	spec_with(&spec, env, 1, pass, 1);
+	struct strvec out = {0};
+	cJSON *src;
+	job_env_build(&spec, true, caller, image, &run, &out, &src);
+	assert_string_equal(value_of(&out, "PATH"), "/opt/conda/bin:/usr/bin");
+	assert_string_equal(value_of(&out, "HOME"), "/home/u"); /* the image sets none: the host's stays */
+	assert_string_equal(value_of(&out, "PYTHONDONTWRITEBYTECODE"), "1");
+	assert_string_equal(value_of(&out, "SHADOWED"), "config");
+	assert_string_equal(value_of(&out, "HF_HOME"), "/data/hf"); /* asked for with env_pass */
+	assert_string_equal(value_of(&out, "RUNPILOT_RUN_ID"), "rp_0002");
+	assert_true(listed(src, "image", "PATH"));
+	assert_false(listed(src, "inherited", "PATH"));
+	assert_true(listed(src, "image", "PYTHONDONTWRITEBYTECODE"));
+	assert_false(listed(src, "image", "SHADOWED"));
+	assert_false(listed(src, "image", "HF_HOME"));
+	assert_false(listed(src, "image", "RUNPILOT_RUN_ID"));
+	size_t paths = 0;
+	for (size_t i = 0; i < out.n; i++)
+		paths += !strncmp(out.v[i], "PATH=", 5);
+	assert_int_equal(paths, 1);
 	cJSON_Delete(src);
 	strvec_free(&out);
 }
@@ -113,6 +146,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_isolated_gets_the_allow_list),
 		cmocka_unit_test(test_local_inherits_everything),
+		cmocka_unit_test(test_image_env_between_host_and_config),
 		cmocka_unit_test(test_allow_list_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
