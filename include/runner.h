@@ -150,8 +150,12 @@ int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double sta
 int runner_image_resolve(const char *type, const struct rp_spec *spec, const char *home, bool pull,
 			 struct runner_image *out, struct rp_err *err);
 void runner_image_free(struct runner_image *img);
-/* Fill img->env from an image's Env, with Docker's defaults for PATH and HOME where it sets none. */
-void runner_image_env_defaults(struct runner_image *img, char *const *image_env);
+/* Fill img->env from an image's Env, with Docker's defaults for PATH and HOME (for the job's
+ * uid inside) where it sets none. */
+void runner_image_env_defaults(struct runner_image *img, char *const *image_env, uid_t uid);
+/* The ids of the image's User ("name", "uid", "name:group", "uid:gid"), names looked up in its
+ * tree's /etc/passwd and /etc/group (read as the job would: symlinks stay inside the tree). */
+int runner_image_user_ids(const struct runner_image *img, uid_t *uid, gid_t *gid, struct rp_err *err);
 
 /* Whether a sandbox can be built here (a user namespace with mounts in it); why not in why. */
 bool runner_sandbox_usable(struct rp_err *why);

@@ -50,11 +50,12 @@ struct sb_plan {
 	int out_fd;              /* the job's stdout and stderr; stdin is /dev/null */
 	const char *hostname;    /* uts hostname inside (the run id) */
 
-	/* Who the job is. It always runs in a new user namespace where uid/gid (the caller's ids)
-	 * map to host_uid/host_gid, one id each. When they differ (a root caller's job runs as an
-	 * unprivileged host id), the host paths the setup mounts (rootfs, workdir, run dir, output
-	 * dir, binds) come as idmapped mounts (trees.c): the caller's files appear as the job's,
-	 * and what the job writes there is stored as the caller's. */
+	/* Who the job is. It always runs in a new user namespace where uid/gid (the caller's ids,
+	 * or an image's user) map to host_uid/host_gid, one id each. When the host ids are not
+	 * the caller's (a root caller's job runs as an unprivileged host id), the host paths the
+	 * setup mounts (rootfs, workdir, run dir, output dir, binds) come as idmapped mounts
+	 * (trees.c): the caller's files appear as the job's, and what the job writes there is
+	 * stored as the caller's. */
 	uid_t uid;
 	gid_t gid;
 	uid_t host_uid;

@@ -42,9 +42,11 @@ struct tree_msg {
 	bool idmapped;
 };
 
+/* The caller's files appear as the job's through the user namespace's own mapping unless the
+ * job's host ids are not the caller's (root's job, as nobody). */
 bool sb_trees_needed(const struct sb_plan *p)
 {
-	return p->uid != p->host_uid || p->gid != p->host_gid;
+	return p->host_uid != getuid() || p->host_gid != getgid();
 }
 
 static size_t tree_count(const struct sb_plan *p)

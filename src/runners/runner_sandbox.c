@@ -138,6 +138,26 @@ static void plan_ids(struct sb_plan *p)
 	p->host_gid = overflow_id("/proc/sys/kernel/overflowgid");
 }
 
+/* The image's User is who the job is inside, mapped to the caller (who still owns what it
+ * writes). A root caller's job, which runs as nobody on the host through mounts idmapped for
+ * root's files, stays root inside. */
+static int plan_image_user(struct runner *r, struct sb_plan *p, struct rp_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	if (runner_image_user_ids(&r->image, &uid, &gid, err) < 0)
+		return -1;
+	if (getuid() == 0) {
+		if (uid != 0)
+			runner_add_warning(r, "image user %s: a job runpilot starts as root runs as root inside its "
+					      "namespace (nobody on this host)", r->image.user);
+		return 0;
+	}
+	p->uid = uid;
+	p->gid = gid;
+	return 0;
+}
+
 static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, struct rp_err *err)
 {
 	if (sb_caps_parse(sc->capabilities, sc->ncapabilities, &p->keep_caps, err) < 0)
@@ -271,6 +291,8 @@ static int sandbox_prepare(struct runner *r, struct rp_err *err)
 	    runner_image_resolve("sandbox", job->spec, job->store_home, true, &r->image, err) < 0)
 		return -1;
 	if (plan_view(st, sc, r->image.rootfs, err) < 0)
+		return -1;
+	if (r->image.user && plan_image_user(r, &st->plan, err) < 0)
 		return -1;
 	if (plan_network(r, st, sc, err) < 0)
 		return -1;
