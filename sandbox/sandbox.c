@@ -555,8 +555,19 @@ int sb_begin(const struct sb_plan *p, struct sb_setup *s, struct rp_err *err)
 	if (rc == 0)
 		rc = open_namespaces(p, s, err);
 	if (rc == 0 && trees_p[0] >= 0) {
-		s->helper = sb_trees_start(p, s->userns_fd, trees_p[0], err);
-		rc = s->helper < 0 ? -1 : 0;
+		/* The caller's files are to appear as the job's: through the job's own user namespace
+		 * when the job is the caller's id inside, else through one mapping exactly that. */
+		int idmap = -1;
+		if (p->uid != getuid() || p->gid != getgid()) {
+			struct sb_ids own = { .uid = getuid(), .host_uid = p->host_uid, .gid = getgid(),
+					      .host_gid = p->host_gid };
+			rc = (idmap = sb_userns_idmap_fd(&own, err)) < 0 ? -1 : 0;
+		}
+		if (rc == 0) {
+			s->helper = sb_trees_start(p, idmap >= 0 ? idmap : s->userns_fd, trees_p[0], err);
+			rc = s->helper < 0 ? -1 : 0;
+		}
+		close_fd(&idmap);
 	}
 	close_fd(&trees_p[0]);
 	if (rc == 0)

@@ -18,6 +18,9 @@ struct sb_ids {
 int sb_userns_write_maps(pid_t pid, const struct sb_ids *ids, struct rp_err *err);
 /* In the new user namespace, once its maps are written: take the mapped ids. */
 int sb_userns_become(uid_t uid, gid_t gid, struct rp_err *err);
+/* A user namespace mapping ids->uid/gid to host_uid/host_gid and nothing else, for idmapped
+ * mounts: its fd, or -1 with err. */
+int sb_userns_idmap_fd(const struct sb_ids *ids, struct rp_err *err);
 /* trees.c: idmapped mounts of the host paths a plan's setup needs, when the job's host ids are
  * not the caller's (sb_plan). sb_trees_needed says whether; sb_trees_start forks the process
  * that makes them (in a mount namespace of its own, as the caller) and sends them on sock to

@@ -4,8 +4,10 @@
  * guard files). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -56,4 +58,50 @@ int sb_userns_become(uid_t uid, gid_t gid, struct rp_err *err)
 	if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return rp_err_sys(err, "user namespace: cannot take uid %u gid %u", (unsigned)uid, (unsigned)gid);
 	return 0;
+}
+
+/* A user namespace that only maps ids (its process is gone once it is open): for idmapped
+ * mounts whose files must appear as the job's when the job is someone else inside (an image's
+ * user) than the files' owner. */
+int sb_userns_idmap_fd(const struct sb_ids *ids, struct rp_err *err)
+{
+	int ready[2], hold[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return rp_err_sys(err, "pipe");
+	if (pipe2(hold, O_CLOEXEC) < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return rp_err_sys(err, "pipe");
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c = 'u';
+		close(ready[0]);
+		close(hold[1]);
+		if (unshare(CLONE_NEWUSER) < 0 || write(ready[1], &c, 1) != 1)
+			_exit(1);
+		_exit(read(hold[0], &c, 1) < 0 ? 1 : 0); /* EOF: the parent has what it needs */
+	}
+	int saved = errno;
+	close(ready[1]);
+	close(hold[0]);
+	int fd = -1, rc = 0;
+	char c, path[64];
+	if (pid < 0) {
+		errno = saved;
+		rc = rp_err_sys(err, "user namespace: fork");
+	} else if (read(ready[0], &c, 1) != 1) {
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "user namespace: the mapping process could not make one");
+	} else if (sb_userns_write_maps(pid, ids, err) == 0) {
+		snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			rc = rp_err_sys(err, "user namespace: cannot open %s", path);
+	} else {
+		rc = -1;
+	}
+	close(ready[0]);
+	close(hold[1]);
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return rc < 0 ? -1 : fd;
 }

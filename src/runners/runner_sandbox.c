@@ -138,24 +138,11 @@ static void plan_ids(struct sb_plan *p)
 	p->host_gid = overflow_id("/proc/sys/kernel/overflowgid");
 }
 
-/* The image's User is who the job is inside, mapped to the caller (who still owns what it
- * writes). A root caller's job, which runs as nobody on the host through mounts idmapped for
- * root's files, stays root inside. */
+/* The image's User is who the job is inside its user namespace, mapped to the job's host ids
+ * (the caller's, or for root nobody): what it writes is still stored as the caller's. */
 static int plan_image_user(struct runner *r, struct sb_plan *p, struct rp_err *err)
 {
-	uid_t uid;
-	gid_t gid;
-	if (runner_image_user_ids(&r->image, &uid, &gid, err) < 0)
-		return -1;
-	if (getuid() == 0) {
-		if (uid != 0)
-			runner_add_warning(r, "image user %s: a job runpilot starts as root runs as root inside its "
-					      "namespace (nobody on this host)", r->image.user);
-		return 0;
-	}
-	p->uid = uid;
-	p->gid = gid;
-	return 0;
+	return runner_image_user_ids(&r->image, &p->uid, &p->gid, err);
 }
 
 static int plan_security(struct sb_plan *p, const struct rp_sandbox_cfg *sc, struct rp_err *err)
