@@ -429,7 +429,8 @@ static size_t resolve(const struct img_rec *v, size_t n, const char *ref, struct
 	const char *hex = !strncmp(ref, "sha256:", 7) ? ref + 7 : ref;
 	struct img_ref r;
 	struct rp_err perr = {0};
-	bool parsed = img_ref_parse(ref, &r, &perr) == 0 && strncmp(ref, "sha256:", 7);
+	/* "sha256:<hex>" is an id, though it would parse as repository "sha256" with a tag. */
+	bool parsed = strncmp(ref, "sha256:", 7) && img_ref_parse(ref, &r, &perr) == 0;
 	char *name = parsed ? img_ref_name(&r) : NULL;
 	size_t found = n, hits = 0;
 	for (size_t i = 0; parsed && i < n && found == n; i++)
