@@ -59,11 +59,12 @@ static void short_id(const char *id, char out[13])
 	snprintf(out, 13, "%s", id + (strncmp(id, "sha256:", 7) ? 0 : 7));
 }
 
-static void print_imported(const char *verb, const struct img_info *img)
+/* "imported ID NAME": the name asked for (a pull), else the image's first. */
+static void print_imported(const char *verb, const struct img_info *img, const char *asked)
 {
 	char id[13];
 	short_id(img->id, id);
-	printf("%s %s %s\n", verb, id, img->names[0] ? img->names[0] : "<none>");
+	printf("%s %s %s\n", verb, id, asked ? asked : img->names[0] ? img->names[0] : "<none>");
 }
 
 static void add_rows(struct table *t, const struct img_info *img)
@@ -109,6 +110,7 @@ static int image_run(const char *home, int argc, char **argv, struct rp_err *err
 	const char *sub = argv[0], *name = NULL;
 	struct img_info img = {0};
 	int i, rc;
+	const char *asked = NULL;
 	if (!strcmp(sub, "ls")) {
 		return parse_args(argc, argv, NULL, 0, err) < 0 ? -1 : image_ls(home, err);
 	} else if (!strcmp(sub, "rm")) {
@@ -124,11 +126,12 @@ static int image_run(const char *home, int argc, char **argv, struct rp_err *err
 		if ((i = parse_args(argc, argv, NULL, 1, err)) < 0)
 			return -1;
 		rc = img_pull(home, argv[i], &img, err);
+		asked = argv[i];
 	} else {
 		return rp_err_set(err, RP_ERR_USAGE, "no image command '%s': use pull, import, ls or rm", sub);
 	}
 	if (rc == 0)
-		print_imported(!strcmp(sub, "pull") ? "pulled" : "imported", &img);
+		print_imported(asked ? "pulled" : "imported", &img, asked);
 	img_info_free(&img);
 	return rc;
 }

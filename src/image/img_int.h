@@ -159,8 +159,8 @@ int img_build_tree(const char *dir, const char *image, const char *blob_dir, con
 int img_place_tree(const char *home, const char *hex, const char *dir, struct rp_err *err);
 
 /* --- import.c ------------------------------------------------------------------------------ */
-/* img_import, and for a pull: the repository whose "repo@<top manifest digest>" is recorded. */
-int img_import_from(const char *home, const char *path, const char *name, const char *pulled_repo,
+/* img_import, and for a pull: the "repo@sha256:<the registry's manifest digest>" recorded. */
+int img_import_from(const char *home, const char *path, const char *name, const char *repo_digest,
 		    struct img_info *out, struct rp_err *err);
 
 /* The host's OCI architecture ("amd64", "arm64"). */

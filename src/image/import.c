@@ -31,7 +31,7 @@ struct import {
 	struct img_budget budget;
 	const char *image;         /* the source, for messages */
 	const char *extra_name;    /* --name, normalised */
-	const char *pulled_repo;   /* a pull's repository, or NULL */
+	const char *repo_digest;   /* a pull's "repo@sha256:...", or NULL */
 	struct found *f;
 	size_t nf;
 };
@@ -268,8 +268,8 @@ static int oci_manifest(struct import *im, const cJSON *desc, const cJSON *top, 
 	annotated_names(f, top);
 	if (top != desc)
 		annotated_names(f, desc);
-	if (im->pulled_repo)
-		strvec_pushf(&f->rec.repo_digests, "%s@%s", im->pulled_repo, jstr(top, "digest"));
+	if (im->repo_digest)
+		strvec_push(&f->rec.repo_digests, im->repo_digest);
 	int rc = (f->config = descriptor_blob(im, cJSON_GetObjectItemCaseSensitive(man, "config"), "config", err)) ? 0 : -1;
 	cJSON *cfg = NULL;
 	if (rc == 0)
@@ -482,7 +482,7 @@ static void import_free(struct import *im)
 	bundle_close(&im->b);
 }
 
-int img_import_from(const char *home, const char *path, const char *name, const char *pulled_repo,
+int img_import_from(const char *home, const char *path, const char *name, const char *repo_digest,
 		    struct img_info *out, struct rp_err *err)
 {
 	char *extra = NULL;
@@ -497,7 +497,7 @@ int img_import_from(const char *home, const char *path, const char *name, const 
 		free(extra);
 		return -1;
 	}
-	struct import im = {.home = home, .image = path, .extra_name = extra, .pulled_repo = pulled_repo,
+	struct import im = {.home = home, .image = path, .extra_name = extra, .repo_digest = repo_digest,
 			    .budget = {.max = img_max_bytes(), .what = path}};
 	int rc = bundle_open(&im.b, path, stage, path, &im.budget, err);
 	if (rc == 0)

@@ -161,6 +161,40 @@ check "concurrent imports all land in the index" sh -c "'$RUNPILOT_BIN' image ls
 check "two imports of one image end with one tree" test "$(ls -A "$IMG/rootfs" | grep -c "$id_wh")" = 1
 check "no temporary directory is left" test -z "$(ls -A "$IMG/tmp")"
 
+# --- pull from a registry ---------------------------------------------------------------------
+# A registry of our own (Debian's docker-registry) on a random port: push with skopeo, pull back.
+registry_pull() {
+	local R=$T/registry port rpid
+	mkdir -p "$R/home/.config/containers"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$R" "$port" > "$R/config.yml"
+	# skopeo 1.9 reads the user's registries.conf (not CONTAINERS_REGISTRIES_CONF): a HOME of our own.
+	printf '[[registry]]\nlocation = "127.0.0.1:%s"\ninsecure = true\n' "$port" > "$R/home/.config/containers/registries.conf"
+	docker-registry serve "$R/config.yml" > "$R/log" 2>&1 & rpid=$!
+	rp_cleanup_hooks+=("kill $rpid 2>/dev/null; wait $rpid 2>/dev/null")
+	wait_for "curl -sf http://127.0.0.1:$port/v2/ >/dev/null 2>&1 || (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" 10
+	if ! skopeo copy --quiet --dest-tls-verify=false "oci:$W/bb-oci" "docker://127.0.0.1:$port/test/bb:1" 2>"$T/err"; then
+		fail "push a test image to a local registry" "$(head -n1 "$T/err")"; return
+	fi
+	local want t0 t1 out
+	want=$(HOME=$R/home skopeo inspect --raw "docker://127.0.0.1:$port/test/bb:1" | sha256sum | cut -c1-64)
+	t0=$(ms); out=$(HOME=$R/home timeout 60 "$RUNPILOT_BIN" image pull "127.0.0.1:$port/test/bb:1" 2>"$T/err"); rc=$?; t1=$(ms)
+	check "pull from a local registry" test "$rc:$out" = "0:pulled ${id_save:0:12} 127.0.0.1:$port/test/bb:1"
+	echo "  figure: busybox pull from a local registry $((t1 - t0)) ms"
+	check "pull records the registry's manifest digest" grep -q "\"127.0.0.1:$port/test/bb@sha256:$want\"" "$IMG/index.json"
+	check "found by repo@digest" sh -c "'$RUNPILOT_BIN' image rm '127.0.0.1:$port/test/bb@sha256:$want' >/dev/null"
+	HOME=$R/home timeout 60 "$RUNPILOT_BIN" image pull "127.0.0.1:$port/test/none:1" >/dev/null 2>"$T/err"
+	check "pull of a missing image: one line from skopeo" sh -c "[ \$(wc -l < '$T/err') -eq 1 ] && grep -q 'cannot pull 127.0.0.1:$port/test/none:1: skopeo: .*manifest unknown' '$T/err'"
+	kill "$rpid"; wait "$rpid" 2>/dev/null
+}
+if ! command -v skopeo >/dev/null; then
+	skip "pull from a local registry" "skopeo is not installed"
+elif ! command -v docker-registry >/dev/null && ! { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive timeout 120 apt-get install -y docker-registry >/dev/null 2>&1; }; then
+	skip "pull from a local registry" "Debian's docker-registry is not installed and cannot be"
+else
+	registry_pull
+fi
+
 # --- an unprivileged user ------------------------------------------------------------------------
 as_user_store() {
 	local mode=$1; shift
