@@ -502,10 +502,13 @@ int img_import_from(const char *home, const char *path, const char *name, const 
 	int rc = bundle_open(&im.b, path, stage, path, &im.budget, err);
 	if (rc == 0)
 		rc = find_images(&im, err);
+	trace_phase("image: blobs copied and verified");
 	if (rc == 0)
 		rc = build_trees(&im, err);
+	trace_phase("image: layers unpacked");
 	if (rc == 0)
 		rc = commit(&im, err);
+	trace_phase("image: stored");
 	if (rc == 0 && out)
 		rc = img_find(home, im.f[0].rec.id, out, err);
 	import_free(&im);
