@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dir_test_util.h"
@@ -379,6 +380,48 @@ static void test_device_skipped(void **state)
 	free(hex);
 }
 
+/* A tree removed is unpacked again from the blobs; two processes unpacking at once end with one
+ * tree and no temporary directory. */
+static void test_unpack_again_concurrently(void **state)
+{
+	struct fx *f = *state;
+	static const struct ent l1[] = {{D, "etc", NULL, 0}, {F, "etc/motd", "hi\n", 0}, END};
+	static const struct ent l2[] = {{F, "etc/.wh.motd", "", 0}, {F, "etc/issue", "2\n", 0}, END};
+	const struct ent *layers[] = {l1, l2, NULL};
+	char *hex = oci(f->src, "again:1", layers, false);
+	struct rp_err e = {0};
+	assert_int_equal(img_import(f->home, f->src, NULL, NULL, &e), 0);
+	assert_int_equal(img_remove_tree(f->home, hex, &e), 0);
+	struct img_info info = {0};
+	if (img_find(f->home, "again:1", &info, &e) != 0)
+		fail_msg("%s", e.msg);
+	assert_null(info.rootfs);
+	img_info_free(&info);
+	pid_t kids[2];
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			struct img_info in = {0};
+			struct rp_err ce = {0};
+			_exit(img_find(f->home, "again:1", &in, &ce) == 0 && img_unpack(f->home, &in, &ce) == 0 &&
+			      in.rootfs && path_is_dir(in.rootfs) ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		int st;
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(count_in(f, "rootfs"), 1);
+	char *issue = tree_file(f, hex, "etc/issue"), *motd = tree_file(f, hex, "etc/motd");
+	assert_true(path_exists(issue));
+	assert_false(path_exists(motd));
+	free(issue);
+	free(motd);
+	free(hex);
+}
+
 /* --- hostile images ----------------------------------------------------------------------------- */
 
 static void test_bad_digest(void **state)
@@ -451,6 +494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import_find_unpack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whiteouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_again_concurrently, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dotdot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_absolute, setup, teardown),
