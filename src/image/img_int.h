@@ -146,8 +146,11 @@ int img_store_init(const char *home, struct rp_err *err);
 /* The store's lock (flock on images/lock), held while the index or blobs change. -1 on error. */
 int img_lock(const char *home, struct rp_err *err);
 void img_unlock(int fd);
-/* A fresh temp dir under images/tmp/ (owned path). */
-char *img_tmpdir(const char *home, const char *prefix, struct rp_err *err);
+/* A fresh directory <home>/images/<where>/<prefix>-XXXXXX (owned path), flock'ed through
+ * *lock_fd while in use: close it after removing the directory. */
+char *img_tmpdir(const char *home, const char *where, const char *prefix, int *lock_fd, struct rp_err *err);
+/* Remove what killed imports and unpacks left (temporary directories nobody holds). */
+void img_clean_stale(const char *home);
 
 /* --- unpack.c ------------------------------------------------------------------------------ */
 /* Build the tree of these layers (blob files blob_dir/<hex>) at dir, which must not exist; on

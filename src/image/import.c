@@ -492,7 +492,9 @@ int img_import_from(const char *home, const char *path, const char *name, const 
 		free(extra);
 		return -1;
 	}
-	char *stage = img_tmpdir(home, "import", err);
+	img_clean_stale(home);
+	int stage_lock;
+	char *stage = img_tmpdir(home, "tmp", "import", &stage_lock, err);
 	if (!stage) {
 		free(extra);
 		return -1;
@@ -515,6 +517,7 @@ int img_import_from(const char *home, const char *path, const char *name, const 
 	struct rp_err rmerr = {0};
 	if (rm_rf(stage, &rmerr) < 0)
 		rp_log(RP_LOG_WARNING, "cannot remove %s: %s", stage, rmerr.msg);
+	close(stage_lock);
 	free(stage);
 	free(extra);
 	return rc;

@@ -136,7 +136,8 @@ int img_pull(const char *home, const char *ref, struct img_info *out, struct rp_
 		img_ref_free(&r);
 		return rp_err_set(err, RP_ERR_RUNTIME, "cannot pull %s: skopeo is not installed (apt-get install skopeo)", ref);
 	}
-	char *tmp = img_store_init(home, err) == 0 ? img_tmpdir(home, "pull", err) : NULL;
+	int tmp_lock = -1;
+	char *tmp = img_store_init(home, err) == 0 ? img_tmpdir(home, "tmp", "pull", &tmp_lock, err) : NULL;
 	int rc = tmp ? 0 : -1;
 	char *layout = tmp ? xasprintf("%s/layout", tmp) : NULL;
 	char *digest = NULL, *repo_digest = NULL;
@@ -151,6 +152,7 @@ int img_pull(const char *home, const char *ref, struct img_info *out, struct rp_
 	}
 	if (tmp && rm_rf(tmp, NULL) < 0)
 		rp_log(RP_LOG_WARNING, "cannot remove %s", tmp);
+	close_fd(&tmp_lock);
 	free(name);
 	free(layout);
 	free(digest);

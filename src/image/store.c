@@ -3,12 +3,14 @@
  * flock so two runpilot processes importing or removing at once both land. Finding, listing and
  * removing images. Readers take no lock: the index is only ever replaced by rename. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "img_int.h"
@@ -59,15 +61,62 @@ void img_unlock(int fd)
 		close(fd); /* releases the flock */
 }
 
-char *img_tmpdir(const char *home, const char *prefix, struct rp_err *err)
+char *img_tmpdir(const char *home, const char *where, const char *prefix, int *lock_fd, struct rp_err *err)
 {
-	char *p = xasprintf("%s/images/tmp/%s-XXXXXX", home, prefix);
+	char *p = xasprintf("%s/images/%s/%s-XXXXXX", home, where, prefix);
+	*lock_fd = -1;
 	if (!mkdtemp(p)) {
-		rp_err_sys(err, "cannot create a temporary directory under %s/images/tmp", home);
+		rp_err_sys(err, "cannot create a temporary directory under %s/images/%s", home, where);
+		free(p);
+		return NULL;
+	}
+	/* Held while the directory is in use: img_clean_stale takes only unheld ones. */
+	*lock_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rp_err_sys(err, "cannot lock %s", p);
+		close_fd(lock_fd);
+		rmdir(p);
 		free(p);
 		return NULL;
 	}
 	return p;
+}
+
+/* A temporary directory of a process that died (its flock is free), old enough not to be one
+ * that is being made now: removed. */
+static void clean_one(const char *dir, const char *name)
+{
+	char *p = path_join(dir, name);
+	struct stat st;
+	int fd = -1;
+	if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && st.st_mtime < time(NULL) - 60 &&
+	    (fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		struct rp_err e = {0};
+		char *tree = path_join(p, "tree");
+		(void)chmod(tree, 0755);
+		free(tree);
+		if (rm_rf(p, &e) < 0)
+			rp_log(RP_LOG_WARNING, "cannot remove the leftover %s: %s", p, e.msg);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(p);
+}
+
+void img_clean_stale(const char *home)
+{
+	static const char *const where[] = {"tmp", "rootfs"};
+	for (size_t i = 0; i < 2; i++) {
+		char *dir = images_path(home, where[i]);
+		DIR *d = opendir(dir);
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.' ? i == 0 : !strncmp(de->d_name, ".unpack-", 8))
+				clean_one(dir, de->d_name);
+		if (d)
+			closedir(d);
+		free(dir);
+	}
 }
 
 void img_rec_free(struct img_rec *r)

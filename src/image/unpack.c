@@ -75,9 +75,13 @@ int img_unpack(const char *home, struct img_info *img, struct rp_err *err)
 		free(dst);
 		return -1;
 	}
-	char *tmp = xasprintf("%s/images/rootfs/.unpack-%.12s-XXXXXX", home, hex);
-	int rc = mkdtemp(tmp) ? 0 : rp_err_sys(err, "cannot create a directory next to %s", dst);
-	char *dir = xasprintf("%s/tree", tmp);
+	img_clean_stale(home);
+	char prefix[24];
+	snprintf(prefix, sizeof prefix, ".unpack-%.12s", hex);
+	int tmp_lock;
+	char *tmp = img_tmpdir(home, "rootfs", prefix, &tmp_lock, err);
+	int rc = tmp ? 0 : -1;
+	char *dir = xasprintf("%s/tree", tmp ? tmp : "");
 	char *blobs = xasprintf("%s/images/blobs/sha256", home);
 	const char *what = img->names && img->names[0] ? img->names[0] : img->id;
 	struct img_budget b = {.used = rec.size, .max = img_max_bytes(), .what = what};
@@ -85,8 +89,9 @@ int img_unpack(const char *home, struct img_info *img, struct rp_err *err)
 		rc = img_build_tree(dir, what, blobs, rec.layers, rec.nlayers, &b, err);
 	if (rc == 0)
 		rc = img_place_tree(home, hex, dir, err);
-	if (rmdir(tmp) < 0 && errno != ENOENT)
+	if (tmp && rmdir(tmp) < 0 && errno != ENOENT)
 		rp_log(RP_LOG_WARNING, "cannot remove %s: %s", tmp, strerror(errno));
+	close_fd(&tmp_lock);
 	free(tmp);
 	free(dir);
 	free(blobs);

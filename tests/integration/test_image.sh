@@ -160,6 +160,15 @@ check "concurrent imports all succeed" test "$r1$r2$r3" = 000
 check "concurrent imports all land in the index" sh -c "'$RUNPILOT_BIN' image ls | grep -q '^layered:2 ' && '$RUNPILOT_BIN' image ls | grep -q '^busybox:latest '"
 check "two imports of one image end with one tree" test "$(ls -A "$IMG/rootfs" | grep -c "$id_wh")" = 1
 check "no temporary directory is left" test -z "$(ls -A "$IMG/tmp")"
+# What a killed import left (old, its flock free) goes at the next import; one in use stays.
+mkdir -p "$IMG/tmp/import-dead/in" "$IMG/tmp/import-live" "$IMG/rootfs/.unpack-dead/tree/x"
+touch -d '2 hours ago' "$IMG/tmp/import-dead" "$IMG/tmp/import-live" "$IMG/rootfs/.unpack-dead"
+flock "$IMG/tmp/import-live" sleep 30 & holder=$!
+wait_for "[ -e /proc/$holder ]" 5; sleep 0.3
+rp image import "$W/bb.tar" >/dev/null 2>&1
+check "a killed import's leftovers are removed" sh -c "[ ! -e '$IMG/tmp/import-dead' ] && [ ! -e '$IMG/rootfs/.unpack-dead' ]"
+check "a temporary directory in use is kept" test -d "$IMG/tmp/import-live"
+kill $holder 2>/dev/null; wait $holder 2>/dev/null; rmdir "$IMG/tmp/import-live"
 
 # --- pull from a registry ---------------------------------------------------------------------
 # A registry of our own (Debian's docker-registry) on a random port: push with skopeo, pull back.
