@@ -27,6 +27,7 @@ static const struct rp_cmd commands[] = {
 	 .usage = usage_diff},
 	{.name = "doctor", .fn = cmd_doctor, .summary = "check what this host offers runs (sandbox, cgroups, docker)",
 	 .usage = usage_doctor},
+	{.name = "image", .fn = cmd_image, .summary = "keep images for runs without Docker: pull, import, ls, rm", .usage = usage_image},
 	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},
 };
 
