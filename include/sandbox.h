@@ -71,6 +71,7 @@ struct sb_plan {
 
 	/* Filesystem view. */
 	const char *rootfs;      /* NULL: the host's / read-only; else a root filesystem to pivot into */
+	bool rootfs_writable;    /* the rootfs (an image's) writable through a throw-away layer */
 	const char *workdir;     /* host dir shown writable through overlayfs (NULL: none) */
 	const char *changes_dir; /* overlay upper dir: what the job wrote, kept (<run_dir>/changes) */
 	const char *overlay_work;/* overlay work dir, same filesystem as changes_dir; removed after */

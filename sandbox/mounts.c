@@ -374,6 +374,10 @@ static int build_root(const struct sb_plan *p, const struct sb_trees *t, struct 
 			return -1;
 		if (rootfs_mountpoints(p, t, err) < 0)
 			return -1;
+		/* An image's root stays writable, as a container's: what the job writes there goes to
+		 * the scratch upper, which is thrown away with the sandbox. */
+		if (scratch && p->rootfs_writable)
+			return set_attr(NEWROOT, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true, err);
 	}
 	return set_attr(NEWROOT, ROOT_ATTRS, true, err);
 }

@@ -317,6 +317,7 @@ static void fill_plan_for_start(struct sandbox_state *st, const struct rp_job *j
 	p->out_fd = job->out_fd;
 	p->hostname = job->run_id;
 	p->rootfs = st->rootfs;
+	p->rootfs_writable = st->rootfs && job->spec->image;
 	p->workdir = st->workdir_real; /* NULL (missing workdir): the job reports it as local does */
 	p->changes_dir = st->changes_dir;
 	p->overlay_work = st->overlay_work;
