@@ -111,6 +111,15 @@ static void print_runner(const struct rp_run *r)
 		 cJSON_IsString(why) ? " (" : "", cJSON_IsString(why) ? why->valuestring : "",
 		 cJSON_IsString(why) ? ")" : "");
 	field("Runner", line);
+	/* The image it ran in, and which one exactly (the id's first 12 hex digits, as docker shows). */
+	const cJSON *image_id = cJSON_GetObjectItemCaseSensitive(r->runner, "image_id");
+	if (r->image) {
+		const char *id = cJSON_GetStringValue(image_id);
+		if (id && !strncmp(id, "sha256:", 7))
+			id += 7;
+		snprintf(line, sizeof line, "%s%s%.12s%s", r->image, id ? " (" : "", id ? id : "", id ? ")" : "");
+		field("Image", line);
+	}
 	/* sandbox.seccomp.log: which syscalls the filter refused, and how often */
 	const cJSON *denied = cJSON_GetObjectItemCaseSensitive(r->runner, "denied_syscalls");
 	if (cJSON_IsObject(denied) && denied->child) {

@@ -72,6 +72,9 @@ EOF
 	check "$who: outputs are the caller's" test "$(stat -c %U "$rd/outputs/o.txt")" = "$owner"
 	check "$who: what the job wrote in its workdir is the caller's" test "$(stat -c %U "$rd/changes/written.txt")" = "$owner"
 
+	ARGS=(show "$(basename "$rd")")
+	run_as "$@" > "$T/$who.show" 2>&1
+	check "$who: show names the image and its id" grep -qE "^Image +rp-run:1 \(${ID1:7:12}\)$" "$T/$who.show"
 	ARGS=(verify "$(basename "$rd")")
 	run_as "$@" > "$T/$who.verify1" 2>&1
 	check "$who: verify: the same image is the same environment" test $? = 0
