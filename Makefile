@@ -98,6 +98,10 @@ $(BUILD)/hooks/%.o: %.c | $(DEPS_OK)
 $(BUILD)/src/fingerprint/git.o: CFLAGS += -DLIBGIT2_SONAME='"$(LIBGIT2_SONAME)"'
 LIBGIT2_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libgit2.so 2>/dev/null | awk '/SONAME/ {print $$2}')
 
+# libcurl likewise, for the docker runner only (src/runners/docker_api.c).
+$(BUILD)/src/runners/docker_api.o $(BUILD)/hooks/src/runners/docker_api.o: CFLAGS += -DLIBCURL_SONAME='"$(LIBCURL_SONAME)"'
+LIBCURL_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libcurl.so 2>/dev/null | awk '/SONAME/ {print $$2}')
+
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
