@@ -81,6 +81,9 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 	r->ops = runner_ops_named(name);
 	if (r->ops == &runner_docker_ops && job && job->spec && !job->spec->image)
 		return rp_err_set(err, RP_ERR_USAGE, "the docker runner needs an image: add `image: NAME` to the config");
+	/* No engine: an error before any run directory exists. */
+	if (r->ops == &runner_docker_ops && job && !runner_docker_usable(err))
+		return -1;
 	if (!r->ops) {
 		char known[256] = "auto";
 		for (size_t i = 0; i < sizeof runners / sizeof *runners; i++) {

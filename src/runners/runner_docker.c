@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
@@ -313,12 +315,51 @@ static int keep_only(int *out_fd, int *ready_fd, int *done_fd)
 	return 0;
 }
 
-static _Noreturn void run_helper(struct docker_state *st, int out_fd, int ready_fd, int done_fd)
+/* What the helper sends the engine when runpilot dies: built before, sent from a signal
+ * handler (socket, connect, write and read are async-signal-safe; libcurl is not). */
+static struct sockaddr_un death_addr;
+static char death_request[512];
+
+static void on_supervisor_death(int sig)
 {
-	/* The helper goes with runpilot; the container of a killed runpilot is a leftover the next
-	 * runpilot removes. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	(void)sig;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&death_addr, sizeof death_addr) == 0 &&
+	    write(fd, death_request, strlen(death_request)) > 0) {
+		char buf[256];
+		while (read(fd, buf, sizeof buf) > 0)
+			; /* the reply ends once the container is gone */
+	}
+	_exit(1);
+}
+
+/* A killed runpilot (kill -9) takes its container down through the helper at once; the claim's
+ * leftover is there for what this misses (the helper killed too, or runpilot killed before the
+ * release). */
+static void remove_container_on_death(const struct docker_state *st, pid_t supervisor)
+{
+	death_addr.sun_family = AF_UNIX;
+	snprintf(death_addr.sun_path, sizeof death_addr.sun_path, "%s", st->eng.socket);
+	snprintf(death_request, sizeof death_request,
+		 "DELETE /v" DK_API_VERSION "/containers/%s?force=1 HTTP/1.0\r\nHost: docker\r\n\r\n", st->name);
+	struct sigaction sa = { .sa_handler = on_supervisor_death };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != supervisor)
+		on_supervisor_death(SIGTERM); /* died before the prctl */
+}
+
+static _Noreturn void run_helper(struct docker_state *st, pid_t supervisor, int out_fd, int ready_fd, int done_fd)
+{
+	/* Out of the terminal's process group: Ctrl-C is the supervisor's to handle (it stops the
+	 * container), the output must keep flowing until the container ends. */
+	setpgid(0, 0);
 	signal(SIGPIPE, SIG_IGN);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* the supervisor's mask blocks SIGTERM */
+	remove_container_on_death(st, supervisor);
 	if (keep_only(&out_fd, &ready_fd, &done_fd) < 0)
 		_exit(125);
 	struct rp_err e = { 0 };
@@ -355,6 +396,7 @@ static int spawn_helper(struct runner *r, struct docker_state *st, struct rp_err
 		close(ready[1]);
 		return rp_err_sys(err, "pipe");
 	}
+	pid_t self = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -366,7 +408,7 @@ static int spawn_helper(struct runner *r, struct docker_state *st, struct rp_err
 		return rp_err_sys(err, "fork");
 	}
 	if (pid == 0)
-		run_helper(st, r->job->out_fd, ready[1], done[1]);
+		run_helper(st, self, r->job->out_fd, ready[1], done[1]);
 	close(ready[1]);
 	close(done[1]);
 	st->helper = pid;
