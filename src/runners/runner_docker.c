@@ -506,6 +506,8 @@ static void meter(struct runner *r, struct docker_state *st, double wall, struct
 		u->throttled_s = -1;
 	}
 	u->max_rss_bytes = -1; /* per-process RSS is not seen through the engine */
+	/* The quota is the container's own cgroup's, and so was its throttling counter. */
+	u->throttled_s = -1;
 }
 
 static int docker_wait(struct runner *r, struct rp_result *res, struct rp_err *err)

@@ -68,3 +68,12 @@ dk_stop() {
 	rm -rf "$DK"
 	DK=""
 }
+
+# Stop the engine (SIGTERM, wait), keeping $DK for dk_stop.
+dk_stop_engine() {
+	[ -n "${DK_PID:-}" ] || return 0
+	kill -TERM "$DK_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 150; i++)); do kill -0 "$DK_PID" 2>/dev/null || break; sleep 0.1; done
+	wait "$DK_PID" 2>/dev/null
+}
