@@ -100,6 +100,7 @@ cJSON *fp_run_environment(const struct rp_spec *spec, const char *home, char *co
 	cJSON *env = NULL;
 	*warning = NULL;
 	fp_spec_input_init(&si, spec, home, envp, rn->ops->type, run_dir);
+	si.in.image_id = rn->image_id; /* the runtime is the image's, when the runner resolved one */
 	if (rn->ops->capture) {
 		si.in.capture = runner_capture;
 		si.in.capture_ctx = rn;

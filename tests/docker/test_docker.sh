@@ -39,6 +39,7 @@ check "hello: status success" test "$(status_of "$D")" = success
 check "hello: runner.type docker" test "$(json "$D/run.json" 'd["runner"]["type"]')" = docker
 check "hello: runner.container named rp_<id>-<hex>" json_has "$D/run.json" 'd["runner"]["container"]' "^$(basename "$D")-[0-9a-f]{8}\$"
 check "hello: image id recorded (sha256)" json_has "$D/run.json" 'd["runner"]["image_id"]' '^sha256:[0-9a-f]{64}$' 
+check "hello: the fingerprint's runtime is the image" test "$(json "$D/run.json" 'd["environment"]["components"]["runtime"]["image_id"]')" = "$(json "$D/run.json" 'd["runner"]["image_id"]')"
 check "hello: engine version recorded" json_has "$D/run.json" 'd["runner"]["engine_version"]' '^[0-9]+[.]' 
 check "hello: the container is removed" no_containers
 
