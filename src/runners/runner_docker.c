@@ -671,6 +671,12 @@ int runner_docker_remove_leftover(const char *socket_and_name, struct rp_err *er
 	if (!sp || !sp[1])
 		return rp_err_set(err, RP_ERR_RUNTIME, "not a docker-container leftover: %s", socket_and_name);
 	char *socket = xstrndup(socket_and_name, (size_t)(sp - socket_and_name));
+	if (!path_exists(socket)) {
+		/* The engine is gone with its socket (a private one, a reinstall): nothing to reach,
+		 * and retrying at every run would never end. */
+		free(socket);
+		return 0;
+	}
 	struct dk_engine e;
 	dk_engine_at(&e, socket);
 	free(socket);
