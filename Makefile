@@ -103,6 +103,9 @@ $(BUILD)/src/image/archive.o: CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAM
 LIBARCHIVE_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libarchive.so 2>/dev/null | awk '/SONAME/ {print $$2}')
 # The image unit test writes its hostile tars with libarchive.
 $(BUILD)/tests/test_image: LDLIBS += -larchive
+# libcurl likewise, for the docker runner only (src/runners/docker_api.c).
+$(BUILD)/src/runners/docker_api.o $(BUILD)/hooks/src/runners/docker_api.o: CFLAGS += -DLIBCURL_SONAME='"$(LIBCURL_SONAME)"'
+LIBCURL_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libcurl.so 2>/dev/null | awk '/SONAME/ {print $$2}')
 
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

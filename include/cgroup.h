@@ -34,6 +34,13 @@ struct cg_limits {
 /* Never fails: where no cgroup is writable the handle meters by rusage, and cg_warning says
  * which requested limits are not enforced. */
 struct rp_cgroup *cg_create(const char *name, const struct cg_limits *limits);
+/* A cgroup another program makes (a container engine's per-run cgroup parent): the directories
+ * runpilot-<name> beside pid's own cgroup in each hierarchy. Nothing is created or written: the
+ * handle meters (cg_read_usage, once they exist) and removes them (cg_destroy, cg_leaf_dirs for
+ * leftovers). Metering by rusage when pid's cgroups cannot be read. */
+struct rp_cgroup *cg_beside(pid_t pid, const char *name);
+/* Whether the run's cgroup directory exists (cg_beside's: the other program made it). */
+bool cg_exists(const struct rp_cgroup *cg);
 /* "cgroup2", "cgroup1" or "rusage". */
 const char *cg_source(const struct rp_cgroup *cg);
 /* One line naming each requested limit that cannot be enforced here, or NULL when all are. */

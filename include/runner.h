@@ -114,7 +114,8 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 const struct runner_ops *runner_ops_named(const char *type);
 void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Leftover kinds: "cgroup" (a cgroup directory of the run), "overlay-work" (the sandbox's
- * overlay work dir), "empty-dir" (removed only when empty). */
+ * overlay work dir), "empty-dir" (removed only when empty), "docker-container" ("SOCKET NAME":
+ * the engine's socket and the container's name). */
 void runner_add_leftover(struct runner *r, const char *kind, const char *path);
 /* Remove one leftover "KIND PATH" of a dead run whose cgroups are named runpilot-<cgroup_name>:
  * 0 once it is gone, -1 with err while it cannot be (busy: try again later). */
@@ -150,6 +151,8 @@ int runner_reap_init(pid_t *pid, int status_fd, struct rp_cgroup *cg, double sta
 int runner_image_resolve(const char *type, const struct rp_spec *spec, const char *home, bool pull,
 			 struct runner_image *out, struct rp_err *err);
 void runner_image_free(struct runner_image *img);
+/* The Docker runner's: the image as the engine (DOCKER_HOST, the CLI's context) has it. */
+int runner_docker_image(const char *image, struct runner_image *out, struct rp_err *err);
 /* Fill img->env from an image's Env, with Docker's defaults for PATH and HOME (for the job's
  * uid inside) where it sets none. */
 void runner_image_env_defaults(struct runner_image *img, char *const *image_env, uid_t uid);
@@ -165,7 +168,21 @@ bool runner_sandbox_usable(struct rp_err *why);
 int runner_sandboxed_capture(const struct rp_spec *spec, char *const *argv, char *const *envp, const char *cwd,
 			     double timeout_s, char **out, struct rp_err *err);
 
+/* Docker (runner_docker.c). Whether the engine (DOCKER_HOST, the docker CLI's context, or the
+ * default socket) answers quickly; why not in why ("docker: daemon not reachable at ..."). */
+bool runner_docker_usable(struct rp_err *why);
+/* The engine's facts, for doctor. */
+struct runner_docker_facts {
+	char *endpoint, *version, *api_version, *cgroup_driver, *cgroup_version;
+	bool memory_limit, cpu_cfs, pids_limit;
+};
+int runner_docker_facts(struct runner_docker_facts *f, struct rp_err *err);
+void runner_docker_facts_free(struct runner_docker_facts *f);
+/* Remove a "docker-container" leftover ("SOCKET NAME"): 0 once the container is gone. */
+int runner_docker_remove_leftover(const char *socket_and_name, struct rp_err *err);
+
 extern const struct runner_ops runner_local_ops;
+extern const struct runner_ops runner_docker_ops;
 extern const struct runner_ops runner_sandbox_ops;
 
 #endif

@@ -90,6 +90,96 @@ struct rp_cgroup *cg_create(const char *name, const struct cg_limits *limits)
 	return cg;
 }
 
+/* The hierarchies of pid, as controller names for cgfs_pid_dirs (NULL: the v2 one), from its
+ * /proc/PID/cgroup: the first controller of each v1 line ("name=systemd" for a named one). */
+static size_t hierarchies_of(pid_t pid, char **keys, size_t max)
+{
+	char path[64], *text;
+	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+	if (read_file(path, &text, NULL, NULL) < 0)
+		return 0;
+	size_t n = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && n < max; line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		keys[n++] = c2 == c1 + 1 ? NULL : xstrndup(c1 + 1, strcspn(c1 + 1, ",:"));
+	}
+	free(text);
+	return n;
+}
+
+/* Whether dir is one of cg's metered leaves already. */
+static bool is_metered_leaf(const struct rp_cgroup *cg, const char *dir)
+{
+	if (cg->v2_leaf && !strcmp(cg->v2_leaf, dir))
+		return true;
+	for (int i = 0; i < cg->nv1; i++)
+		if (!strcmp(cg->v1_leaf[i], dir))
+			return true;
+	return false;
+}
+
+struct rp_cgroup *cg_beside(pid_t pid, const char *name)
+{
+	static const char *const v1_ctrls[CG1_NCTRL] = { "memory", "cpu", "cpuacct", "pids" };
+	struct rp_cgroup *cg = xcalloc(1, sizeof *cg);
+	for (int c = 0; c < CG1_NCTRL; c++)
+		cg->v1_idx[c] = -1;
+	cg->name = xasprintf("runpilot-%s", name);
+	char *dirs[CG1_NCTRL];
+	if (host_mode() == CG_MODE_V2) {
+		char *d = NULL;
+		cgfs_pid_dirs(pid, (const char *const[]){ NULL }, 1, &d);
+		if (d) {
+			cg->v2_leaf = xasprintf("%s/%s", d, cg->name);
+			cg->mode = CG_MODE_V2;
+		}
+		free(d);
+	} else {
+		cgfs_pid_dirs(pid, v1_ctrls, CG1_NCTRL, dirs);
+		for (int c = 0; c < CG1_NCTRL; c++) {
+			if (!dirs[c])
+				continue;
+			char *leaf = xasprintf("%s/%s", dirs[c], cg->name);
+			free(dirs[c]);
+			for (int i = 0; i < cg->nv1 && cg->v1_idx[c] < 0; i++)
+				if (!strcmp(cg->v1_leaf[i], leaf))
+					cg->v1_idx[c] = i; /* co-mounted with an earlier controller */
+			if (cg->v1_idx[c] >= 0) {
+				free(leaf);
+				continue;
+			}
+			cg->v1_idx[c] = cg->nv1;
+			cg->v1_leaf[cg->nv1++] = leaf;
+		}
+		if (cg->nv1)
+			cg->mode = CG_MODE_V1;
+	}
+	char *keys[16];
+	size_t nk = hierarchies_of(pid, keys, 16);
+	char *all[16];
+	cgfs_pid_dirs(pid, (const char *const *)keys, nk, all);
+	for (size_t i = 0; i < nk; i++) {
+		char *leaf = all[i] ? xasprintf("%s/%s", all[i], cg->name) : NULL;
+		if (leaf && !is_metered_leaf(cg, leaf) && cg->nother < 16)
+			cg->other_dirs[cg->nother++] = leaf;
+		else
+			free(leaf);
+		free(all[i]);
+		free(keys[i]);
+	}
+	return cg;
+}
+
+bool cg_exists(const struct rp_cgroup *cg)
+{
+	const char *p = cg_path(cg);
+	return p && path_is_dir(p);
+}
+
 const char *cg_source(const struct rp_cgroup *cg)
 {
 	switch (cg ? cg->mode : CG_MODE_RUSAGE) {
@@ -236,6 +326,8 @@ void cg_leaf_dirs(const struct rp_cgroup *cg, struct strvec *out)
 		strvec_push(out, cg->v2_self_leaf);
 	for (int i = 0; i < cg->nv1; i++)
 		strvec_push(out, cg->v1_leaf[i]);
+	for (int i = 0; i < cg->nother; i++)
+		strvec_push(out, cg->other_dirs[i]);
 }
 
 /* A directory of a cgroup filesystem named runpilot-<name> or runpilot-<name>-<suffix>. */
@@ -271,6 +363,10 @@ void cg_destroy(struct rp_cgroup *cg)
 		cg2_destroy(cg);
 	else if (cg->mode == CG_MODE_V1)
 		cg1_destroy(cg);
+	for (int i = 0; i < cg->nother; i++) {
+		(void)cgfs_rmdir(cg->other_dirs[i]);
+		free(cg->other_dirs[i]);
+	}
 	for (int i = 0; i < cg->nenter; i++)
 		free(cg->enter_files[i]);
 	free(cg->name);

@@ -107,7 +107,17 @@ static int find_mount(const char *mountinfo, const char *controller, char **mnt,
  * mountinfo once. out[i] is NULL where there is no such hierarchy. */
 void cgfs_own_dirs(const char *const *controllers, size_t n, char **out)
 {
-	char *cgroup_text = slurp("/proc/self/cgroup");
+	cgfs_pid_dirs(0, controllers, n, out);
+}
+
+void cgfs_pid_dirs(pid_t pid, const char *const *controllers, size_t n, char **out)
+{
+	char self_path[64];
+	if (pid > 0)
+		snprintf(self_path, sizeof self_path, "/proc/%d/cgroup", (int)pid);
+	else
+		snprintf(self_path, sizeof self_path, "/proc/self/cgroup");
+	char *cgroup_text = slurp(self_path);
 	char *mountinfo = cgroup_text ? slurp("/proc/self/mountinfo") : NULL;
 	for (size_t i = 0; i < n; i++) {
 		out[i] = NULL;

@@ -35,6 +35,9 @@ struct rp_cgroup {
 	 * opens and writes, so it is safe between fork and exec. */
 	char *enter_files[CG_V1_MAX_LEAVES];
 	int nenter;
+	/* cg_beside: directories of the other hierarchies (cpuset, devices, ...) to remove too */
+	char *other_dirs[16];
+	int nother;
 	char *why_not;                 /* why a requested limit is not enforced (one phrase), or NULL */
 	char *warning;                 /* cg_warning()'s line, or NULL */
 };
@@ -51,6 +54,8 @@ void cg_note_text(struct rp_cgroup *cg, const char *text);
 char *cgfs_own_dir(const char *controller);
 /* The same for n controllers at once (one read of each /proc file); out[i] NULL where none. */
 void cgfs_own_dirs(const char *const *controllers, size_t n, char **out);
+/* The same for another process (pid 0: this one). */
+void cgfs_pid_dirs(pid_t pid, const char *const *controllers, size_t n, char **out);
 bool cgfs_is_unified(const char *mountpoint);
 bool cgfs_has(const char *dir, const char *file);
 int cgfs_write(const char *dir, const char *file, const char *value);

@@ -148,42 +148,40 @@ static void check_cgroups(struct report *r)
 	strvec_free(&names);
 }
 
-/* Docker: GET /_ping on the engine's unix socket, with a short timeout. */
+/* Docker: the engine the docker runner would use (DOCKER_HOST, the CLI's context, the default
+ * socket), its versions and cgroup driver, and which limits it can enforce. */
 static void check_docker(struct report *r)
 {
-	const char *host = getenv("DOCKER_HOST");
-	const char *sock = "/var/run/docker.sock";
-	if (host && strncmp(host, "unix://", 7) == 0)
-		sock = host + 7;
-	else if (host && host[0]) {
-		add_check(r, "docker engine", false, xasprintf("DOCKER_HOST=%s is not a unix socket: not checked", host));
+	struct runner_docker_facts f;
+	struct rp_err e = { 0 };
+	cJSON *d = cJSON_AddObjectToObject(r->extra, "docker");
+	if (runner_docker_facts(&f, &e) < 0) {
+		cJSON_AddBoolToObject(d, "reachable", false);
+		cJSON_AddStringToObject(d, "reason", e.msg);
+		add_check(r, "docker engine", false, xstrdup(e.msg));
 		return;
 	}
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (strlen(sock) >= sizeof a.sun_path) {
-		add_check(r, "docker engine", false, xasprintf("socket path too long: %s", sock));
-		return;
-	}
-	strcpy(a.sun_path, sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = false;
-	char *detail = NULL;
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		detail = xasprintf("cannot connect to %s: %s", sock, strerror(errno));
-	} else {
-		const char req[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
-		char buf[256] = "";
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (write_all(fd, req, sizeof req - 1) == 0 && poll(&p, 1, 2000) == 1) {
-			ssize_t n = read(fd, buf, sizeof buf - 1);
-			buf[n > 0 ? n : 0] = '\0';
-		}
-		ok = strstr(buf, " 200 ") != NULL;
-		detail = ok ? xasprintf("%s answers", sock) : xasprintf("%s does not answer /_ping", sock);
-	}
-	if (fd >= 0)
-		close(fd);
-	add_check(r, "docker engine", ok, detail);
+	cJSON_AddBoolToObject(d, "reachable", true);
+	cJSON_AddStringToObject(d, "endpoint", f.endpoint);
+	cJSON_AddStringToObject(d, "version", f.version ? f.version : "?");
+	cJSON_AddStringToObject(d, "api_version", f.api_version ? f.api_version : "?");
+	cJSON_AddStringToObject(d, "cgroup_driver", f.cgroup_driver ? f.cgroup_driver : "?");
+	cJSON_AddStringToObject(d, "cgroup_version", f.cgroup_version ? f.cgroup_version : "?");
+	cJSON *lim = cJSON_AddObjectToObject(d, "limits");
+	cJSON_AddBoolToObject(lim, "memory", f.memory_limit);
+	cJSON_AddBoolToObject(lim, "cpus", f.cpu_cfs);
+	cJSON_AddBoolToObject(lim, "pids", f.pids_limit);
+	add_check(r, "docker engine", true,
+		  xasprintf("%s: Docker %s, API %s", f.endpoint, f.version ? f.version : "?",
+			    f.api_version ? f.api_version : "?"));
+	add_check(r, "docker cgroups", true,
+		  xasprintf("driver %s, cgroup v%s", f.cgroup_driver ? f.cgroup_driver : "?",
+			    f.cgroup_version ? f.cgroup_version : "?"));
+	bool all = f.memory_limit && f.cpu_cfs && f.pids_limit;
+	add_check(r, "docker limits", all,
+		  xasprintf("memory %s, cpus %s, pids %s", f.memory_limit ? "yes" : "no", f.cpu_cfs ? "yes" : "no",
+			    f.pids_limit ? "yes" : "no"));
+	runner_docker_facts_free(&f);
 }
 
 static void check_auto(struct report *r)

@@ -26,6 +26,7 @@ struct runner_entry {
 static const struct runner_entry runners[] = {
 	{"local", &runner_local_ops},
 	{"sandbox", &runner_sandbox_ops},
+	{"docker", &runner_docker_ops},
 };
 
 const struct runner_ops *runner_ops_named(const char *name)
@@ -41,10 +42,30 @@ bool runner_sandbox_usable(struct rp_err *why)
 	return sb_probe(true, why) == 0;
 }
 
-/* auto: the best runner this host offers, and why better ones were passed over. */
-static const struct runner_ops *pick_auto(char **reason)
+/* auto: the best runner this host offers, and why better ones were passed over. A config with
+ * an image runs in docker when an engine answers. */
+static const struct runner_ops *pick_auto(const struct rp_job *job, char **reason)
 {
 	struct rp_err why = { 0 };
+	char *docker_why = NULL;
+	if (job && job->spec && job->spec->image) {
+		if (runner_docker_usable(&why)) {
+			*reason = NULL;
+			return &runner_docker_ops;
+		}
+		docker_why = xstrdup(why.msg);
+		why = (struct rp_err){ 0 };
+	}
+	if (docker_why) {
+		/* The sandbox runs the image from the image store; local only on this host's tree. */
+		if (runner_sandbox_usable(&why)) {
+			*reason = docker_why;
+			return &runner_sandbox_ops;
+		}
+		*reason = xasprintf("%s; sandbox unavailable: %s", docker_why, why.msg);
+		free(docker_why);
+		return &runner_local_ops;
+	}
 	if (runner_sandbox_usable(&why)) {
 		*reason = NULL;
 		return &runner_sandbox_ops;
@@ -60,10 +81,15 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 	r->wait_fd = -1;
 	r->pid = -1;
 	if (!strcmp(name, "auto")) {
-		r->ops = pick_auto(&r->fallback_reason);
+		r->ops = pick_auto(job, &r->fallback_reason);
 		return 0;
 	}
 	r->ops = runner_ops_named(name);
+	if (r->ops == &runner_docker_ops && job && job->spec && !job->spec->image)
+		return rp_err_set(err, RP_ERR_USAGE, "the docker runner needs an image: add `image: NAME` to the config");
+	/* No engine: an error before any run directory exists. */
+	if (r->ops == &runner_docker_ops && job && !runner_docker_usable(err))
+		return -1;
 	if (!r->ops) {
 		char known[256] = "auto";
 		for (size_t i = 0; i < sizeof runners / sizeof *runners; i++) {
@@ -118,6 +144,8 @@ int runner_remove_leftover(const char *leftover, const char *cgroup_name, struct
 		runner_remove_overlay_work(path);
 		return path_exists(path) ? rp_err_set(err, RP_ERR_RUNTIME, "cannot remove %s", path) : 0;
 	}
+	if (kl == 16 && !strncmp(leftover, "docker-container", kl))
+		return runner_docker_remove_leftover(path, err);
 	if (kl == 9 && !strncmp(leftover, "empty-dir", kl)) {
 		if (rmdir(path) < 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
 			return rp_err_sys(err, "cannot remove %s", path);

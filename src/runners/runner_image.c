@@ -177,6 +177,8 @@ int runner_image_resolve(const char *type, const struct rp_spec *spec, const cha
 	memset(out, 0, sizeof *out);
 	if (!spec->image || !strcmp(type, "local"))
 		return 0;
+	if (!strcmp(type, "docker"))
+		return runner_docker_image(spec->image, out, err);
 	return store_image(spec, home, pull, out, err);
 }
 
