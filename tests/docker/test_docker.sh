@@ -181,6 +181,26 @@ rc=$?
 check "no engine, --runner docker: exit 1, one line" sh -c "test $rc = 1 && test \$(wc -l < '$T/nowhere.out') = 1 && grep -q 'daemon not reachable at unix:///nowhere' '$T/nowhere.out'"
 check "no engine, --runner docker: no run directory" test "$(ls "$RUNPILOT_HOME/runs" | wc -l)" = "$before"
 
+# ---- the same image without Docker: docker save -> runpilot image import -> the sandbox ----
+dk save "$DK_IMAGE" > "$T/saved.tar"
+rp image import "$T/saved.tar" > "$T/import.out" 2>&1
+check "docker save of the test image imports into the image store" test $? = 0
+mkconfig "$W/same.yaml" same '["sh", "-c", "id -u; echo PATH=$PATH HOME=$HOME; ls /bin/busybox"]' "$IMG" \
+	"sandbox: {network: none}"
+D1=$(next_run_dir)
+(cd "$W" && rp run -q --runner docker same.yaml) >/dev/null 2>&1
+check "same image: runs under docker" test "$(status_of "$D1")" = success
+D2=$(next_run_dir)
+(cd "$W" && rp run -q --runner sandbox same.yaml) >/dev/null 2>&1
+check "same image: runs under the sandbox, without the engine's help" test "$(status_of "$D2")" = success
+check "same image: both record the same image id" \
+	test "$(json "$D1/run.json" 'd["runner"]["image_id"]')" = "$(json "$D2/run.json" 'd["runner"]["image_id"]')"
+check "same image: the engine's id" test "$(json "$D2/run.json" 'd["runner"]["image_id"]')" = "$(dk image inspect -f '{{.Id}}' "$DK_IMAGE")"
+check "same image: the same runtime in the fingerprint" \
+	test "$(json "$D1/run.json" 'd["environment"]["components"]["runtime"]["hash"]')" = \
+	"$(json "$D2/run.json" 'd["environment"]["components"]["runtime"]["hash"]')"
+check "same image: the job sees the same ids, PATH and HOME under both" cmp -s "$D1/logs.txt" "$D2/logs.txt"
+
 fallback() {
 	local name=$1 D
 	D=$(next_run_dir)
@@ -188,6 +208,8 @@ fallback() {
 	check "$name: auto runs it anyway (not in docker)" json_has "$D/run.json" 'd["runner"]["type"]' '^(sandbox|local)$'
 	check "$name: the job ran" grep -q 'hello from docker' "$D/logs.txt"
 	check "$name: runner.fallback_reason says why" json_has "$D/run.json" 'd["runner"]["fallback_reason"]' '^docker: daemon not reachable at unix://' 
+	check "$name: the sandbox ran the same image, from the image store" \
+		test "$(json "$D/run.json" 'd["runner"].get("image_id")')" = "$(json "$D2/run.json" 'd["runner"]["image_id"]')"
 }
 DOCKER_HOST=unix:///nowhere fallback "DOCKER_HOST=unix:///nowhere"
 D=$(next_run_dir)
