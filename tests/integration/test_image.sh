@@ -215,8 +215,8 @@ registry_pull() {
 }
 if ! command -v skopeo >/dev/null; then
 	skip "pull from a local registry" "skopeo is not installed"
-elif ! command -v docker-registry >/dev/null && ! { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive timeout 120 apt-get install -y docker-registry >/dev/null 2>&1; }; then
-	skip "pull from a local registry" "Debian's docker-registry is not installed and cannot be"
+elif ! command -v docker-registry >/dev/null; then
+	skip "pull from a local registry" "Debian's docker-registry is not installed (make test-deps)"
 else
 	registry_pull
 fi
