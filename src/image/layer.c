@@ -182,7 +182,7 @@ static int open_parent(struct img_tree *t, const char *path, char **base, const 
 	*base = NULL;
 	errno = saved;
 	if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-		return rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' is written through a symlink",
+		return rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' is written through a symlink or a file",
 				  t->image, raw);
 	return rp_err_sys(err, "image %s: cannot create the directory of '%s'", t->image, raw);
 }
