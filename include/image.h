@@ -26,7 +26,8 @@ struct img_info {
 	char **repo_digests;   /* "repo@sha256:<manifest digest>" where known (a pull), NULL-terminated */
 	long long size;        /* bytes of its layer blobs */
 	char *created;         /* the config's "created", or NULL */
-	char *rootfs;          /* the unpacked root filesystem (absolute), or NULL until img_unpack */
+	char *rootfs;          /* the unpacked root filesystem (absolute): set by img_find when it is
+	                        * unpacked already (an import unpacks at once), else by img_unpack */
 	struct img_config config;
 };
 
@@ -39,15 +40,18 @@ int img_find(const char *home, const char *ref, struct img_info *out, struct rp_
 int img_unpack(const char *home, struct img_info *img, struct rp_err *err);
 /* Import a `docker save` tar (plain or compressed) or an OCI image layout (a directory or its
  * tar). Every blob is checked against its digest; a hostile image (bad digest, an entry with
- * ".." or an absolute path, a link out of the root, over the size limit) is refused with
- * nothing written. name (or NULL) tags it in addition to the names the archive carries. */
+ * ".." or an absolute path, a link out of the root, an entry written through a symlink, over
+ * the size limit: RUNPILOT_IMAGE_MAX_BYTES, default 32 GiB) is refused with nothing written.
+ * The layers are unpacked at once (that is where hostile entries are found). name (or NULL)
+ * tags it in addition to the names the archive carries. An archive of several images imports
+ * them all; out is the first. docs/images.md has the details. */
 int img_import(const char *home, const char *path, const char *name, struct img_info *out, struct rp_err *err);
 /* Pull from a registry (through skopeo) and import. */
 int img_pull(const char *home, const char *ref, struct img_info *out, struct rp_err *err);
 /* Every stored image, sorted by name. */
 int img_list(const char *home, struct img_info **out, size_t *n, struct rp_err *err);
 /* Remove a name, or an image by id (with all its names) and its unpacked tree and blobs no
- * other image uses. */
+ * other image uses. Removing an image's last name removes the image. */
 int img_remove(const char *home, const char *ref, struct rp_err *err);
 void img_info_free(struct img_info *img);
 void img_list_free(struct img_info *v, size_t n);

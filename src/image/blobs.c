@@ -142,3 +142,10 @@ int img_copy_hashed(int src_fd, const char *dst, struct img_budget *b, const cha
 	}
 	return img_hashw_close(&w, hex, err);
 }
+
+void img_err_one_line(struct rp_err *err)
+{
+	for (char *p = err ? err->msg : NULL; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}

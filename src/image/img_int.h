@@ -61,6 +61,9 @@ int img_copy_hashed(int src_fd, const char *dst, struct img_budget *b, const cha
 		    long long *size, struct rp_err *err);
 /* sha256 of a memory buffer, as 64 hex digits. */
 void img_sha256_hex(const void *data, size_t len, char hex[65]);
+/* Control characters in a message (an entry's name can hold a newline) shown as '?', so an
+ * error stays one line. */
+void img_err_one_line(struct rp_err *err);
 /* <home>/images/blobs/sha256/<hex> (owned). */
 char *img_blob_path(const char *home, const char *hex);
 

@@ -520,6 +520,8 @@ int img_import_from(const char *home, const char *path, const char *name, const 
 	close(stage_lock);
 	free(stage);
 	free(extra);
+	if (rc < 0)
+		img_err_one_line(err);
 	return rc;
 }
 

@@ -182,7 +182,7 @@ static int open_parent(struct img_tree *t, const char *path, char **base, const 
 	*base = NULL;
 	errno = saved;
 	if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-		return rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' is written through a symlink",
+		return rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' is written through a symlink or a file",
 				  t->image, raw);
 	return rp_err_sys(err, "image %s: cannot create the directory of '%s'", t->image, raw);
 }
@@ -408,6 +408,21 @@ static int whiteout(struct img_tree *t, int pfd, const char *path, const char *b
 	return 0;
 }
 
+/* Does the directory a whiteout is in exist? (A whiteout creates no directory.) */
+static bool whiteout_parent_exists(struct img_tree *t, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return true;
+	char *dir = xstrndup(path, (size_t)(slash - path));
+	int fd = open_beneath(t->root_fd, dir);
+	free(dir);
+	if (fd < 0)
+		return errno != ENOENT; /* other errors: let open_parent report them */
+	close(fd);
+	return true;
+}
+
 static int apply_entry(struct img_tree *t, const struct img_archive_api *a, struct archive *ar,
 		       struct archive_entry *e, struct rp_err *err)
 {
@@ -420,13 +435,17 @@ static int apply_entry(struct img_tree *t, const struct img_archive_api *a, stru
 	if (!path)
 		return -1;
 	int rc = 0;
-	if (*path) { /* "./" itself: the root keeps its own mode */
+	const char *last = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	bool is_whiteout = !strncmp(last, WH_PREFIX, strlen(WH_PREFIX));
+	if (is_whiteout && !whiteout_parent_exists(t, path)) {
+		/* Nothing below to remove. */
+	} else if (*path) { /* "./" itself: the root keeps its own mode */
 		char *base;
 		int pfd = open_parent(t, path, &base, raw, err);
 		if (pfd < 0) {
 			rc = -1;
 		} else {
-			rc = !strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) ? whiteout(t, pfd, path, base, raw, err)
+			rc = is_whiteout ? whiteout(t, pfd, path, base, raw, err)
 				: make_entry(t, a, ar, e, pfd, path, base, raw, err);
 			close(pfd);
 			free(base);

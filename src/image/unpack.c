@@ -97,6 +97,7 @@ int img_unpack(const char *home, struct img_info *img, struct rp_err *err)
 	free(blobs);
 	img_rec_free(&rec);
 	if (rc < 0) {
+		img_err_one_line(err);
 		free(dst);
 		return -1;
 	}

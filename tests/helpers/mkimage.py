@@ -2,15 +2,15 @@
 """Build test images without Docker, in the formats `runpilot image import` reads.
 
   mkimage.py docker-save OUT.tar [--tag NAME]... LAYER...
-  mkimage.py oci OUT [--ref NAME] [--gzip] [--tar] LAYER...
+  mkimage.py oci OUT [--ref NAME] [--gzip|--zstd] [--tar] LAYER...
   mkimage.py config-id OUT.tar|DIR      print the image id (sha256 of the config JSON)
 
 A LAYER is a directory (tarred here, hard links kept) or a file used as the layer tar as it is
 (hostile layers are built by the tests). docker-save writes the classic layout (manifest.json,
-<id>.json, <n>/layer.tar); oci writes an OCI image layout directory (or, with --tar, its tar),
+<id>.json, <n>/layer.tar, a repeated layer as a symlink to the first); oci writes an OCI image layout directory (or, with --tar, its tar),
 its index.json naming the image with the org.opencontainers.image.ref.name annotation.
 """
-import gzip, hashlib, io, json, os, sys, tarfile
+import gzip, hashlib, io, json, os, subprocess, sys, tarfile
 
 
 def layer_bytes(src):
@@ -49,13 +49,27 @@ def docker_save(out, tags, layers):
     cfg = config_for(layers)
     with tarfile.open(out, "w") as t:
         add_file(t, sha(cfg) + ".json", cfg)
-        names = []
+        names, seen = [], {}
         for i, l in enumerate(layers):
-            add_file(t, "%d/layer.tar" % i, l)
+            if sha(l) in seen:  # as old docker saves did: a repeated layer is a symlink
+                info = tarfile.TarInfo("%d/layer.tar" % i)
+                info.type, info.linkname = tarfile.SYMTYPE, "../%d/layer.tar" % seen[sha(l)]
+                t.addfile(info)
+            else:
+                add_file(t, "%d/layer.tar" % i, l)
+                seen[sha(l)] = i
             names.append("%d/layer.tar" % i)
         add_file(t, "manifest.json", json.dumps([{"Config": sha(cfg) + ".json", "RepoTags": tags,
                                                    "Layers": names}]).encode())
     return sha(cfg)
+
+
+def compress(data, how):
+    if how == "gzip":
+        return gzip.compress(data, mtime=0)
+    if how == "zstd":
+        return subprocess.run(["zstd", "-q", "-c"], input=data, stdout=subprocess.PIPE, check=True).stdout
+    return data
 
 
 def oci(out, ref, gz, as_tar, layers):
@@ -63,9 +77,9 @@ def oci(out, ref, gz, as_tar, layers):
     blobs = {sha(cfg): cfg}
     descs = []
     for l in layers:
-        data = gzip.compress(l, mtime=0) if gz else l
+        data = compress(l, gz)
         blobs[sha(data)] = data
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gz else ""),
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar" + ("+" + gz if gz else ""),
                       "digest": "sha256:" + sha(data), "size": len(data)})
     man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -94,15 +108,15 @@ def oci(out, ref, gz, as_tar, layers):
 
 def main(argv):
     kind, out, rest = argv[0], argv[1], argv[2:]
-    tags, ref, gz, as_tar, srcs = [], None, False, False, []
+    tags, ref, gz, as_tar, srcs = [], None, None, False, []
     it = iter(rest)
     for a in it:
         if a == "--tag":
             tags.append(next(it))
         elif a == "--ref":
             ref = next(it)
-        elif a == "--gzip":
-            gz = True
+        elif a in ("--gzip", "--zstd"):
+            gz = a[2:]
         elif a == "--tar":
             as_tar = True
         else:

@@ -46,6 +46,23 @@ ino=$(stat -c %i "$IMG/index.json"); before=$(snapshot)
 rp image import "$W/bb.tar" >/dev/null 2>&1
 check "a second import of the same image is a no-op" sh -c "[ $? -eq 0 ] && [ $(stat -c %i "$IMG/index.json") = $ino ] && [ '$(snapshot | md5sum)' = '$(echo "$before" | md5sum)' ]"
 
+# Other shapes: a compressed docker save, zstd layers, a repeated layer stored as a symlink.
+gzip -c "$W/bb.tar" > "$W/bb.tar.gz"
+rp image rm busybox >/dev/null 2>&1; rp image import "$W/bb.tar.gz" >/dev/null 2>"$T/err"
+check "import a gzip-compressed docker save" sh -c "[ $? -eq 0 ] && [ -x '$IMG/rootfs/$id_save/bin/busybox' ]"
+if command -v zstd >/dev/null; then
+	id_z=$(mkimage oci "$W/bb-zstd" --ref bbox:zstd --zstd "$W/bb2")
+	rp image import "$W/bb-zstd" >/dev/null 2>"$T/err"
+	check "import an OCI layout with zstd layers" sh -c "[ $? -eq 0 ] && [ '$id_z' = '$id_ocitar' ] && '$RUNPILOT_BIN' image ls | grep -q '^bbox:zstd '"
+else
+	skip "import an OCI layout with zstd layers" "no zstd to make one"
+fi
+mkdir -p "$W/small"; echo s > "$W/small/s"
+id_dup=$(mkimage docker-save "$W/dup.tar" --tag dup:1 "$W/small" "$W/bb" "$W/small")
+rp image import "$W/dup.tar" >/dev/null 2>"$T/err"
+check "a repeated layer stored as a symlink in the archive" sh -c "[ $? -eq 0 ] && [ -f '$IMG/rootfs/$id_dup/s' ]"
+rp image rm dup:1 >/dev/null 2>&1
+
 # --- layers: whiteouts, an opaque directory, hard links -----------------------------------------
 mkdir -p "$W/l1/d/sub" "$W/l2/d"
 echo keep > "$W/l1/keep"; echo gone > "$W/l1/gone"; echo 1 > "$W/l1/d/old"; echo 2 > "$W/l1/d/sub/deep"
@@ -198,8 +215,8 @@ registry_pull() {
 }
 if ! command -v skopeo >/dev/null; then
 	skip "pull from a local registry" "skopeo is not installed"
-elif ! command -v docker-registry >/dev/null && ! { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive timeout 120 apt-get install -y docker-registry >/dev/null 2>&1; }; then
-	skip "pull from a local registry" "Debian's docker-registry is not installed and cannot be"
+elif ! command -v docker-registry >/dev/null; then
+	skip "pull from a local registry" "Debian's docker-registry is not installed (make test-deps)"
 else
 	registry_pull
 fi

@@ -342,13 +342,13 @@ static void test_whiteouts(void **state)
 	static const struct ent l1[] = {{F, "keep", "k", 0}, {F, "gone", "g", 0}, {D, "d", NULL, 0},
 					{F, "d/old1", "1", 0}, {D, "d/sub", NULL, 0}, {F, "d/sub/old2", "2", 0}, END};
 	static const struct ent l2[] = {{F, ".wh.gone", "", 0}, {D, "d", NULL, 0}, {F, "d/new", "n", 0},
-					{F, "d/.wh..wh..opq", "", 0}, END};
+					{F, "d/.wh..wh..opq", "", 0}, {F, "nodir/.wh.x", "", 0}, END};
 	const struct ent *layers[] = {l1, l2, NULL};
 	char *hex = oci(f->src, "wh:1", layers, false);
 	struct rp_err e = {0};
 	assert_int_equal(img_import(f->home, f->src, NULL, NULL, &e), 0);
 	const char *present[] = {"keep", "d", "d/new", NULL}, *absent[] = {"gone", "d/old1", "d/sub", ".wh.gone",
-									    "d/.wh..wh..opq", NULL};
+									    "d/.wh..wh..opq", "nodir", NULL};
 	for (int i = 0; present[i]; i++) {
 		char *p = tree_file(f, hex, present[i]);
 		if (!path_exists(p))
@@ -438,6 +438,13 @@ static void test_dotdot(void **state)
 	refused(*state, layers, false, "entry 'b/../../escape' has a '..' component");
 }
 
+static void test_newline_in_name(void **state)
+{
+	static const struct ent l1[] = {{F, "a\nrunpilot: fake line/../../x", "x", 0}, END};
+	const struct ent *layers[] = {l1, NULL};
+	refused(*state, layers, false, "entry 'a?runpilot: fake line/../../x' has a '..' component");
+}
+
 static void test_absolute(void **state)
 {
 	static const struct ent l1[] = {{F, "/etc/evil", "x", 0}, END};
@@ -498,6 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dotdot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_absolute, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newline_in_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlink_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_through_symlink, setup, teardown),
