@@ -85,6 +85,16 @@ bool process_alive(pid_t pid);
 /* Version 4 UUID from getrandom(2), formatted 8-4-4-4-12. */
 void uuid_v4(char out[37]);
 
+/* Libraries loaded only where they are needed (libgit2, libarchive, libcurl): their start-up and
+ * dependencies would cost every run. One function to look up by name. */
+struct dl_sym {
+	void **fn;
+	const char *name;
+};
+/* dlopen soname and fill every syms[i].fn: 0, or -1 with why (size n) saying which part is
+ * missing ("not installed", "lacks NAME"). */
+int dl_load(const char *soname, const struct dl_sym *syms, size_t nsyms, char *why, size_t n);
+
 /* Secret-looking environment/config names: *TOKEN*, *SECRET*, *PASSWORD*, *KEY* (case-insensitive). */
 bool name_looks_secret(const char *name);
 /* Values that carry a credential whatever their name: URLs with user:password@. */

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -554,4 +555,21 @@ bool value_has_credentials(const char *v)
 bool env_looks_secret(const char *name, const char *value)
 {
 	return name_looks_secret(name) || (value && value_has_credentials(value));
+}
+
+int dl_load(const char *soname, const struct dl_sym *syms, size_t nsyms, char *why, size_t n)
+{
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(why, n, "%s is not installed", soname);
+		return -1;
+	}
+	for (size_t i = 0; i < nsyms; i++) {
+		*syms[i].fn = dlsym(h, syms[i].name);
+		if (!*syms[i].fn) {
+			snprintf(why, n, "%s lacks %s", soname, syms[i].name);
+			return -1;
+		}
+	}
+	return 0;
 }

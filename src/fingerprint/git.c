@@ -7,7 +7,6 @@
  * take milliseconds no other run or command should pay. */
 #include "git.h"
 
-#include <dlfcn.h>
 #include <git2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +52,7 @@ static int load_api(void)
 	if (api_state)
 		return api_state;
 	api_state = -1;
-	void *h = dlopen(LIBGIT2_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(api_error, sizeof api_error, "libgit2 is not installed (%s)", LIBGIT2_SONAME);
-		return api_state;
-	}
-	struct { void **fn; const char *name; } syms[] = {
+	const struct dl_sym syms[] = {
 		{ (void **)&api.libgit2_init, "git_libgit2_init" },
 		{ (void **)&api.libgit2_opts, "git_libgit2_opts" },
 		{ (void **)&api.error_last, "git_error_last" },
@@ -81,13 +75,8 @@ static int load_api(void)
 		{ (void **)&api.status_byindex, "git_status_byindex" },
 		{ (void **)&api.status_list_free, "git_status_list_free" },
 	};
-	for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
-		*syms[i].fn = dlsym(h, syms[i].name);
-		if (!*syms[i].fn) {
-			snprintf(api_error, sizeof api_error, "%s lacks %s", LIBGIT2_SONAME, syms[i].name);
-			return api_state;
-		}
-	}
+	if (dl_load(LIBGIT2_SONAME, syms, sizeof syms / sizeof *syms, api_error, sizeof api_error) < 0)
+		return api_state;
 	if (api.libgit2_init() < 0) {
 		snprintf(api_error, sizeof api_error, "libgit2 did not start");
 		return api_state;

@@ -3,7 +3,6 @@
  * `runpilot run`) nothing. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,13 +22,7 @@ static int load_api(void)
 	if (api_state)
 		return api_state;
 	api_state = -1;
-	void *h = dlopen(LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(api_error, sizeof api_error, "libarchive is not installed (%s: apt-get install libarchive13)",
-			 LIBARCHIVE_SONAME);
-		return api_state;
-	}
-	struct { void **fn; const char *name; } syms[] = {
+	const struct dl_sym syms[] = {
 		{ (void **)&api.read_new, "archive_read_new" },
 		{ (void **)&api.support_filter_all, "archive_read_support_filter_all" },
 		{ (void **)&api.support_format_tar, "archive_read_support_format_tar" },
@@ -49,13 +42,8 @@ static int load_api(void)
 		{ (void **)&api.entry_mtime, "archive_entry_mtime" },
 		{ (void **)&api.entry_mtime_nsec, "archive_entry_mtime_nsec" },
 	};
-	for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
-		*syms[i].fn = dlsym(h, syms[i].name);
-		if (!*syms[i].fn) {
-			snprintf(api_error, sizeof api_error, "%s lacks %s", LIBARCHIVE_SONAME, syms[i].name);
-			return api_state;
-		}
-	}
+	if (dl_load(LIBARCHIVE_SONAME, syms, sizeof syms / sizeof *syms, api_error, sizeof api_error) < 0)
+		return api_state;
 	api_state = 1;
 	return api_state;
 }
