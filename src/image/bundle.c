@@ -38,30 +38,7 @@ static char *link_member(const char *name, const char *target)
 	const char *slash = strrchr(name, '/');
 	char *joined = slash ? xasprintf("%.*s/%s", (int)(slash - name), name, target) : xstrdup(target);
 	/* Lexically resolve ".." against the members' root; climbing out is refused. */
-	char *out = xmalloc(strlen(joined) + 1);
-	size_t n = 0;
-	for (const char *p = joined; *p;) {
-		const char *end = strchrnul(p, '/');
-		size_t len = (size_t)(end - p);
-		if (len == 2 && !strncmp(p, "..", 2)) {
-			if (n == 0) {
-				free(out);
-				free(joined);
-				return NULL;
-			}
-			while (n > 0 && out[n - 1] != '/')
-				n--;
-			if (n > 0)
-				n--;
-		} else if (len && !(len == 1 && p[0] == '.')) {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, len);
-			n += len;
-		}
-		p = *end ? end + 1 : end;
-	}
-	out[n] = '\0';
+	char *out = img_clean_path(joined, true);
 	free(joined);
 	return out;
 }

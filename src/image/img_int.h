@@ -98,6 +98,9 @@ struct archive *img_archive_open(const struct img_archive_api *a, int fd, const 
 /* An entry's path made relative and checked: no "..", not absolute. Owned; "" for the root
  * itself; NULL with a one-line error naming the image and the entry. */
 char *img_entry_path(const char *raw, const char *image, struct rp_err *err);
+/* path without "." and empty components; ".." drops the component before it when dotdot is
+ * true, and NULL when it would climb above the start (or dotdot is false). */
+char *img_clean_path(const char *path, bool dotdot);
 /* A set of paths (the entries one layer made, which its opaque whiteouts keep). */
 struct img_pathset {
 	char **slot;

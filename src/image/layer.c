@@ -83,23 +83,23 @@ static void pathset_clear(struct img_pathset *s)
 
 /* --- paths ---------------------------------------------------------------------------------- */
 
-char *img_entry_path(const char *raw, const char *image, struct rp_err *err)
+char *img_clean_path(const char *path, bool dotdot)
 {
-	if (raw[0] == '/') {
-		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' has an absolute path", image, raw);
-		return NULL;
-	}
-	char *out = xmalloc(strlen(raw) + 1);
+	char *out = xmalloc(strlen(path) + 1);
 	size_t n = 0;
-	for (const char *p = raw; *p;) {
+	for (const char *p = path; *p;) {
 		const char *end = strchrnul(p, '/');
 		size_t len = (size_t)(end - p);
 		if (len == 2 && !strncmp(p, "..", 2)) {
-			rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' has a '..' component", image, raw);
-			free(out);
-			return NULL;
-		}
-		if (len && !(len == 1 && p[0] == '.')) {
+			if (!dotdot || n == 0) {
+				free(out);
+				return NULL;
+			}
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+		} else if (len && !(len == 1 && p[0] == '.')) {
 			if (n)
 				out[n++] = '/';
 			memcpy(out + n, p, len);
@@ -108,6 +108,18 @@ char *img_entry_path(const char *raw, const char *image, struct rp_err *err)
 		p = *end ? end + 1 : end;
 	}
 	out[n] = '\0';
+	return out;
+}
+
+char *img_entry_path(const char *raw, const char *image, struct rp_err *err)
+{
+	if (raw[0] == '/') {
+		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' has an absolute path", image, raw);
+		return NULL;
+	}
+	char *out = img_clean_path(raw, false);
+	if (!out)
+		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: entry '%s' has a '..' component", image, raw);
 	return out;
 }
 
