@@ -570,6 +570,7 @@ static void meter(struct runner *r, struct docker_state *st, double wall, struct
 	if (st->cg && !cg_exists(st->cg)) {
 		free(st->no_meter_reason);
 		st->no_meter_reason = xstrdup("the engine did not create the per-run cgroup parent where expected");
+		free(st->no_stats_reason);
 		st->no_stats_reason = xstrdup("engine stats were not sampled (a cgroup parent was planned)");
 		runner_add_warning(r, "docker: usage not metered by cgroup (%s): wall time only", st->no_meter_reason);
 	}
@@ -658,7 +659,7 @@ static void describe_usage(cJSON *o, const struct docker_state *st)
 	} else if (!st->no_stats_reason) {
 		cJSON_AddStringToObject(o, "usage_source", "engine stats (" DK_STATS_SAMPLED ")");
 		cJSON_AddStringToObject(o, "usage_not_cgroup", st->no_meter_reason);
-		if (st->sampler.pid < 0) /* the sampler's figures are in */
+		if (st->stats.samples > 0) /* the sampler's figures are in */
 			cJSON_AddNumberToObject(o, "usage_samples", st->stats.samples);
 	} else {
 		char *why = xasprintf("%s; %s", st->no_meter_reason, st->no_stats_reason);
