@@ -5,7 +5,8 @@
  *   start     the container is created, not started
  *   release   a helper process attaches to its output (to job->out_fd), then the container is
  *             started; the helper exits when the output ends, which makes wait_fd readable
- *   wait      the engine's exit status and OOM flag; usage from the per-run cgroup parent
+ *   wait      the engine's exit status and OOM flag; usage from the per-run cgroup parent, else
+ *             from the engine's stats sampled while the container ran (docker_stats.h)
  *   stop      kill?signal=TERM, or KILL
  *   cleanup   the container removed (force), the cgroup parent removed
  *
@@ -31,6 +32,7 @@
 
 #include "cgroup.h"
 #include "docker_api.h"
+#include "docker_stats.h"
 #include "util.h"
 
 #define CONTAINER_WORKDIR "/workspace"
@@ -46,6 +48,9 @@ struct docker_state {
 	bool memory_limit, cpu_cfs, pids_limit;
 	struct rp_cgroup *cg;    /* the per-run cgroup parent (cg_beside), or NULL */
 	char *no_meter_reason;   /* why usage is not metered by the cgroup parent, or NULL */
+	struct dk_sampler sampler; /* the engine's stats, sampled where no cgroup parent meters */
+	struct dk_stats stats;
+	char *no_stats_reason;   /* why no stats were sampled either, or NULL */
 	bool created, stop_sent;
 	pid_t helper;            /* the attach helper, -1 when none */
 	double start_mono;
@@ -192,6 +197,8 @@ static int docker_prepare(struct runner *r, struct rp_err *err)
 	struct docker_state *st = xcalloc(1, sizeof *st);
 	st->helper = -1;
 	st->exit_code = -1;
+	st->sampler = (struct dk_sampler){ .pid = -1, .fd = -1 };
+	dk_stats_init(&st->stats);
 	r->priv = st;
 	if (!r->job->spec->image)
 		return rp_err_set(err, RP_ERR_USAGE, "the docker runner needs an image: add `image: NAME` to the config");
@@ -204,7 +211,8 @@ static int docker_prepare(struct runner *r, struct rp_err *err)
 	free(leftover);
 	plan_cgroup(r, st);
 	if (st->no_meter_reason)
-		runner_add_warning(r, "docker: usage not metered by cgroup (%s): wall time only", st->no_meter_reason);
+		runner_add_warning(r, "docker: usage not metered by cgroup (%s): from the engine's stats, " DK_STATS_SAMPLED,
+				   st->no_meter_reason);
 	return 0;
 }
 
@@ -449,6 +457,16 @@ static int spawn_helper(struct runner *r, struct docker_state *st, struct rp_err
 	return rc;
 }
 
+/* Where no cgroup parent meters, the engine's stats, sampled from the start on. */
+static void start_sampler(struct runner *r, struct docker_state *st)
+{
+	struct rp_err e = { 0 };
+	if (!st->no_meter_reason || dk_sampler_start(&st->sampler, &st->eng, st->name, &e) == 0)
+		return;
+	st->no_stats_reason = xasprintf("cannot sample the engine's stats: %s", e.msg);
+	runner_add_warning(r, "docker: %s: wall time only", st->no_stats_reason);
+}
+
 static int docker_release(struct runner *r, struct rp_err *err)
 {
 	struct docker_state *st = r->priv;
@@ -458,6 +476,8 @@ static int docker_release(struct runner *r, struct rp_err *err)
 	char *path = xasprintf("/containers/%s/start", st->name);
 	int rc = post(st, "cannot start the container", path, NULL, CALL_MS, (const long[]){ 204, 304, 0 }, err);
 	free(path);
+	if (rc == 0)
+		start_sampler(r, st);
 	return rc;
 }
 
@@ -518,26 +538,52 @@ static bool container_oom(struct docker_state *st)
 	return oom;
 }
 
+/* The sampler's figures, once the container ended; why there are none in st->no_stats_reason. */
+static void collect_stats(struct docker_state *st)
+{
+	if (st->sampler.pid <= 0)
+		return;
+	struct rp_err e = { 0 };
+	/* A sample in flight ends within its own limit (5 s). */
+	if (dk_sampler_finish(&st->sampler, &st->stats, 10.0, &e) < 0)
+		st->no_stats_reason = xasprintf("engine stats: %s", e.msg);
+	else if (st->stats.samples == 0)
+		st->no_stats_reason = xstrdup("no engine stats sample caught the container running");
+}
+
+static void meter_wall_only(struct rp_usage *u, double wall)
+{
+	/* No counters: only the wall time is known; rusage's zeros would be wrong. */
+	struct rusage none = { 0 };
+	meter_from_rusage(u, &none, wall);
+	snprintf(u->source, sizeof u->source, "docker");
+	u->memory_peak_source[0] = '\0';
+	u->cpu_user_s = u->cpu_system_s = u->cpu_total_s = -1;
+	u->cpu_avg_cores = 0;
+	u->memory_peak_bytes = u->max_rss_bytes = u->pids_peak = u->oom_kills = -1;
+	u->throttled_s = -1;
+}
+
 static void meter(struct runner *r, struct docker_state *st, double wall, struct rp_usage *u)
 {
 	struct rusage none = { 0 };
 	if (st->cg && !cg_exists(st->cg)) {
 		free(st->no_meter_reason);
 		st->no_meter_reason = xstrdup("the engine did not create the per-run cgroup parent where expected");
+		free(st->no_stats_reason);
+		st->no_stats_reason = xstrdup("engine stats were not sampled (a cgroup parent was planned)");
 		runner_add_warning(r, "docker: usage not metered by cgroup (%s): wall time only", st->no_meter_reason);
 	}
-	cg_read_usage(st->cg && !st->no_meter_reason ? st->cg : NULL, &none, wall, u);
-	if (st->no_meter_reason) {
-		/* No counters: only the wall time is known; rusage's zeros would be wrong. */
-		snprintf(u->source, sizeof u->source, "docker");
-		u->cpu_user_s = u->cpu_system_s = u->cpu_total_s = -1;
-		u->cpu_avg_cores = 0;
-		u->memory_peak_bytes = u->pids_peak = u->oom_kills = -1;
+	if (!st->no_meter_reason) {
+		cg_read_usage(st->cg, &none, wall, u);
+		u->max_rss_bytes = -1; /* per-process RSS is not seen through the engine */
+		/* The quota is the container's own cgroup's, and so was its throttling counter. */
 		u->throttled_s = -1;
+	} else if (!st->no_stats_reason) {
+		dk_stats_usage(&st->stats, wall, u);
+	} else {
+		meter_wall_only(u, wall);
 	}
-	u->max_rss_bytes = -1; /* per-process RSS is not seen through the engine */
-	/* The quota is the container's own cgroup's, and so was its throttling counter. */
-	u->throttled_s = -1;
 }
 
 static int docker_wait(struct runner *r, struct rp_result *res, struct rp_err *err)
@@ -546,6 +592,7 @@ static int docker_wait(struct runner *r, struct rp_result *res, struct rp_err *e
 	reap_helper(st, false);
 	r->pid = -1;
 	double wall = now_monotonic() - st->start_mono;
+	collect_stats(st);
 	memset(res, 0, sizeof *res);
 	int code = -1;
 	if (container_status(st, &code, err) < 0)
@@ -584,6 +631,7 @@ static void docker_cleanup(struct runner *r)
 	if (st->created)
 		remove_container(st); /* kills it first when it still runs */
 	reap_helper(st, true);
+	dk_sampler_kill(&st->sampler);
 	r->pid = -1;
 	close_fd(&r->wait_fd);
 	cg_destroy(st->cg);
@@ -594,8 +642,30 @@ static void docker_cleanup(struct runner *r)
 	free(st->cgroup_driver);
 	free(st->cgroup_version);
 	free(st->no_meter_reason);
+	free(st->no_stats_reason);
 	free(st);
 	r->priv = NULL;
+}
+
+/* Where the usage comes from: the cgroup parent, else the engine's stats (and why not the
+ * cgroup), else nowhere (and why). */
+static void describe_usage(cJSON *o, const struct docker_state *st)
+{
+	if (!st->no_meter_reason) {
+		if (st->cg) { /* NULL only before prepare got this far */
+			cJSON_AddStringToObject(o, "cgroup_parent", cg_path(st->cg));
+			cJSON_AddStringToObject(o, "usage_source", "cgroup");
+		}
+	} else if (!st->no_stats_reason) {
+		cJSON_AddStringToObject(o, "usage_source", "engine stats (" DK_STATS_SAMPLED ")");
+		cJSON_AddStringToObject(o, "usage_not_cgroup", st->no_meter_reason);
+		if (st->stats.samples > 0) /* the sampler's figures are in */
+			cJSON_AddNumberToObject(o, "usage_samples", st->stats.samples);
+	} else {
+		char *why = xasprintf("%s; %s", st->no_meter_reason, st->no_stats_reason);
+		cJSON_AddStringToObject(o, "usage_not_metered", why);
+		free(why);
+	}
 }
 
 static cJSON *docker_describe(struct runner *r)
@@ -621,10 +691,7 @@ static cJSON *docker_describe(struct runner *r)
 	if (st->cgroup_version)
 		cJSON_AddStringToObject(o, "cgroup_version", st->cgroup_version);
 	cJSON_AddStringToObject(o, "network", network_mode(r->job->spec));
-	if (st->cg && !st->no_meter_reason)
-		cJSON_AddStringToObject(o, "cgroup_parent", cg_path(st->cg));
-	if (st->no_meter_reason)
-		cJSON_AddStringToObject(o, "usage_not_metered", st->no_meter_reason);
+	describe_usage(o, st);
 	return o;
 }
 

@@ -82,12 +82,47 @@ outputs_owned() {
 	check "outputs ($who): owned by the caller" test "$(stat -c %u "$D/outputs/r.txt")" = "$uid"
 }
 outputs_owned root
+
+# ---- usage without the cgroup parent: the engine's stats ----
+# For a caller who is not root no per-run cgroup parent can be used: usage comes from the
+# engine's stats, sampled while the container runs.
+# One cpu spun for 2 s (cpus unlimited).
+mkconfig "$W/spin2.yaml" spin2 '["sh", "-c", "timeout 2 sh -c \"while :; do :; done\"; exit 0"]' "$IMG"
+D=$(next_run_dir)
+(cd "$W" && rp run -q --runner docker spin2.yaml) >/dev/null 2>&1
+cg_cpu=$(json "$D/run.json" 'd["resources"]["usage"]["cpu_total_s"]')
+src=$(json "$D/run.json" 'd["runner"].get("usage_source")')
+echo "  (cgroup, root: cpu $cg_cpu s in $(json "$D/run.json" 'd["resources"]["usage"]["wall_s"]') s)"
+check "spin 2 s (root): usage from the cgroup parent (runner.usage_source $src, cpu $cg_cpu s)" \
+	sh -c "test '$src' = cgroup && ! grep -q usage_not_cgroup '$D/run.json' && python3 -c 'import sys; sys.exit(0 if float(\"$cg_cpu\") > 1.5 else 1)'"
+stats_fallback() {
+	local home=$T/home-user D cpu wall mem why
+	"$@" env RUNPILOT_HOME="$home" sh -c "cd '$W' && '$RUNPILOT_BIN' run --runner docker spin2.yaml" > "$T/spin2.out" 2>&1
+	D=$(ls -d "$home"/runs/rp_* | sort -V | tail -n1)
+	cpu=$(json "$D/run.json" 'd["resources"]["usage"]["cpu_total_s"]')
+	wall=$(json "$D/run.json" 'd["resources"]["usage"]["wall_s"]')
+	mem=$(json "$D/run.json" 'd["resources"]["usage"]["memory_peak_bytes"]')
+	echo "  (engine stats: cpu $cpu s in $wall s, memory peak $mem bytes)"
+	check "stats (user): cpu seconds from the engine's stats ($cpu s in $wall s)" \
+		python3 -c "import sys; c=float('$cpu'); w=float('$wall'); sys.exit(0 if 0.5 < c <= w + 0.1 else 1)"
+	check "stats (user): a memory peak ($mem bytes)" python3 -c "import sys; sys.exit(0 if int('$mem') > 0 else 1)"
+	check "stats (user): runner.usage_source names the engine's stats" \
+		json_has "$D/run.json" 'd["runner"]["usage_source"]' '^engine stats [(]sampled about every 1 s[)]$'
+	check "stats (user): runner.usage_samples counts the samples" json_has "$D/run.json" 'd["runner"]["usage_samples"]' '^[1-9][0-9]*$'
+	check "stats (user): resources.source engine stats" json_has "$D/run.json" 'd["resources"]["source"]' '^engine stats$'
+	why=$(json "$D/run.json" 'd["runner"].get("usage_not_cgroup")')
+	check "stats (user): run.json says why not the cgroup ($why), nothing unmetered" \
+		sh -c "echo '$why' | grep -q root && ! grep -q usage_not_metered '$D/run.json'"
+	check "stats (user): the warning says so" grep -q "usage not metered by cgroup (.*): from the engine's stats, sampled about every 1 s" "$T/spin2.out"
+	check "stats (user): unknown stays null (max_rss_bytes)" test "$(json "$D/run.json" 'd["resources"]["usage"]["max_rss_bytes"]')" = null
+}
 if command -v useradd >/dev/null && sb_make_user; then
 	# The user reaches the private engine through its socket.
 	chown "$SB_USER" "$DK/d.sock"
 	outputs_owned user as_user "$SB_USER"
-	check "outputs (user): run.json says why usage is not metered" \
-		sh -c "grep -q usage_not_metered '$T'/home-user/runs/rp_*/run.json"
+	check "outputs (user): run.json says why usage is not metered by cgroup" \
+		sh -c "grep -Eq 'usage_not_(cgroup|metered)' '$T'/home-user/runs/rp_*/run.json"
+	stats_fallback as_user "$SB_USER"
 	chown root "$DK/d.sock"
 else
 	skip "outputs as an unprivileged user" "cannot create a user"
@@ -111,6 +146,9 @@ wall=$(json "$D/run.json" 'd["resources"]["usage"]["wall_s"]')
 check "cpus 0.5: usage recorded from the cgroup (cpu $cpu s in $wall s)" \
 	python3 -c "import sys; c=float('$cpu'); w=float('$wall'); sys.exit(0 if 0.5 < c < 0.5 * w + 0.5 else 1)"
 check "cpus 0.5: usage source cgroup" json_has "$D/run.json" 'd["resources"]["source"]' '^cgroup'
+src=$(json "$D/run.json" 'd["runner"].get("usage_source")')
+check "cpus 0.5 (root): runner.usage_source $src, no engine stats" \
+	sh -c "test '$src' = cgroup && ! grep -q usage_not_cgroup '$D/run.json'"
 check "cpus 0.5: the limit is enforced by docker" json_has "$D/run.json" 'd["resources"]["limits"]["cpus"]["enforced_by"]' '^docker' 
 
 
