@@ -5,7 +5,6 @@
 #include "docker_api.h"
 
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pwd.h>
@@ -42,13 +41,13 @@ struct curl_api {
 
 static struct curl_api api;
 static int api_state; /* 0 not tried, 1 ready, -1 unavailable */
+static char api_error[256];
 
 static int load_api(struct rp_err *err)
 {
 	if (api_state == 0) {
 		api_state = -1;
-		void *h = dlopen(CURL_LIB, RTLD_NOW | RTLD_LOCAL);
-		struct { void **fn; const char *name; } syms[] = {
+		const struct dl_sym syms[] = {
 			{ (void **)&api.global_init, "curl_global_init" },
 			{ (void **)&api.easy_init, "curl_easy_init" },
 			{ (void **)&api.easy_setopt, "curl_easy_setopt" },
@@ -59,14 +58,15 @@ static int load_api(struct rp_err *err)
 			{ (void **)&api.slist_append, "curl_slist_append" },
 			{ (void **)&api.slist_free_all, "curl_slist_free_all" },
 		};
-		bool all = h != NULL;
-		for (size_t i = 0; all && i < sizeof syms / sizeof *syms; i++)
-			all = (*syms[i].fn = dlsym(h, syms[i].name)) != NULL;
-		if (all && api.global_init(CURL_GLOBAL_NOTHING) == CURLE_OK)
-			api_state = 1;
+		if (dl_load(CURL_LIB, syms, sizeof syms / sizeof *syms, api_error, sizeof api_error) == 0) {
+			if (api.global_init(CURL_GLOBAL_NOTHING) == CURLE_OK)
+				api_state = 1;
+			else
+				snprintf(api_error, sizeof api_error, "libcurl did not start");
+		}
 	}
 	if (api_state < 0)
-		return rp_err_set(err, RP_ERR_RUNTIME, "docker: libcurl is not installed (%s)", CURL_LIB);
+		return rp_err_set(err, RP_ERR_RUNTIME, "docker: %s", api_error);
 	return 0;
 }
 
