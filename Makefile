@@ -9,9 +9,10 @@ VERSION := 0.1.0
 
 # Debian packages the build needs (mk/deps.sh installs them as root, or prints the command),
 # passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
-# store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine.
+# store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine;
+# PCRE2: the metrics section's patterns.
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
-	libarchive-dev libcurl4-openssl-dev skopeo
+	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev
 # Packages only the tests need.
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
 	docker.io docker-registry zstd
@@ -29,7 +30,7 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # libcrypto, libyaml, libseccomp and libcap statically (Debian's own .a files, from the same -dev
 # packages): only the objects used are linked, and no shared object is loaded for them at each
 # start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together).
-LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -Wl,-Bdynamic -ldl
+LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -Wl,-Bdynamic -ldl
 LDFLAGS += $(LDFLAGS_SAN)
 
 # Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,

@@ -45,7 +45,7 @@ first_s=$( { /usr/bin/time -f %e "$bin" run --runner sandbox -q "$T/sandbox.yaml
 "$bin" run --runner docker -q "$T/docker.yaml" >/dev/null || { echo "runners: the Docker runner fails here" >&2; exit 1; }
 tree=$(python3 - "$RUNPILOT_HOME/runs" <<'PY'
 import json, os, sys
-runs = sorted(os.listdir(sys.argv[1]))
+runs = sorted(n for n in os.listdir(sys.argv[1]) if n.startswith("rp_"))
 print(json.load(open(os.path.join(sys.argv[1], runs[0], "run.json")))["runner"]["rootfs"])
 PY
 )
@@ -58,7 +58,7 @@ cmds=(-n docker-run "docker run --rm $DK_IMAGE true"
 	-n rp-docker "$bin run --runner docker -q $T/docker.yaml"
 	-n rp-sandbox "$bin run --runner sandbox -q $T/sandbox.yaml"
 	-n bwrap "bwrap --unshare-all --ro-bind $tree / --proc /proc --dev /dev /bin/true")
-reversed=("${cmds[@]:6:2}" "${cmds[@]:4:2}" "${cmds[@]:2:2}" "${cmds[@]:0:2}")
+reversed=("${cmds[@]:9:3}" "${cmds[@]:6:3}" "${cmds[@]:3:3}" "${cmds[@]:0:3}")
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) -eq 1 ]; then order=("${cmds[@]}"); else order=("${reversed[@]}"); fi
 	hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$T/h$r.json" "${order[@]}" > "$T/h$r.txt" 2>&1 ||

@@ -58,6 +58,19 @@ struct rp_fingerprint_cfg {
 	long long max_bytes;      /* workdirs larger than this are hashed by metadata only; 0 = default */
 };
 
+/* metrics: section. */
+struct rp_metric_pattern {
+	char *name;               /* {name: regex}: the metric's name; NULL for a bare regex with
+				   * named groups key and value (step optional) */
+	char *regex;
+};
+
+struct rp_metrics_cfg {
+	struct rp_metric_pattern *patterns;
+	size_t npatterns;
+	bool defaults;            /* the built-in forms too (key: value, key=value, JSON); default true */
+};
+
 struct rp_spec {
 	char *config_path;        /* absolute path of the YAML file */
 	char *config_dir;         /* its folder */
@@ -78,6 +91,8 @@ struct rp_spec {
 	bool has_sandbox;         /* a sandbox: section was given */
 	struct rp_sandbox_cfg sandbox;
 	struct rp_fingerprint_cfg fingerprint;
+	bool has_metrics;         /* a metrics: section was given */
+	struct rp_metrics_cfg metrics;
 };
 
 /* Command-line overrides applied on top of the file. */

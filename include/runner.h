@@ -16,6 +16,10 @@
 struct cJSON;
 
 /* What to run, fully resolved by the core. */
+/* The job's own metrics file, in its outputs directory ($RUNPILOT_METRICS_FILE): JSON lines the
+ * job appends and RunPilot only reads (metrics.h). */
+#define RP_METRICS_JOB_FILE "runpilot-metrics.jsonl"
+
 struct rp_job {
 	const struct rp_spec *spec;
 	const char *run_id;          /* rp_0007 */

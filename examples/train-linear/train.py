@@ -34,7 +34,7 @@ def train(xs, ys, lr, epochs):
             grad_b += 2 * err / n
         w = [wi - lr * g for wi, g in zip(w, grad_w)]
         b -= lr * grad_b
-        print(f"epoch {epoch} loss {loss / n:.6f}")
+        print(f"epoch: {epoch} loss: {loss / n:.6f}")
     return w, b, loss / n
 
 

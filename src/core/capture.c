@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "util.h"
 
 int capture_init(struct capture *c, int in_fd, const char *log_path, int term_fd, struct rp_err *err)
 {
+	c->metrics = NULL;
 	c->in_fd = in_fd;
 	c->term_fd = term_fd;
 	c->term_broken = false;
@@ -28,16 +30,18 @@ int capture_init(struct capture *c, int in_fd, const char *log_path, int term_fd
 int capture_pump(struct capture *c)
 {
 	char buf[65536];
+	int rc = 0;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		ssize_t n = read(c->in_fd, buf, sizeof buf);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return 0; /* EAGAIN: nothing more right now */
+			break; /* EAGAIN: nothing more right now */
 		}
 		if (n == 0) {
 			c->eof = true;
-			return 1;
+			rc = 1;
+			break;
 		}
 		c->bytes += (unsigned long long)n;
 		/* The log is the record: write it first, and keep going if the terminal breaks. */
@@ -45,10 +49,21 @@ int capture_pump(struct capture *c)
 			c->log_errno = errno;
 		if (c->term_fd >= 0 && !c->term_broken && write_all(c->term_fd, buf, (size_t)n) < 0)
 			c->term_broken = true;
+		/* Metrics last: they never delay the log or the terminal. */
+		if (c->metrics)
+			mx_recorder_feed(c->metrics, buf, (size_t)n);
 		if ((size_t)n < sizeof buf)
-			return 0;
+			break;
 	}
-	return 0;
+	if (c->metrics)
+		mx_recorder_flush(c->metrics);
+	return rc;
+}
+
+void capture_tick(struct capture *c)
+{
+	if (c->metrics)
+		mx_recorder_poll_job_file(c->metrics);
 }
 
 void capture_close(struct capture *c)

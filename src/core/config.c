@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <yaml.h>
 
+#include "metrics.h"
 #include "util.h"
 
 struct loader {
@@ -732,8 +733,84 @@ static int load_fingerprint(struct loader *L, const yaml_node_t *v, struct rp_fi
 	return 0;
 }
 
+/* A regex of metrics.patterns, checked now so a bad one is a config error at its place. */
+static int check_pattern(struct loader *L, const yaml_node_t *n, size_t idx, bool named)
+{
+	char msg[256];
+	size_t off = 0;
+	if (mx_pattern_check(scalar(n), named, msg, sizeof msg, &off) == 0)
+		return 0;
+	bool quoted = n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+		      n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+	return rp_err_set(L->err, RP_ERR_USAGE, "%s:%zu:%zu: metrics.patterns[%zu]: %s", L->path,
+			  n->start_mark.line + 1, n->start_mark.column + 1 + (quoted ? 1 : 0) + off, idx, msg);
+}
+
+static int load_metric_pattern(struct loader *L, const yaml_node_t *it, size_t idx, struct rp_metric_pattern *p)
+{
+	if (it->type == YAML_SCALAR_NODE) {
+		if (check_pattern(L, it, idx, false) < 0)
+			return -1;
+		p->regex = xstrdup(scalar(it));
+		return 0;
+	}
+	if (it->type != YAML_MAPPING_NODE)
+		return fail_at(L, it, "metrics.patterns[%zu] must be a regex with groups (?<key>..) and (?<value>..), "
+				      "or {NAME: regex}", idx);
+	yaml_node_t *k, *val;
+	size_t pairs = 0;
+	FOR_PAIRS(L, it, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		if (++pairs > 1)
+			return fail_at(L, k, "metrics.patterns[%zu]: one NAME: regex per entry", idx);
+		if (!valid_name(scalar(k)))
+			return fail_at(L, k, "metric name '%s' may only use letters, digits, '.', '_' and '-' (at most 64)",
+				       scalar(k));
+		if (val->type != YAML_SCALAR_NODE)
+			return fail_at(L, val, "metrics.patterns[%zu].%s must be a regex", idx, scalar(k));
+		if (check_pattern(L, val, idx, true) < 0)
+			return -1;
+		p->name = xstrdup(scalar(k));
+		p->regex = xstrdup(scalar(val));
+	}
+	if (!pairs)
+		return fail_at(L, it, "metrics.patterns[%zu] is empty", idx);
+	return 0;
+}
+
+static int load_metrics(struct loader *L, const yaml_node_t *v, struct rp_metrics_cfg *m)
+{
+	static const char *const known[] = {"patterns", "defaults", NULL};
+	if (want_kind(L, v, YAML_MAPPING_NODE, "metrics") < 0)
+		return -1;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		if (!strcmp(scalar(k), "defaults")) {
+			if (parse_bool_node(L, val, "metrics.defaults", &m->defaults) < 0)
+				return -1;
+		} else if (!strcmp(scalar(k), "patterns")) {
+			if (want_kind(L, val, YAML_SEQUENCE_NODE, "metrics.patterns") < 0)
+				return -1;
+			yaml_node_t *it;
+			FOR_ITEMS(L, val, it) {
+				m->patterns = xrealloc(m->patterns, (m->npatterns + 1) * sizeof *m->patterns);
+				struct rp_metric_pattern *p = &m->patterns[m->npatterns++];
+				*p = (struct rp_metric_pattern){0};
+				if (load_metric_pattern(L, it, m->npatterns - 1, p) < 0)
+					return -1;
+			}
+		} else {
+			return unknown_key(L, k, "metrics", known);
+		}
+	}
+	return 0;
+}
+
 static const char *const top_keys[] = {"name", "entrypoint", "image", "workdir", "env", "params",
-				       "tags", "resources", "sandbox", "fingerprint", NULL};
+				       "tags", "resources", "sandbox", "fingerprint", "metrics", NULL};
 
 static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s)
 {
@@ -790,6 +867,9 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 			rc = load_sandbox(L, v, &s->sandbox);
 		} else if (!strcmp(key, "fingerprint")) {
 			rc = load_fingerprint(L, v, &s->fingerprint);
+		} else if (!strcmp(key, "metrics")) {
+			s->has_metrics = true;
+			rc = load_metrics(L, v, &s->metrics);
 		}
 		if (rc < 0)
 			return -1;
@@ -894,6 +974,7 @@ static int parse_document(struct loader *L, FILE *f)
 int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec *s, struct rp_err *err)
 {
 	memset(s, 0, sizeof *s);
+	s->metrics.defaults = true;
 	s->config_path = path_absolute(NULL, path);
 	char *slash = strrchr(s->config_path, '/');
 	s->config_dir = xstrndup(s->config_path, slash == s->config_path ? 1 : (size_t)(slash - s->config_path));
@@ -974,6 +1055,11 @@ void config_free(struct rp_spec *s)
 	free(sb->seccomp_profile);
 	free_list(sb->seccomp_deny, sb->nseccomp_deny);
 	free_list(s->fingerprint.env, s->fingerprint.nenv);
+	for (size_t i = 0; i < s->metrics.npatterns; i++) {
+		free(s->metrics.patterns[i].name);
+		free(s->metrics.patterns[i].regex);
+	}
+	free(s->metrics.patterns);
 	memset(s, 0, sizeof *s);
 }
 
@@ -1059,6 +1145,25 @@ cJSON *config_resources_json(const struct rp_resources *r)
 	return res;
 }
 
+static cJSON *config_metrics_json(const struct rp_metrics_cfg *m)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (m->npatterns) {
+		cJSON *a = cJSON_AddArrayToObject(o, "patterns");
+		for (size_t i = 0; i < m->npatterns; i++) {
+			if (!m->patterns[i].name) {
+				cJSON_AddItemToArray(a, cJSON_CreateString(m->patterns[i].regex));
+				continue;
+			}
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, m->patterns[i].name, m->patterns[i].regex);
+			cJSON_AddItemToArray(a, e);
+		}
+	}
+	cJSON_AddBoolToObject(o, "defaults", m->defaults);
+	return o;
+}
+
 static double positive_number(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -1110,6 +1215,8 @@ cJSON *config_to_json(const struct rp_spec *s)
 		if (s->fingerprint.max_bytes)
 			cJSON_AddNumberToObject(f, "max_bytes", (double)s->fingerprint.max_bytes);
 	}
+	if (s->has_metrics)
+		cJSON_AddItemToObject(o, "metrics", config_metrics_json(&s->metrics));
 	return o;
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "runner.h"
+
 /* What a job on an isolated runner gets of runpilot's environment without asking: where to find
  * programs, who and where it is, its language and time zone, its terminal type, and the settings
  * GPU and numeric libraries read. Globs as fnmatch(3). */
@@ -43,7 +45,7 @@ static char *param_env_name(const char *key)
 static bool is_per_run_var(const char *name)
 {
 	static const char *const names[] = {"RUNPILOT_RUN_ID", "RUNPILOT_RUN_UID", "RUNPILOT_RUN_DIR",
-					    "RUNPILOT_OUTPUT_DIR", NULL};
+					    "RUNPILOT_OUTPUT_DIR", "RUNPILOT_METRICS_FILE", NULL};
 	if (!strncmp(name, "RUNPILOT_PARAM_", 15))
 		return true;
 	for (size_t i = 0; names[i]; i++)
@@ -135,6 +137,7 @@ void job_env_build(const struct rp_spec *spec, bool allow_list_only, char *const
 	strvec_pushf(env, "RUNPILOT_RUN_UID=%s", run->uid);
 	strvec_pushf(env, "RUNPILOT_RUN_DIR=%s", run->run_dir);
 	strvec_pushf(env, "RUNPILOT_OUTPUT_DIR=%s", run->output_dir);
+	strvec_pushf(env, "RUNPILOT_METRICS_FILE=%s/" RP_METRICS_JOB_FILE, run->output_dir);
 	for (size_t i = 0; i < spec->nparams; i++) {
 		char *name = param_env_name(spec->params[i].key);
 		strvec_pushf(env, "%s=%s", name, spec->params[i].value);

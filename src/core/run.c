@@ -19,6 +19,7 @@
 #include "environment.h"
 #include "jobenv.h"
 #include "log.h"
+#include "metrics.h"
 #include "orphans.h"
 #include "resources.h"
 #include "runner.h"
@@ -381,6 +382,39 @@ static int release_and_record(struct run_ctx *c, struct atomic_file *first, stru
 	return 0;
 }
 
+/* The metrics recorder for the job's output and its own file; NULL (with a warning) if it cannot
+ * start: the run goes on without metrics rather than not at all. */
+static struct mx_recorder *start_metrics(struct run_ctx *c)
+{
+	struct mx_recorder *m;
+	struct rp_err e = {0};
+	char *job_file = path_join(c->out_dir, RP_METRICS_JOB_FILE);
+	int rc = mx_recorder_open(c->run_dir, job_file, &c->req->spec->metrics, &m, &e);
+	free(job_file);
+	if (rc < 0) {
+		warn(c, "%s: no metrics: %s", c->id, e.msg);
+		return NULL;
+	}
+	return m;
+}
+
+/* The last lines, metrics.json and the summary for run.json. */
+static void finish_metrics(struct run_ctx *c, struct mx_recorder *m)
+{
+	if (!m)
+		return;
+	struct rp_err e = {0};
+	struct cJSON *summary;
+	if (mx_recorder_finish(m, &summary, &e) < 0)
+		warn(c, "%s: metrics: %s", c->id, e.msg);
+	else if (summary)
+		record_set_section(&c->rec, "metrics", summary);
+	if (mx_recorder_dropped(m))
+		warn(c, "%s: metrics: %llu points of names past the first 1000 were dropped", c->id,
+		     mx_recorder_dropped(m));
+	mx_recorder_free(m);
+}
+
 /* Start the job and supervise it to the end; fills the outcome. */
 static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_err *err)
 {
@@ -416,6 +450,7 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 		close(pipefd[0]);
 		return -1;
 	}
+	cap.metrics = start_metrics(c);
 	struct supervise_opts so = {.timeout_s = c->req->spec->resources.timeout_s,
 				    .grace_s = c->req->kill_grace_s,
 				    .notice = send_notice,
@@ -424,6 +459,7 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 				    .running_after_s = RUNNING_RECORD_AFTER_S};
 	rc = supervise_run(&c->runner, &cap, &so, out, err);
 	trace_phase("job ended");
+	finish_metrics(c, cap.metrics);
 	capture_close(&cap);
 	if (rc == 0 && cap.log_errno)
 		warn(c, "%s: writing logs.txt failed: %s", c->id, strerror(cap.log_errno));

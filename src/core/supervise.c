@@ -82,11 +82,11 @@ static void notify(const struct supervise_opts *o, const char *fmt, ...)
 }
 
 /* Milliseconds until the earliest of the deadlines (0 = unset), -1 for none. */
-static int poll_timeout_ms(double now, double a, double b, double c)
+static int poll_timeout_ms(double now, double a, double b, double c, double e)
 {
 	double next = 0;
-	const double d[] = { a, b, c };
-	for (int i = 0; i < 3; i++)
+	const double d[] = { a, b, c, e };
+	for (int i = 0; i < 4; i++)
 		if (d[i] > 0 && (next == 0 || d[i] < next))
 			next = d[i];
 	if (next == 0)
@@ -106,6 +106,7 @@ int supervise_run(struct runner *r, struct capture *cap, const struct supervise_
 	double kill_at = 0;        /* when SIGTERM's grace period ends */
 	double drain_until = 0;    /* after the job ended: stop waiting for EOF then */
 	double running_at = o->on_running ? start + o->running_after_s : 0;
+	double tick_at = cap->metrics ? start + CAPTURE_TICK_S : 0;
 	bool cancelled = false, timed_out = false, job_done = false, hard_sent = false;
 	memset(out, 0, sizeof *out);
 	int rc = 0;
@@ -117,8 +118,8 @@ int supervise_run(struct runner *r, struct capture *cap, const struct supervise_
 			{.fd = sfd, .events = POLLIN},
 			{.fd = job_done ? -1 : r->wait_fd, .events = POLLIN},
 		};
-		int tmo = job_done ? poll_timeout_ms(now, drain_until, 0, 0)
-				   : poll_timeout_ms(now, timeout_at, hard_sent ? 0 : kill_at, running_at);
+		int tmo = job_done ? poll_timeout_ms(now, drain_until, 0, 0, 0)
+				   : poll_timeout_ms(now, timeout_at, hard_sent ? 0 : kill_at, running_at, tick_at);
 		int n = poll(fds, 3, tmo);
 		if (n < 0 && errno != EINTR) {
 			rc = rp_err_sys(err, "poll");
@@ -157,6 +158,10 @@ int supervise_run(struct runner *r, struct capture *cap, const struct supervise_
 		if (!job_done && running_at > 0 && now >= running_at && !(fds[2].revents & (POLLIN | POLLHUP))) {
 			running_at = 0;
 			o->on_running(o->ctx);
+		}
+		if (tick_at > 0 && now >= tick_at) {
+			capture_tick(cap);
+			tick_at = now + CAPTURE_TICK_S;
 		}
 		if (!job_done && (fds[2].revents & (POLLIN | POLLHUP))) {
 			if (r->ops->wait(r, &out->res, err) < 0) {

@@ -225,6 +225,9 @@ static cJSON *container_env(const struct rp_job *job)
 	for (char **e = job->envp; e && *e; e++) {
 		if (!strncmp(*e, "RUNPILOT_OUTPUT_DIR=", 20))
 			cJSON_AddItemToArray(a, cJSON_CreateString("RUNPILOT_OUTPUT_DIR=" CONTAINER_OUTPUTS));
+		else if (!strncmp(*e, "RUNPILOT_METRICS_FILE=", 22))
+			cJSON_AddItemToArray(a, cJSON_CreateString("RUNPILOT_METRICS_FILE=" CONTAINER_OUTPUTS
+								   "/" RP_METRICS_JOB_FILE));
 		else if (!strncmp(*e, "RUNPILOT_RUN_DIR=", 17))
 			continue; /* the run directory is not in the container */
 		else
