@@ -85,13 +85,13 @@ static bool is_space(unsigned char c)
 /* What may stand before a key. */
 static bool is_key_left(unsigned char c)
 {
-	return is_space(c) || strchr(",;|([{", c) != NULL;
+	return is_space(c) || (c && strchr(",;|([{", c) != NULL);
 }
 
 /* What may end a value. */
 static bool is_value_end(const char *p, const char *end)
 {
-	return p == end || is_space((unsigned char)*p) || strchr(",;|)]}", *p) != NULL;
+	return p == end || is_space((unsigned char)*p) || (*p && strchr(",;|)]}", *p) != NULL);
 }
 
 static bool valid_metric_name(const char *s, size_t n)
@@ -278,7 +278,8 @@ static void find_spaced_step(struct mx_parser *p, const char *line, const char *
 				continue;
 			d = t;
 		}
-		if (!is_value_end(d, end))
+		/* "Epoch 3/10: ..." and "step 5: ..." */
+		if (!is_value_end(d, end) && *d != ':')
 			continue;
 		set_explicit_step(p, step);
 		return;

@@ -67,6 +67,14 @@ check "env: RUNPILOT_OUTPUT_DIR is the container's /outputs" grep -q "O=/outputs
 check "env: RUNPILOT_RUN_ID" grep -q "I=$(basename "$D") " "$D/logs.txt"
 check "env: runpilot's own environment stays out" grep -q "H=unset" "$D/logs.txt"
 
+# ---- metrics: from the output, and from the job's own file at /outputs ----
+mkconfig "$W/mx.yaml" mx '["sh", "-c", "echo F=$RUNPILOT_METRICS_FILE; echo epoch: 1 loss: 0.5; echo {\\\"step\\\": 4, \\\"tput\\\": 9} >> $RUNPILOT_METRICS_FILE"]' "$IMG"
+D=$(next_run_dir)
+(cd "$W" && rp run -q --runner docker mx.yaml) >/dev/null 2>&1
+check "metrics: RUNPILOT_METRICS_FILE is under the container's /outputs" grep -q "F=/outputs/runpilot-metrics.jsonl" "$D/logs.txt"
+check "metrics: the output's and the file's points are recorded" \
+	test "$(json "$D/run.json" '[d["metrics"]["loss"]["last"], d["metrics"]["tput"]["last_step"]]')" = "[0.5, 4]"
+
 # ---- outputs belong to the caller ----
 mkconfig "$W/out.yaml" out '["sh", "-c", "echo result > $RUNPILOT_OUTPUT_DIR/r.txt; id -u"]' "$IMG"
 outputs_owned() {

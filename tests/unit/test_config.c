@@ -884,12 +884,56 @@ static void test_config_to_json_shape(void **state)
 	config_free(&s);
 }
 
+static void test_metrics_section(void **state)
+{
+	struct fx *f = *state;
+	struct rp_spec s;
+	load_ok(f, "name: m\nentrypoint: x\n", NULL, &s);
+	assert_true(s.metrics.defaults);
+	assert_int_equal(s.metrics.npatterns, 0);
+	cJSON *none = config_to_json(&s);
+	assert_null(cJSON_GetObjectItem(none, "metrics"));
+	cJSON_Delete(none);
+	config_free(&s);
+	load_ok(f,
+		"name: m\nentrypoint: x\nmetrics:\n"
+		"  defaults: false\n"
+		"  patterns:\n"
+		"    - '(?<key>\\w+) is (?<value>[\\d.]+)'\n"
+		"    - {acc: 'accuracy (\\d+)%'}\n",
+		NULL, &s);
+	assert_false(s.metrics.defaults);
+	assert_int_equal(s.metrics.npatterns, 2);
+	assert_null(s.metrics.patterns[0].name);
+	assert_string_equal(s.metrics.patterns[0].regex, "(?<key>\\w+) is (?<value>[\\d.]+)");
+	assert_string_equal(s.metrics.patterns[1].name, "acc");
+	assert_string_equal(s.metrics.patterns[1].regex, "accuracy (\\d+)%");
+	cJSON *j = config_to_json(&s);
+	char *txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "metrics"));
+	assert_string_equal(txt, "{\"patterns\":[\"(?<key>\\\\w+) is (?<value>[\\\\d.]+)\",{\"acc\":\"accuracy (\\\\d+)%\"}],"
+				 "\"defaults\":false}");
+	free(txt);
+	cJSON_Delete(j);
+	config_free(&s);
+	/* an invalid regex: the column of the problem inside the pattern */
+	expect_error(f, "name: m\nentrypoint: x\nmetrics:\n  patterns:\n    - 'loss=(?<value>\\d+'\n", 5, 25,
+		     "metrics.patterns[0]: invalid regex: missing closing parenthesis");
+	expect_error(f, "name: m\nentrypoint: x\nmetrics:\n  patterns: ['(\\w+)=(\\d+)']\n", 4, 15,
+		     "metrics.patterns[0]: the regex needs named groups (?<key>...) and (?<value>...) (or use {NAME: regex})");
+	expect_error(f, "name: m\nentrypoint: x\nmetrics:\n  patterns:\n    - {loss: 'no group'}\n", 5, 15,
+		     "metrics.patterns[0]: the regex needs a group for the value: (?<value>...) or (...)");
+	expect_error(f, "name: m\nentrypoint: x\nmetrics: {defaults: maybe}\n", 3, 21, "metrics.defaults must be true or false");
+	expect_error(f, "name: m\nentrypoint: x\nmetrics: {pattern: []}\n", 3, 11,
+		     "unknown key 'pattern' in 'metrics' (did you mean 'patterns'?)");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_full_config),
+		T(test_metrics_section),
 		T(test_minimal_config_defaults),
 		T(test_string_entrypoint_runs_with_sh),
 		T(test_list_entrypoint_is_argv),
