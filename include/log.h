@@ -14,7 +14,8 @@ void rp_log_set_sink(rp_log_sink *sink);
 void rp_log(enum rp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* RUNPILOT_TRACE_TIMES=1: trace_phase() sends one trace line per phase of a command, with the
- * milliseconds since trace_start() (called first thing in main). For benchmarks and bug reports. */
+ * milliseconds since trace_start() (called first thing in main) and runpilot's own CPU time so
+ * far. For benchmarks and bug reports. */
 void trace_start(void);
 void trace_phase(const char *what);
 

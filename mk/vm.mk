@@ -8,7 +8,7 @@
 # The helpers are built static so the same binaries run on the host and in the VM, and always
 # into build/helpers (also for BUILD=build/asan: they are workloads, not code under test).
 
-HELPER_NAMES := memhog spin forkbomb daemonize
+HELPER_NAMES := memhog spin forkbomb daemonize spew
 TEST_HELPERS := $(HELPER_NAMES:%=build/helpers/%)
 # Debian packages the VM suite needs: the emulator, a distribution kernel (/boot/vmlinuz-*),
 # busybox for the guest's userland, cpio for the initramfs, python3 to unpack the kernel.

@@ -67,14 +67,15 @@ struct mx_parser {
 
 /* ---- tokens ---- */
 
+/* ASCII only, whatever the locale: keys are plain names. */
 static bool is_key_start(unsigned char c)
 {
-	return isalpha(c) || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 static bool is_key_char(unsigned char c)
 {
-	return isalnum(c) || c == '_' || c == '.' || c == '-' || c == '/';
+	return is_key_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '/';
 }
 
 static bool is_space(unsigned char c)
@@ -125,7 +126,8 @@ static size_t scan_number(const char *p, const char *end, bool *json_ok)
 		s++;
 	}
 	static const char *const words[] = {"infinity", "inf", "nan"};
-	for (size_t i = 0; i < 3; i++) {
+	bool word = s < end && (*s == 'i' || *s == 'I' || *s == 'n' || *s == 'N');
+	for (size_t i = 0; word && i < 3; i++) {
 		size_t wl = strlen(words[i]);
 		if ((size_t)(end - s) >= wl && !strncasecmp(s, words[i], wl)) {
 			*json_ok = false;
@@ -164,9 +166,43 @@ static size_t scan_number(const char *p, const char *end, bool *json_ok)
 	return (size_t)(s - p);
 }
 
+/* Plain decimals ([-]digits[.digits], at most 15 digits: the common case) without strtod:
+ * digits and the power of ten are both exact doubles then, so the one division rounds
+ * correctly, as strtod would. False for anything else. */
+static bool fast_decimal(const char *p, size_t n, double *out)
+{
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+				       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+	const char *s = p, *end = p + n;
+	bool neg = s < end && *s == '-';
+	if (neg)
+		s++;
+	unsigned long long mant = 0;
+	int digits = 0, frac = -1;
+	for (; s < end; s++) {
+		if (*s == '.' && frac < 0) {
+			frac = 0;
+			continue;
+		}
+		if (*s < '0' || *s > '9' || ++digits > 15)
+			return false;
+		mant = mant * 10 + (unsigned long long)(*s - '0');
+		if (frac >= 0)
+			frac++;
+	}
+	if (digits == 0)
+		return false;
+	double v = frac > 0 ? (double)mant / pow10[frac] : (double)mant;
+	*out = neg ? -v : v;
+	return true;
+}
+
 /* The value of a number token already scanned. */
 static double number_value(const char *p, size_t n)
 {
+	double fast;
+	if (fast_decimal(p, n, &fast))
+		return fast;
 	char buf[128];
 	if (n >= sizeof buf)
 		n = sizeof buf - 1;
@@ -519,21 +555,28 @@ static bool is_mark(const char *c, const char *start, const char *end)
 	return (c + 1 < end && (c[1] == ' ' || c[1] == '\t')) || (c > start && c[-1] == '"');
 }
 
-/* The next mark at or after s, or NULL: memchr for each kind, the earlier one wins. */
-static const char *next_mark(const char *s, const char *end)
+/* The first c in [s, end), or end. */
+static const char *find_from(const char *s, const char *end, char c)
 {
-	const char *start = s;
-	const char *colon = memchr(s, ':', (size_t)(end - s));
-	const char *eq = memchr(s, '=', (size_t)(end - s));
-	for (;;) {
-		while (colon && !is_mark(colon, start, end))
-			colon = memchr(colon + 1, ':', (size_t)(end - colon - 1));
-		if (!colon)
-			return eq;
-		if (!eq)
-			return colon;
-		return colon < eq ? colon : eq;
-	}
+	const char *p = memchr(s, c, (size_t)(end - s));
+	return p ? p : end;
+}
+
+/* Where the next ':' and '=' of a region are, once searched: each byte is scanned once per kind. */
+struct marks {
+	const char *colon, *eq;   /* NULL: not searched yet; end: none */
+};
+
+/* The next mark at or after s, or end: the earlier of the next ':' that is a mark and the next '='. */
+static const char *next_mark(struct marks *mk, const char *s, const char *start, const char *end)
+{
+	if (!mk->eq || mk->eq < s)
+		mk->eq = find_from(s, end, '=');
+	if (!mk->colon || mk->colon < s)
+		mk->colon = find_from(s, end, ':');
+	while (mk->colon < end && !is_mark(mk->colon, start, end))
+		mk->colon = find_from(mk->colon + 1, end, ':');
+	return mk->colon < mk->eq ? mk->colon : mk->eq;
 }
 
 /* Complete lines (the region ends with a newline): with the defaults only, lines are found
@@ -542,9 +585,10 @@ static void scan_lines(struct mx_parser *p, const char *buf, size_t n, mx_emit_f
 {
 	const char *s = buf, *end = buf + n;
 	if (p->nrx == 0 && !p->json_only) {
+		struct marks mk = {NULL, NULL};
 		while (s < end) {
-			const char *m = next_mark(s, end);
-			if (!m)
+			const char *m = next_mark(&mk, s, buf, end);
+			if (m == end)
 				return;
 			const char *ls = memrchr(s, '\n', (size_t)(m - s));
 			ls = ls ? ls + 1 : s;

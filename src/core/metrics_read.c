@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "metrics_int.h"
 #include "util.h"
 
 const char *mx_source_name(enum mx_source s)
@@ -150,10 +151,76 @@ static void series_push(struct mx_series *s, const struct mx_point *p)
 	mx_summary_add(&s->sum, p->value, p->step);
 }
 
+/* The field after `"key":` at *p, up to the byte stop; advances *p past it. */
+static bool take_field(const char **p, const char *end, const char *key, char stop, const char **val, size_t *len)
+{
+	size_t kl = strlen(key);
+	if ((size_t)(end - *p) < kl || memcmp(*p, key, kl))
+		return false;
+	*val = *p + kl;
+	const char *e = memchr(*val, stop, (size_t)(end - *val));
+	if (!e || e == *val)
+		return false;
+	*len = (size_t)(e - *val);
+	*p = e;
+	return true;
+}
+
+bool mx_split_point(const char *line, size_t n, struct mx_point_text *pt)
+{
+	const char *p = line, *end = line + n;
+	while (end > p && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	return take_field(&p, end, "{\"name\":\"", '"', &pt->name, &pt->name_len) &&
+	       take_field(&p, end, "\",\"step\":", ',', &pt->step, &pt->step_len) &&
+	       take_field(&p, end, ",\"value\":", ',', &pt->value, &pt->value_len) &&
+	       take_field(&p, end, ",\"time\":", ',', &pt->time, &pt->time_len) &&
+	       take_field(&p, end, ",\"source\":\"", '"', &pt->source, &pt->source_len) &&
+	       end - p == 2 && !memcmp(p, "\"}", 2);
+}
+
+static bool number_text(const char *s, size_t n, double *v)
+{
+	char buf[64];
+	if (n >= sizeof buf)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (!strcmp(buf, "\"nan\""))
+		*v = NAN;
+	else if (!strcmp(buf, "\"inf\""))
+		*v = INFINITY;
+	else if (!strcmp(buf, "\"-inf\""))
+		*v = -INFINITY;
+	else {
+		char *e;
+		*v = strtod(buf, &e);
+		return *e == '\0';
+	}
+	return true;
+}
+
+/* A point from the recorder's layout, without a JSON parse. */
+static bool split_to_point(const char *line, size_t n, char *name, size_t name_size, struct mx_point *p)
+{
+	struct mx_point_text pt;
+	double step;
+	if (!mx_split_point(line, n, &pt) || pt.name_len >= name_size || !number_text(pt.step, pt.step_len, &step) ||
+	    !number_text(pt.value, pt.value_len, &p->value) || !number_text(pt.time, pt.time_len, &p->time))
+		return false;
+	memcpy(name, pt.name, pt.name_len);
+	name[pt.name_len] = '\0';
+	p->step = (long long)step;
+	p->source = pt.source_len == 4 && !memcmp(pt.source, "file", 4) ? MX_SRC_FILE : MX_SRC_LOG;
+	return true;
+}
+
 /* One line of metrics.jsonl; false for a line that is not a point (the last one may be half
  * written while the run goes on). */
 static bool parse_point(const char *line, size_t n, char *name, size_t name_size, struct mx_point *p)
 {
+	if (split_to_point(line, n, name, name_size, p))
+		return true;
 	cJSON *j = cJSON_ParseWithLength(line, n);
 	const cJSON *nm = cJSON_GetObjectItemCaseSensitive(j, "name");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
+#include "metrics_int.h"
 #include "util.h"
 
 /* Distinct metric names a run may report; points of further names are dropped (a log full of
@@ -25,10 +26,22 @@
 #define MX_FILE_CHUNK (4 * 1024 * 1024)
 #define MX_OUT_FLUSH (64 * 1024)
 
+/* A growing text buffer. */
+struct tbuf {
+	char *p;
+	size_t len, cap;
+};
+
+/* One metric's arrays for metrics.json, as text copied from metrics.jsonl. */
+struct mx_columns {
+	struct tbuf steps, values, times, sources;
+};
+
 struct mx_name {
 	char *name;
 	uint64_t hash;
 	struct mx_summary sum;
+	struct mx_columns *cols;  /* only while metrics.json is written */
 };
 
 struct mx_recorder {
@@ -38,6 +51,8 @@ struct mx_recorder {
 	int job_fd;               /* the job's file once it exists; -2: refused (not a regular file) */
 	enum mx_source source;    /* of the points being fed */
 	char time_text[32];       /* the time of the chunk being fed, formatted once */
+	size_t time_len;
+	long long time_ms;        /* the millisecond time_text holds */
 	bool time_set;
 	char *out;                /* lines not written yet */
 	size_t out_len, out_cap;
@@ -55,13 +70,14 @@ static uint64_t hash_bytes(const char *s, size_t n)
 	return h;
 }
 
-static struct mx_name *name_entry(struct mx_recorder *m, const char *s, size_t n)
+/* The entry for a name; a new one is made when create is set and there is room. */
+static struct mx_name *name_entry(struct mx_recorder *m, const char *s, size_t n, bool create)
 {
 	uint64_t h = hash_bytes(s, n);
 	for (size_t i = h & (MX_TABLE - 1);; i = (i + 1) & (MX_TABLE - 1)) {
 		struct mx_name *e = m->names[i];
 		if (!e) {
-			if (m->nnames >= MX_MAX_NAMES)
+			if (!create || m->nnames >= MX_MAX_NAMES)
 				return NULL;
 			e = xcalloc(1, sizeof *e);
 			e->name = xstrndup(s, n);
@@ -109,6 +125,27 @@ static void out_cstr(struct mx_recorder *m, const char *s)
 	out_str(m, s, strlen(s));
 }
 
+/* A string literal, its length known at compile time. */
+#define OUT_LIT(m, lit) out_str((m), (lit), sizeof(lit) - 1)
+
+/* A step as decimal text into buf (at least 21 bytes); returns the length. */
+static size_t step_text(long long v, char *buf)
+{
+	char tmp[24];
+	size_t n = 0;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	size_t len = 0;
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	return len;
+}
+
 void mx_recorder_flush(struct mx_recorder *m)
 {
 	if (!m || !m->out_len)
@@ -123,7 +160,7 @@ void mx_recorder_flush(struct mx_recorder *m)
 static void record_point(void *ctx, const struct mx_found *f)
 {
 	struct mx_recorder *m = ctx;
-	struct mx_name *e = name_entry(m, f->name, f->name_len);
+	struct mx_name *e = name_entry(m, f->name, f->name_len, true);
 	if (!e) {
 		m->dropped++;
 		return;
@@ -131,7 +168,13 @@ static void record_point(void *ctx, const struct mx_found *f)
 	mx_summary_add(&e->sum, f->value, f->step);
 	m->points++;
 	if (!m->time_set) {
-		snprintf(m->time_text, sizeof m->time_text, "%.3f", now_realtime());
+		/* formatted again only when the millisecond changed */
+		long long ms = (long long)(now_realtime() * 1000.0);
+		if (ms != m->time_ms) {
+			int tl = snprintf(m->time_text, sizeof m->time_text, "%lld.%03lld", ms / 1000, ms % 1000);
+			m->time_len = tl > 0 ? (size_t)tl : 0;
+			m->time_ms = ms;
+		}
 		m->time_set = true;
 	}
 	char num[64];
@@ -148,17 +191,20 @@ static void record_point(void *ctx, const struct mx_found *f)
 		}
 		vlen = strlen(value);
 	}
-	char step[32];
-	int sl = snprintf(step, sizeof step, "%lld", f->step);
-	out_cstr(m, "{\"name\":\"");
+	char step[24];
+	size_t sl = step_text(f->step, step);
+	OUT_LIT(m, "{\"name\":\"");
 	out_str(m, f->name, f->name_len);
-	out_cstr(m, "\",\"step\":");
-	out_str(m, step, (size_t)sl);
-	out_cstr(m, ",\"value\":");
+	OUT_LIT(m, "\",\"step\":");
+	out_str(m, step, sl);
+	OUT_LIT(m, ",\"value\":");
 	out_str(m, value, vlen);
-	out_cstr(m, ",\"time\":");
-	out_cstr(m, m->time_text);
-	out_cstr(m, m->source == MX_SRC_LOG ? ",\"source\":\"log\"}\n" : ",\"source\":\"file\"}\n");
+	OUT_LIT(m, ",\"time\":");
+	out_str(m, m->time_text, m->time_len);
+	if (m->source == MX_SRC_LOG)
+		OUT_LIT(m, ",\"source\":\"log\"}\n");
+	else
+		OUT_LIT(m, ",\"source\":\"file\"}\n");
 	if (m->out_len >= MX_OUT_FLUSH)
 		mx_recorder_flush(m);
 }
@@ -250,18 +296,120 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp((*(struct mx_name *const *)a)->name, (*(struct mx_name *const *)b)->name);
 }
 
-static cJSON *summary_json(struct mx_recorder *m)
+static void tb_add(struct tbuf *b, const char *s, size_t n, bool comma)
 {
-	if (!m->nnames)
-		return NULL;
-	struct mx_name **v = xcalloc(m->nnames, sizeof *v);
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2 < 256 ? 256 : (b->len + n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	if (comma && b->len)
+		b->p[b->len++] = ',';
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* Each point of metrics.jsonl into its metric's columns, as the text it was written as: no
+ * number is converted or formatted again. */
+static int gather_columns(struct mx_recorder *m, struct rp_err *err)
+{
+	FILE *f = fopen(m->jsonl_path, "re");
+	if (!f)
+		return rp_err_sys(err, "cannot read %s", m->jsonl_path);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		struct mx_point_text pt;
+		if (!mx_split_point(line, (size_t)len, &pt))
+			continue;
+		struct mx_name *e = name_entry(m, pt.name, pt.name_len, false);
+		if (!e)
+			continue;
+		if (!e->cols)
+			e->cols = xcalloc(1, sizeof *e->cols);
+		tb_add(&e->cols->steps, pt.step, pt.step_len, true);
+		tb_add(&e->cols->values, pt.value, pt.value_len, true);
+		tb_add(&e->cols->times, pt.time, pt.time_len, true);
+		tb_add(&e->cols->sources, pt.source - 1, pt.source_len + 2, true);
+	}
+	bool failed = ferror(f);
+	free(line);
+	fclose(f);
+	if (failed)
+		return rp_err_set(err, RP_ERR_RUNTIME, "cannot read %s", m->jsonl_path);
+	return 0;
+}
+
+static void free_columns(struct mx_name *e)
+{
+	if (!e->cols)
+		return;
+	free(e->cols->steps.p);
+	free(e->cols->values.p);
+	free(e->cols->times.p);
+	free(e->cols->sources.p);
+	free(e->cols);
+	e->cols = NULL;
+}
+
+static void out_column(struct mx_recorder *m, const char *key, const struct tbuf *b, bool last)
+{
+	out_cstr(m, "\"");
+	out_cstr(m, key);
+	out_cstr(m, "\":[");
+	out_str(m, b->p ? b->p : "", b->len);
+	out_cstr(m, last ? "]" : "],");
+}
+
+/* The names, sorted. */
+static struct mx_name **sorted_names(struct mx_recorder *m)
+{
+	struct mx_name **v = xcalloc(m->nnames + 1, sizeof *v);
 	size_t n = 0;
 	for (size_t i = 0; i < MX_TABLE; i++)
 		if (m->names[i])
 			v[n++] = m->names[i];
 	qsort(v, n, sizeof *v, name_cmp);
+	return v;
+}
+
+/* metrics.json from the series just recorded, written atomically. */
+static int write_metrics_json(struct mx_recorder *m, struct rp_err *err)
+{
+	if (gather_columns(m, err) < 0)
+		return -1;
+	struct mx_name **v = sorted_names(m);
+	m->out_len = 0;
+	out_cstr(m, "{\"schema_version\":1,\"metrics\":{");
+	bool first = true;
+	for (size_t i = 0; v[i]; i++) {
+		if (!v[i]->cols)
+			continue;
+		out_cstr(m, first ? "\n\"" : ",\n\"");
+		first = false;
+		out_cstr(m, v[i]->name);
+		out_cstr(m, "\":{");
+		out_column(m, "steps", &v[i]->cols->steps, false);
+		out_column(m, "values", &v[i]->cols->values, false);
+		out_column(m, "timestamps", &v[i]->cols->times, false);
+		out_column(m, "sources", &v[i]->cols->sources, true);
+		out_cstr(m, "}");
+		free_columns(v[i]);
+	}
+	out_cstr(m, "\n}}\n");
+	free(v);
+	int rc = write_file_atomic_flags(m->json_path, m->out, m->out_len, 0644, 0, err);
+	m->out_len = 0;
+	return rc;
+}
+
+static cJSON *summary_json(struct mx_recorder *m)
+{
+	if (!m->nnames)
+		return NULL;
+	struct mx_name **v = sorted_names(m);
 	cJSON *o = cJSON_CreateObject();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; v[i]; i++) {
 		cJSON *e = cJSON_AddObjectToObject(o, v[i]->name);
 		cJSON_AddItemToObject(e, "last", mx_value_json(v[i]->sum.last));
 		cJSON_AddItemToObject(e, "min", isnan(v[i]->sum.min) ? cJSON_CreateNull() : mx_value_json(v[i]->sum.min));
@@ -271,56 +419,6 @@ static cJSON *summary_json(struct mx_recorder *m)
 	}
 	free(v);
 	return o;
-}
-
-/* metrics.json from the series just recorded, written atomically. */
-static int write_metrics_json(struct mx_recorder *m, struct rp_err *err)
-{
-	struct mx_set set;
-	if (mx_read_series_file(m->jsonl_path, &set, err) < 0)
-		return -1;
-	m->out_len = 0;
-	char num[64];
-	out_cstr(m, "{\"schema_version\":1,\"metrics\":{");
-	for (size_t i = 0; i < set.n; i++) {
-		const struct mx_series *s = &set.v[i];
-		out_cstr(m, i ? ",\n\"" : "\n\"");
-		out_cstr(m, s->name);
-		out_cstr(m, "\":{\"steps\":[");
-		for (size_t k = 0; k < s->n; k++) {
-			snprintf(num, sizeof num, k ? ",%lld" : "%lld", s->pts[k].step);
-			out_cstr(m, num);
-		}
-		out_cstr(m, "],\"values\":[");
-		for (size_t k = 0; k < s->n; k++) {
-			if (k)
-				out_cstr(m, ",");
-			double v = s->pts[k].value;
-			mx_format_value(v, num, sizeof num);
-			if (!isfinite(v))
-				out_cstr(m, "\"");
-			out_cstr(m, num);
-			if (!isfinite(v))
-				out_cstr(m, "\"");
-		}
-		out_cstr(m, "],\"timestamps\":[");
-		for (size_t k = 0; k < s->n; k++) {
-			snprintf(num, sizeof num, k ? ",%.3f" : "%.3f", s->pts[k].time);
-			out_cstr(m, num);
-		}
-		out_cstr(m, "],\"sources\":[");
-		for (size_t k = 0; k < s->n; k++) {
-			out_cstr(m, k ? ",\"" : "\"");
-			out_cstr(m, mx_source_name(s->pts[k].source));
-			out_cstr(m, "\"");
-		}
-		out_cstr(m, "]}");
-	}
-	out_cstr(m, "\n}}\n");
-	mx_set_free(&set);
-	int rc = write_file_atomic_flags(m->json_path, m->out, m->out_len, 0644, 0, err);
-	m->out_len = 0;
-	return rc;
 }
 
 int mx_recorder_finish(struct mx_recorder *m, cJSON **summary, struct rp_err *err)
@@ -366,6 +464,7 @@ void mx_recorder_free(struct mx_recorder *m)
 		close(m->job_fd);
 	for (size_t i = 0; i < MX_TABLE; i++) {
 		if (m->names[i]) {
+			free_columns(m->names[i]);
 			free(m->names[i]->name);
 			free(m->names[i]);
 		}

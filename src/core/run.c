@@ -460,6 +460,7 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 	rc = supervise_run(&c->runner, &cap, &so, out, err);
 	trace_phase("job ended");
 	finish_metrics(c, cap.metrics);
+	trace_phase("metrics recorded");
 	capture_close(&cap);
 	if (rc == 0 && cap.log_errno)
 		warn(c, "%s: writing logs.txt failed: %s", c->id, strerror(cap.log_errno));

@@ -107,6 +107,41 @@ static void test_values(void **state)
 			    "a=nan@0 b=inf@0 c=-inf@0 d=nan@0 e=inf@0 f=-inf@0");
 }
 
+/* Every value equals what strtod makes of the same text (the parser converts plain decimals
+ * itself). */
+static void check_value(void *ctx, const struct mx_found *f)
+{
+	const char *text = ctx;
+	double want = strtod(text, NULL);
+	if (f->value != want)
+		fail_msg("'%s' parsed as %.17g, strtod says %.17g", text, f->value, want);
+}
+
+static void test_values_exact(void **state)
+{
+	(void)state;
+	unsigned int seed = 7;
+	struct mx_parser *p = parser_with(NULL);
+	for (int i = 0; i < 200000; i++) {
+		char num[64], line[96];
+		int digits = 1 + rand_r(&seed) % 17, frac = rand_r(&seed) % (digits + 1);
+		unsigned long long v = ((unsigned long long)rand_r(&seed) << 31 | (unsigned long long)rand_r(&seed));
+		snprintf(num, sizeof num, "%llu", v);
+		num[digits < (int)strlen(num) ? digits : (int)strlen(num)] = '\0';
+		size_t n = strlen(num);
+		if (frac > 0 && (size_t)frac < n) {
+			memmove(num + n - frac + 1, num + n - frac, (size_t)frac + 1);
+			num[n - frac] = '.';
+		}
+		const char *sign = rand_r(&seed) % 2 ? "-" : "";
+		char text[80];
+		snprintf(text, sizeof text, "%s%s", sign, num);
+		snprintf(line, sizeof line, "x=%s\n", text);
+		mx_feed(p, line, strlen(line), check_value, text);
+	}
+	mx_parser_free(p);
+}
+
 static void test_implied_steps(void **state)
 {
 	(void)state;
@@ -406,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_json_lines),
 		cmocka_unit_test(test_malformed_json),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_values_exact),
 		cmocka_unit_test(test_implied_steps),
 		cmocka_unit_test(test_explicit_step_persists),
 		cmocka_unit_test(test_look_alikes),
