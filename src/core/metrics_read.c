@@ -150,10 +150,101 @@ static void series_push(struct mx_series *s, const struct mx_point *p)
 	mx_summary_add(&s->sum, p->value, p->step);
 }
 
+/* s starts with the literal lit: step over it. */
+static bool skip_lit(const char **s, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+	if ((size_t)(end - *s) < n || memcmp(*s, lit, n))
+		return false;
+	*s += n;
+	return true;
+}
+
+static bool is_number_char(char c)
+{
+	return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* A JSON number at s, read as cJSON reads one (strtod over the characters a number may hold). */
+static bool fast_number(const char **s, const char *end, double *v)
+{
+	char buf[64];
+	size_t n = 0;
+	while (*s + n < end && n < sizeof buf - 1 && is_number_char((*s)[n]))
+		n++;
+	if (n == 0 || n == sizeof buf - 1)
+		return false;
+	memcpy(buf, *s, n);
+	buf[n] = '\0';
+	char *e;
+	*v = strtod(buf, &e);
+	if (e != buf + n)
+		return false;
+	*s += n;
+	return true;
+}
+
+/* A step: digits, exact in a double (at most 15), as strtod would read them; else fast_number. */
+static bool fast_step(const char **s, const char *end, double *v)
+{
+	long long n = 0;
+	const char *d = *s;
+	while (d < end && d - *s < 16 && *d >= '0' && *d <= '9')
+		n = n * 10 + (*d++ - '0');
+	if (d == *s || d - *s > 15 || (d < end && is_number_char(*d)))
+		return fast_number(s, end, v);
+	*v = (double)n;
+	*s = d;
+	return true;
+}
+
+/* The line exactly as the recorder writes it (record_point in metrics_record.c), read without
+ * building a JSON tree: a million points then read in a fraction of the time. False for any
+ * other form, which parse_point then reads with cJSON. */
+static bool parse_point_fast(const char *s, size_t n, char *name, size_t name_size, struct mx_point *p)
+{
+	const char *end = s + n;
+	if (n && end[-1] == '\n')
+		end--;
+	if (!skip_lit(&s, end, "{\"name\":\""))
+		return false;
+	const char *q = memchr(s, '"', (size_t)(end - s));
+	if (!q || (size_t)(q - s) >= name_size || memchr(s, '\\', (size_t)(q - s)))
+		return false;
+	memcpy(name, s, (size_t)(q - s));
+	name[q - s] = '\0';
+	s = q + 1;
+	double step;
+	if (!skip_lit(&s, end, ",\"step\":") || !fast_step(&s, end, &step) || !skip_lit(&s, end, ",\"value\":"))
+		return false;
+	if (skip_lit(&s, end, "\"nan\""))
+		p->value = NAN;
+	else if (skip_lit(&s, end, "\"inf\""))
+		p->value = INFINITY;
+	else if (skip_lit(&s, end, "\"-inf\""))
+		p->value = -INFINITY;
+	else if (!fast_number(&s, end, &p->value))
+		return false;
+	if (!skip_lit(&s, end, ",\"time\":") || !fast_number(&s, end, &p->time) || !skip_lit(&s, end, ",\"source\":"))
+		return false;
+	if (skip_lit(&s, end, "\"log\"}"))
+		p->source = MX_SRC_LOG;
+	else if (skip_lit(&s, end, "\"file\"}"))
+		p->source = MX_SRC_FILE;
+	else
+		return false;
+	if (s != end)
+		return false;
+	p->step = (long long)step;
+	return true;
+}
+
 /* One line of metrics.jsonl; false for a line that is not a point (the last one may be half
  * written while the run goes on). */
 static bool parse_point(const char *line, size_t n, char *name, size_t name_size, struct mx_point *p)
 {
+	if (parse_point_fast(line, n, name, name_size, p))
+		return true;
 	cJSON *j = cJSON_ParseWithLength(line, n);
 	const cJSON *nm = cJSON_GetObjectItemCaseSensitive(j, "name");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
