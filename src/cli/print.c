@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <cjson/cJSON.h>
 
 #include "record.h"
 #include "util.h"
@@ -64,6 +65,30 @@ void fmt_status(const struct rp_run *r, char *out, size_t n)
 	} else {
 		snprintf(out, n, "%s", s);
 	}
+}
+
+void print_json_string(FILE *f, const char *s)
+{
+	cJSON *j = cJSON_CreateString(s);
+	char *text = cJSON_PrintUnformatted(j);
+	fputs(text, f);
+	free(text);
+	cJSON_Delete(j);
+}
+
+void print_csv_field(FILE *f, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
 }
 
 void table_init(struct table *t, size_t ncols, const char *const *header)

@@ -16,6 +16,11 @@ void fmt_local_time(double epoch, char *out, size_t n);
 /* "success", "failed (oom)", "failed (exit 3)", "failed (SIGSEGV)", "lost" */
 void fmt_status(const struct rp_run *r, char *out, size_t n);
 
+/* s as a JSON string, quoted and escaped. */
+void print_json_string(FILE *f, const char *s);
+/* s as one CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+void print_csv_field(FILE *f, const char *s);
+
 /* A simple left-aligned text table. */
 struct table {
 	size_t ncols, nrows;

@@ -178,8 +178,9 @@ static void record_point(void *ctx, const struct mx_found *f)
 		m->time_set = true;
 	}
 	char num[64];
-	const char *value = f->text;
-	size_t vlen = f->text_len;
+	/* the text as printed, unless it overflows ("1e999"): then "inf", as everywhere else */
+	const char *value = isfinite(f->value) ? f->text : NULL;
+	size_t vlen = value ? f->text_len : 0;
 	if (!value) {
 		mx_format_value(f->value, num + 1, sizeof num - 2);
 		if (isfinite(f->value)) {
