@@ -92,6 +92,8 @@ static bool is_key_left(unsigned char c)
 /* What may end a value. */
 static bool is_value_end(const char *p, const char *end)
 {
+	if (p < end && *p == ',' && p + 1 < end && p[1] >= '0' && p[1] <= '9')
+		return false; /* "1,234": a thousands separator, not the end */
 	return p == end || is_space((unsigned char)*p) || (*p && strchr(",;|)]}", *p) != NULL);
 }
 
@@ -444,11 +446,16 @@ static bool json_metric_value(const cJSON *it, double *v)
 
 static void parse_json_object(struct mx_parser *p, const char *line, size_t n)
 {
-	cJSON *j = cJSON_ParseWithLength(line, n);
-	if (!j) {
+	/* the whole line must be the one object: "{..}{..}" or "{..} text" is not a JSON line */
+	const char *stop = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(line, n, &stop, false);
+	if (j && stop != line + n) {
+		cJSON_Delete(j);
+		j = NULL;
+	} else if (!j) {
 		char *fixed = quote_bare_specials(line, n);
 		if (fixed) {
-			j = cJSON_Parse(fixed);
+			j = cJSON_ParseWithOpts(fixed, &stop, true);
 			free(fixed);
 		}
 	}

@@ -30,9 +30,11 @@ void mx_format_value(double v, char *out, size_t n)
 		return;
 	}
 	/* the shortest text that reads back as the same double */
-	snprintf(out, n, "%.15g", v);
-	if (strtod(out, NULL) != v)
-		snprintf(out, n, "%.17g", v);
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, n, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
 }
 
 cJSON *mx_value_json(double v)

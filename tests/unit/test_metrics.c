@@ -97,6 +97,7 @@ static void test_malformed_json(void **state)
 	assert_string_equal(parse("{\"loss\": 1,}\n"), "");
 	assert_string_equal(parse("[1, 2, {\"loss\": 3}]\n"), "");
 	assert_string_equal(parse("{\"text\": \"NaN here\", \"loss\": 1} trailing\n"), "");
+	assert_string_equal(parse("{\"loss\": NaN}{\"loss\": 2}\n"), "");
 }
 
 static void test_values(void **state)
@@ -184,6 +185,9 @@ static void test_look_alikes(void **state)
 		"{\"step\": 1}",
 		"loss:",
 		"=5",
+		"loss: 1,234 samples",
+		"{\"loss\": 0.1}{\"loss\": 0.2}",
+		"{\"loss\": 0.1} trailing",
 	};
 	for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
 		char buf[256];
