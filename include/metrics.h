@@ -78,8 +78,8 @@ int mx_pattern_check(const char *regex, bool named, char *msg, size_t msg_size, 
 
 struct mx_recorder;
 
-/* Start recording into run_dir/metrics.jsonl; job_file is the job's own file (may not exist
- * yet). */
+/* Start recording into run_dir/metrics.jsonl (created with the first point); job_file is the
+ * job's own file (may not exist yet). Fails only for a bad pattern. */
 int mx_recorder_open(const char *run_dir, const char *job_file, const struct rp_metrics_cfg *cfg,
 		     struct mx_recorder **out, struct rp_err *err);
 /* The job's output, as captured. */

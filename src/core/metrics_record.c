@@ -150,6 +150,12 @@ void mx_recorder_flush(struct mx_recorder *m)
 {
 	if (!m || !m->out_len)
 		return;
+	/* Created with the first point: a run without metrics has no file (and pays nothing). */
+	if (m->fd < 0 && !m->write_errno) {
+		m->fd = open(m->jsonl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (m->fd < 0)
+			m->write_errno = errno;
+	}
 	if (!m->write_errno && write_all(m->fd, m->out, m->out_len) < 0)
 		m->write_errno = errno;
 	m->out_len = 0;
@@ -224,12 +230,6 @@ int mx_recorder_open(const char *run_dir, const char *job_file, const struct rp_
 	m->jsonl_path = path_join(run_dir, RP_METRICS_JSONL);
 	m->json_path = path_join(run_dir, RP_METRICS_JSON);
 	m->job_file = job_file ? xstrdup(job_file) : NULL;
-	m->fd = open(m->jsonl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (m->fd < 0) {
-		rp_err_sys(err, "cannot create %s", m->jsonl_path);
-		mx_recorder_free(m);
-		return -1;
-	}
 	*out = m;
 	return 0;
 }
@@ -436,10 +436,8 @@ int mx_recorder_finish(struct mx_recorder *m, cJSON **summary, struct rp_err *er
 		errno = m->write_errno;
 		return rp_err_sys(err, "writing %s failed", m->jsonl_path);
 	}
-	if (!m->points) {
-		unlink(m->jsonl_path); /* nothing reported: no metrics files */
+	if (!m->points)
 		return 0;
-	}
 	if (fsync(m->fd) < 0 && errno != EINVAL)
 		return rp_err_sys(err, "fsync %s", m->jsonl_path);
 	if (write_metrics_json(m, err) < 0)
