@@ -24,6 +24,8 @@
 #define MX_TABLE 2048         /* open addressing, a power of two above MX_MAX_NAMES */
 /* The job's file is read at most this much per poll, so it never holds up the log. */
 #define MX_FILE_CHUNK (4 * 1024 * 1024)
+/* ... and at most this much in all: a huge or sparse file must not hold up the run's end. */
+#define MX_FILE_MAX (1024LL * 1024 * 1024)
 #define MX_OUT_FLUSH (64 * 1024)
 
 /* A growing text buffer. */
@@ -59,6 +61,7 @@ struct mx_recorder {
 	struct mx_name *names[MX_TABLE];
 	size_t nnames;
 	unsigned long long points, dropped;
+	long long job_read;       /* bytes of the job's file read so far */
 	int write_errno;
 };
 
@@ -274,7 +277,7 @@ static void read_job_file(struct mx_recorder *m, size_t limit)
 	size_t total = 0;
 	m->source = MX_SRC_FILE;
 	m->time_set = false;
-	while (limit == 0 || total < limit) {
+	while ((limit == 0 || total < limit) && m->job_read < MX_FILE_MAX) {
 		ssize_t n = read(m->job_fd, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -282,6 +285,7 @@ static void read_job_file(struct mx_recorder *m, size_t limit)
 			break;
 		mx_feed(m->file_parser, buf, (size_t)n, record_point, m);
 		total += (size_t)n;
+		m->job_read += n;
 	}
 	m->source = MX_SRC_LOG;
 }
