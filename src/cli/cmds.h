@@ -29,9 +29,11 @@ int cmd_doctor(int argc, char **argv, struct rp_err *err);
 int cmd_verify(int argc, char **argv, struct rp_err *err);
 int cmd_diff(int argc, char **argv, struct rp_err *err);
 int cmd_image(int argc, char **argv, struct rp_err *err);
+int cmd_report(int argc, char **argv, struct rp_err *err);
 extern const char usage_verify[], usage_diff[];
 extern const char usage_doctor[];
 extern const char usage_image[];
+extern const char usage_report[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 
 #endif
