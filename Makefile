@@ -13,9 +13,9 @@ VERSION := 0.1.0
 # PCRE2: the metrics section's patterns.
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
 	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev
-# Packages only the tests need.
+# Packages only the tests need (chromium: test_report.sh renders the report headless).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd
+	docker.io docker-registry zstd chromium
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
