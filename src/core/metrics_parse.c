@@ -466,7 +466,7 @@ static void parse_json_object(struct mx_parser *p, const char *line, size_t n)
 	const cJSON *step = NULL;
 	for (const cJSON *it = j->child; it; it = it->next)
 		if (it->string && cJSON_IsNumber(it) && is_step_key(it->string, strlen(it->string)) &&
-		    it->valuedouble >= 0 && it->valuedouble < 1e18 && it->valuedouble == floor(it->valuedouble) &&
+		    it->valuedouble >= 0 && it->valuedouble < 1e18 && it->valuedouble == (double)(long long)it->valuedouble &&
 		    (!step || !strcasecmp(it->string, "step")))
 			step = it;
 	if (step)
@@ -474,8 +474,9 @@ static void parse_json_object(struct mx_parser *p, const char *line, size_t n)
 	/* The names and numbers live in the cJSON tree: emit before it is freed. */
 	for (const cJSON *it = j->child; it; it = it->next) {
 		double v;
-		if (it == step || !it->string || !valid_metric_name(it->string, strlen(it->string)) ||
-		    !json_metric_value(it, &v))
+		/* step and epoch are never metrics, even when they are not a valid step */
+		if (it == step || !it->string || is_step_key(it->string, strlen(it->string)) ||
+		    !valid_metric_name(it->string, strlen(it->string)) || !json_metric_value(it, &v))
 			continue;
 		add_found(p, it->string, strlen(it->string), v, NULL, 0);
 	}

@@ -202,13 +202,21 @@ static bool number_text(const char *s, size_t n, double *v)
 	return true;
 }
 
+/* A step as the recorder writes them: a whole number a long long holds (a hand-edited file may
+ * say anything). */
+static bool valid_step(double step)
+{
+	return step >= -9.0e18 && step <= 9.0e18 && (double)(long long)step == step;
+}
+
 /* A point from the recorder's layout, without a JSON parse. */
 static bool split_to_point(const char *line, size_t n, char *name, size_t name_size, struct mx_point *p)
 {
 	struct mx_point_text pt;
 	double step;
 	if (!mx_split_point(line, n, &pt) || pt.name_len >= name_size || !number_text(pt.step, pt.step_len, &step) ||
-	    !number_text(pt.value, pt.value_len, &p->value) || !number_text(pt.time, pt.time_len, &p->time))
+	    !valid_step(step) || !number_text(pt.value, pt.value_len, &p->value) ||
+	    !number_text(pt.time, pt.time_len, &p->time))
 		return false;
 	memcpy(name, pt.name, pt.name_len);
 	name[pt.name_len] = '\0';
@@ -229,7 +237,7 @@ static bool parse_point(const char *line, size_t n, char *name, size_t name_size
 	const cJSON *tm = cJSON_GetObjectItemCaseSensitive(j, "time");
 	const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
 	bool ok = cJSON_IsString(nm) && strlen(nm->valuestring) < name_size && cJSON_IsNumber(st) &&
-		  mx_value_from_json(cJSON_GetObjectItemCaseSensitive(j, "value"), &p->value);
+		  valid_step(st->valuedouble) && mx_value_from_json(cJSON_GetObjectItemCaseSensitive(j, "value"), &p->value);
 	if (ok) {
 		snprintf(name, name_size, "%s", nm->valuestring);
 		p->step = (long long)st->valuedouble;

@@ -86,6 +86,8 @@ static void test_json_lines(void **state)
 			    "loss=nan@1 g=-inf@1 h=inf@1");
 	assert_string_equal(parse("{\"a\": \"nan\", \"b\": \"inf\", \"c\": \"3\"}\n"), "a=nan@0 b=inf@0");
 	assert_string_equal(parse("{\"step\":4,\"loss\":2}\n"), "loss=2@4");
+	/* a step that is not a step is not a metric either */
+	assert_string_equal(parse("{\"step\": 2.5, \"epoch\": -1, \"loss\": 1}\n"), "loss=1@0");
 }
 
 static void test_malformed_json(void **state)
