@@ -10,12 +10,12 @@ VERSION := 0.1.0
 # Debian packages the build needs (mk/deps.sh installs them as root, or prints the command),
 # passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
 # store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine;
-# PCRE2: the metrics section's patterns.
+# PCRE2: the metrics section's patterns; SQLite: the run index and --where.
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
-	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev
-# Packages only the tests need.
+	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev
+# Packages only the tests need (clang: the fuzz targets, mk/fuzz.mk).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd
+	docker.io docker-registry zstd clang
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
@@ -29,8 +29,9 @@ endif
 CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # libcrypto, libyaml, libseccomp and libcap statically (Debian's own .a files, from the same -dev
 # packages): only the objects used are linked, and no shared object is loaded for them at each
-# start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together).
-LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -Wl,-Bdynamic -ldl
+# start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together). SQLite
+# (the run index) dynamically.
+LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -Wl,-Bdynamic -ldl -lsqlite3
 LDFLAGS += $(LDFLAGS_SAN)
 
 # Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,
