@@ -1,6 +1,8 @@
 # RunPilot build. `make` installs missing Debian packages (as root) and builds build/runpilot.
 #   make demo      build and run the examples, then `list` and `show`
-#   make test      unit + integration tests, then the same under ASan+UBSan, then the VM suite
+#   make test      unit + integration tests, a short fuzzing run, the same tests under ASan+UBSan,
+#                  then the VM suite
+#   make fuzz      the fuzz targets for FUZZ_TIME seconds (mk/fuzz.mk)
 #   make install   PREFIX=/usr/local
 CC      ?= gcc
 BUILD   ?= build
@@ -138,11 +140,12 @@ check-layers:
 	@bash tests/check-layers.sh
 	@bash tests/check-layers.sh --self-test >/dev/null || bash tests/check-layers.sh --self-test
 
-# The layer rules, then the whole suite once normally, once under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then the pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints
-# its counts.
+# The layer rules, then the whole suite once normally, the fuzzers for a short while (mk/fuzz.mk),
+# the suite once more under AddressSanitizer + UndefinedBehaviorSanitizer, then the
+# pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints its counts.
 test: test-deps check-layers
 	$(MAKE) --no-print-directory test-unit test-integration
+	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-unit test-integration
 	$(MAKE) --no-print-directory test-vm-if-possible
 	@echo "make test: all suites passed"
