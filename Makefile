@@ -1,6 +1,8 @@
 # RunPilot build. `make` installs missing Debian packages (as root) and builds build/runpilot.
 #   make demo      build and run the examples, then `list` and `show`
-#   make test      unit + integration tests, then the same under ASan+UBSan, then the VM suite
+#   make test      unit + integration tests, a short fuzzing run, the same tests under ASan+UBSan,
+#                  then the VM suite
+#   make fuzz      the fuzz targets for FUZZ_TIME seconds (mk/fuzz.mk)
 #   make install   PREFIX=/usr/local
 CC      ?= gcc
 BUILD   ?= build
@@ -10,12 +12,13 @@ VERSION := 0.1.0
 # Debian packages the build needs (mk/deps.sh installs them as root, or prints the command),
 # passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
 # store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine;
-# PCRE2: the metrics section's patterns.
+# PCRE2: the metrics section's patterns; SQLite: the run index and --where.
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
-	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev
-# Packages only the tests need (chromium: test_report.sh renders the report headless).
+	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev
+# Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
+# fuzz targets, mk/fuzz.mk).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium
+	docker.io docker-registry zstd chromium clang
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
@@ -29,8 +32,9 @@ endif
 CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # libcrypto, libyaml, libseccomp and libcap statically (Debian's own .a files, from the same -dev
 # packages): only the objects used are linked, and no shared object is loaded for them at each
-# start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together).
-LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -Wl,-Bdynamic -ldl
+# start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together). SQLite
+# (the run index) dynamically.
+LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -Wl,-Bdynamic -ldl -lsqlite3
 LDFLAGS += $(LDFLAGS_SAN)
 
 # Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,
@@ -137,11 +141,12 @@ check-layers:
 	@bash tests/check-layers.sh
 	@bash tests/check-layers.sh --self-test >/dev/null || bash tests/check-layers.sh --self-test
 
-# The layer rules, then the whole suite once normally, once under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then the pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints
-# its counts.
+# The layer rules, then the whole suite once normally, the fuzzers for a short while (mk/fuzz.mk),
+# the suite once more under AddressSanitizer + UndefinedBehaviorSanitizer, then the
+# pure-cgroup-v2 VM suite (mk/vm.mk). Every step prints its counts.
 test: test-deps check-layers
 	$(MAKE) --no-print-directory test-unit test-integration
+	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-unit test-integration
 	$(MAKE) --no-print-directory test-vm-if-possible
 	@echo "make test: all suites passed"
