@@ -25,6 +25,11 @@ int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run
  * right now, which has no record yet, is left out). */
 int runs_load_all(const struct rp_store *st, struct run_view **views, size_t *n, struct rp_err *err);
 void runs_free(struct run_view *views, size_t n);
+/* One run directory as it is on disk (status not adjusted to now): RUNS_READ_OK with *r filled
+ * (from run.json, or from the claim of a supervisor that died before writing it), BEING_MADE
+ * for a run being set up right now, BROKEN with why in err. */
+enum { RUNS_READ_OK, RUNS_READ_BEING_MADE, RUNS_READ_BROKEN };
+int runs_read_dir(const char *run_dir, struct rp_run *r, struct rp_err *err);
 /* A running run's status as of now: lost (with why) when its supervisor is gone. Nothing is
  * written. True when r changed. */
 bool runs_status_now(const char *run_dir, struct rp_run *r);

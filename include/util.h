@@ -24,6 +24,8 @@ struct strvec {
 void strvec_push(struct strvec *sv, const char *s);
 void strvec_pushf(struct strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strvec_free(struct strvec *sv);
+/* The items joined with sep, as a new string ("" when empty). */
+char *strvec_join(const struct strvec *sv, const char *sep);
 /* Never NULL: an empty vector gives a pointer to a NULL entry. */
 char **strvec_items(struct strvec *sv);
 

@@ -97,6 +97,25 @@ void strvec_free(struct strvec *sv)
 	sv->n = sv->cap = 0;
 }
 
+char *strvec_join(const struct strvec *sv, const char *sep)
+{
+	size_t len = 1, sl = strlen(sep);
+	for (size_t i = 0; i < sv->n; i++)
+		len += strlen(sv->v[i]) + (i ? sl : 0);
+	char *out = xmalloc(len), *p = out;
+	for (size_t i = 0; i < sv->n; i++) {
+		if (i) {
+			memcpy(p, sep, sl);
+			p += sl;
+		}
+		size_t n = strlen(sv->v[i]);
+		memcpy(p, sv->v[i], n);
+		p += n;
+	}
+	*p = '\0';
+	return out;
+}
+
 char **strvec_items(struct strvec *sv)
 {
 	if (!sv->v) {

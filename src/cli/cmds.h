@@ -32,10 +32,12 @@ int cmd_image(int argc, char **argv, struct rp_err *err);
 int cmd_metrics(int argc, char **argv, struct rp_err *err);
 int cmd_compare(int argc, char **argv, struct rp_err *err);
 int cmd_report(int argc, char **argv, struct rp_err *err);
+int cmd_reindex(int argc, char **argv, struct rp_err *err);
 extern const char usage_verify[], usage_diff[];
 extern const char usage_doctor[];
 extern const char usage_image[];
 extern const char usage_metrics[], usage_compare[], usage_report[];
+extern const char usage_reindex[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 
 #endif

@@ -35,6 +35,8 @@ static const struct rp_cmd commands[] = {
 	{.name = "doctor", .fn = cmd_doctor, .summary = "check what this host offers runs (sandbox, cgroups, docker)",
 	 .usage = usage_doctor},
 	{.name = "image", .fn = cmd_image, .summary = "keep images for runs without Docker: pull, import, ls, rm", .usage = usage_image},
+	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
+	 .usage = usage_reindex},
 	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},
 };
 

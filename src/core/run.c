@@ -17,6 +17,7 @@
 #include "capture.h"
 #include "claim.h"
 #include "environment.h"
+#include "index.h"
 #include "jobenv.h"
 #include "log.h"
 #include "metrics.h"
@@ -50,6 +51,7 @@ struct run_ctx {
 	 * and the next runpilot cleans up after a dead one (claim.h). */
 	struct claim claim;
 	bool orphans_collected; /* other runs' leftovers, once per run, off the start path */
+	struct runs_stamp stamp_before, stamp_after; /* runs/ around this run's mkdir (index.h) */
 	int warnings_sent;    /* of runner.warnings */
 };
 
@@ -108,6 +110,14 @@ static void init_record(struct run_ctx *c)
 	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides));
 }
 
+/* The run's row in the index, after a record write (never on the start path: the first record
+ * is left to readers). */
+static void note_in_index(struct run_ctx *c)
+{
+	index_note_run(&c->store, c->run_dir, &c->rec, &c->stamp_before, &c->stamp_after);
+	trace_phase("index updated");
+}
+
 /* Record a run that never got its job going: failed with reason "setup", or cancelled (a
  * signal during the setup), with why. */
 static void record_not_started(struct run_ctx *c, enum rp_status status, const char *reason, const char *why)
@@ -119,7 +129,8 @@ static void record_not_started(struct run_ctx *c, enum rp_status status, const c
 	c->rec.reason = xstrdup(reason);
 	c->rec.ended_at = now_realtime();
 	record_set_section(&c->rec, "error", cJSON_CreateString(why));
-	record_write(c->run_dir, &c->rec, NULL);
+	if (record_write(c->run_dir, &c->rec, NULL) == 0)
+		note_in_index(c);
 }
 
 static void record_runner(struct run_ctx *c)
@@ -240,6 +251,7 @@ static void record_running(void *ctx)
 	if (fsync_path(c->store.runs_dir) < 0)
 		warn(c, "%s: cannot flush %s: %s", c->id, c->store.runs_dir, strerror(errno));
 	trace_phase("run.json updated (running)");
+	note_in_index(c);
 	collect_orphans(c);
 }
 
@@ -299,8 +311,10 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 	if (store_open(&c->store, true, err) < 0)
 		return -1;
 	c->have_store = true;
+	index_runs_stamp(&c->store, &c->stamp_before);
 	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
 		return -1;
+	index_runs_stamp(&c->store, &c->stamp_after);
 	trace_phase("run directory created");
 	uuid_v4(c->uid);
 	record_cgroup_name(c->id, c->uid, c->cgroup_name);
@@ -549,6 +563,7 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 	out->exit_code = exit_code_of(&so.res);
 	if (c.ev->ended)
 		c.ev->ended(c.ev->ctx, &c.rec, out->exit_code);
+	note_in_index(&c);
 	rc = 0;
 done:
 	collect_orphans(&c);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "claim.h"
+#include "index.h"
 #include "orphans.h"
 #include "util.h"
 
@@ -79,6 +80,16 @@ static enum read_result read_unrecorded(const char *run_dir, struct rp_run *r, s
 	return READ_BROKEN;
 }
 
+int runs_read_dir(const char *run_dir, struct rp_run *r, struct rp_err *err)
+{
+	if (record_read(run_dir, r, err) == 0)
+		return RUNS_READ_OK;
+	if (err->sys_errno != ENOENT)
+		return RUNS_READ_BROKEN;
+	enum read_result res = read_unrecorded(run_dir, r, err);
+	return res == READ_OK ? RUNS_READ_OK : res == READ_BEING_MADE ? RUNS_READ_BEING_MADE : RUNS_READ_BROKEN;
+}
+
 static enum read_result read_run(const char *run_dir, struct rp_run *r, struct rp_err *err)
 {
 	if (record_read(run_dir, r, err) == 0) {
@@ -88,12 +99,25 @@ static enum read_result read_run(const char *run_dir, struct rp_run *r, struct r
 	return err->sys_errno == ENOENT ? read_unrecorded(run_dir, r, err) : READ_BROKEN;
 }
 
+/* A run name found through the index (ids, numbers and "last" the store resolves directly;
+ * names not found once, or found twice, are left to it too, for its one-line errors). */
+static bool found_by_name(const struct rp_store *st, const char *ref, char id[RP_ID_MAX])
+{
+	if (store_id_number(ref) >= 0 || !strcmp(ref, "last") || strspn(ref, "0123456789") == strlen(ref))
+		return false;
+	struct rp_index *ix = NULL;
+	struct rp_err ignored = {0};
+	bool found = index_open(st, &ix, &ignored) == 0 && ix && index_find_name(ix, ref, id, &ignored) == 0;
+	index_close(ix);
+	return found;
+}
+
 int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run_dir, struct rp_err *err)
 {
 	char id[RP_ID_MAX];
 	if (store_open(st, false, err) < 0)
 		return -1;
-	if (store_resolve(st, ref, id, err) < 0) {
+	if (!found_by_name(st, ref, id) && store_resolve(st, ref, id, err) < 0) {
 		store_close(st);
 		return -1;
 	}

@@ -241,8 +241,68 @@ static int resolve_by_name(const struct rp_store *st, const struct strvec *ids, 
 	return rp_err_set(err, RP_ERR_USAGE, "no run '%s' (see `runpilot list`)", name);
 }
 
+/* A run directory of this exact name exists. */
+static bool run_dir_exists(const struct rp_store *st, const char *name)
+{
+	char *dir = store_run_dir(st, name);
+	bool ok = path_is_dir(dir);
+	free(dir);
+	return ok;
+}
+
+/* "last" from the id hint: the newest directory with a run.json at or just above it. False when
+ * the hint is missing or does not lead to one (the caller lists the store). */
+static bool resolve_last_direct(const struct rp_store *st, char id[RP_ID_MAX])
+{
+	long n = hinted_last_id(st);
+	char name[RP_ID_MAX];
+	if (n <= 0)
+		return false;
+	store_format_id(n, name);
+	if (!run_dir_exists(st, name))
+		return false;
+	for (store_format_id(n + 1, name); run_dir_exists(st, name); store_format_id(++n + 1, name))
+		;
+	for (long k = n; k > 0 && n - k < 64; k--) {
+		store_format_id(k, name);
+		char *dir = store_run_dir(st, name);
+		char *json = path_join(dir, "run.json");
+		bool has = path_exists(json);
+		free(json);
+		free(dir);
+		if (has) {
+			snprintf(id, RP_ID_MAX, "%s", name);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* An id or number resolved by looking at its directory alone: a store of 100,000 runs is not
+ * listed to find one (ids written another way fall back to the listing). */
+static bool resolve_direct(const struct rp_store *st, const char *ref, char id[RP_ID_MAX])
+{
+	if (!strcmp(ref, "last"))
+		return resolve_last_direct(st, id);
+	if (store_id_number(ref) >= 0 && strlen(ref) < RP_ID_MAX && run_dir_exists(st, ref)) {
+		snprintf(id, RP_ID_MAX, "%s", ref);
+		return true;
+	}
+	if (all_digits(ref) && strlen(ref) < 18) {
+		char canon[RP_ID_MAX];
+		store_format_id(strtol(ref, NULL, 10), canon);
+		if (run_dir_exists(st, canon)) {
+			snprintf(id, RP_ID_MAX, "%s", canon);
+			return true;
+		}
+	}
+	return false;
+}
+
 int store_resolve(const struct rp_store *st, const char *ref, char id[RP_ID_MAX], struct rp_err *err)
 {
+	if (resolve_direct(st, ref, id))
+		return 0;
 	struct strvec ids = {0};
 	if (store_list_ids(st, &ids, err) < 0)
 		return -1;

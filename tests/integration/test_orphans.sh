@@ -117,6 +117,7 @@ check "list --status unreadable shows only it" sh -c "'$RUNPILOT_BIN' list --sta
 rm -rf "$RUNPILOT_HOME/runs/rp_0900"
 
 # --- readers on a store they cannot write: same output, nothing changed -----------------
+# (the owner's list reads through the index, the other user's scans: the outputs must agree)
 if [ "$(id -u)" = 0 ] && sb_make_user; then
 	kill_at prepared "$W/quick.yaml" --runner local   # a dead run, shown lost on read
 	SD=$(next_run_dir)
@@ -126,7 +127,8 @@ if [ "$(id -u)" = 0 ] && sb_make_user; then
 	kill -KILL $LIVE; wait $LIVE 2>/dev/null       # a running record whose supervisor died
 	chmod -R a+rX "$T"
 	chmod -R a-w "$RUNPILOT_HOME"
-	snap() { (cd "$RUNPILOT_HOME" && find . -printf '%p %s %T@ %m\n' | sort; cat runs/*/run.json) | sha256sum; }
+	# the run index (index.db) is a cache the owner's reads may refresh; the runs are not touched
+	snap() { (cd "$RUNPILOT_HOME" && find . -mindepth 1 -not -name 'index.db*' -printf '%p %s %T@ %m\n' | sort; cat runs/*/run.json) | sha256sum; }
 	before=$(snap)
 	ids=$(ls "$RUNPILOT_HOME/runs" | grep '^rp_' | sort -V)
 	first=$(echo "$ids" | head -n1); lastid=$(echo "$ids" | tail -n1)

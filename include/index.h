@@ -1,0 +1,86 @@
+/* The run index: $RUNPILOT_HOME/index.db (SQLite, WAL), a cache of the run directories so that
+ * reading history stays fast at 100,000 runs. The directories stay the source of truth: deleting
+ * index.db loses nothing.
+ *
+ * Kept in step two ways. The supervisor upserts its run's row each time it writes run.json after
+ * the first (the "running" record and the final one; the first is left to readers, off the start
+ * path). Readers check cheaply that the set of run directories is the one the index knows (runs/'s
+ * mtime and link count, chained by each supervisor from before its mkdir to after it) and
+ * reconcile when it is not; rows still "running" are checked against their run.json each time. An
+ * index that is missing, corrupt or of another schema is rebuilt. A store whose index cannot be
+ * written is read by scanning, as before the index. */
+#ifndef RP_INDEX_H
+#define RP_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+
+struct rp_index;
+
+/* runs/'s state, to tell whether run directories came or went. */
+struct runs_stamp {
+	long long mtime_ns;
+	long long nlink;
+};
+/* The stamp now; all zero if runs/ cannot be read. */
+void index_runs_stamp(const struct rp_store *st, struct runs_stamp *out);
+
+/* Open the index for reading, in step with the directories: created, rebuilt or reconciled as
+ * needed. Returns 0 with *out NULL (and no error) when the index cannot be used here (the store
+ * or index.db is not writable): the caller scans. */
+int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *err);
+void index_close(struct rp_index *ix);
+
+/* Rebuild from the directories (`runpilot reindex`); progress (may be NULL) is called now and
+ * then with runs done and the total. */
+int index_rebuild(const struct rp_store *st, void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
+		  struct rp_err *err);
+
+/* The supervisor: its run's row, after writing run.json. before/after: runs/'s stamp around its
+ * mkdir (both zero: unknown). Never fails the run: a failure leaves the index to readers. */
+void index_note_run(const struct rp_store *st, const char *run_dir, const struct rp_run *r,
+		    const struct runs_stamp *before, const struct runs_stamp *after);
+
+/* Forget runs (moved away by rm): their rows go, runs/'s new stamp is taken. */
+void index_forget_runs(const struct rp_store *st, char **ids, size_t n);
+
+/* The one run named name: 0 with id filled, 1 when no run or several have that name (the
+ * caller reports it), -1 on error. */
+int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], struct rp_err *err);
+
+/* A selection of runs. Zero values select everything. */
+struct index_query {
+	char **statuses;          /* any of these */
+	size_t nstatuses;
+	char **tags;              /* all of these */
+	size_t ntags;
+	const char *name_glob;
+	double since, until;      /* on the start time (the creation time before the start); 0: open */
+	const char *where;        /* a --where expression (where.h) */
+	const char *sort;         /* started, created, duration, name, id, status, params.K, metrics.M; '-' prefix: descending */
+	long limit;               /* the last N of the order (0: all) */
+	bool count;               /* count every match for *total (else *total may stop at the limit) */
+};
+
+/* One run as the index knows it: what a table of runs needs, without reading run.json. */
+struct index_row {
+	char id[RP_ID_MAX];
+	char *name, *status, *reason, *fingerprint;
+	double created, started, duration;   /* < 0: unknown */
+	bool has_exit_code;
+	int exit_code, signal;
+	bool unreadable;          /* status "unreadable", reason the problem */
+};
+
+/* The runs selected, in order (oldest first unless sorted otherwise); *total is how many matched
+ * before the limit when q->count is set (else at least *n). Running rows show their status as of now (lost when the supervisor is gone). */
+int index_select(struct rp_index *ix, const struct index_query *q, struct index_row **rows, size_t *n,
+		 size_t *total, struct rp_err *err);
+void index_rows_free(struct index_row *rows, size_t n);
+
+#endif

@@ -1,0 +1,1223 @@
+/* index.c: the run index (index.h) over SQLite. Every statement binds its values; the only SQL
+ * built at run time is the selection's shape (which filters, which order) and a --where
+ * expression's, whose values are bound too (where.h). */
+#include "index.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "index_schema.h"
+#include "metrics.h"
+#include "runs.h"
+#include "where.h"
+
+#define INDEX_FILE "index.db"
+#define BUSY_TIMEOUT_MS 10000
+
+struct rp_index {
+	sqlite3 *db;
+	const struct rp_store *st;
+};
+
+/* ---- small SQLite helpers ---- */
+
+static int db_fail(sqlite3 *db, struct rp_err *err, const char *what)
+{
+	return rp_err_set(err, RP_ERR_RUNTIME, "index: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, struct rp_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	rp_err_set(err, RP_ERR_RUNTIME, "index: %s", msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	return -1;
+}
+
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* A real, NULL for "unknown" (< 0 or 0 as the record's "not yet") and for NaN. */
+static void bind_time(sqlite3_stmt *s, int i, double v)
+{
+	if (v > 0 && !isnan(v))
+		sqlite3_bind_double(s, i, v);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void bind_real(sqlite3_stmt *s, int i, double v)
+{
+	if (isnan(v))
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_double(s, i, v);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* ---- stamps ---- */
+
+void index_runs_stamp(const struct rp_store *st, struct runs_stamp *out)
+{
+	struct stat sb;
+	memset(out, 0, sizeof *out);
+	if (stat(st->runs_dir, &sb) == 0) {
+		out->mtime_ns = (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+		out->nlink = (long long)sb.st_nlink;
+	}
+}
+
+static void stamp_text(const struct runs_stamp *s, char out[48])
+{
+	snprintf(out, 48, "%lld:%lld", s->mtime_ns, s->nlink);
+}
+
+/* run.json's size and mtime: a row is out of step when they differ. */
+static void record_stamp(const char *run_dir, char out[48])
+{
+	char *p = path_join(run_dir, "run.json");
+	struct stat sb;
+	if (stat(p, &sb) == 0)
+		snprintf(out, 48, "%lld:%lld", (long long)sb.st_size,
+			 (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec);
+	else
+		snprintf(out, 48, "none");
+	free(p);
+}
+
+/* ---- meta ---- */
+
+static char *meta_get(sqlite3 *db, const char *key)
+{
+	sqlite3_stmt *s = prepare(db, "SELECT value FROM meta WHERE key = ?");
+	if (!s)
+		return NULL;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	char *v = NULL;
+	if (sqlite3_step(s) == SQLITE_ROW && col_text(s, 0))
+		v = xstrdup(col_text(s, 0));
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int meta_set(sqlite3 *db, const char *key, const char *value)
+{
+	sqlite3_stmt *s = prepare(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- one run's rows ---- */
+
+/* A connection's statements for writing runs, prepared once: a rebuild writes 100,000 runs. */
+enum { W_DEL_PARAMS, W_DEL_TAGS, W_DEL_METRICS, W_DEL_RUN, W_RUN, W_PARAM, W_TAG, W_METRIC, W_COUNT };
+
+static const char *const writer_sql[W_COUNT] = {
+	[W_DEL_PARAMS] = "DELETE FROM params WHERE run_id = ?",
+	[W_DEL_TAGS] = "DELETE FROM tags WHERE run_id = ?",
+	[W_DEL_METRICS] = "DELETE FROM metrics WHERE run_id = ?",
+	[W_DEL_RUN] = "DELETE FROM runs WHERE id = ?",
+	[W_RUN] = "INSERT OR REPLACE INTO runs (id, num, uid, name, status, reason, created, started, ended, "
+		  "duration, runner, image, fingerprint, exit_code, signal, stamp, fp_config, fp_code, fp_runtime, "
+		  "fp_packages, fp_env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[W_PARAM] = "INSERT OR REPLACE INTO params (run_id, key, num, text) VALUES (?, ?, ?, ?)",
+	[W_TAG] = "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)",
+	[W_METRIC] = "INSERT OR REPLACE INTO metrics (run_id, name, last, min, max, count, last_step) "
+		     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+};
+
+struct writer {
+	sqlite3 *db;
+	sqlite3_stmt *st[W_COUNT];
+	bool fresh;               /* an empty index being filled: nothing to delete first */
+};
+
+static int writer_init(struct writer *w, sqlite3 *db, bool fresh)
+{
+	memset(w, 0, sizeof *w);
+	w->db = db;
+	w->fresh = fresh;
+	for (int i = 0; i < W_COUNT; i++)
+		if (!(w->st[i] = prepare(db, writer_sql[i])))
+			return -1;
+	return 0;
+}
+
+static void writer_free(struct writer *w)
+{
+	for (int i = 0; i < W_COUNT; i++)
+		sqlite3_finalize(w->st[i]);
+}
+
+/* Run statement i with its values bound by the caller; resets it for the next use. */
+static int run_stmt(struct writer *w, int i)
+{
+	int rc = sqlite3_step(w->st[i]);
+	sqlite3_reset(w->st[i]);
+	sqlite3_clear_bindings(w->st[i]);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void delete_run_rows(struct writer *w, const char *id, bool runs_too)
+{
+	for (int i = W_DEL_PARAMS; i <= (runs_too ? W_DEL_RUN : W_DEL_METRICS); i++) {
+		sqlite3_bind_text(w->st[i], 1, id, -1, SQLITE_STATIC);
+		run_stmt(w, i);
+	}
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/* An RFC 3339 time of run.json as epoch seconds; 0 when absent. */
+static double json_time(const cJSON *o, const char *key)
+{
+	double t;
+	const char *s = json_str(o, key);
+	return s && parse_rfc3339(s, &t) == 0 ? t : 0;
+}
+
+static int insert_params(struct writer *w, const char *id, const cJSON *params)
+{
+	sqlite3_stmt *s = w->st[W_PARAM];
+	for (const cJSON *p = cJSON_IsObject(params) ? params->child : NULL; p; p = p->next) {
+		if (!p->string)
+			continue;
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, p->string, -1, SQLITE_STATIC);
+		char *text = NULL;
+		if (cJSON_IsNumber(p)) {
+			sqlite3_bind_double(s, 3, p->valuedouble);
+			text = cJSON_PrintUnformatted(p);
+		} else if (cJSON_IsBool(p)) {
+			sqlite3_bind_double(s, 3, cJSON_IsTrue(p) ? 1 : 0);
+		} else {
+			sqlite3_bind_null(s, 3);
+		}
+		const char *t = text ? text : cJSON_IsBool(p) ? (cJSON_IsTrue(p) ? "true" : "false")
+				 : cJSON_IsString(p) ? p->valuestring : "";
+		sqlite3_bind_text(s, 4, t, -1, SQLITE_TRANSIENT);
+		free(text);
+		if (run_stmt(w, W_PARAM) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int insert_tags(struct writer *w, const char *id, const cJSON *tags)
+{
+	for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next) {
+		if (!cJSON_IsString(t))
+			continue;
+		sqlite3_bind_text(w->st[W_TAG], 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(w->st[W_TAG], 2, t->valuestring, -1, SQLITE_STATIC);
+		if (run_stmt(w, W_TAG) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int insert_metrics(struct writer *w, const char *id, const cJSON *metrics)
+{
+	sqlite3_stmt *s = w->st[W_METRIC];
+	for (const cJSON *m = cJSON_IsObject(metrics) ? metrics->child : NULL; m; m = m->next) {
+		double last, min, max;
+		if (!m->string || !mx_value_from_json(cJSON_GetObjectItemCaseSensitive(m, "last"), &last))
+			continue;
+		if (!mx_value_from_json(cJSON_GetObjectItemCaseSensitive(m, "min"), &min))
+			min = NAN;
+		if (!mx_value_from_json(cJSON_GetObjectItemCaseSensitive(m, "max"), &max))
+			max = NAN;
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, m->string, -1, SQLITE_STATIC);
+		bind_real(s, 3, last);
+		bind_real(s, 4, min);
+		bind_real(s, 5, max);
+		sqlite3_bind_int64(s, 6, (sqlite3_int64)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "count")));
+		sqlite3_bind_int64(s, 7,
+				   (sqlite3_int64)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(m, "last_step")));
+		if (run_stmt(w, W_METRIC) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The fingerprint's component hashes into the run's row (parameters first..first+4). */
+static void bind_components(sqlite3_stmt *s, int first, const cJSON *environment)
+{
+	static const char *const names[] = {"config", "code", "runtime", "packages", "env"};
+	const cJSON *comps = cJSON_GetObjectItemCaseSensitive(environment, "components");
+	for (int i = 0; i < 5; i++)
+		bind_text(s, first + i, json_str(cJSON_GetObjectItemCaseSensitive(comps, names[i]), "hash"));
+}
+
+/* The run's row and its params, tags, metrics and components from its run.json (as JSON),
+ * replacing what was there. j is NULL for a run directory whose record cannot be read (problem
+ * says why). */
+static int upsert_json(struct writer *w, const char *id, const char *stamp, const cJSON *j, const char *problem)
+{
+	if (!w->fresh)
+		delete_run_rows(w, id, false);
+	sqlite3_stmt *s = w->st[W_RUN];
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, store_id_number(id));
+	if (j) {
+		const cJSON *env = cJSON_GetObjectItemCaseSensitive(j, "environment");
+		const char *status = json_str(j, "status");
+		const cJSON *dur = cJSON_GetObjectItemCaseSensitive(j, "duration_s");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "exit_code");
+		const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signal");
+		bind_text(s, 3, json_str(j, "uid"));
+		bind_text(s, 4, json_str(j, "name"));
+		bind_text(s, 5, status ? status : "unreadable");
+		bind_text(s, 6, json_str(j, "reason"));
+		bind_time(s, 7, json_time(j, "created_at"));
+		bind_time(s, 8, json_time(j, "started_at"));
+		bind_time(s, 9, json_time(j, "ended_at"));
+		if (cJSON_IsNumber(dur) && dur->valuedouble >= 0 && status && strcmp(status, "running"))
+			sqlite3_bind_double(s, 10, dur->valuedouble);
+		bind_text(s, 11, json_str(cJSON_GetObjectItemCaseSensitive(j, "runner"), "type"));
+		bind_text(s, 12, json_str(j, "image"));
+		bind_text(s, 13, json_str(env, "fingerprint"));
+		if (cJSON_IsNumber(code))
+			sqlite3_bind_int(s, 14, code->valueint);
+		if (cJSON_IsNumber(sig))
+			sqlite3_bind_int(s, 15, sig->valueint);
+		bind_components(s, 17, env);
+	} else {
+		sqlite3_bind_text(s, 5, "unreadable", -1, SQLITE_STATIC);
+		bind_text(s, 6, problem);
+	}
+	sqlite3_bind_text(s, 16, stamp, -1, SQLITE_STATIC);
+	if (run_stmt(w, W_RUN) < 0)
+		return -1;
+	if (!j)
+		return 0;
+	return insert_params(w, id, cJSON_GetObjectItemCaseSensitive(j, "params")) < 0 ||
+			       insert_tags(w, id, cJSON_GetObjectItemCaseSensitive(j, "tags")) < 0 ||
+			       insert_metrics(w, id, cJSON_GetObjectItemCaseSensitive(j, "metrics")) < 0
+		       ? -1
+		       : 0;
+}
+
+static int upsert_run(struct writer *w, const char *id, const char *run_dir, const struct rp_run *r)
+{
+	char stamp[48];
+	record_stamp(run_dir, stamp);
+	cJSON *j = record_to_json(r);
+	int rc = upsert_json(w, id, stamp, j, NULL);
+	cJSON_Delete(j);
+	return rc;
+}
+
+struct tbuf_read {
+	char *p;
+	size_t len, cap;
+};
+
+/* One run directory read for the index, without touching the index (a rebuild reads them on a
+ * second thread while the first writes). */
+struct parsed {
+	const char *id;
+	char stamp[48];
+	cJSON *j;                 /* its run.json, when it is a record */
+	char *problem;            /* or why it is not one */
+	bool no_record;           /* no run.json at all */
+};
+
+/* A file into a buffer kept from one call to the next (a rebuild reads 100,000 of them: fresh
+ * buffers of a few KiB each made malloc consolidate its heap over and over). */
+static int read_into(const char *path, struct tbuf_read *b, struct rp_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot read %s", path);
+	b->len = 0;
+	for (;;) {
+		if (b->cap - b->len < 4096) {
+			b->cap = b->cap ? b->cap * 2 : 16384;
+			b->p = xrealloc(b->p, b->cap);
+		}
+		ssize_t n = read(fd, b->p + b->len, b->cap - b->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return rp_err_sys(err, "cannot read %s", path);
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+static void parse_dir_buf(const struct rp_store *st, const char *id, struct parsed *out, struct tbuf_read *buf)
+{
+	memset(out, 0, sizeof *out);
+	out->id = id;
+	char *dir = store_run_dir(st, id);
+	char *path = path_join(dir, "run.json");
+	struct rp_err why = {0};
+	record_stamp(dir, out->stamp);
+	if (read_into(path, buf, &why) == 0) {
+		const char *text = buf->p;
+		size_t len = buf->len;
+		/* what record_read would refuse is unreadable here too, with its words */
+		cJSON *j = cJSON_ParseWithLength(text, len);
+		enum rp_status status;
+		out->problem = !j ? xasprintf("%s is not valid JSON", path)
+			       : !cJSON_IsObject(j) ? xasprintf("%s: run.json is not a JSON object", path)
+			       : status_parse(json_str(j, "status"), &status) < 0
+				       ? xasprintf("%s: run.json has no valid status", path)
+				       : NULL;
+		if (out->problem)
+			cJSON_Delete(j);
+		else
+			out->j = j;
+	} else {
+		out->no_record = why.sys_errno == ENOENT;
+		if (!out->no_record)
+			out->problem = xstrdup(why.msg);
+	}
+	free(path);
+	free(dir);
+}
+
+static void parse_dir(const struct rp_store *st, const char *id, struct parsed *out)
+{
+	struct tbuf_read buf = {0};
+	parse_dir_buf(st, id, out, &buf);
+	free(buf.p);
+}
+
+static void parsed_free(struct parsed *p)
+{
+	cJSON_Delete(p->j);
+	free(p->problem);
+	p->j = NULL;
+	p->problem = NULL;
+}
+
+/* A parsed directory into the index. Returns 1 for a run being set up right now (nothing
+ * indexed yet). */
+static int index_parsed(struct writer *w, const struct rp_store *st, const struct parsed *p)
+{
+	if (!p->no_record)
+		return upsert_json(w, p->id, p->stamp, p->j, p->problem);
+	/* no run.json: runs.c tells a run being set up from one whose supervisor died */
+	char *dir = store_run_dir(st, p->id);
+	struct rp_run r;
+	struct rp_err e = {0};
+	int rc = 0, res = runs_read_dir(dir, &r, &e);
+	if (res == RUNS_READ_OK) {
+		rc = upsert_run(w, p->id, dir, &r);
+		record_free(&r);
+	} else if (res == RUNS_READ_BROKEN) {
+		rc = upsert_json(w, p->id, p->stamp, NULL, e.msg[0] ? e.msg : "no run.json");
+	} else {
+		if (!w->fresh)
+			delete_run_rows(w, p->id, true);
+		rc = 1;
+	}
+	free(dir);
+	return rc;
+}
+
+static int index_one_dir(struct writer *w, const struct rp_store *st, const char *id)
+{
+	struct parsed p;
+	parse_dir(st, id, &p);
+	int rc = index_parsed(w, st, &p);
+	parsed_free(&p);
+	return rc;
+}
+
+#define PARSE_BATCH 512
+
+/* A batch of directories parsed on a thread of its own. */
+struct parse_batch {
+	const struct rp_store *st;
+	char **ids;
+	struct parsed *out;
+	size_t n;
+	struct tbuf_read *buf;    /* kept by the caller from batch to batch */
+};
+
+/* Parses into out, first freeing what it held (the batch before last, already written): the
+ * thread that allocates the trees frees them, so the two threads never contend for one heap. */
+static void *parse_batch_thread(void *arg)
+{
+	struct parse_batch *b = arg;
+	for (size_t i = 0; i < PARSE_BATCH; i++)
+		parsed_free(&b->out[i]);
+	for (size_t i = 0; i < b->n; i++)
+		parse_dir_buf(b->st, b->ids[i], &b->out[i], b->buf);
+	return NULL;
+}
+
+/* ---- opening ---- */
+
+static char *index_path(const struct rp_store *st)
+{
+	return path_join(st->home, INDEX_FILE);
+}
+
+static void remove_index_files(const struct rp_store *st)
+{
+	char *p = index_path(st);
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < 4; i++) {
+		char *f = xasprintf("%s%s", p, suffix[i]);
+		unlink(f);
+		free(f);
+	}
+	free(p);
+}
+
+static int open_db(const struct rp_store *st, bool create, sqlite3 **out, struct rp_err *err)
+{
+	char *p = index_path(st);
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+	int rc = sqlite3_open_v2(p, &db, flags, NULL);
+	free(p);
+	if (rc != SQLITE_OK) {
+		int e = db ? sqlite3_extended_errcode(db) : rc;
+		sqlite3_close(db);
+		*out = NULL;
+		return rp_err_set(err, RP_ERR_RUNTIME, "index: cannot open: %s", sqlite3_errstr(e));
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	*out = db;
+	/* WAL: readers never wait for a supervisor's write. No fsync at all: it is a cache, and
+	 * one a power loss broke is rebuilt (a broken file fails to open or to query: both rebuild). */
+	if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;", err) < 0) {
+		sqlite3_close(db);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Is this an index of the schema this runpilot writes? */
+static bool schema_current(sqlite3 *db)
+{
+	char *v = meta_get(db, "schema_version");
+	char want[16];
+	snprintf(want, sizeof want, "%d", INDEX_SCHEMA_VERSION);
+	bool ok = v && !strcmp(v, want);
+	free(v);
+	return ok;
+}
+
+/* ---- keeping in step ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every directory into an empty index: while this thread writes one batch, another reads and
+ * parses the next (the two halves of the work cost about the same). 1 when every directory is
+ * indexed, 0 when some run is being set up right now. */
+static int index_all(struct writer *w, const struct rp_store *st, const struct strvec *dirs,
+		     void (*progress)(void *ctx, size_t done, size_t total), void *ctx)
+{
+	struct parsed *cur = xcalloc(PARSE_BATCH, sizeof *cur), *next = xcalloc(PARSE_BATCH, sizeof *next);
+	struct tbuf_read buf = {0};
+	struct parse_batch b = {st, dirs->v, cur, dirs->n < PARSE_BATCH ? dirs->n : PARSE_BATCH, &buf};
+	parse_batch_thread(&b);
+	size_t done = 0, cur_n = b.n;
+	int complete = 1;
+	while (cur_n) {
+		size_t pos = done + cur_n;
+		struct parse_batch nb = {st, dirs->v + pos, next, dirs->n - pos < PARSE_BATCH ? dirs->n - pos : PARSE_BATCH,
+					 &buf};
+		pthread_t t;
+		bool threaded = nb.n && pthread_create(&t, NULL, parse_batch_thread, &nb) == 0;
+		if (nb.n && !threaded)
+			parse_batch_thread(&nb);
+		for (size_t i = 0; i < cur_n; i++)
+			if (index_parsed(w, st, &cur[i]) == 1)
+				complete = 0;
+		if (threaded)
+			pthread_join(t, NULL);
+		done += cur_n;
+		if (progress)
+			progress(ctx, done, dirs->n);
+		struct parsed *swap = cur;
+		cur = next;
+		next = swap;
+		cur_n = nb.n;
+	}
+	for (size_t i = 0; i < PARSE_BATCH; i++) {
+		parsed_free(&cur[i]);
+		parsed_free(&next[i]);
+	}
+	free(cur);
+	free(next);
+	free(buf.p);
+	return complete;
+}
+
+/* Bring the rows in step with the directories: add what is new, drop what is gone (all: every
+ * directory read again, into an empty index). Returns 1 when every directory is accounted for,
+ * 0 when some run is being set up right now (its row comes later). */
+static int reconcile(sqlite3 *db, const struct rp_store *st, bool all,
+		     void (*progress)(void *ctx, size_t done, size_t total), void *ctx, struct rp_err *err)
+{
+	struct strvec dirs = {0}, known = {0};
+	struct writer w;
+	int complete = -1;
+	if (store_list_ids(st, &dirs, err) < 0)
+		return -1;
+	sqlite3_stmt *s = all ? NULL : prepare(db, "SELECT id FROM runs");
+	while (s && sqlite3_step(s) == SQLITE_ROW)
+		strvec_push(&known, col_text(s, 0));
+	sqlite3_finalize(s);
+	qsort(dirs.v, dirs.n, sizeof *dirs.v, cmp_str);
+	qsort(known.v, known.n, sizeof *known.v, cmp_str);
+	if (exec_sql(db, "BEGIN IMMEDIATE", err) < 0)
+		goto out;
+	if (writer_init(&w, db, all) < 0) {
+		writer_free(&w);
+		exec_sql(db, "ROLLBACK", NULL);
+		db_fail(db, err, "prepare");
+		goto out;
+	}
+	complete = all ? index_all(&w, st, &dirs, progress, ctx) : 1;
+	size_t i = all ? dirs.n : 0, k = 0;
+	while (i < dirs.n || k < known.n) {
+		int c = i == dirs.n ? 1 : k == known.n ? -1 : strcmp(dirs.v[i], known.v[k]);
+		if (c < 0 && index_one_dir(&w, st, dirs.v[i]) == 1)
+			complete = 0;
+		else if (c > 0)
+			delete_run_rows(&w, known.v[k], true);
+		if (c <= 0 && ++i % 1000 == 0 && progress)
+			progress(ctx, i, dirs.n);
+		if (c >= 0)
+			k++;
+	}
+	writer_free(&w);
+	if (exec_sql(db, "COMMIT", err) < 0) {
+		exec_sql(db, "ROLLBACK", NULL);
+		complete = -1;
+		goto out;
+	}
+	if (progress)
+		progress(ctx, dirs.n, dirs.n);
+out:
+	strvec_free(&dirs);
+	strvec_free(&known);
+	return complete;
+}
+
+/* Rows still "running": re-read the ones whose run.json changed since. */
+static void refresh_running(sqlite3 *db, const struct rp_store *st)
+{
+	struct strvec stale = {0};
+	sqlite3_stmt *s = prepare(db, "SELECT id, stamp FROM runs WHERE status = 'running'");
+	while (s && sqlite3_step(s) == SQLITE_ROW) {
+		char *dir = store_run_dir(st, col_text(s, 0));
+		char now[48];
+		record_stamp(dir, now);
+		if (!col_text(s, 1) || strcmp(now, col_text(s, 1)))
+			strvec_push(&stale, col_text(s, 0));
+		free(dir);
+	}
+	sqlite3_finalize(s);
+	struct writer w;
+	if (stale.n && exec_sql(db, "BEGIN IMMEDIATE", NULL) == 0) {
+		if (writer_init(&w, db, false) == 0)
+			for (size_t i = 0; i < stale.n; i++)
+				index_one_dir(&w, st, stale.v[i]);
+		writer_free(&w);
+		if (exec_sql(db, "COMMIT", NULL) < 0)
+			exec_sql(db, "ROLLBACK", NULL);
+	}
+	strvec_free(&stale);
+}
+
+/* The set of directories is the one the index knows, or reconcile. */
+static int bring_in_step(sqlite3 *db, const struct rp_store *st, bool fresh, struct rp_err *err)
+{
+	struct runs_stamp now;
+	index_runs_stamp(st, &now);
+	char text[48];
+	stamp_text(&now, text);
+	char *known = fresh ? NULL : meta_get(db, "runs_stamp");
+	bool same = known && !strcmp(known, text);
+	free(known);
+	if (!same) {
+		int complete = reconcile(db, st, false, NULL, NULL, err);
+		if (complete < 0)
+			return -1;
+		/* A run being set up is left for the next reader (its stamp is not taken as known). */
+		if (complete)
+			meta_set(db, "runs_stamp", text);
+	}
+	refresh_running(db, st);
+	return 0;
+}
+
+/* A new index from the directories, written to a file of its own without a journal or fsyncs
+ * and renamed into place: readers see the old index or the whole new one. */
+static int build_fresh(const struct rp_store *st, void (*progress)(void *ctx, size_t done, size_t total),
+		       void *ctx, struct rp_err *err)
+{
+	char *final = index_path(st);
+	char *tmp = xasprintf("%s.new-%d", final, (int)getpid());
+	unlink(tmp);
+	sqlite3 *db = NULL;
+	int rc = -1;
+	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rp_err_set(err, RP_ERR_RUNTIME, "index: cannot create %s: %s", tmp, db ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	struct runs_stamp now;
+	index_runs_stamp(st, &now);
+	char want[16];
+	snprintf(want, sizeof want, "%d", INDEX_SCHEMA_VERSION);
+	if (exec_sql(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
+			 "PRAGMA cache_size=-65536;" INDEX_SCHEMA_TABLES_SQL, err) < 0 ||
+	    meta_set(db, "schema_version", want) < 0)
+		goto out;
+	/* Parsing 100,000 run.json files makes and frees millions of small JSON nodes: without
+	 * fastbins, glibc stops consolidating them again at each larger allocation (2x faster). */
+	mallopt(M_MXFAST, 0);
+	int complete = reconcile(db, st, true, progress, ctx, err);
+	if (complete < 0 || exec_sql(db, INDEX_SCHEMA_INDEXES_SQL, err) < 0)
+		goto out;
+	if (complete) {
+		char text[48];
+		stamp_text(&now, text);
+		meta_set(db, "runs_stamp", text);
+	}
+	sqlite3_close(db);
+	db = NULL;
+	/* the old index's WAL must not meet the new file */
+	char *wal = xasprintf("%s-wal", final), *shm = xasprintf("%s-shm", final);
+	unlink(wal);
+	unlink(shm);
+	free(wal);
+	free(shm);
+	if (rename(tmp, final) < 0) {
+		rp_err_sys(err, "index: cannot rename %s to %s", tmp, final);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_close(db);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	free(final);
+	return rc;
+}
+
+/* The index opened, built anew when missing, broken or of another schema, then in step. */
+static int open_in_step(const struct rp_store *st, sqlite3 **out, struct rp_err *err)
+{
+	sqlite3 *db = NULL;
+	struct rp_err ignored = {0};
+	*out = NULL;
+	char *p = index_path(st);
+	bool exists = access(p, F_OK) == 0;
+	free(p);
+	if (exists && open_db(st, false, &db, &ignored) == 0 && !schema_current(db)) {
+		sqlite3_close(db);
+		db = NULL;
+	}
+	if (!db) {
+		if (build_fresh(st, NULL, NULL, err) < 0 || open_db(st, false, &db, err) < 0)
+			return -1;
+	}
+	if (bring_in_step(db, st, false, err) < 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
+/* Could runpilot write here at all? (A read-only store is read by scanning.) */
+static bool store_writable(const struct rp_store *st)
+{
+	char *p = index_path(st);
+	bool ok = access(st->home, W_OK) == 0 && (access(p, F_OK) != 0 || access(p, W_OK) == 0);
+	free(p);
+	return ok;
+}
+
+int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *err)
+{
+	*out = NULL;
+	if (!store_writable(st) || !path_is_dir(st->runs_dir))
+		return 0;
+	sqlite3 *db = NULL;
+	struct rp_err first = {0};
+	if (open_in_step(st, &db, &first) < 0) {
+		/* A broken index (random bytes, a half-written file): it is only a cache. */
+		remove_index_files(st);
+		if (open_in_step(st, &db, err) < 0)
+			return -1;
+	}
+	struct rp_index *ix = xcalloc(1, sizeof *ix);
+	ix->db = db;
+	ix->st = st;
+	*out = ix;
+	return 0;
+}
+
+void index_close(struct rp_index *ix)
+{
+	if (!ix)
+		return;
+	sqlite3_close(ix->db);
+	free(ix);
+}
+
+int index_rebuild(const struct rp_store *st, void (*progress)(void *ctx, size_t done, size_t total), void *ctx,
+		  struct rp_err *err)
+{
+	return build_fresh(st, progress, ctx, err);
+}
+
+/* ---- the supervisor's side ---- */
+
+void index_note_run(const struct rp_store *st, const char *run_dir, const struct rp_run *r,
+		    const struct runs_stamp *before, const struct runs_stamp *after)
+{
+	char *p = index_path(st);
+	bool exists = access(p, F_OK) == 0;
+	free(p);
+	if (!exists)
+		return; /* the first reader builds it, from the directories */
+	sqlite3 *db;
+	struct rp_err err = {0};
+	if (open_db(st, false, &db, &err) < 0)
+		return;
+	if (schema_current(db) && exec_sql(db, "BEGIN IMMEDIATE", NULL) == 0) {
+		const char *slash = strrchr(run_dir, '/');
+		const char *id = slash ? slash + 1 : run_dir;
+		struct writer w;
+		bool ok = writer_init(&w, db, false) == 0 && upsert_run(&w, id, run_dir, r) == 0;
+		writer_free(&w);
+		/* The index knew every directory before this run's mkdir: it knows them all after it. */
+		if (ok && before && after && before->mtime_ns) {
+			char b[48], a[48];
+			stamp_text(before, b);
+			stamp_text(after, a);
+			char *known = meta_get(db, "runs_stamp");
+			if (known && !strcmp(known, b))
+				meta_set(db, "runs_stamp", a);
+			free(known);
+		}
+		if (!ok || exec_sql(db, "COMMIT", NULL) < 0)
+			exec_sql(db, "ROLLBACK", NULL);
+	}
+	sqlite3_close(db);
+}
+
+void index_forget_runs(const struct rp_store *st, char **ids, size_t n)
+{
+	sqlite3 *db;
+	struct rp_err err = {0};
+	char *p = index_path(st);
+	bool exists = access(p, F_OK) == 0;
+	free(p);
+	if (!exists || open_db(st, false, &db, &err) < 0)
+		return;
+	struct writer w;
+	if (exec_sql(db, "BEGIN IMMEDIATE", NULL) == 0) {
+		if (writer_init(&w, db, false) == 0)
+			for (size_t i = 0; i < n; i++)
+				delete_run_rows(&w, ids[i], true);
+		writer_free(&w);
+		if (exec_sql(db, "COMMIT", NULL) < 0)
+			exec_sql(db, "ROLLBACK", NULL);
+	}
+	sqlite3_close(db);
+}
+
+/* ---- selecting ---- */
+
+/* Values bound to a selection's placeholders, in order. */
+struct sel_args {
+	struct {
+		bool is_num;
+		double num;
+		const char *text;
+	} v[64];
+	int n;
+};
+
+static void arg_text(struct sel_args *a, const char *t)
+{
+	if (a->n < 64)
+		a->v[a->n++] = (typeof(a->v[0])){.text = t};
+}
+
+static void arg_num(struct sel_args *a, double d)
+{
+	if (a->n < 64)
+		a->v[a->n++] = (typeof(a->v[0])){.is_num = true, .num = d};
+}
+
+static int bind_range(sqlite3_stmt *s, int idx, const struct sel_args *a, int from, int to)
+{
+	for (int i = from; i < to; i++, idx++) {
+		if (a->v[i].is_num)
+			sqlite3_bind_double(s, idx, a->v[i].num);
+		else
+			sqlite3_bind_text(s, idx, a->v[i].text, -1, SQLITE_STATIC);
+	}
+	return idx;
+}
+
+/* In the statement's order: the filters' values (a up to split), the --where's, the order's. */
+static void bind_all(sqlite3_stmt *s, const struct sel_args *a, int split, const struct where_sql *ws)
+{
+	int idx = bind_range(s, 1, a, 0, split);
+	if (ws->sql) {
+		struct rp_err ignored = {0};
+		where_bind(s, idx, ws, &ignored); /* a failed bind leaves NULL: the run does not match */
+		idx += (int)ws->nargs;
+	}
+	bind_range(s, idx, a, split, a->n);
+}
+
+/* The ORDER BY term for a sort field ("started", "-metrics.loss", ...); NULL for an unknown one. */
+static char *order_term(const char *sort, struct sel_args *a, bool *desc, struct rp_err *err)
+{
+	*desc = sort[0] == '-';
+	const char *f = *desc ? sort + 1 : sort;
+	static const struct {
+		const char *name, *expr;
+	} plain[] = {{"started", "COALESCE(started, created)"}, {"created", "created"}, {"ended", "ended"},
+		     {"duration", "duration"}, {"name", "name"}, {"id", "num"}, {"status", "status"}};
+	for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+		if (!strcmp(f, plain[i].name))
+			return xstrdup(plain[i].expr);
+	if (!strncmp(f, "params.", 7) && f[7]) {
+		arg_text(a, f + 7);
+		return xstrdup("(SELECT COALESCE(p.num, p.text) FROM params p WHERE p.run_id = runs.id AND p.key = ?)");
+	}
+	if (!strncmp(f, "metrics.", 8) && f[8]) {
+		arg_text(a, f + 8);
+		return xstrdup("(SELECT m.last FROM metrics m WHERE m.run_id = runs.id AND m.name = ?)");
+	}
+	rp_err_set(err, RP_ERR_USAGE,
+		   "--sort '%s': use started, created, ended, duration, name, id, status, params.KEY or metrics.NAME "
+		   "('-' first for descending)",
+		   sort);
+	return NULL;
+}
+
+/* Does a status filter need each running row's status as of now (running vs lost)? */
+static bool wants_live_status(const struct index_query *q)
+{
+	for (size_t i = 0; i < q->nstatuses; i++)
+		if (!strcmp(q->statuses[i], "running") || !strcmp(q->statuses[i], "lost"))
+			return true;
+	return false;
+}
+
+/* The WHERE clause of a selection (its values appended to a). */
+static char *where_clause(const struct index_query *q, struct sel_args *a, struct where_sql *ws, struct rp_err *err)
+{
+	struct strvec parts = {0};
+	if (q->nstatuses) {
+		struct strvec in = {0};
+		bool live = wants_live_status(q);
+		for (size_t i = 0; i < q->nstatuses; i++) {
+			strvec_push(&in, "?");
+			arg_text(a, q->statuses[i]);
+		}
+		if (live) {
+			strvec_push(&in, "?");
+			arg_text(a, "running");
+		}
+		char *list = strvec_join(&in, ", ");
+		strvec_pushf(&parts, "status IN (%s)", list);
+		free(list);
+		strvec_free(&in);
+	}
+	for (size_t i = 0; i < q->ntags; i++) {
+		strvec_push(&parts, "EXISTS (SELECT 1 FROM tags t WHERE t.run_id = runs.id AND t.tag = ?)");
+		arg_text(a, q->tags[i]);
+	}
+	if (q->name_glob) {
+		strvec_push(&parts, "name GLOB ?");
+		arg_text(a, q->name_glob);
+	}
+	if (q->since > 0) {
+		strvec_push(&parts, "COALESCE(started, created) >= ?");
+		arg_num(a, q->since);
+	}
+	if (q->until > 0) {
+		strvec_push(&parts, "COALESCE(started, created) <= ?");
+		arg_num(a, q->until);
+	}
+	if (q->where) {
+		if (where_compile(q->where, now_realtime(), ws, err) < 0) {
+			strvec_free(&parts);
+			return NULL;
+		}
+		strvec_pushf(&parts, "(%s)", ws->sql);
+	}
+	char *w = parts.n ? strvec_join(&parts, " AND ") : xstrdup("1");
+	strvec_free(&parts);
+	return w;
+}
+
+#define ROW_COLUMNS "id, name, status, reason, fingerprint, created, started, duration, exit_code, signal"
+
+static void row_from(sqlite3_stmt *s, struct index_row *r)
+{
+	memset(r, 0, sizeof *r);
+	snprintf(r->id, sizeof r->id, "%s", col_text(s, 0));
+	r->name = col_text(s, 1) ? xstrdup(col_text(s, 1)) : NULL;
+	r->status = xstrdup(col_text(s, 2) ? col_text(s, 2) : "unreadable");
+	r->reason = col_text(s, 3) ? xstrdup(col_text(s, 3)) : NULL;
+	r->fingerprint = col_text(s, 4) ? xstrdup(col_text(s, 4)) : NULL;
+	r->created = sqlite3_column_type(s, 5) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 5);
+	r->started = sqlite3_column_type(s, 6) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 6);
+	r->duration = sqlite3_column_type(s, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(s, 7);
+	r->unreadable = !strcmp(r->status, "unreadable");
+	r->has_exit_code = sqlite3_column_type(s, 8) != SQLITE_NULL;
+	r->exit_code = sqlite3_column_int(s, 8);
+	r->signal = sqlite3_column_int(s, 9);
+}
+
+/* A running row's status as of now: lost (with why) when its supervisor is gone. */
+static void live_status(const struct rp_store *st, struct index_row *row)
+{
+	if (strcmp(row->status, "running"))
+		return;
+	char *dir = store_run_dir(st, row->id);
+	struct rp_run r;
+	if (record_read(dir, &r, NULL) == 0) {
+		if (runs_status_now(dir, &r)) {
+			free(row->status);
+			row->status = xstrdup(status_name(r.status));
+			free(row->reason);
+			row->reason = r.reason ? xstrdup(r.reason) : NULL;
+			row->duration = r.status == RP_RUNNING ? -1 : r.duration_s;
+		}
+		record_free(&r);
+	}
+	free(dir);
+}
+
+static bool status_selected(const struct index_query *q, const char *status)
+{
+	if (!q->nstatuses)
+		return true;
+	for (size_t i = 0; i < q->nstatuses; i++)
+		if (!strcmp(q->statuses[i], status))
+			return true;
+	return false;
+}
+
+/* How many runs the WHERE clause selects (its values bound as for the selection). */
+static int count_matches(sqlite3 *db, const char *where, const struct sel_args *a, int split,
+			 const struct where_sql *ws, long long *out, struct rp_err *err)
+{
+	char *sql = xasprintf("SELECT COUNT(*) FROM runs WHERE %s", where);
+	sqlite3_stmt *s = prepare(db, sql);
+	free(sql);
+	if (!s)
+		return db_fail(db, err, "count");
+	bind_all(s, a, split, ws);
+	int rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(db, err, "count");
+}
+
+static int select_once(struct rp_index *ix, const struct index_query *q, struct index_row **rows, size_t *n,
+		       size_t *total, struct rp_err *err)
+{
+	*rows = NULL;
+	*n = *total = 0;
+	struct sel_args a = {0};
+	struct where_sql ws = {0};
+	bool desc = false;
+	char *order = NULL;
+	char *where = where_clause(q, &a, &ws, err);
+	if (!where)
+		return -1;
+	int split = a.n;
+	if (q->sort && !(order = order_term(q->sort, &a, &desc, err))) {
+		free(where);
+		where_sql_free(&ws);
+		return -1;
+	}
+	/* Without a sort: the newest N, shown oldest first. With one: the first N of that order,
+	 * runs without the field last. Statuses decided now (running / lost) filter after the query. */
+	bool live = wants_live_status(q);
+	bool newest = !order;
+	char *sql;
+	if (order) {
+		sql = xasprintf("SELECT " ROW_COLUMNS " FROM runs WHERE %s ORDER BY (%s) IS NULL, (%s) %s, num ASC", where,
+				order, order, desc ? "DESC" : "ASC");
+		/* a params./metrics. sort binds its name once for each use in the ORDER BY */
+		if (a.n && !a.v[a.n - 1].is_num && order[0] == '(')
+			arg_text(&a, a.v[a.n - 1].text);
+	} else {
+		sql = xasprintf("SELECT " ROW_COLUMNS " FROM runs WHERE %s ORDER BY num DESC", where);
+	}
+	/* Only a status decided now needs every candidate row; otherwise SQLite stops at the limit
+	 * and a count (when asked for) says how many matched. */
+	bool sql_limit = !live && q->limit > 0;
+	if (sql_limit) {
+		char *limited = xasprintf("%s LIMIT %ld", sql, q->limit);
+		free(sql);
+		sql = limited;
+	}
+	long long counted = -1;
+	if (sql_limit && q->count && count_matches(ix->db, where, &a, split, &ws, &counted, err) < 0) {
+		free(sql);
+		free(where);
+		free(order);
+		where_sql_free(&ws);
+		return -1;
+	}
+	sqlite3_stmt *s = prepare(ix->db, sql);
+	free(sql);
+	free(where);
+	free(order);
+	if (!s) {
+		where_sql_free(&ws);
+		return db_fail(ix->db, err, "select");
+	}
+	bind_all(s, &a, split, &ws);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct index_row row;
+		row_from(s, &row);
+		if (live)
+			live_status(ix->st, &row);
+		if (!status_selected(q, row.status)) {
+			free(row.name);
+			free(row.status);
+			free(row.reason);
+			free(row.fingerprint);
+			continue;
+		}
+		(*total)++;
+		if (q->limit > 0 && *n >= (size_t)q->limit)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*rows = xrealloc(*rows, cap * sizeof **rows);
+		}
+		(*rows)[(*n)++] = row;
+	}
+	bool failed = rc != SQLITE_DONE;
+	sqlite3_finalize(s);
+	where_sql_free(&ws);
+	if (failed) {
+		index_rows_free(*rows, *n);
+		*rows = NULL;
+		*n = 0;
+		return db_fail(ix->db, err, "select");
+	}
+	if (counted >= 0)
+		*total = (size_t)counted;
+	if (newest) /* fetched newest first: show oldest first */
+		for (size_t i = 0; i < *n / 2; i++) {
+			struct index_row t = (*rows)[i];
+			(*rows)[i] = (*rows)[*n - 1 - i];
+			(*rows)[*n - 1 - i] = t;
+		}
+	if (!live)
+		for (size_t i = 0; i < *n; i++)
+			live_status(ix->st, &(*rows)[i]);
+	return 0;
+}
+
+int index_select(struct rp_index *ix, const struct index_query *q, struct index_row **rows, size_t *n,
+		 size_t *total, struct rp_err *err)
+{
+	if (select_once(ix, q, rows, n, total, err) == 0)
+		return 0;
+	int code = sqlite3_errcode(ix->db);
+	if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB)
+		return -1;
+	/* broken under us (a power loss without fsyncs, a stray write): rebuild and ask again */
+	sqlite3_close(ix->db);
+	ix->db = NULL;
+	remove_index_files(ix->st);
+	if (open_in_step(ix->st, &ix->db, err) < 0)
+		return -1;
+	return select_once(ix, q, rows, n, total, err);
+}
+
+void index_rows_free(struct index_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].name);
+		free(rows[i].status);
+		free(rows[i].reason);
+		free(rows[i].fingerprint);
+	}
+	free(rows);
+}
+
+int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], struct rp_err *err)
+{
+	sqlite3_stmt *s = prepare(ix->db, "SELECT id FROM runs WHERE name = ? LIMIT 2");
+	if (!s)
+		return db_fail(ix->db, err, "find");
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	int found = 0;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if (found++ == 0)
+			snprintf(id, RP_ID_MAX, "%s", col_text(s, 0));
+	sqlite3_finalize(s);
+	return found == 1 ? 0 : 1;
+}
