@@ -23,8 +23,8 @@
 const char usage_list[] =
 	"usage: runpilot list [options]\n"
 	"\n"
-	"List runs, newest last. On a terminal the newest 50 are shown (with a note when there are\n"
-	"more); on a pipe all of them.\n"
+	"List runs, newest last. On a terminal the newest 50 are shown (with a note saying how many\n"
+	"more there are); on a pipe all of them.\n"
 	"\n"
 	"  --status STATUS   only runs with this status (repeatable: any of them): running, success,\n"
 	"                    failed, cancelled, lost, or unreadable (run directories whose run.json\n"
@@ -173,7 +173,7 @@ static struct index_query query_of(const struct list_opts *o)
 	return (struct index_query){.statuses = o->statuses.v, .nstatuses = o->statuses.n, .tags = o->tags.v,
 				    .ntags = o->tags.n, .name_glob = o->name_glob, .since = o->since,
 				    .until = o->until, .where = o->where, .sort = o->sort, .limit = o->limit,
-				    .count = o->format == LIST_TABLE};
+				    .count = o->format == LIST_TABLE && isatty(STDERR_FILENO)};
 }
 
 static int select_indexed(struct rp_index *ix, const struct list_opts *o, struct listed **out, size_t *n,
@@ -518,7 +518,8 @@ int cmd_list(int argc, char **argv, struct rp_err *err)
 		fprintf(stderr, "runpilot: no runs yet in %s (start one with `runpilot run CONFIG`)\n", st.runs_dir);
 	else {
 		print_table(&st, runs, n, &cols);
-		if (total > n)
+		/* the note is for a person at a terminal; counting every match costs a full pass */
+		if (total > n && isatty(STDERR_FILENO))
 			fprintf(stderr, "runpilot: %zu more run%s not shown (--limit 0 for all)\n", total - n,
 				total - n == 1 ? "" : "s");
 	}

@@ -42,7 +42,9 @@ check "--status repeated: any" test "$(rp list --status failed --status success 
 check "--tag repeated: all" test "$(rp list --tag base --tag best | ids_of)" = "rp_0002"
 check "--name GLOB" test "$(rp list --name 'oth*' | ids_of)" = "rp_0004"
 check "--limit: the newest N" test "$(rp list --limit 2 | ids_of)" = "rp_0003 rp_0004"
-check "--limit: says how many are hidden" sh -c "'$RUNPILOT_BIN' list --limit 2 2>&1 >/dev/null | grep -qx 'runpilot: 2 more runs not shown (--limit 0 for all)'"
+# on a terminal (script(1) gives list one) a note says how many matched beyond the limit
+check "--limit on a terminal: says how many are hidden" sh -c "on_tty() { script -qec \"\$*\" /dev/null | tr -d '\\r'; }; on_tty '$RUNPILOT_BIN' list --limit 2 | grep -qx 'runpilot: 2 more runs not shown (--limit 0 for all)'"
+check "--limit on a pipe: no note" sh -c "[ -z \"\$('$RUNPILOT_BIN' list --limit 2 2>&1 >/dev/null)\" ]"
 check "--since in the future: none" test "$(rp list --since 2099-01-01 | ids_of)" = ""
 check "--since 1h: all" test "$(rp list --since 1h | ids_of)" = "rp_0001 rp_0002 rp_0003 rp_0004"
 check "--until a date in the past: none" test "$(rp list --until 2001-01-01 | ids_of)" = ""
@@ -79,6 +81,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 check "50 concurrent runs: the index holds every run with its final status, before any reader" \
 	test "$(index_rows)" = "$(dir_rows)"
 check "50 concurrent runs: list agrees" test "$(rp list | ids_of | wc -w)" = 54
+check "on a terminal: the newest 50, and a note" sh -c "out=\$(script -qec '$RUNPILOT_BIN list' /dev/null | tr -d '\\r'); [ \$(echo \"\$out\" | grep -c '^rp_') = 50 ] && echo \"\$out\" | grep -q '4 more runs not shown' && echo \"\$out\" | grep -q '^rp_0054 '"
 
 # --- readers repair it --------------------------------------------------------------------------
 rm -f "$IDX" "$IDX-wal" "$IDX-shm"
