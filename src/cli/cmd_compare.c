@@ -9,13 +9,14 @@
 #include <cjson/cJSON.h>
 
 #include "cmds.h"
+#include "select.h"
 #include "metrics.h"
 #include "print.h"
 #include "runs.h"
 #include "util.h"
 
 const char usage_compare[] =
-	"usage: runpilot compare RUN... [--json | --csv] [--sort [-]METRIC] [--all-params]\n"
+	"usage: runpilot compare RUN... | --where EXPR [--json | --csv] [--sort [-]METRIC] [--all-params]\n"
 	"\n"
 	"Put runs side by side, one row each: id, name, status, duration, the params whose values\n"
 	"differ between the runs, and the last value of each metric any of them reported ('-' where\n"
@@ -24,6 +25,7 @@ const char usage_compare[] =
 	"\n"
 	"  --sort METRIC   order the rows by that metric's last value, lowest first; -METRIC for\n"
 	"                  highest first. Runs without it (or with NaN) come last, in the order given\n"
+	"  --where EXPR    the runs EXPR holds for (docs/where.md), after any RUN given\n"
 	"  --all-params    show every param, also those that are the same in all runs\n"
 	"  --json          a JSON array: {\"id\", \"name\", \"status\", \"duration_s\", \"params\": {..},\n"
 	"                  \"metrics\": {NAME: last value, or null}} per run\n"
@@ -33,6 +35,7 @@ const char usage_compare[] =
 struct compare_opts {
 	bool json, csv, all_params;
 	const char *sort;        /* the metric, without its '-' */
+	const char *where;
 	bool descending;
 };
 
@@ -49,7 +52,7 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 	static const struct option longopts[] = {
 		{"json", no_argument, NULL, 'j'},       {"csv", no_argument, NULL, 'c'},
 		{"sort", required_argument, NULL, 's'}, {"all-params", no_argument, NULL, 'a'},
-		{NULL, 0, NULL, 0},
+		{"where", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
 	};
 	optind = 1;
 	opterr = 0;
@@ -59,6 +62,7 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 		case 'j': o->json = true; break;
 		case 'c': o->csv = true; break;
 		case 'a': o->all_params = true; break;
+		case 'w': o->where = optarg; break;
 		case 's':
 			o->descending = optarg[0] == '-';
 			o->sort = optarg + o->descending;
@@ -73,9 +77,9 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 	}
 	if (o->json && o->csv)
 		return rp_err_set(err, RP_ERR_USAGE, "--json and --csv: pick one");
-	if (optind >= argc)
-		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot compare RUN... [--json | --csv] "
-				  "[--sort [-]METRIC] [--all-params])");
+	if (optind >= argc && !o->where)
+		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot compare RUN... | --where EXPR "
+				  "[--json | --csv] [--sort [-]METRIC] [--all-params])");
 	return optind;
 }
 
@@ -335,13 +339,24 @@ int cmd_compare(int argc, char **argv, struct rp_err *err)
 	int first = parse_compare_args(argc, argv, &o, err);
 	if (first < 0)
 		return -1;
-	size_t n = (size_t)(argc - first);
+	struct strvec refs = {0};
+	for (int i = first; i < argc; i++)
+		strvec_push(&refs, argv[i]);
+	if (o.where && select_where(o.where, &refs, err) < 0) {
+		strvec_free(&refs);
+		return -1;
+	}
+	if (!refs.n) {
+		strvec_free(&refs);
+		return rp_err_set(err, RP_ERR_USAGE, "--where '%s': no run matches", o.where);
+	}
+	size_t n = refs.n;
 	struct cmp_run *runs = xcalloc(n, sizeof *runs);
 	size_t *order = xcalloc(n, sizeof *order);
 	struct strvec params = {0}, metrics = {0};
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = load_run(argv[first + (int)i], &runs[i], err);
+		rc = load_run(refs.v[i], &runs[i], err);
 	if (rc == 0) {
 		param_columns(runs, n, o.all_params, &params);
 		metric_columns(runs, n, &metrics);
@@ -361,5 +376,6 @@ int cmd_compare(int argc, char **argv, struct rp_err *err)
 	free(order);
 	strvec_free(&params);
 	strvec_free(&metrics);
+	strvec_free(&refs);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "cmds.h"
+#include "select.h"
 #include "metrics.h"
 #include "print.h"
 #include "report_svg.h"
@@ -17,7 +18,7 @@
 #include "util.h"
 
 const char usage_report[] =
-	"usage: runpilot report RUN... -o FILE\n"
+	"usage: runpilot report RUN... | --where EXPR -o FILE\n"
 	"\n"
 	"Write one HTML file comparing runs: a table of the runs (status, duration, params with the\n"
 	"ones that differ marked, resources used) and, per metric, a chart of each run's values by\n"
@@ -25,9 +26,10 @@ const char usage_report[] =
 	"elsewhere): open it in any browser, attach it, archive it. RUN is a run id (rp_0007), its\n"
 	"number (7), a unique run name, or 'last'.\n"
 	"\n"
-	"  -o, --output FILE  write the report to FILE (replaced atomically); '-' for stdout\n";
+	"  -o, --output FILE  write the report to FILE (replaced atomically); '-' for stdout\n"
+	"  --where EXPR       the runs EXPR holds for (docs/where.md), after any RUN given\n";
 
-#define USAGE_LINE "runpilot report RUN... -o FILE"
+#define USAGE_LINE "runpilot report RUN... | --where EXPR -o FILE"
 
 struct report_run {
 	struct rp_store st;
@@ -46,16 +48,19 @@ struct report {
 
 /* ---- options ---- */
 
-static int parse_args(int argc, char **argv, const char **out, struct rp_err *err)
+static int parse_args(int argc, char **argv, const char **out, const char **where, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+						 {"where", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
 	*out = NULL;
+	*where = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': *out = optarg; break;
+		case 'w': *where = optarg; break;
 		case ':':
 			return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value (usage: " USAGE_LINE ")",
 					  argv[optind - 1]);
@@ -64,7 +69,7 @@ static int parse_args(int argc, char **argv, const char **out, struct rp_err *er
 					  argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc && !*where)
 		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: " USAGE_LINE ")");
 	if (!*out)
 		return rp_err_set(err, RP_ERR_USAGE, "missing -o FILE, where to write the report (usage: " USAGE_LINE ")");
@@ -491,15 +496,24 @@ static int write_report(const char *path, const char *buf, size_t len, struct rp
 
 int cmd_report(int argc, char **argv, struct rp_err *err)
 {
-	const char *out;
-	int first = parse_args(argc, argv, &out, err);
+	const char *out, *where;
+	int first = parse_args(argc, argv, &out, &where, err);
 	if (first < 0 || check_output(out, err) < 0)
 		return -1;
 	struct report rep = {0};
+	struct strvec refs = {0};
 	char *buf = NULL;
 	size_t len = 0;
 	int rc = -1;
-	if (load_runs(argv + first, (size_t)(argc - first), &rep, err) < 0 || render(&rep, &buf, &len, err) < 0 ||
+	for (int i = first; i < argc; i++)
+		strvec_push(&refs, argv[i]);
+	if (where && select_where(where, &refs, err) < 0)
+		goto out;
+	if (!refs.n) {
+		rp_err_set(err, RP_ERR_USAGE, "--where '%s': no run matches", where);
+		goto out;
+	}
+	if (load_runs(refs.v, refs.n, &rep, err) < 0 || render(&rep, &buf, &len, err) < 0 ||
 	    write_report(out, buf, len, err) < 0)
 		goto out;
 	if (strcmp(out, "-")) {
@@ -512,5 +526,6 @@ int cmd_report(int argc, char **argv, struct rp_err *err)
 out:
 	free(buf);
 	free_report(&rep);
+	strvec_free(&refs);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "annotations.h"
 #include "cli.h"
 #include "cmds.h"
 #include "fingerprint.h"
@@ -132,7 +133,7 @@ static void print_runner(const struct rp_run *r)
 	}
 }
 
-static void print_summary(const struct rp_run *r)
+static void print_summary(const struct rp_run *r, const char *note)
 {
 	char buf[512], t1[32], t2[32], dur[32];
 	snprintf(buf, sizeof buf, "%s (uid %s)", r->id, r->uid ? r->uid : "-");
@@ -159,6 +160,8 @@ static void print_summary(const struct rp_run *r)
 	field("Workdir", r->workdir ? r->workdir : "-");
 	print_params(r);
 	print_tags(r);
+	if (note)
+		field("Note", note);
 	print_runner(r);
 	print_resources(r);
 	char fp[13];
@@ -220,7 +223,19 @@ int cmd_show(int argc, char **argv, struct rp_err *err)
 		free(s);
 		cJSON_Delete(j);
 	} else {
-		print_summary(&r);
+		/* the tags as annotated (runpilot tag), and the note */
+		struct rp_annotations a;
+		struct rp_err ignored = {0};
+		if (annotations_read(dir, &a, &ignored) == 0) {
+			struct strvec tags = {0};
+			annotations_tags(&a, r.tags, &tags);
+			for (size_t i = 0; r.tags && r.tags[i]; i++)
+				free(r.tags[i]);
+			free(r.tags);
+			r.tags = tags.v;
+		}
+		print_summary(&r, a.note);
+		annotations_free(&a);
 	}
 	record_free(&r);
 	free(dir);

@@ -33,11 +33,18 @@ int cmd_metrics(int argc, char **argv, struct rp_err *err);
 int cmd_compare(int argc, char **argv, struct rp_err *err);
 int cmd_report(int argc, char **argv, struct rp_err *err);
 int cmd_reindex(int argc, char **argv, struct rp_err *err);
+int cmd_rm(int argc, char **argv, struct rp_err *err);
+int cmd_restore(int argc, char **argv, struct rp_err *err);
+int cmd_tag(int argc, char **argv, struct rp_err *err);
+int cmd_note(int argc, char **argv, struct rp_err *err);
+/* tag and note: read a run's annotations, change them, write them back, update the index. */
+struct rp_annotations;
+int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
 extern const char usage_verify[], usage_diff[];
 extern const char usage_doctor[];
 extern const char usage_image[];
 extern const char usage_metrics[], usage_compare[], usage_report[];
-extern const char usage_reindex[];
+extern const char usage_reindex[], usage_rm[], usage_restore[], usage_tag[], usage_note[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 
 #endif

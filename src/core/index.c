@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "annotations.h"
 #include "index_schema.h"
 #include "metrics.h"
 #include "runs.h"
@@ -154,7 +155,7 @@ static const char *const writer_sql[W_COUNT] = {
 	[W_DEL_RUN] = "DELETE FROM runs WHERE id = ?",
 	[W_RUN] = "INSERT OR REPLACE INTO runs (id, num, uid, name, status, reason, created, started, ended, "
 		  "duration, runner, image, fingerprint, exit_code, signal, stamp, fp_config, fp_code, fp_runtime, "
-		  "fp_packages, fp_env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		  "fp_packages, fp_env, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[W_PARAM] = "INSERT OR REPLACE INTO params (run_id, key, num, text) VALUES (?, ?, ?, ?)",
 	[W_TAG] = "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)",
 	[W_METRIC] = "INSERT OR REPLACE INTO metrics (run_id, name, last, min, max, count, last_step) "
@@ -288,6 +289,16 @@ static void bind_components(sqlite3_stmt *s, int first, const cJSON *environment
 		bind_text(s, first + i, json_str(cJSON_GetObjectItemCaseSensitive(comps, names[i]), "hash"));
 }
 
+/* A run's tags and note as its annotations.json has them (index.h: rows hold what users see). */
+static void apply_annotations(const char *run_dir, cJSON *record)
+{
+	struct rp_annotations a;
+	struct rp_err ignored = {0};
+	if (annotations_read(run_dir, &a, &ignored) == 0)
+		annotations_apply_json(&a, record);
+	annotations_free(&a);
+}
+
 /* The run's row and its params, tags, metrics and components from its run.json (as JSON),
  * replacing what was there. j is NULL for a run directory whose record cannot be read (problem
  * says why). */
@@ -321,6 +332,7 @@ static int upsert_json(struct writer *w, const char *id, const char *stamp, cons
 		if (cJSON_IsNumber(sig))
 			sqlite3_bind_int(s, 15, sig->valueint);
 		bind_components(s, 17, env);
+		bind_text(s, 22, json_str(j, "note"));
 	} else {
 		sqlite3_bind_text(s, 5, "unreadable", -1, SQLITE_STATIC);
 		bind_text(s, 6, problem);
@@ -342,6 +354,7 @@ static int upsert_run(struct writer *w, const char *id, const char *run_dir, con
 	char stamp[48];
 	record_stamp(run_dir, stamp);
 	cJSON *j = record_to_json(r);
+	apply_annotations(run_dir, j);
 	int rc = upsert_json(w, id, stamp, j, NULL);
 	cJSON_Delete(j);
 	return rc;
@@ -411,10 +424,12 @@ static void parse_dir_buf(const struct rp_store *st, const char *id, struct pars
 			       : status_parse(json_str(j, "status"), &status) < 0
 				       ? xasprintf("%s: run.json has no valid status", path)
 				       : NULL;
-		if (out->problem)
+		if (out->problem) {
 			cJSON_Delete(j);
-		else
+		} else {
+			apply_annotations(dir, j);
 			out->j = j;
+		}
 	} else {
 		out->no_record = why.sys_errno == ENOENT;
 		if (!out->no_record)

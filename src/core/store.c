@@ -337,3 +337,46 @@ int store_resolve(const struct rp_store *st, const char *ref, char id[RP_ID_MAX]
 	strvec_free(&ids);
 	return rc;
 }
+
+/* ---- the trash ---- */
+
+char *store_trash_dir(const struct rp_store *st, const char *id)
+{
+	char *trash = path_join(st->home, "trash");
+	char *dir = path_join(trash, id);
+	free(trash);
+	return dir;
+}
+
+int store_trash_run(const struct rp_store *st, const char *id, struct rp_err *err)
+{
+	char *trash = path_join(st->home, "trash");
+	char *from = store_run_dir(st, id), *to = store_trash_dir(st, id);
+	int rc = 0;
+	if (mkdir(trash, 0755) < 0 && errno != EEXIST)
+		rc = rp_err_sys(err, "cannot create %s", trash);
+	else if (path_exists(to))
+		rc = rp_err_set(err, RP_ERR_USAGE, "%s is in the trash already (%s): purge it first (runpilot rm --purge %s)",
+				id, to, id);
+	/* RENAME_NOREPLACE: two rm of one run never lose one */
+	else if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+		rc = rp_err_sys(err, "cannot move %s to %s", from, to);
+	free(trash);
+	free(from);
+	free(to);
+	return rc;
+}
+
+int store_restore_run(const struct rp_store *st, const char *id, struct rp_err *err)
+{
+	char *from = store_trash_dir(st, id), *to = store_run_dir(st, id);
+	int rc = 0;
+	if (!path_is_dir(from))
+		rc = rp_err_set(err, RP_ERR_USAGE, "no run '%s' in the trash (%s)", id, from);
+	else if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+		rc = errno == EEXIST ? rp_err_set(err, RP_ERR_USAGE, "%s is taken by another run now: %s stays in %s", id, id, from)
+				     : rp_err_sys(err, "cannot move %s to %s", from, to);
+	free(from);
+	free(to);
+	return rc;
+}

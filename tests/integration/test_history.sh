@@ -127,3 +127,51 @@ check "a stale running row is refreshed from run.json" sh -c "'$RUNPILOT_BIN' li
 rp reindex >/dev/null 2>"$T/err"; rc=$?
 check "reindex rebuilds (exit 0, a one-line summary)" sh -c "[ $rc -eq 0 ] && grep -q '^runpilot: reindexed ' '$T/err'"
 check "...and the index agrees with the directories" test "$(index_rows)" = "$(dir_rows)"
+
+# --- the same selection for compare and report ------------------------------------------------
+check "compare --where" test "$(rp compare --where 'params.lr <= 0.01 and name = train' --csv | cut -d, -f1 | tail -n +2 | tr '\n' ' ')" = "rp_0002 rp_0100 "
+rp report --where 'tags contains "best"' -o "$T/r.html" >/dev/null 2>&1
+check "report --where" grep -q 'rp_0002' "$T/r.html"
+rp compare --where 'params.lr > 99' >/dev/null 2>"$T/err"; rc=$?
+check "compare --where matching nothing: exit 2, one line" sh -c "[ $rc -eq 2 ] && grep -q 'no run matches' '$T/err'"
+
+# --- tag and note: beside run.json, never in it ------------------------------------------------
+before=$(sha256sum < "$RUNPILOT_HOME/runs/rp_0001/run.json")
+rp tag rp_0001 +golden -base >/dev/null 2>&1
+check "tag: run.json untouched" test "$(sha256sum < "$RUNPILOT_HOME/runs/rp_0001/run.json")" = "$before"
+check "tag: annotations.json holds the change" test "$(json "$RUNPILOT_HOME/runs/rp_0001/annotations.json" '[d["tags_added"], d["tags_removed"]]')" = '[["golden"], ["base"]]'
+check "tag: --tag sees it" test "$(rp list --tag golden | ids_of)" = "rp_0001"
+check "tag: a removed tag is gone from --tag" sh -c "! '$RUNPILOT_BIN' list --tag base | grep -q '^rp_0001 '"
+check "tag: show prints the run's tags as annotated" sh -c "'$RUNPILOT_BIN' show rp_0001 | grep -Eq '^Tags +golden$'"
+rp tag rp_0001 'bad tag' >/dev/null 2>"$T/err"; rc=$?
+check "tag: a bad tag is a usage error" sh -c "[ $rc -eq 2 ] && grep -q \"tag 'bad tag'\" '$T/err'"
+rp note rp_0002 "the one to ship" >/dev/null 2>&1
+check "note: show prints it" sh -c "'$RUNPILOT_BIN' show rp_0002 | grep -Eq '^Note +the one to ship$'"
+check "note: --where note ~" test "$(rp list --where 'note ~ "*ship*"' | ids_of)" = "rp_0002"
+rm -f "$IDX" "$IDX-wal" "$IDX-shm"
+check "tags and notes survive a rebuild of the index" test "$(rp list --where 'note ~ "*ship*" or tags contains "golden"' | ids_of)" = "rp_0001 rp_0002"
+
+# --- rm, restore, purge ---------------------------------------------------------------------------
+rp rm rp_0004 </dev/null >/dev/null 2>"$T/err"; rc=$?
+check "rm without a terminal needs --yes" sh -c "[ $rc -eq 2 ] && grep -q -- '--yes' '$T/err' && test -d '$RUNPILOT_HOME/runs/rp_0004'"
+rp rm --yes rp_0004 >/dev/null 2>&1
+check "rm moves the run to the trash" sh -c "test -d '$RUNPILOT_HOME/trash/rp_0004' && test ! -e '$RUNPILOT_HOME/runs/rp_0004'"
+check "rm: list no longer has it, and the index agrees" sh -c "! '$RUNPILOT_BIN' list | grep -q '^rp_0004 ' && test \"\$(python3 -c \"import sqlite3; print(sqlite3.connect('$IDX').execute('SELECT COUNT(*) FROM runs WHERE id=\\\"rp_0004\\\"').fetchone()[0])\")\" = 0"
+rp restore rp_0004 >/dev/null 2>&1
+check "restore brings it back" sh -c "'$RUNPILOT_BIN' list | grep -Eq '^rp_0004 +other +failed'"
+check "...and the index agrees with the directories" test "$(index_rows)" = "$(dir_rows)"
+rp rm --yes --where 'status = failed' >/dev/null 2>&1
+check "rm --where" sh -c "test -d '$RUNPILOT_HOME/trash/rp_0004' && ! '$RUNPILOT_BIN' list | grep -q ' failed'"
+rp rm --yes --purge rp_0004 >/dev/null 2>&1
+check "rm --purge deletes a run from the trash for good" test ! -e "$RUNPILOT_HOME/trash/rp_0004"
+rp restore rp_0004 >/dev/null 2>"$T/err"; rc=$?
+check "restore of a run not in the trash: exit 2" sh -c "[ $rc -eq 2 ] && grep -q \"no run 'rp_0004' in the trash\" '$T/err'"
+mkconfig "$W/long.yaml" long '"sleep 30"'
+rp run -q --runner local "$W/long.yaml" >/dev/null 2>"$T/long.err" &
+P=$!
+wait_for "grep -q started '$T/long.err'" 10
+LID=$(sed -n 's/^runpilot: run \(rp_[0-9]*\) started.*/\1/p' "$T/long.err")
+wait_for "[ \"\$(json '$RUNPILOT_HOME/runs/$LID/run.json' 'd[\"status\"]' 2>/dev/null)\" = running ]" 10
+rp rm --yes "$LID" >/dev/null 2>"$T/err"; rc=$?
+check "rm refuses a running run" sh -c "[ $rc -eq 2 ] && grep -q 'is running' '$T/err' && test -d '$RUNPILOT_HOME/runs/$LID'"
+kill -INT $P; wait $P 2>/dev/null

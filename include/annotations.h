@@ -1,0 +1,38 @@
+/* annotations.json beside run.json: what users add to a run after it ran (`runpilot tag`,
+ * `runpilot note`), kept apart so the record itself is never rewritten.
+ *   {"tags_added": ["best"], "tags_removed": ["draft"], "note": "the one to ship"}
+ * A run's tags are then its record's, plus tags_added, minus tags_removed. */
+#ifndef RP_ANNOTATIONS_H
+#define RP_ANNOTATIONS_H
+
+#include <stdbool.h>
+
+#include "err.h"
+#include "util.h"
+
+struct cJSON;
+
+#define RP_ANNOTATIONS_FILE "annotations.json"
+
+struct rp_annotations {
+	struct strvec added, removed;
+	char *note;               /* NULL: none */
+};
+
+/* Read run_dir's annotations; none (a missing file) is an empty set. */
+int annotations_read(const char *run_dir, struct rp_annotations *a, struct rp_err *err);
+/* Write them atomically (the file is removed when nothing is left in it). */
+int annotations_write(const char *run_dir, const struct rp_annotations *a, struct rp_err *err);
+void annotations_free(struct rp_annotations *a);
+
+/* "+t" / "t" adds a tag, "-t" removes one (undoing the other list's entry). */
+void annotations_tag(struct rp_annotations *a, const char *change);
+
+/* The run's tags as annotated: record_tags (NULL-terminated, may be NULL), then the added ones,
+ * without the removed ones. */
+void annotations_tags(const struct rp_annotations *a, char **record_tags, struct strvec *out);
+
+/* Apply to a run.json as JSON: its "tags" become the annotated ones, "note" is set. */
+void annotations_apply_json(const struct rp_annotations *a, struct cJSON *record);
+
+#endif
