@@ -631,8 +631,10 @@ static int reconcile(sqlite3 *db, const struct rp_store *st, bool all,
 	while (s && sqlite3_step(s) == SQLITE_ROW)
 		strvec_push(&known, col_text(s, 0));
 	sqlite3_finalize(s);
-	qsort(dirs.v, dirs.n, sizeof *dirs.v, cmp_str);
-	qsort(known.v, known.n, sizeof *known.v, cmp_str);
+	if (dirs.n)
+		qsort(dirs.v, dirs.n, sizeof *dirs.v, cmp_str);
+	if (known.n)
+		qsort(known.v, known.n, sizeof *known.v, cmp_str);
 	if (exec_sql(db, "BEGIN IMMEDIATE", err) < 0)
 		goto out;
 	if (writer_init(&w, db, all) < 0) {

@@ -277,7 +277,8 @@ int mx_read_series_file(const char *path, struct mx_set *out, struct rp_err *err
 		mx_set_free(out);
 		return rp_err_set(err, RP_ERR_RUNTIME, "cannot read %s", path);
 	}
-	qsort(out->v, out->n, sizeof *out->v, series_cmp);
+	if (out->n)
+		qsort(out->v, out->n, sizeof *out->v, series_cmp);
 	return 0;
 }
 
@@ -319,6 +320,7 @@ int mx_read_summary(const char *run_dir, const struct rp_run *r, struct mx_set *
 			continue;
 		set_add(out, it->string)->sum = s;
 	}
-	qsort(out->v, out->n, sizeof *out->v, series_cmp);
+	if (out->n)
+		qsort(out->v, out->n, sizeof *out->v, series_cmp);
 	return 0;
 }
