@@ -31,8 +31,9 @@ struct runs_stamp {
 void index_runs_stamp(const struct rp_store *st, struct runs_stamp *out);
 
 /* Open the index for reading, in step with the directories: created, rebuilt or reconciled as
- * needed. Returns 0 with *out NULL (and no error) when the index cannot be used here (the store
- * or index.db is not writable): the caller scans. */
+ * needed. Returns 0 with *out NULL when the index cannot be used here: the caller scans. That is
+ * silent for a store or index.db that is not writable; when SQLite fails (a file system without
+ * the locks it needs), err->msg says why (err->kind stays RP_ERR_NONE), for a warning. */
 int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *err);
 void index_close(struct rp_index *ix);
 

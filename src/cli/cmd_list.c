@@ -500,6 +500,10 @@ int cmd_list(int argc, char **argv, struct rp_err *err)
 	size_t n = 0, total = 0;
 	if (index_open(&st, &ix, err) < 0)
 		goto out_store;
+	if (!ix && err->msg[0]) {
+		fprintf(stderr, "runpilot: warning: %s; reading the run directories instead\n", err->msg);
+		err->msg[0] = '\0';
+	}
 	if (ix) {
 		if (select_indexed(ix, &o, &runs, &n, &total, err) < 0)
 			goto out_index;

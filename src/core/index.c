@@ -817,8 +817,12 @@ int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *
 	if (open_in_step(st, &db, &first) < 0) {
 		/* A broken index (random bytes, a half-written file): it is only a cache. */
 		remove_index_files(st);
-		if (open_in_step(st, &db, err) < 0)
-			return -1;
+		struct rp_err second = {0};
+		if (open_in_step(st, &db, &second) < 0) {
+			/* SQLite cannot work here (a file system without locks, say): the caller scans */
+			snprintf(err->msg, sizeof err->msg, "%s", second.msg);
+			return 0;
+		}
 	}
 	struct rp_index *ix = xcalloc(1, sizeof *ix);
 	ix->db = db;
