@@ -16,7 +16,7 @@
 #include "util.h"
 
 const char usage_compare[] =
-	"usage: runpilot compare RUN... | --where EXPR [--json | --csv] [--sort [-]METRIC] [--all-params]\n"
+	"usage: runpilot compare RUN... | SELECTION [--json | --csv] [--sort [-]METRIC] [--all-params]\n"
 	"\n"
 	"Put runs side by side, one row each: id, name, status, duration, the params whose values\n"
 	"differ between the runs, and the last value of each metric any of them reported ('-' where\n"
@@ -25,7 +25,7 @@ const char usage_compare[] =
 	"\n"
 	"  --sort METRIC   order the rows by that metric's last value, lowest first; -METRIC for\n"
 	"                  highest first. Runs without it (or with NaN) come last, in the order given\n"
-	"  --where EXPR    the runs EXPR holds for (docs/where.md), after any RUN given\n"
+	SELECTION_USAGE
 	"  --all-params    show every param, also those that are the same in all runs\n"
 	"  --json          a JSON array: {\"id\", \"name\", \"status\", \"duration_s\", \"params\": {..},\n"
 	"                  \"metrics\": {NAME: last value, or null}} per run\n"
@@ -35,8 +35,8 @@ const char usage_compare[] =
 struct compare_opts {
 	bool json, csv, all_params;
 	const char *sort;        /* the metric, without its '-' */
-	const char *where;
 	bool descending;
+	struct run_selection sel;
 };
 
 struct cmp_run {
@@ -52,7 +52,7 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 	static const struct option longopts[] = {
 		{"json", no_argument, NULL, 'j'},       {"csv", no_argument, NULL, 'c'},
 		{"sort", required_argument, NULL, 's'}, {"all-params", no_argument, NULL, 'a'},
-		{"where", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
+		SELECTION_LONGOPTS, {NULL, 0, NULL, 0},
 	};
 	optind = 1;
 	opterr = 0;
@@ -62,7 +62,6 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 		case 'j': o->json = true; break;
 		case 'c': o->csv = true; break;
 		case 'a': o->all_params = true; break;
-		case 'w': o->where = optarg; break;
 		case 's':
 			o->descending = optarg[0] == '-';
 			o->sort = optarg + o->descending;
@@ -70,15 +69,20 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 				return rp_err_set(err, RP_ERR_USAGE, "--sort needs a metric name (-NAME: highest first)");
 			break;
 		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot compare --help`)",
-					  argv[optind - 1]);
+		default: {
+			int taken = selection_option(&o->sel, c, optarg, err);
+			if (taken < 0)
+				return -1;
+			if (!taken)
+				return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot compare --help`)",
+						  argv[optind - 1]);
+		}
 		}
 	}
 	if (o->json && o->csv)
 		return rp_err_set(err, RP_ERR_USAGE, "--json and --csv: pick one");
-	if (optind >= argc && !o->where)
-		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot compare RUN... | --where EXPR "
+	if (optind >= argc && !o->sel.given)
+		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot compare RUN... | SELECTION "
 				  "[--json | --csv] [--sort [-]METRIC] [--all-params])");
 	return optind;
 }
@@ -337,18 +341,18 @@ int cmd_compare(int argc, char **argv, struct rp_err *err)
 {
 	struct compare_opts o = {0};
 	int first = parse_compare_args(argc, argv, &o, err);
-	if (first < 0)
-		return -1;
 	struct strvec refs = {0};
-	for (int i = first; i < argc; i++)
-		strvec_push(&refs, argv[i]);
-	if (o.where && select_where(o.where, &refs, err) < 0) {
-		strvec_free(&refs);
+	if (first < 0) {
+		selection_free(&o.sel);
 		return -1;
 	}
-	if (!refs.n) {
+	for (int i = first; i < argc; i++)
+		strvec_push(&refs, argv[i]);
+	int selected = o.sel.given ? select_runs(&o.sel, &refs, err) : 0;
+	selection_free(&o.sel);
+	if (selected < 0 || !refs.n) {
 		strvec_free(&refs);
-		return rp_err_set(err, RP_ERR_USAGE, "--where '%s': no run matches", o.where);
+		return selected < 0 ? -1 : rp_err_set(err, RP_ERR_USAGE, "no run matches the selection");
 	}
 	size_t n = refs.n;
 	struct cmp_run *runs = xcalloc(n, sizeof *runs);

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "print.h"
 #include "runs.h"
+#include "select.h"
 #include "util.h"
 
 const char usage_list[] =
@@ -62,27 +63,6 @@ struct list_opts {
 	enum list_format format;
 	bool fingerprint;
 };
-
-/* WHEN: a date, an RFC 3339 time, or an age before now. */
-static int parse_when(const char *flag, const char *s, double *out, struct rp_err *err)
-{
-	double age;
-	if (parse_rfc3339(s, out) == 0)
-		return 0;
-	struct tm tm = {0};
-	const char *end = strptime(s, "%Y-%m-%d", &tm);
-	if (end && !*end) {
-		tm.tm_isdst = -1;
-		*out = (double)mktime(&tm);
-		return 0;
-	}
-	if (parse_duration(s, &age) == 0) {
-		*out = now_realtime() - age;
-		return 0;
-	}
-	return rp_err_set(err, RP_ERR_USAGE, "%s '%s': use a date (2025-11-14), an RFC 3339 time or an age (7d, 12h, 30m)",
-			  flag, s);
-}
 
 static int set_format(struct list_opts *o, enum list_format f, struct rp_err *err)
 {

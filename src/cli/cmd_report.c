@@ -18,7 +18,7 @@
 #include "util.h"
 
 const char usage_report[] =
-	"usage: runpilot report RUN... | --where EXPR -o FILE\n"
+	"usage: runpilot report RUN... | SELECTION -o FILE\n"
 	"\n"
 	"Write one HTML file comparing runs: a table of the runs (status, duration, params with the\n"
 	"ones that differ marked, resources used) and, per metric, a chart of each run's values by\n"
@@ -27,9 +27,9 @@ const char usage_report[] =
 	"number (7), a unique run name, or 'last'.\n"
 	"\n"
 	"  -o, --output FILE  write the report to FILE (replaced atomically); '-' for stdout\n"
-	"  --where EXPR       the runs EXPR holds for (docs/where.md), after any RUN given\n";
+	SELECTION_USAGE;
 
-#define USAGE_LINE "runpilot report RUN... | --where EXPR -o FILE"
+#define USAGE_LINE "runpilot report RUN... | SELECTION -o FILE"
 
 struct report_run {
 	struct rp_store st;
@@ -48,19 +48,22 @@ struct report {
 
 /* ---- options ---- */
 
-static int parse_args(int argc, char **argv, const char **out, const char **where, struct rp_err *err)
+static int parse_args(int argc, char **argv, const char **out, struct run_selection *sel, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
-						 {"where", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'}, SELECTION_LONGOPTS,
+						 {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
 	*out = NULL;
-	*where = NULL;
-	int c;
+	int c, taken;
 	while ((c = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
+		if ((taken = selection_option(sel, c, optarg, err)) != 0) {
+			if (taken < 0)
+				return -1;
+			continue;
+		}
 		switch (c) {
 		case 'o': *out = optarg; break;
-		case 'w': *where = optarg; break;
 		case ':':
 			return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value (usage: " USAGE_LINE ")",
 					  argv[optind - 1]);
@@ -69,7 +72,7 @@ static int parse_args(int argc, char **argv, const char **out, const char **wher
 					  argv[optind - 1]);
 		}
 	}
-	if (optind >= argc && !*where)
+	if (optind >= argc && !sel->given)
 		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: " USAGE_LINE ")");
 	if (!*out)
 		return rp_err_set(err, RP_ERR_USAGE, "missing -o FILE, where to write the report (usage: " USAGE_LINE ")");
@@ -496,21 +499,22 @@ static int write_report(const char *path, const char *buf, size_t len, struct rp
 
 int cmd_report(int argc, char **argv, struct rp_err *err)
 {
-	const char *out, *where;
-	int first = parse_args(argc, argv, &out, &where, err);
-	if (first < 0 || check_output(out, err) < 0)
-		return -1;
+	const char *out;
+	struct run_selection sel = {0};
 	struct report rep = {0};
 	struct strvec refs = {0};
 	char *buf = NULL;
 	size_t len = 0;
 	int rc = -1;
+	int first = parse_args(argc, argv, &out, &sel, err);
+	if (first < 0 || check_output(out, err) < 0)
+		goto out;
 	for (int i = first; i < argc; i++)
 		strvec_push(&refs, argv[i]);
-	if (where && select_where(where, &refs, err) < 0)
+	if (sel.given && select_runs(&sel, &refs, err) < 0)
 		goto out;
 	if (!refs.n) {
-		rp_err_set(err, RP_ERR_USAGE, "--where '%s': no run matches", where);
+		rp_err_set(err, RP_ERR_USAGE, "no run matches the selection");
 		goto out;
 	}
 	if (load_runs(refs.v, refs.n, &rep, err) < 0 || render(&rep, &buf, &len, err) < 0 ||
@@ -527,5 +531,6 @@ out:
 	free(buf);
 	free_report(&rep);
 	strvec_free(&refs);
+	selection_free(&sel);
 	return rc;
 }

@@ -12,41 +12,43 @@
 #include "util.h"
 
 const char usage_rm[] =
-	"usage: runpilot rm RUN... | --where EXPR [--yes] [--purge]\n"
+	"usage: runpilot rm RUN... | SELECTION [--yes] [--purge]\n"
 	"\n"
 	"Move runs to the trash ($RUNPILOT_HOME/trash/): they leave list and the other commands, and\n"
 	"`runpilot restore RUN` brings them back. A running run is never removed. On a terminal rm asks\n"
 	"first; elsewhere it needs --yes.\n"
 	"\n"
-	"  --where EXPR   the runs EXPR holds for (docs/where.md), after any RUN given\n"
-	"  -y, --yes      do not ask\n"
-	"  --purge        delete for good instead (runs in the trash too: rm --purge rp_0007)\n";
+	SELECTION_USAGE
+	"  -y, --yes         do not ask\n"
+	"  --purge           delete for good instead (runs in the trash too: rm --purge rp_0007)\n";
 
 struct rm_opts {
-	const char *where;
+	struct run_selection sel;
 	bool yes, purge;
 };
 
 static int parse_rm_args(int argc, char **argv, struct rm_opts *o, struct rp_err *err)
 {
-	static const struct option longopts[] = {{"where", required_argument, NULL, 'w'},
-						 {"yes", no_argument, NULL, 'y'},
-						 {"purge", no_argument, NULL, 'p'},
-						 {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {SELECTION_LONGOPTS, {"yes", no_argument, NULL, 'y'},
+						 {"purge", no_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
 	optind = 1;
 	opterr = 0;
-	int c;
+	int c, taken;
 	while ((c = getopt_long(argc, argv, ":y", longopts, NULL)) != -1) {
+		if ((taken = selection_option(&o->sel, c, optarg, err)) != 0) {
+			if (taken < 0)
+				return -1;
+			continue;
+		}
 		switch (c) {
-		case 'w': o->where = optarg; break;
 		case 'y': o->yes = true; break;
 		case 'p': o->purge = true; break;
 		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default: return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot rm --help`)", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc && !o->where)
-		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot rm RUN... | --where EXPR [--yes] [--purge])");
+	if (optind >= argc && !o->sel.given)
+		return rp_err_set(err, RP_ERR_USAGE, "missing RUN (usage: runpilot rm RUN... | SELECTION [--yes] [--purge])");
 	return optind;
 }
 
@@ -130,8 +132,10 @@ int cmd_rm(int argc, char **argv, struct rp_err *err)
 {
 	struct rm_opts o = {0};
 	int first = parse_rm_args(argc, argv, &o, err);
-	if (first < 0)
+	if (first < 0) {
+		selection_free(&o.sel);
 		return -1;
+	}
 	struct strvec refs = {0}, ids = {0};
 	struct rp_store st;
 	int rc = -1;
@@ -139,10 +143,10 @@ int cmd_rm(int argc, char **argv, struct rp_err *err)
 		strvec_push(&refs, argv[i]);
 	if (store_open(&st, false, err) < 0)
 		goto out_refs;
-	if (o.where && select_where(o.where, &refs, err) < 0)
+	if (o.sel.given && select_runs(&o.sel, &refs, err) < 0)
 		goto out;
 	if (!refs.n) {
-		fprintf(stderr, "runpilot: --where '%s': no run matches; nothing removed\n", o.where);
+		fprintf(stderr, "runpilot: no run matches the selection; nothing removed\n");
 		rc = 0;
 		goto out;
 	}
@@ -174,5 +178,6 @@ out:
 out_refs:
 	strvec_free(&refs);
 	strvec_free(&ids);
+	selection_free(&o.sel);
 	return rc;
 }

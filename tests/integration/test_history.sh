@@ -175,3 +175,12 @@ wait_for "[ \"\$(json '$RUNPILOT_HOME/runs/$LID/run.json' 'd[\"status\"]' 2>/dev
 rp rm --yes "$LID" >/dev/null 2>"$T/err"; rc=$?
 check "rm refuses a running run" sh -c "[ $rc -eq 2 ] && grep -q 'is running' '$T/err' && test -d '$RUNPILOT_HOME/runs/$LID'"
 kill -INT $P; wait $P 2>/dev/null
+
+# --- list's other filters work for compare, report and rm too ------------------------------------
+check "compare --status --tag" test "$(rp compare --status success --tag best --csv | cut -d, -f1 | tail -n +2 | tr '\n' ' ')" = "rp_0002 rp_0100 "
+rp report --name 'tra*' --tag best --since 1h -o "$T/r2.html" >/dev/null 2>&1
+check "report --name --tag --since" sh -c "grep -q 'rp_0002' '$T/r2.html' && ! grep -q 'rp_0001' '$T/r2.html'"
+rp rm --yes --status cancelled --name slow >/dev/null 2>&1
+check "rm --status --name" sh -c "! '$RUNPILOT_BIN' list --status cancelled | grep -q ' slow '"
+rp compare --status bogus >/dev/null 2>"$T/err"; rc=$?
+check "a bad --status is a usage error for compare too" sh -c "[ $rc -eq 2 ] && grep -q \"status 'bogus'\" '$T/err'"

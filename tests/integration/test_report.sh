@@ -136,7 +136,7 @@ check "the same runs give the same page (but for the generated-at line)" \
 	bash -c "diff <(grep -v 'class=\"meta generated\"' '$T/report.html') <(grep -v 'class=\"meta generated\"' '$T/again.html') >/dev/null"
 rp report last -o - >"$T/stdout.html" 2>/dev/null
 check "-o - writes the page to stdout" sh -c "head -n1 '$T/stdout.html' | grep -qi '^<!DOCTYPE html>'"
-check "help report" sh -c "'$RUNPILOT_BIN' help report | grep -q '^usage: runpilot report RUN... | --where EXPR -o FILE'"
+check "help report" sh -c "'$RUNPILOT_BIN' help report | grep -q '^usage: runpilot report RUN... | SELECTION -o FILE'"
 check "report is in the command list" sh -c "'$RUNPILOT_BIN' --help | grep -q '^  report '"
 
 # --- hostile text, missing metrics, values that are not finite ----------------------------
