@@ -24,6 +24,9 @@ struct strvec {
 void strvec_push(struct strvec *sv, const char *s);
 void strvec_pushf(struct strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strvec_free(struct strvec *sv);
+/* Levenshtein distance of a[0..na) and b[0..nb), ignoring case ("did you mean"): large (99)
+ * for strings over 64 bytes. */
+size_t edit_distance(const char *a, size_t na, const char *b, size_t nb);
 /* The items joined with sep, as a new string ("" when empty). */
 char *strvec_join(const struct strvec *sv, const char *sep);
 /* Never NULL: an empty vector gives a pointer to a NULL entry. */

@@ -97,6 +97,30 @@ void strvec_free(struct strvec *sv)
 	sv->n = sv->cap = 0;
 }
 
+size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
+{
+	size_t row[65];
+	if (na > 64 || nb > 64)
+		return 99;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= na; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= nb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[nb];
+}
+
 char *strvec_join(const struct strvec *sv, const char *sep)
 {
 	size_t len = 1, sl = strlen(sep);

@@ -234,38 +234,13 @@ static int want_kind(struct loader *L, const yaml_node_t *n, yaml_node_type_t t,
 
 /* ---- "did you mean" ---- */
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t *row = xcalloc(lb + 1, sizeof *row);
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
-			size_t best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	size_t d = row[lb];
-	free(row);
-	return d;
-}
 
 static const char *closest(const char *word, const char *const *known)
 {
 	const char *best = NULL;
 	size_t best_d = (size_t)-1;
 	for (size_t i = 0; known[i]; i++) {
-		size_t d = edit_distance(word, known[i]);
+		size_t d = edit_distance(word, strlen(word), known[i], strlen(known[i]));
 		if (d < best_d) {
 			best_d = d;
 			best = known[i];

@@ -315,32 +315,6 @@ static bool is_key_char(char c)
 	return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-' || c == '/';
 }
 
-/* Levenshtein distance of two short strings, case-insensitive; large for long ones. */
-static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb)
-{
-	size_t row[33];
-	if (na > 32 || nb > 32)
-		return 99;
-	for (size_t j = 0; j <= nb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= na; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= nb; j++) {
-			size_t up = row[j];
-			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-			size_t best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[nb];
-}
-
 static bool close_to(const char *w, size_t n, const char *name)
 {
 	size_t len = strlen(name);
