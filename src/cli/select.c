@@ -18,8 +18,8 @@ int parse_when(const char *flag, const char *s, double *out, struct rp_err *err)
 	struct tm tm = {0};
 	const char *end = strptime(s, "%Y-%m-%d", &tm);
 	if (end && !*end) {
-		tm.tm_isdst = -1;
-		*out = (double)mktime(&tm);
+		/* a date is a UTC day, as in --where */
+		*out = (double)timegm(&tm);
 		return 0;
 	}
 	if (parse_duration(s, &age) == 0) {
