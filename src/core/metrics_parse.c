@@ -5,9 +5,9 @@
  * line; a JSON object per line with numeric fields; `step N` and `epoch N[/M]` set the step.
  * A key starts with a letter or '_' after the line's start, a space or one of ",;|([{", and uses
  * letters, digits and "_.-/"; a value is a whole number token (int, float, nan, inf) ended by
- * the line's end, a space or one of ",;|)]}". A line with neither form's marks (": ", '=', '"')
- * is skipped before it is looked at: output is scanned with memchr from mark to mark, and lines
- * are only found around the marks.
+ * the line's end, a space or one of ",;|)]}". A line without a mark (": " or '=' with a number
+ * after it, or a JSON '":') is skipped before it is looked at: output is scanned with memchr
+ * from mark to mark, and lines are only found around the marks.
  *
  * Custom patterns are PCRE2 regexes (JIT-compiled where possible) matched on every line that
  * holds the literal byte PCRE2 says each match needs. */
@@ -555,12 +555,32 @@ void mx_parse_line(struct mx_parser *p, const char *line, size_t n, mx_emit_fn e
 	}
 }
 
-/* A mark the default forms need at c: ": " or ':' after a quote (JSON), or '='. */
+/* Could a number start here (after spaces)? What the prefilter asks of a mark's right side. */
+static bool number_follows(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p == end)
+		return false;
+	char c = *p;
+	return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'n' || c == 'N' || c == 'i' ||
+	       c == 'I';
+}
+
+/* A mark the default forms need at c, with a number after it: ": " or ':' after a quote (JSON),
+ * or '='. A log line like "INFO trainer: batch 7 done" has none and is never parsed. */
 static bool is_mark(const char *c, const char *start, const char *end)
 {
 	if (*c == '=')
-		return true;
-	return (c + 1 < end && (c[1] == ' ' || c[1] == '\t')) || (c > start && c[-1] == '"');
+		return number_follows(c + 1, end);
+	if (c > start && c[-1] == '"') {
+		/* JSON: a number, or a string ("nan", "inf") */
+		const char *v = c + 1;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		return number_follows(v, end) || (v < end && *v == '"');
+	}
+	return c + 1 < end && (c[1] == ' ' || c[1] == '\t') && number_follows(c + 1, end);
 }
 
 /* The first c in [s, end), or end. */
@@ -575,11 +595,13 @@ struct marks {
 	const char *colon, *eq;   /* NULL: not searched yet; end: none */
 };
 
-/* The next mark at or after s, or end: the earlier of the next ':' that is a mark and the next '='. */
+/* The next mark at or after s, or end: the earlier of the next ':' and the next '=' that are marks. */
 static const char *next_mark(struct marks *mk, const char *s, const char *start, const char *end)
 {
 	if (!mk->eq || mk->eq < s)
 		mk->eq = find_from(s, end, '=');
+	while (mk->eq < end && !is_mark(mk->eq, start, end))
+		mk->eq = find_from(mk->eq + 1, end, '=');
 	if (!mk->colon || mk->colon < s)
 		mk->colon = find_from(s, end, ':');
 	while (mk->colon < end && !is_mark(mk->colon, start, end))
