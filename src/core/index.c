@@ -173,10 +173,15 @@ static int writer_init(struct writer *w, sqlite3 *db, bool fresh)
 	memset(w, 0, sizeof *w);
 	w->db = db;
 	w->fresh = fresh;
-	for (int i = 0; i < W_COUNT; i++)
-		if (!(w->st[i] = prepare(db, writer_sql[i])))
-			return -1;
 	return 0;
+}
+
+/* Statement i, prepared the first time it is needed (a supervisor's one run needs few). */
+static sqlite3_stmt *stmt(struct writer *w, int i)
+{
+	if (!w->st[i])
+		w->st[i] = prepare(w->db, writer_sql[i]);
+	return w->st[i];
 }
 
 static void writer_free(struct writer *w)
@@ -188,6 +193,8 @@ static void writer_free(struct writer *w)
 /* Run statement i with its values bound by the caller; resets it for the next use. */
 static int run_stmt(struct writer *w, int i)
 {
+	if (!w->st[i])
+		return -1;
 	int rc = sqlite3_step(w->st[i]);
 	sqlite3_reset(w->st[i]);
 	sqlite3_clear_bindings(w->st[i]);
@@ -197,6 +204,8 @@ static int run_stmt(struct writer *w, int i)
 static void delete_run_rows(struct writer *w, const char *id, bool runs_too)
 {
 	for (int i = W_DEL_PARAMS; i <= (runs_too ? W_DEL_RUN : W_DEL_METRICS); i++) {
+		if (!stmt(w, i))
+			continue;
 		sqlite3_bind_text(w->st[i], 1, id, -1, SQLITE_STATIC);
 		run_stmt(w, i);
 	}
@@ -217,8 +226,10 @@ static double json_time(const cJSON *o, const char *key)
 
 static int insert_params(struct writer *w, const char *id, const cJSON *params)
 {
-	sqlite3_stmt *s = w->st[W_PARAM];
 	for (const cJSON *p = cJSON_IsObject(params) ? params->child : NULL; p; p = p->next) {
+		sqlite3_stmt *s = stmt(w, W_PARAM);
+		if (!s)
+			return -1;
 		if (!p->string)
 			continue;
 		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -247,6 +258,8 @@ static int insert_tags(struct writer *w, const char *id, const cJSON *tags)
 	for (const cJSON *t = cJSON_IsArray(tags) ? tags->child : NULL; t; t = t->next) {
 		if (!cJSON_IsString(t))
 			continue;
+		if (!stmt(w, W_TAG))
+			return -1;
 		sqlite3_bind_text(w->st[W_TAG], 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(w->st[W_TAG], 2, t->valuestring, -1, SQLITE_STATIC);
 		if (run_stmt(w, W_TAG) < 0)
@@ -257,8 +270,10 @@ static int insert_tags(struct writer *w, const char *id, const cJSON *tags)
 
 static int insert_metrics(struct writer *w, const char *id, const cJSON *metrics)
 {
-	sqlite3_stmt *s = w->st[W_METRIC];
 	for (const cJSON *m = cJSON_IsObject(metrics) ? metrics->child : NULL; m; m = m->next) {
+		sqlite3_stmt *s = stmt(w, W_METRIC);
+		if (!s)
+			return -1;
 		double last, min, max;
 		if (!m->string || !mx_value_from_json(cJSON_GetObjectItemCaseSensitive(m, "last"), &last))
 			continue;
@@ -306,7 +321,9 @@ static int upsert_json(struct writer *w, const char *id, const char *stamp, cons
 {
 	if (!w->fresh)
 		delete_run_rows(w, id, false);
-	sqlite3_stmt *s = w->st[W_RUN];
+	sqlite3_stmt *s = stmt(w, W_RUN);
+	if (!s)
+		return -1;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, store_id_number(id));
 	if (j) {
