@@ -2,9 +2,9 @@
  * reading history stays fast at 100,000 runs. The directories stay the source of truth: deleting
  * index.db loses nothing.
  *
- * Kept in step two ways. The supervisor upserts its run's row with the final run.json (the
- * earlier records are left to readers: SQLite stays off the start path and out of the
- * supervisor's memory while the job runs). Readers check cheaply that the set of run directories is the one the index knows (runs/'s
+ * Kept in step two ways. The supervisor upserts its run's row each time it writes run.json after
+ * the first (the "running" record and the final one; the first is left to readers, off the start
+ * path). Readers check cheaply that the set of run directories is the one the index knows (runs/'s
  * mtime and link count, chained by each supervisor from before its mkdir to after it) and
  * reconcile when it is not; rows still "running" are checked against their run.json each time. An
  * index that is missing, corrupt or of another schema is rebuilt. A store whose index cannot be

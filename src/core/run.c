@@ -110,9 +110,8 @@ static void init_record(struct run_ctx *c)
 	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides));
 }
 
-/* The run's row in the index, with the final record. While the job runs the supervisor keeps
- * SQLite out of its memory: the first reader after this run's mkdir finds it (runs/ changed) and
- * indexes it as running. */
+/* The run's row in the index, after a record write: the running record (off the start path,
+ * 0.1 s in) and the final one. A run that ends sooner is indexed once, at its end. */
 static void note_in_index(struct run_ctx *c)
 {
 	index_note_run(&c->store, c->run_dir, &c->rec, &c->stamp_before, &c->stamp_after);
@@ -252,6 +251,7 @@ static void record_running(void *ctx)
 	if (fsync_path(c->store.runs_dir) < 0)
 		warn(c, "%s: cannot flush %s: %s", c->id, c->store.runs_dir, strerror(errno));
 	trace_phase("run.json updated (running)");
+	note_in_index(c);
 	collect_orphans(c);
 }
 

@@ -112,6 +112,8 @@ P=$!
 wait_for "grep -q started '$T/slow.err'" 10
 D=$RUNPILOT_HOME/runs/$(sed -n 's/^runpilot: run \(rp_[0-9]*\) started.*/\1/p' "$T/slow.err")
 wait_for "[ \"\$(json '$D/run.json' 'd[\"status\"]' 2>/dev/null)\" = running ]" 10
+check "the supervisor indexes its run as running (no reader in between)" \
+	wait_for "index_rows | grep -qx '$(basename "$D") running'" 5
 "$RUNPILOT_BIN" list >/dev/null
 check "a running run is listed running" sh -c "'$RUNPILOT_BIN' list | grep -Eq '^$(basename "$D") +slow +running'"
 wait $P
@@ -160,6 +162,12 @@ check "rm: list no longer has it, and the index agrees" sh -c "! '$RUNPILOT_BIN'
 rp restore rp_0004 >/dev/null 2>&1
 check "restore brings it back" sh -c "'$RUNPILOT_BIN' list | grep -Eq '^rp_0004 +other +failed'"
 check "...and the index agrees with the directories" test "$(index_rows)" = "$(dir_rows)"
+# what an rm interrupted between its rename and the index update leaves: the directory moved,
+# the row still there
+mv "$RUNPILOT_HOME/runs/rp_0004" "$RUNPILOT_HOME/trash/rp_0004"
+check "an interrupted rm: list agrees with the directories" sh -c "! '$RUNPILOT_BIN' list | grep -q '^rp_0004 '"
+rp restore rp_0004 >/dev/null 2>&1
+check "...and restore undoes it" sh -c "'$RUNPILOT_BIN' list | grep -q '^rp_0004 '"
 rp rm --yes --where 'status = failed' >/dev/null 2>&1
 check "rm --where" sh -c "test -d '$RUNPILOT_HOME/trash/rp_0004' && ! '$RUNPILOT_BIN' list | grep -q ' failed'"
 rp rm --yes --purge rp_0004 >/dev/null 2>&1
