@@ -506,26 +506,51 @@ static int index_one_dir(struct writer *w, const struct rp_store *st, const char
 }
 
 #define PARSE_BATCH 512
+/* Parsing costs more than writing: two threads parse the next batch while this one writes. */
+#define PARSE_THREADS 2
+#define PARSE_SHARE (PARSE_BATCH / PARSE_THREADS)
 
-/* A batch of directories parsed on a thread of its own. */
+/* A share of a batch of directories parsed on a thread of its own. */
 struct parse_batch {
 	const struct rp_store *st;
 	char **ids;
-	struct parsed *out;
+	struct parsed *out;       /* PARSE_SHARE slots */
 	size_t n;
 	struct tbuf_read *buf;    /* kept by the caller from batch to batch */
 };
 
-/* Parses into out, first freeing what it held (the batch before last, already written): the
- * thread that allocates the trees frees them, so the two threads never contend for one heap. */
+/* Parses into out, first freeing what its slots held (the batch before last, already written):
+ * the thread that allocates the trees frees them, so threads never contend for one heap. */
 static void *parse_batch_thread(void *arg)
 {
 	struct parse_batch *b = arg;
-	for (size_t i = 0; i < PARSE_BATCH; i++)
+	for (size_t i = 0; i < PARSE_SHARE; i++)
 		parsed_free(&b->out[i]);
 	for (size_t i = 0; i < b->n; i++)
 		parse_dir_buf(b->st, b->ids[i], &b->out[i], b->buf);
 	return NULL;
+}
+
+/* Parse ids[0..n) into out (PARSE_BATCH slots), a share to each thread; threaded[k] says
+ * whether share k runs on a thread (else it ran here already). */
+static void parse_batch_start(const struct rp_store *st, char **ids, size_t n, struct parsed *out,
+			      struct tbuf_read *bufs, struct parse_batch *shares, pthread_t *threads, bool *threaded)
+{
+	for (int k = 0; k < PARSE_THREADS; k++) {
+		size_t from = (size_t)k * PARSE_SHARE;
+		size_t cnt = n > from ? (n - from < PARSE_SHARE ? n - from : PARSE_SHARE) : 0;
+		shares[k] = (struct parse_batch){st, ids + from, out + from, cnt, &bufs[k]};
+		threaded[k] = pthread_create(&threads[k], NULL, parse_batch_thread, &shares[k]) == 0;
+		if (!threaded[k])
+			parse_batch_thread(&shares[k]);
+	}
+}
+
+static void parse_batch_wait(pthread_t *threads, const bool *threaded)
+{
+	for (int k = 0; k < PARSE_THREADS; k++)
+		if (threaded[k])
+			pthread_join(threads[k], NULL);
 }
 
 /* ---- opening ---- */
@@ -597,31 +622,30 @@ static int index_all(struct writer *w, const struct rp_store *st, const struct s
 		     void (*progress)(void *ctx, size_t done, size_t total), void *ctx)
 {
 	struct parsed *cur = xcalloc(PARSE_BATCH, sizeof *cur), *next = xcalloc(PARSE_BATCH, sizeof *next);
-	struct tbuf_read buf = {0};
-	struct parse_batch b = {st, dirs->v, cur, dirs->n < PARSE_BATCH ? dirs->n : PARSE_BATCH, &buf};
-	parse_batch_thread(&b);
-	size_t done = 0, cur_n = b.n;
+	struct tbuf_read bufs[PARSE_THREADS] = {{0}};
+	struct parse_batch shares[PARSE_THREADS];
+	pthread_t threads[PARSE_THREADS];
+	bool threaded[PARSE_THREADS];
+	size_t cur_n = dirs->n < PARSE_BATCH ? dirs->n : PARSE_BATCH;
+	parse_batch_start(st, dirs->v, cur_n, cur, bufs, shares, threads, threaded);
+	parse_batch_wait(threads, threaded);
+	size_t done = 0;
 	int complete = 1;
 	while (cur_n) {
 		size_t pos = done + cur_n;
-		struct parse_batch nb = {st, dirs->v + pos, next, dirs->n - pos < PARSE_BATCH ? dirs->n - pos : PARSE_BATCH,
-					 &buf};
-		pthread_t t;
-		bool threaded = nb.n && pthread_create(&t, NULL, parse_batch_thread, &nb) == 0;
-		if (nb.n && !threaded)
-			parse_batch_thread(&nb);
+		size_t next_n = dirs->n - pos < PARSE_BATCH ? dirs->n - pos : PARSE_BATCH;
+		parse_batch_start(st, dirs->v + pos, next_n, next, bufs, shares, threads, threaded);
 		for (size_t i = 0; i < cur_n; i++)
 			if (index_parsed(w, st, &cur[i]) == 1)
 				complete = 0;
-		if (threaded)
-			pthread_join(t, NULL);
+		parse_batch_wait(threads, threaded);
 		done += cur_n;
 		if (progress)
 			progress(ctx, done, dirs->n);
 		struct parsed *swap = cur;
 		cur = next;
 		next = swap;
-		cur_n = nb.n;
+		cur_n = next_n;
 	}
 	for (size_t i = 0; i < PARSE_BATCH; i++) {
 		parsed_free(&cur[i]);
@@ -629,7 +653,8 @@ static int index_all(struct writer *w, const struct rp_store *st, const struct s
 	}
 	free(cur);
 	free(next);
-	free(buf.p);
+	for (int k = 0; k < PARSE_THREADS; k++)
+		free(bufs[k].p);
 	return complete;
 }
 

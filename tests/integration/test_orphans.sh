@@ -50,6 +50,8 @@ fi
 rp list > "$T/list" 2> "$T/list.err"
 check "list shows it lost, never silently drops it" grep -Eq "^$(basename "$D") +quick +lost" "$T/list"
 check "show shows it lost" sh -c "'$RUNPILOT_BIN' show $(basename "$D") | grep -Eq '^Status +lost'"
+check "list --json has its record from the claim (lost, its name), not 'unreadable'" \
+	test "$(rp list --json 2>/dev/null | python3 -c 'import json,sys; print([(r["status"], r.get("name")) for r in json.load(sys.stdin) if r["id"] == sys.argv[1]])' "$(basename "$D")")" = "[('lost', 'quick')]"
 check "readers wrote nothing" test ! -e "$D/run.json"
 rp run -q "$W/quick.yaml" --runner local > /dev/null 2>&1
 check "the next run records it lost" test "$(status_of "$D")" = lost
