@@ -16,4 +16,7 @@ echo
 echo "== runpilot show last"
 "$RP" show last
 echo
+echo "== runpilot metrics last"
+"$RP" metrics last
+echo
 echo "(runs are kept in $RUNPILOT_HOME)"
