@@ -107,14 +107,6 @@ static void free_run(struct cmp_run *c)
 	free(c->dir);
 }
 
-/* A param's value as text: strings as they are, other values as JSON; NULL when absent. */
-static char *param_text(const struct rp_run *r, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->params, key);
-	if (!v)
-		return NULL;
-	return cJSON_IsString(v) ? xstrdup(v->valuestring) : cJSON_PrintUnformatted(v);
-}
 
 static bool strvec_has(const struct strvec *sv, const char *s)
 {

@@ -327,14 +327,10 @@ static void cell(const struct rp_store *st, struct listed *l, const char *col, b
 			snprintf(out, n, "%.12s", fp + 7);
 	} else if (!strncmp(col, "params.", 7)) {
 		const struct rp_run *r = record_of(st, l);
-		const cJSON *p = r ? cJSON_GetObjectItemCaseSensitive(r->params, col + 7) : NULL;
-		if (cJSON_IsString(p))
-			snprintf(out, n, "%s", p->valuestring);
-		else if (p) {
-			char *t = cJSON_PrintUnformatted(p);
+		char *t = r ? param_text(r, col + 7) : NULL;
+		if (t)
 			snprintf(out, n, "%s", t);
-			free(t);
-		}
+		free(t);
 	} else if (!strncmp(col, "metrics.", 8)) {
 		const struct rp_run *r = record_of(st, l);
 		const cJSON *m = r ? cJSON_GetObjectItemCaseSensitive(record_section(r, "metrics"), col + 8) : NULL;

@@ -230,14 +230,6 @@ static void page_head(FILE *f, const struct report *rep)
 		RUNPILOT_VERSION);
 }
 
-/* A param's value as text, NULL when the run has no such param. */
-static char *param_text(const struct rp_run *r, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->params, key);
-	if (!v)
-		return NULL;
-	return cJSON_IsString(v) ? xstrdup(v->valuestring) : cJSON_PrintUnformatted(v);
-}
 
 /* The params of every run, in the order they first appear. */
 static void param_keys(const struct report *rep, struct strvec *keys)

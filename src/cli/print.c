@@ -67,6 +67,14 @@ void fmt_status(const struct rp_run *r, char *out, size_t n)
 	}
 }
 
+char *param_text(const struct rp_run *r, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->params, key);
+	if (!v)
+		return NULL;
+	return cJSON_IsString(v) ? xstrdup(v->valuestring) : cJSON_PrintUnformatted(v);
+}
+
 void print_json_string(FILE *f, const char *s)
 {
 	cJSON *j = cJSON_CreateString(s);

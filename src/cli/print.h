@@ -16,6 +16,10 @@ void fmt_local_time(double epoch, char *out, size_t n);
 /* "success", "failed (oom)", "failed (exit 3)", "failed (SIGSEGV)", "lost" */
 void fmt_status(const struct rp_run *r, char *out, size_t n);
 
+/* A param's value as text: a string as it is, other values as JSON; NULL when the run has no
+ * such param. Owned by the caller. */
+char *param_text(const struct rp_run *r, const char *key);
+
 /* s as a JSON string, quoted and escaped. */
 void print_json_string(FILE *f, const char *s);
 /* s as one CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
