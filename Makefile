@@ -103,8 +103,8 @@ $(BUILD)/hooks/%.o: %.c | $(DEPS_OK)
 $(BUILD)/src/fingerprint/git.o: CFLAGS += -DLIBGIT2_SONAME='"$(LIBGIT2_SONAME)"'
 LIBGIT2_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libgit2.so 2>/dev/null | awk '/SONAME/ {print $$2}')
 
-# libarchive likewise, only when an image is imported or unpacked (src/image/archive.c).
-$(BUILD)/src/image/archive.o: CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
+# libarchive likewise, only when an image is imported or unpacked (src/base/archive_api.c).
+$(BUILD)/src/base/archive_api.o: CFLAGS += -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"'
 LIBARCHIVE_SONAME = $(shell objdump -p /usr/lib/$$(gcc -print-multiarch)/libarchive.so 2>/dev/null | awk '/SONAME/ {print $$2}')
 # The image unit test writes its hostile tars with libarchive.
 $(BUILD)/tests/test_image: LDLIBS += -larchive

@@ -19,7 +19,7 @@
 #   4. cJSON does not appear in sandbox/.
 set -u
 
-base_h="err.h util.h log.h testhooks.h"
+base_h="err.h util.h log.h testhooks.h archive_api.h"
 sandbox_h="sandbox.h cgroup.h meter.h sb_init.h"
 fingerprint_h="fingerprint.h"
 image_h="image.h"

@@ -43,7 +43,7 @@ static char *link_member(const char *name, const char *target)
 	return out;
 }
 
-static int read_member_data(struct bundle *b, const struct img_archive_api *a, struct archive *ar,
+static int read_member_data(struct bundle *b, const struct rp_archive_api *a, struct archive *ar,
 			    struct bundle_member *m, struct rp_err *err)
 {
 	m->file = next_stage_file(b);
@@ -75,7 +75,7 @@ static int read_member_data(struct bundle *b, const struct img_archive_api *a, s
 	return img_hashw_close(&w, m->hex, err);
 }
 
-static int read_tar_entry(struct bundle *b, const struct img_archive_api *a, struct archive *ar,
+static int read_tar_entry(struct bundle *b, const struct rp_archive_api *a, struct archive *ar,
 			  struct archive_entry *e, struct rp_err *err)
 {
 	const char *raw = a->entry_pathname(e);
@@ -105,7 +105,7 @@ static int read_tar_entry(struct bundle *b, const struct img_archive_api *a, str
 
 static int read_tar(struct bundle *b, const char *path, struct rp_err *err)
 {
-	const struct img_archive_api *a = img_archive(err);
+	const struct rp_archive_api *a = rp_archive(err);
 	if (!a)
 		return -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

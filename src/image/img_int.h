@@ -13,6 +13,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "archive_api.h"
+
 /* --- ref.c: references ------------------------------------------------------------------- */
 /* A parsed reference in its familiar form: repo "busybox" (docker.io/library/ dropped),
  * "ghcr.io/org/x", "user/app"; tag "latest" when none was given and no digest either. */
@@ -67,32 +69,9 @@ void img_err_one_line(struct rp_err *err);
 /* <home>/images/blobs/sha256/<hex> (owned). */
 char *img_blob_path(const char *home, const char *hex);
 
-/* --- archive.c: libarchive, loaded on first use ------------------------------------------- */
-/* The libarchive calls we make, found by name in the loaded library (their own prototypes). */
-struct img_archive_api {
-	__typeof__(archive_read_new) *read_new;
-	__typeof__(archive_read_support_filter_all) *support_filter_all;
-	__typeof__(archive_read_support_format_tar) *support_format_tar;
-	__typeof__(archive_read_open_fd) *open_fd;
-	__typeof__(archive_read_next_header) *next_header;
-	__typeof__(archive_read_data_block) *data_block;
-	__typeof__(archive_read_data_skip) *data_skip;
-	__typeof__(archive_error_string) *error_string;
-	__typeof__(archive_read_free) *read_free;
-	__typeof__(archive_entry_pathname) *entry_pathname;
-	__typeof__(archive_entry_filetype) *entry_filetype;
-	__typeof__(archive_entry_perm) *entry_perm;
-	__typeof__(archive_entry_size) *entry_size;
-	__typeof__(archive_entry_size_is_set) *entry_size_is_set;
-	__typeof__(archive_entry_symlink) *entry_symlink;
-	__typeof__(archive_entry_hardlink) *entry_hardlink;
-	__typeof__(archive_entry_mtime) *entry_mtime;
-	__typeof__(archive_entry_mtime_nsec) *entry_mtime_nsec;
-};
-/* The loaded API, or NULL with err when libarchive cannot be loaded. */
-const struct img_archive_api *img_archive(struct rp_err *err);
+/* --- archive.c: reading tars (libarchive through archive_api.h) --------------------------- */
 /* A reader on fd (any compression libarchive detects, tar format). */
-struct archive *img_archive_open(const struct img_archive_api *a, int fd, const char *what, struct rp_err *err);
+struct archive *img_archive_open(const struct rp_archive_api *a, int fd, const char *what, struct rp_err *err);
 
 /* --- layer.c: applying layer tars to a tree ------------------------------------------------ */
 /* An entry's path made relative and checked: no "..", not absolute. Owned; "" for the root

@@ -251,7 +251,7 @@ static int remove_at(int dir_fd, const char *name)
 
 /* --- entries -------------------------------------------------------------------------------- */
 
-static int write_data(struct img_tree *t, const struct img_archive_api *a, struct archive *ar, int fd,
+static int write_data(struct img_tree *t, const struct rp_archive_api *a, struct archive *ar, int fd,
 		      long long size, const char *raw, struct rp_err *err)
 {
 	for (;;) {
@@ -281,7 +281,7 @@ static int write_data(struct img_tree *t, const struct img_archive_api *a, struc
 	return 0;
 }
 
-static void entry_times(const struct img_archive_api *a, struct archive_entry *e, struct timespec ts[2])
+static void entry_times(const struct rp_archive_api *a, struct archive_entry *e, struct timespec ts[2])
 {
 	ts[0].tv_sec = ts[1].tv_sec = a->entry_mtime(e);
 	ts[0].tv_nsec = ts[1].tv_nsec = a->entry_mtime_nsec(e);
@@ -295,7 +295,7 @@ static mode_t kept_mode(mode_t perm)
 	return perm & (S_IRWXU | S_IRWXG | S_IRWXO | S_ISVTX);
 }
 
-static int make_file(struct img_tree *t, const struct img_archive_api *a, struct archive *ar,
+static int make_file(struct img_tree *t, const struct rp_archive_api *a, struct archive *ar,
 		     struct archive_entry *e, int pfd, const char *base, const char *raw, struct rp_err *err)
 {
 	int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -311,7 +311,7 @@ static int make_file(struct img_tree *t, const struct img_archive_api *a, struct
 	return rc;
 }
 
-static int make_hardlink(struct img_tree *t, const struct img_archive_api *a, struct archive_entry *e, int pfd,
+static int make_hardlink(struct img_tree *t, const struct rp_archive_api *a, struct archive_entry *e, int pfd,
 			 const char *base, const char *raw, struct rp_err *err)
 {
 	const char *rawt = a->entry_hardlink(e);
@@ -335,7 +335,7 @@ static int make_hardlink(struct img_tree *t, const struct img_archive_api *a, st
 	return rc;
 }
 
-static int make_symlink(struct img_tree *t, const struct img_archive_api *a, struct archive_entry *e, int pfd,
+static int make_symlink(struct img_tree *t, const struct rp_archive_api *a, struct archive_entry *e, int pfd,
 			const char *path, const char *base, const char *raw, struct rp_err *err)
 {
 	const char *target = a->entry_symlink(e);
@@ -352,7 +352,7 @@ static int make_symlink(struct img_tree *t, const struct img_archive_api *a, str
 	return 0;
 }
 
-static int make_dir(struct img_tree *t, const struct img_archive_api *a, struct archive_entry *e, int pfd,
+static int make_dir(struct img_tree *t, const struct rp_archive_api *a, struct archive_entry *e, int pfd,
 		    const char *path, const char *base, const char *raw, struct rp_err *err)
 {
 	struct stat st;
@@ -372,7 +372,7 @@ static void note_device(struct img_tree *t, const char *raw)
 }
 
 /* An entry other than a whiteout, at path (checked), its parent open as pfd. */
-static int make_entry(struct img_tree *t, const struct img_archive_api *a, struct archive *ar,
+static int make_entry(struct img_tree *t, const struct rp_archive_api *a, struct archive *ar,
 		      struct archive_entry *e, int pfd, const char *path, const char *base, const char *raw,
 		      struct rp_err *err)
 {
@@ -435,7 +435,7 @@ static bool whiteout_parent_exists(struct img_tree *t, const char *path)
 	return true;
 }
 
-static int apply_entry(struct img_tree *t, const struct img_archive_api *a, struct archive *ar,
+static int apply_entry(struct img_tree *t, const struct rp_archive_api *a, struct archive *ar,
 		       struct archive_entry *e, struct rp_err *err)
 {
 	const char *raw = a->entry_pathname(e);
@@ -469,7 +469,7 @@ static int apply_entry(struct img_tree *t, const struct img_archive_api *a, stru
 
 int img_layer_apply(struct img_tree *t, const char *blob, struct rp_err *err)
 {
-	const struct img_archive_api *a = img_archive(err);
+	const struct rp_archive_api *a = rp_archive(err);
 	if (!a)
 		return -1;
 	int fd = open(blob, O_RDONLY | O_CLOEXEC);
