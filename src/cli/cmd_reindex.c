@@ -1,10 +1,10 @@
 /* runpilot reindex: rebuild the run index (index.db) from the run directories. */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "cmds.h"
 #include "index.h"
+#include "progress.h"
 #include "util.h"
 
 const char usage_reindex[] =
@@ -14,14 +14,9 @@ const char usage_reindex[] =
 	"cache that list and the other readers keep in step by themselves; this forces a full\n"
 	"rebuild (after editing run.json files by hand, say). Nothing else in the store changes.\n";
 
-/* "reindex: [#####.....] 5000/10000 runs" on a terminal, redrawn in place. */
 static void show_progress(void *ctx, size_t done, size_t total)
 {
-	(void)ctx;
-	int width = 30, filled = total ? (int)((double)done / (double)total * width) : width;
-	fprintf(stderr, "\rreindex: [%.*s%.*s] %zu/%zu runs", filled, "##############################",
-		width - filled, "..............................", done, total);
-	fflush(stderr);
+	progress_callback(ctx, done, total);
 }
 
 int cmd_reindex(int argc, char **argv, struct rp_err *err)
@@ -32,11 +27,11 @@ int cmd_reindex(int argc, char **argv, struct rp_err *err)
 	struct rp_store st;
 	if (store_open(&st, false, err) < 0)
 		return -1;
-	bool tty = isatty(STDERR_FILENO);
+	struct progress bar;
+	progress_begin(&bar, "reindex", 0, true);
 	double t0 = now_monotonic();
-	int rc = index_rebuild(&st, tty ? show_progress : NULL, NULL, err);
-	if (tty)
-		fputc('\n', stderr);
+	int rc = index_rebuild(&st, bar.on ? show_progress : NULL, &bar, err);
+	progress_end(&bar);
 	if (rc == 0)
 		fprintf(stderr, "runpilot: reindexed %s in %.2f s\n", st.runs_dir, now_monotonic() - t0);
 	store_close(&st);

@@ -24,7 +24,8 @@ void progress_update(struct progress *p, uint64_t done)
 	if (!p->on)
 		return;
 	double now = now_monotonic();
-	if (p->drawn && now - p->last_draw < 0.1)
+	bool finished = p->total && done >= p->total;
+	if (p->drawn && !finished && now - p->last_draw < 0.1)
 		return;
 	p->last_draw = now;
 	p->drawn = true;

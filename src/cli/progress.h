@@ -16,7 +16,7 @@ struct progress {
 };
 
 void progress_begin(struct progress *p, const char *label, uint64_t total, bool items);
-/* Redraws at most ten times a second. */
+/* Redraws at most ten times a second, and always at 100%. */
 void progress_update(struct progress *p, uint64_t done);
 /* Clears the line. */
 void progress_end(struct progress *p);

@@ -128,6 +128,8 @@ check "a stale running row is refreshed from run.json" sh -c "'$RUNPILOT_BIN' li
 # --- reindex --------------------------------------------------------------------------------------
 rp reindex >/dev/null 2>"$T/err"; rc=$?
 check "reindex rebuilds (exit 0, a one-line summary)" sh -c "[ $rc -eq 0 ] && grep -q '^runpilot: reindexed ' '$T/err'"
+check "reindex off a terminal: no progress line" sh -c "[ \$(wc -l < '$T/err') = 1 ] && ! grep -q \"\$(printf '\\r')\" '$T/err'"
+check "reindex on a terminal: a progress line, cleared" sh -c "script -qec '$RUNPILOT_BIN reindex' /dev/null | tr '\\r' '\\n' | grep -Eq '^(.\\[K)?reindex +100%  [0-9]+ of [0-9]+'"
 check "...and the index agrees with the directories" test "$(index_rows)" = "$(dir_rows)"
 
 # --- the same selection for compare and report ------------------------------------------------
