@@ -71,6 +71,28 @@ struct rp_metrics_cfg {
 	bool defaults;            /* the built-in forms too (key: value, key=value, JSON); default true */
 };
 
+/* Where an effective setting came from (config --explain). */
+enum rp_source {
+	RP_SRC_BUILTIN = 0,       /* runpilot's own default */
+	RP_SRC_USER,              /* $RUNPILOT_HOME/config.yaml, its defaults: */
+	RP_SRC_PROJECT,           /* the project's runpilot.yaml, its defaults: */
+	RP_SRC_RUN,               /* the run config itself */
+	RP_SRC_FLAG,              /* a command-line override */
+};
+
+struct rp_origin {
+	char *setting;            /* "resources.memory", "env.FOO", "sandbox.seccomp.profile", ... */
+	enum rp_source source;
+	char *path;               /* absolute path of the file, NULL for a flag or built-in */
+	size_t line;              /* 1-based, 0 for a flag or built-in */
+};
+
+/* A file that contributed to the resolved config (run.json's config_sources). */
+struct rp_config_source {
+	char *path;               /* absolute */
+	enum rp_source role;      /* RP_SRC_RUN, RP_SRC_PROJECT or RP_SRC_USER */
+};
+
 struct rp_spec {
 	char *config_path;        /* absolute path of the YAML file */
 	char *config_dir;         /* its folder */
@@ -93,6 +115,11 @@ struct rp_spec {
 	struct rp_fingerprint_cfg fingerprint;
 	bool has_metrics;         /* a metrics: section was given */
 	struct rp_metrics_cfg metrics;
+	char *runner;             /* defaults' runner, or NULL: the caller's own ("auto") */
+	struct rp_origin *origins;   /* where each setting given in a file or a flag came from */
+	size_t norigins;
+	struct rp_config_source *sources; /* the run config first, then project, then user */
+	size_t nsources;
 };
 
 /* Command-line overrides applied on top of the file. */
@@ -103,11 +130,30 @@ struct rp_overrides {
 	const char **params;      /* "key=value" */
 	size_t nparams;
 	struct rp_resources resources; /* non-zero fields override */
+	bool resolved;            /* the file is a run's stored config.yaml: no user or project defaults */
 };
 
-/* Load and validate a config. Errors are RP_ERR_USAGE with "PATH:LINE:COL: message". */
+/* Load and validate a config. Errors are RP_ERR_USAGE with "PATH:LINE:COL: message".
+ * Unless ov->resolved, the settings the file leaves out are filled from the project's
+ * defaults (the `defaults:` of runpilot.yaml: the file itself when it is one, else the
+ * nearest one from its folder up to the repository root) and then from the user's
+ * ($RUNPILOT_HOME/config.yaml). Per setting: flags > run config > project > user > built-in.
+ * `defaults:` is an error in any other run config. */
 int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec *spec, struct rp_err *err);
 void config_free(struct rp_spec *spec);
+
+#define RP_PROJECT_FILE "runpilot.yaml"
+/* The nearest runpilot.yaml from dir up to the repository root (the first folder holding a
+ * .git) or /: 1 with *found (owned), 0 when there is none, with *stop (owned, may be NULL)
+ * the folder the search stopped at. */
+int config_find_project(const char *dir, char **found, char **stop);
+/* The user config: $RUNPILOT_HOME/config.yaml (home as store_open finds it). Owned. */
+char *config_user_path(void);
+/* A source's role as text: "run", "project defaults", "user", "flag", "built-in default". */
+const char *config_source_name(enum rp_source s);
+/* Every effective setting with its value as text and its source, in a fixed order:
+ * [{"setting", "value", "source", "path", "line"}] (path and line only for files). */
+struct cJSON *config_explain(const struct rp_spec *spec);
 
 /* The resolved config as a JSON object, keys as in the YAML. Comments and key order do not
  * survive; workdir is absolute (so config.yaml runs again from the run directory). Used for

@@ -36,4 +36,8 @@ struct cJSON *invocation_section(const char *config_path, const char *runner, co
 void invocation_read(const struct cJSON *section, struct run_invocation *inv);
 void invocation_free(struct run_invocation *inv);
 
+/* "config_sources": the files the resolved config came from, [{"path", "role"}], role "run",
+ * "project defaults" or "user". */
+struct cJSON *config_sources_section(const struct rp_spec *spec);
+
 #endif

@@ -13,16 +13,20 @@
 #include "util.h"
 
 const char usage_run[] =
-	"usage: runpilot run CONFIG [options]\n"
+	"usage: runpilot run [CONFIG] [options]\n"
 	"\n"
 	"Run the job CONFIG describes and record it as a new run (rp_NNNN).\n"
 	"The job's output is streamed here and kept in the run's logs.txt; runpilot exits with\n"
 	"the job's exit code (128+N when it was killed by signal N).\n"
+	"Without CONFIG: ./runpilot.yaml, else the nearest runpilot.yaml in a parent folder up to\n"
+	"the repository root (the first folder holding .git). Settings the config leaves out come\n"
+	"from the project's defaults (runpilot.yaml) and the user's ($RUNPILOT_HOME/config.yaml);\n"
+	"`runpilot config --explain` shows each one's source (docs/config.md).\n"
 	"\n"
 	"  --name NAME        override the config's name\n"
 	"  --tag TAG          add a tag (repeatable)\n"
 	"  --param KEY=VALUE  override or add a param (repeatable)\n"
-	"  --runner RUNNER    auto (default), local or sandbox\n"
+	"  --runner RUNNER    auto (default), local or sandbox; else defaults.runner\n"
 	"  --cpus N           CPU limit, e.g. 1.5\n"
 	"  --memory SIZE      memory limit, e.g. 512m, 2g\n"
 	"  --pids N           process limit\n"
@@ -46,7 +50,6 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o, struct rp_e
 		{"pids", required_argument, NULL, 'P'},   {"timeout", required_argument, NULL, 'T'},
 		{"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
 	};
-	o->runner = "auto";
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -79,11 +82,9 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o, struct rp_e
 			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot run --help`)", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc)
-		return rp_err_set(err, RP_ERR_USAGE, "missing CONFIG (usage: runpilot run CONFIG [options])");
 	if (optind + 1 < argc)
 		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s' (one CONFIG per run)", argv[optind + 1]);
-	o->config = argv[optind];
+	o->config = optind < argc ? argv[optind] : NULL;
 	o->ov.tags = (const char **)strvec_items(&o->tags);
 	o->ov.ntags = o->tags.n;
 	o->ov.params = (const char **)strvec_items(&o->params);
@@ -126,17 +127,38 @@ static void print_summary(void *ctx, const struct rp_run *r, int exit_code)
 		exit_code, r->id);
 }
 
+/* No CONFIG: the project's runpilot.yaml, here or above up to the repository root. */
+int find_project_config(char **path, struct rp_err *err)
+{
+	char *cwd = getcwd(NULL, 0), *stop = NULL;
+	if (!cwd)
+		return rp_err_sys(err, "cannot read the current directory");
+	int found = config_find_project(cwd, path, &stop);
+	free(cwd);
+	if (!found)
+		rp_err_set(err, RP_ERR_USAGE,
+			   "no CONFIG given and no " RP_PROJECT_FILE " here or up to the repository root (%s)",
+			   stop ? stop : "/");
+	free(stop);
+	return found ? 0 : -1;
+}
+
 int cmd_run(int argc, char **argv, struct rp_err *err)
 {
 	struct run_opts o = {0};
 	struct rp_spec spec;
+	char *found = NULL;
 	int rc = -1;
 	if (parse_run_args(argc, argv, &o, err) < 0)
 		goto out;
-	if (config_load(o.config, &o.ov, &spec, err) < 0)
+	if (!o.config && find_project_config(&found, err) < 0)
+		goto out;
+	if (config_load(o.config ? o.config : found, &o.ov, &spec, err) < 0)
 		goto out;
 	trace_phase("config loaded");
-	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = o.runner,
+	/* --runner, else the defaults' runner, else auto */
+	const char *runner = o.runner ? o.runner : spec.runner ? spec.runner : "auto";
+	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = runner,
 				  .output_fd = o.quiet ? -1 : STDOUT_FILENO, .kill_grace_s = kill_grace_seconds()};
 	static const struct run_events events = {.started = print_started, .warning = print_warning,
 						 .notice = print_notice, .ended = print_summary};
@@ -150,6 +172,7 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 	config_free(&spec);
 	trace_phase("done");
 out:
+	free(found);
 	strvec_free(&o.tags);
 	strvec_free(&o.params);
 	return rc;

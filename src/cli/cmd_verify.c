@@ -128,6 +128,7 @@ int cmd_verify(int argc, char **argv, struct rp_err *err)
 		ov = inv.ov;
 	} else {
 		config_path = path_join(run_dir, "config.yaml");
+		ov.resolved = true; /* already resolved: today's defaults must not add to it */
 	}
 	struct strvec params = {0};
 	for (size_t i = 0; i < ov.nparams; i++)

@@ -13,6 +13,8 @@
 #include <yaml.h>
 
 #include "metrics.h"
+#include "runner.h"
+#include "store.h"
 #include "util.h"
 
 struct loader {
@@ -20,6 +22,11 @@ struct loader {
 	const char *config_dir; /* relative paths in the config are relative to it */
 	yaml_document_t doc;
 	struct rp_err *err;
+	struct rp_spec *spec;   /* where the settings being read note their origin */
+	enum rp_source source;  /* the role of this file (or of its defaults: while read) */
+	const char *abs_path;   /* the file, for origins */
+	struct rp_spec *defaults; /* a runpilot.yaml's defaults: go here; NULL: not allowed */
+	bool had_defaults;      /* the file has a defaults: section */
 };
 
 static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
@@ -36,6 +43,44 @@ static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
 				  n->start_mark.column + 1, msg);
 	/* no node (an empty document): still "PATH:LINE:COL: message" like every other error */
 	return rp_err_set(L->err, RP_ERR_USAGE, "%s:1:1: %s", L->path, msg);
+}
+
+/* ---- origins: where each setting came from ---- */
+
+static struct rp_origin *find_origin(const struct rp_spec *s, const char *setting)
+{
+	for (size_t i = 0; i < s->norigins; i++)
+		if (!strcmp(s->origins[i].setting, setting))
+			return &s->origins[i];
+	return NULL;
+}
+
+static void set_origin(struct rp_spec *s, const char *setting, enum rp_source src, const char *path, size_t line)
+{
+	struct rp_origin *o = find_origin(s, setting);
+	if (!o) {
+		s->origins = xrealloc(s->origins, (s->norigins + 1) * sizeof *s->origins);
+		o = &s->origins[s->norigins++];
+		o->setting = xstrdup(setting);
+	} else {
+		free(o->path);
+	}
+	o->source = src;
+	o->path = path ? xstrdup(path) : NULL;
+	o->line = line;
+}
+
+/* The setting named by fmt was given at key's place in the file being read. */
+static void note(struct loader *L, const yaml_node_t *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note(struct loader *L, const yaml_node_t *key, const char *fmt, ...)
+{
+	char setting[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(setting, sizeof setting, fmt, ap);
+	va_end(ap);
+	set_origin(L->spec, setting, L->source, L->abs_path, key->start_mark.line + 1);
 }
 
 /* ---- small parsers shared with the flag parser ---- */
@@ -410,6 +455,7 @@ static int load_scalar_map(struct loader *L, const yaml_node_t *v, const char *k
 		(*out)[*nout] = (struct rp_kv){xstrdup(scalar(k)), xstrdup(scalar(val)),
 					       env_names ? RP_STR : node_type(val)};
 		(*nout)++;
+		note(L, k, "%s.%s", key, scalar(k));
 	}
 	return 0;
 }
@@ -461,6 +507,7 @@ static int load_resources(struct loader *L, const yaml_node_t *v, struct rp_reso
 		} else {
 			return unknown_key(L, k, "resources", known);
 		}
+		note(L, k, "resources.%s", name);
 	}
 	return 0;
 }
@@ -550,13 +597,14 @@ static int parse_bool_node(struct loader *L, const yaml_node_t *v, const char *k
 	return 0;
 }
 
-static int load_seccomp(struct loader *L, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
+static int load_seccomp(struct loader *L, const yaml_node_t *key, const yaml_node_t *v, struct rp_sandbox_cfg *sb)
 {
 	static const char *const known[] = {"profile", "deny", "log", NULL};
 	static const char *const profiles[] = {"default", "strict", "unconfined", NULL};
 	const yaml_node_t *profile = NULL;
 	if (v->type == YAML_SCALAR_NODE) {
 		profile = v;
+		note(L, key, "sandbox.seccomp.profile");
 	} else if (v->type == YAML_MAPPING_NODE) {
 		yaml_node_t *k, *val;
 		if (check_unique_keys(L, v, "sandbox.seccomp") < 0)
@@ -576,6 +624,7 @@ static int load_seccomp(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 			} else {
 				return unknown_key(L, k, "sandbox.seccomp", known);
 			}
+			note(L, k, "sandbox.seccomp.%s", scalar(k));
 		}
 	} else {
 		return fail_at(L, v, "sandbox.seccomp must be a profile name or a mapping");
@@ -662,7 +711,7 @@ static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 			if (load_env_pass(L, val, sb) < 0)
 				return -1;
 		} else if (!strcmp(name, "seccomp")) {
-			if (load_seccomp(L, val, sb) < 0)
+			if (load_seccomp(L, k, val, sb) < 0)
 				return -1;
 		} else if (!strcmp(name, "gpus")) {
 			if (val->type == YAML_SCALAR_NODE && !strcmp(scalar(val), "all"))
@@ -682,6 +731,8 @@ static int load_sandbox(struct loader *L, const yaml_node_t *v, struct rp_sandbo
 		} else {
 			return unknown_key(L, k, "sandbox", known);
 		}
+		if (strcmp(name, "seccomp") && strcmp(name, "userns"))
+			note(L, k, "sandbox.%s", name);
 	}
 	return 0;
 }
@@ -704,6 +755,7 @@ static int load_fingerprint(struct loader *L, const yaml_node_t *v, struct rp_fi
 		} else {
 			return unknown_key(L, k, "fingerprint", known);
 		}
+		note(L, k, "fingerprint.%s", scalar(k));
 	}
 	return 0;
 }
@@ -780,12 +832,93 @@ static int load_metrics(struct loader *L, const yaml_node_t *v, struct rp_metric
 		} else {
 			return unknown_key(L, k, "metrics", known);
 		}
+		note(L, k, "metrics.%s", scalar(k));
 	}
 	return 0;
 }
 
 static const char *const top_keys[] = {"name", "entrypoint", "image", "workdir", "env", "params",
-				       "tags", "resources", "sandbox", "fingerprint", "metrics", NULL};
+				       "tags", "resources", "sandbox", "fingerprint", "metrics", "defaults", NULL};
+
+static int load_image(struct loader *L, const yaml_node_t *v, char **out)
+{
+	if (want_string(L, v, "image") < 0)
+		return -1;
+	if (!*scalar(v))
+		return fail_at(L, v, "image must name an image (\"python:3.11-slim\"), not be empty");
+	free(*out);
+	*out = xstrdup(scalar(v));
+	return 0;
+}
+
+/* defaults: (runpilot.yaml, the user config): the settings a run config may leave out, read
+ * into their own spec d with the origins of this file's role. */
+static int load_defaults(struct loader *L, const yaml_node_t *v, struct rp_spec *d)
+{
+	static const char *const known[] = {"runner", "image", "env", "resources", "sandbox", "metrics",
+					    "fingerprint", NULL};
+	if (want_kind(L, v, YAML_MAPPING_NODE, "defaults") < 0)
+		return -1;
+	struct rp_spec *outer = L->spec;
+	L->spec = d;
+	int rc = 0;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if ((rc = check_key_scalar(L, k)) < 0)
+			break;
+		const char *key = scalar(k);
+		if (!strcmp(key, "runner")) {
+			if ((rc = want_string(L, val, "defaults.runner")) < 0)
+				break;
+			if (strcmp(scalar(val), "auto") && !runner_ops_named(scalar(val))) {
+				rc = fail_at(L, val, "defaults.runner: unknown runner '%s' (use auto or a runner's name, "
+						     "see `runpilot run --help`)", scalar(val));
+				break;
+			}
+			free(d->runner);
+			d->runner = xstrdup(scalar(val));
+			note(L, k, "runner");
+		} else if (!strcmp(key, "image")) {
+			if ((rc = load_image(L, val, &d->image)) == 0)
+				note(L, k, "image");
+		} else if (!strcmp(key, "env")) {
+			rc = load_scalar_map(L, val, "env", true, &d->env, &d->nenv);
+		} else if (!strcmp(key, "resources")) {
+			rc = load_resources(L, val, &d->resources);
+		} else if (!strcmp(key, "sandbox")) {
+			d->has_sandbox = true;
+			rc = load_sandbox(L, val, &d->sandbox);
+		} else if (!strcmp(key, "metrics")) {
+			d->has_metrics = true;
+			rc = load_metrics(L, val, &d->metrics);
+		} else if (!strcmp(key, "fingerprint")) {
+			rc = load_fingerprint(L, val, &d->fingerprint);
+		} else {
+			rc = unknown_key(L, k, "defaults", known);
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && d->image && d->sandbox.rootfs)
+		rc = fail_at(L, v, "defaults: image and sandbox.rootfs both name the job's root filesystem: keep one");
+	L->spec = outer;
+	return rc;
+}
+
+/* A defaults: key at the top of a file: read when this file may hold one, else an error. */
+static int top_defaults(struct loader *L, const yaml_node_t *k, const yaml_node_t *v)
+{
+	if (!L->defaults)
+		return fail_at(L, k, "'defaults' is only allowed in a project's " RP_PROJECT_FILE
+				     " and in the user config ($RUNPILOT_HOME/config.yaml), not in a run config "
+				     "named otherwise");
+	L->had_defaults = true;
+	enum rp_source outer = L->source;
+	L->source = RP_SRC_PROJECT;
+	int rc = load_defaults(L, v, L->defaults);
+	L->source = outer;
+	return rc;
+}
 
 static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s)
 {
@@ -820,10 +953,7 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 		} else if (!strcmp(key, "entrypoint")) {
 			rc = load_entrypoint(L, v, s);
 		} else if (!strcmp(key, "image")) {
-			if ((rc = want_string(L, v, "image")) == 0 && !*scalar(v))
-				rc = fail_at(L, v, "image must name an image (\"python:3.11-slim\"), not be empty");
-			if (rc == 0)
-				s->image = xstrdup(scalar(v));
+			rc = load_image(L, v, &s->image);
 		} else if (!strcmp(key, "workdir")) {
 			if ((rc = want_string(L, v, "workdir")) == 0) {
 				s->workdir_raw = xstrdup(scalar(v));
@@ -835,6 +965,8 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 			rc = load_scalar_map(L, v, "params", false, &s->params, &s->nparams);
 		} else if (!strcmp(key, "tags")) {
 			rc = load_string_list(L, v, "tags", &s->tags, &s->ntags);
+		} else if (!strcmp(key, "defaults")) {
+			rc = top_defaults(L, k, v);
 		} else if (!strcmp(key, "resources")) {
 			rc = load_resources(L, v, &s->resources);
 		} else if (!strcmp(key, "sandbox")) {
@@ -848,6 +980,10 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 		}
 		if (rc < 0)
 			return -1;
+		/* env, params and the sections note their own settings, one by one */
+		if (!strcmp(key, "name") || !strcmp(key, "entrypoint") || !strcmp(key, "image") ||
+		    !strcmp(key, "workdir") || !strcmp(key, "tags"))
+			note(L, k, "%s", key);
 	}
 	if (!s->name)
 		return fail_at(L, root, "missing required key 'name'");
@@ -875,6 +1011,9 @@ static int apply_param(struct rp_spec *s, const char *kv, struct rp_err *err)
 		return -1;
 	}
 	const char *val = eq + 1;
+	char *setting = xasprintf("params.%s", key);
+	set_origin(s, setting, RP_SRC_FLAG, NULL, 0);
+	free(setting);
 	for (size_t i = 0; i < s->nparams; i++) {
 		if (!strcmp(s->params[i].key, key)) {
 			free(key);
@@ -897,6 +1036,7 @@ static int apply_overrides(struct rp_spec *s, const struct rp_overrides *ov, str
 					  "--name '%s': may only use letters, digits, '.', '_' and '-' (at most 64)", ov->name);
 		free(s->name);
 		s->name = xstrdup(ov->name);
+		set_origin(s, "name", RP_SRC_FLAG, NULL, 0);
 	}
 	for (size_t i = 0; i < ov->ntags; i++) {
 		bool dup = false;
@@ -909,18 +1049,27 @@ static int apply_overrides(struct rp_spec *s, const struct rp_overrides *ov, str
 		s->tags = xrealloc(s->tags, (s->ntags + 2) * sizeof *s->tags);
 		s->tags[s->ntags++] = xstrdup(ov->tags[i]);
 		s->tags[s->ntags] = NULL;
+		set_origin(s, "tags", RP_SRC_FLAG, NULL, 0);
 	}
 	for (size_t i = 0; i < ov->nparams; i++)
 		if (apply_param(s, ov->params[i], err) < 0)
 			return -1;
-	if (ov->resources.cpus > 0)
+	if (ov->resources.cpus > 0) {
 		s->resources.cpus = ov->resources.cpus;
-	if (ov->resources.memory_bytes > 0)
+		set_origin(s, "resources.cpus", RP_SRC_FLAG, NULL, 0);
+	}
+	if (ov->resources.memory_bytes > 0) {
 		s->resources.memory_bytes = ov->resources.memory_bytes;
-	if (ov->resources.pids > 0)
+		set_origin(s, "resources.memory", RP_SRC_FLAG, NULL, 0);
+	}
+	if (ov->resources.pids > 0) {
 		s->resources.pids = ov->resources.pids;
-	if (ov->resources.timeout_s > 0)
+		set_origin(s, "resources.pids", RP_SRC_FLAG, NULL, 0);
+	}
+	if (ov->resources.timeout_s > 0) {
 		s->resources.timeout_s = ov->resources.timeout_s;
+		set_origin(s, "resources.timeout", RP_SRC_FLAG, NULL, 0);
+	}
 	return 0;
 }
 
@@ -946,6 +1095,273 @@ static int parse_document(struct loader *L, FILE *f)
 	return 0;
 }
 
+/* ---- defaults: the project's and the user's, under the run config ---- */
+
+static void move_str(char **dst, char **src)
+{
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
+}
+
+static void move_list(char ***dst, size_t *ndst, char ***src, size_t *nsrc)
+{
+	for (size_t i = 0; i < *ndst; i++)
+		free((*dst)[i]);
+	free(*dst);
+	*dst = *src;
+	*ndst = *nsrc;
+	*src = NULL;
+	*nsrc = 0;
+}
+
+/* Move one setting a defaults layer gave from d into s. Lists are taken whole. */
+static void take_setting(struct rp_spec *s, struct rp_spec *d, const char *setting)
+{
+	struct rp_sandbox_cfg *sb = &s->sandbox, *db = &d->sandbox;
+	if (!strncmp(setting, "env.", 4)) {
+		for (size_t i = 0; i < d->nenv; i++) {
+			if (!d->env[i].key || strcmp(d->env[i].key, setting + 4))
+				continue;
+			s->env = xrealloc(s->env, (s->nenv + 1) * sizeof *s->env);
+			s->env[s->nenv++] = d->env[i];
+			d->env[i].key = d->env[i].value = NULL;
+		}
+		return;
+	}
+	if (!strncmp(setting, "sandbox.", 8))
+		s->has_sandbox = true;
+	if (!strncmp(setting, "metrics.", 8))
+		s->has_metrics = true;
+	if (!strcmp(setting, "runner"))
+		move_str(&s->runner, &d->runner);
+	else if (!strcmp(setting, "image"))
+		move_str(&s->image, &d->image);
+	else if (!strcmp(setting, "resources.cpus"))
+		s->resources.cpus = d->resources.cpus;
+	else if (!strcmp(setting, "resources.memory"))
+		s->resources.memory_bytes = d->resources.memory_bytes;
+	else if (!strcmp(setting, "resources.pids"))
+		s->resources.pids = d->resources.pids;
+	else if (!strcmp(setting, "resources.timeout"))
+		s->resources.timeout_s = d->resources.timeout_s;
+	else if (!strcmp(setting, "sandbox.network"))
+		move_str(&sb->network, &db->network);
+	else if (!strcmp(setting, "sandbox.rootfs"))
+		move_str(&sb->rootfs, &db->rootfs);
+	else if (!strcmp(setting, "sandbox.mounts")) {
+		for (size_t i = 0; i < sb->nmounts; i++) {
+			free(sb->mounts[i].src);
+			free(sb->mounts[i].dst);
+		}
+		free(sb->mounts);
+		sb->mounts = db->mounts;
+		sb->nmounts = db->nmounts;
+		db->mounts = NULL;
+		db->nmounts = 0;
+	} else if (!strcmp(setting, "sandbox.mask"))
+		move_list(&sb->mask, &sb->nmask, &db->mask, &db->nmask);
+	else if (!strcmp(setting, "sandbox.capabilities"))
+		move_list(&sb->capabilities, &sb->ncapabilities, &db->capabilities, &db->ncapabilities);
+	else if (!strcmp(setting, "sandbox.env_pass"))
+		move_list(&sb->env_pass, &sb->nenv_pass, &db->env_pass, &db->nenv_pass);
+	else if (!strcmp(setting, "sandbox.seccomp.profile"))
+		move_str(&sb->seccomp_profile, &db->seccomp_profile);
+	else if (!strcmp(setting, "sandbox.seccomp.deny"))
+		move_list(&sb->seccomp_deny, &sb->nseccomp_deny, &db->seccomp_deny, &db->nseccomp_deny);
+	else if (!strcmp(setting, "sandbox.seccomp.log"))
+		sb->seccomp_log = db->seccomp_log;
+	else if (!strcmp(setting, "sandbox.gpus"))
+		sb->gpus = db->gpus;
+	else if (!strcmp(setting, "metrics.patterns")) {
+		for (size_t i = 0; i < s->metrics.npatterns; i++) {
+			free(s->metrics.patterns[i].name);
+			free(s->metrics.patterns[i].regex);
+		}
+		free(s->metrics.patterns);
+		s->metrics.patterns = d->metrics.patterns;
+		s->metrics.npatterns = d->metrics.npatterns;
+		d->metrics.patterns = NULL;
+		d->metrics.npatterns = 0;
+	} else if (!strcmp(setting, "metrics.defaults"))
+		s->metrics.defaults = d->metrics.defaults;
+	else if (!strcmp(setting, "fingerprint.env"))
+		move_list(&s->fingerprint.env, &s->fingerprint.nenv, &d->fingerprint.env, &d->fingerprint.nenv);
+	else if (!strcmp(setting, "fingerprint.max_bytes"))
+		s->fingerprint.max_bytes = d->fingerprint.max_bytes;
+}
+
+/* Fill what s leaves out from a defaults layer. image and sandbox.rootfs are one choice (the
+ * job's root filesystem): a layer that makes it hides both of the lower layers'. */
+static void merge_defaults(struct rp_spec *s, struct rp_spec *d)
+{
+	bool root_chosen = find_origin(s, "image") || find_origin(s, "sandbox.rootfs");
+	for (size_t i = 0; i < d->norigins; i++) {
+		const struct rp_origin *o = &d->origins[i];
+		if (find_origin(s, o->setting))
+			continue;
+		if (root_chosen && (!strcmp(o->setting, "image") || !strcmp(o->setting, "sandbox.rootfs")))
+			continue;
+		take_setting(s, d, o->setting);
+		set_origin(s, o->setting, o->source, o->path, o->line);
+	}
+}
+
+static void add_source(struct rp_spec *s, const char *path, enum rp_source role)
+{
+	s->sources = xrealloc(s->sources, (s->nsources + 1) * sizeof *s->sources);
+	s->sources[s->nsources++] = (struct rp_config_source){xstrdup(path), role};
+}
+
+enum file_kind { FILE_RUN, FILE_PROJECT, FILE_USER };
+
+/* A project file read for its defaults: only; its job keys belong to its own runs. The user
+ * config holds nothing but defaults:. */
+static int load_defaults_file(struct loader *L, const yaml_node_t *root, enum file_kind kind, struct rp_spec *d)
+{
+	if (!root || (root->type == YAML_SCALAR_NODE && node_type(root) == RP_NULL))
+		return 0;
+	if (root->type != YAML_MAPPING_NODE)
+		return fail_at(L, root, "the file must be a mapping of keys (defaults: ...), not %s", kind_name(root));
+	if (check_unique_keys(L, root, "the file") < 0)
+		return -1;
+	yaml_node_t *k, *v;
+	FOR_PAIRS(L, root, k, v) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		if (!strcmp(scalar(k), "defaults")) {
+			L->had_defaults = true;
+			if (load_defaults(L, v, d) < 0)
+				return -1;
+		} else if (kind == FILE_USER) {
+			static const char *const known[] = {"defaults", NULL};
+			return unknown_key(L, k, "the user config", known);
+		}
+	}
+	return 0;
+}
+
+/* Read one file: a run config into s (its defaults: into d when it is a runpilot.yaml), or a
+ * project or user file's defaults: into d. *had_defaults tells whether it has that section. */
+static int load_file(const char *path, enum file_kind kind, struct rp_spec *s, struct rp_spec *d,
+		     bool *had_defaults, struct rp_err *err)
+{
+	char *abs = path_absolute(NULL, path);
+	char *slash = strrchr(abs, '/');
+	char *dir = xstrndup(abs, slash == abs ? 1 : (size_t)(slash - abs));
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		rp_err_sys(err, "cannot read %s %s", kind == FILE_RUN ? "config" : kind == FILE_USER ?
+			   "the user config" : "the project config", path);
+		err->kind = RP_ERR_USAGE;
+		free(abs);
+		free(dir);
+		return -1;
+	}
+	struct loader L = {.path = path, .config_dir = dir, .err = err, .abs_path = abs,
+			   .spec = kind == FILE_RUN ? s : d,
+			   .source = kind == FILE_USER ? RP_SRC_USER : kind == FILE_PROJECT ? RP_SRC_PROJECT : RP_SRC_RUN,
+			   .defaults = kind == FILE_RUN ? d : NULL};
+	int rc = parse_document(&L, f);
+	fclose(f);
+	if (rc == 0) {
+		const yaml_node_t *root = yaml_document_get_root_node(&L.doc);
+		rc = kind == FILE_RUN ? load_top(&L, root, s) : load_defaults_file(&L, root, kind, d);
+		yaml_document_delete(&L.doc);
+	}
+	*had_defaults = L.had_defaults;
+	free(abs);
+	free(dir);
+	return rc;
+}
+
+int config_find_project(const char *dir, char **found, char **stop)
+{
+	char *d = path_absolute(NULL, dir);
+	*found = NULL;
+	if (stop)
+		*stop = NULL;
+	for (;;) {
+		char *p = path_join(d, RP_PROJECT_FILE);
+		if (path_exists(p) && !path_is_dir(p)) {
+			*found = p;
+			free(d);
+			return 1;
+		}
+		free(p);
+		char *git = path_join(d, ".git");
+		bool root = path_exists(git);
+		free(git);
+		char *slash = strrchr(d, '/');
+		if (root || !slash || !strcmp(d, "/")) {
+			if (stop)
+				*stop = d;
+			else
+				free(d);
+			return 0;
+		}
+		if (slash == d)
+			d[1] = '\0';
+		else
+			*slash = '\0';
+	}
+}
+
+char *config_user_path(void)
+{
+	struct rp_store st;
+	if (store_open(&st, false, NULL) < 0)
+		return NULL;
+	char *p = path_join(st.home, "config.yaml");
+	store_close(&st);
+	return p;
+}
+
+static bool is_project_file(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return !strcmp(slash ? slash + 1 : path, RP_PROJECT_FILE);
+}
+
+/* The project's and the user's defaults under what s gives; proj holds the run config's own
+ * defaults: when it is a runpilot.yaml. */
+static int apply_defaults(struct rp_spec *s, struct rp_spec *proj, bool run_had_defaults, struct rp_err *err)
+{
+	bool had = false;
+	char *proj_path = NULL;
+	if (is_project_file(s->config_path)) {
+		proj_path = xstrdup(s->config_path);
+		had = run_had_defaults;
+	} else if (config_find_project(s->config_dir, &proj_path, NULL) == 1) {
+		struct rp_spec unused = {0};
+		int rc = load_file(proj_path, FILE_PROJECT, &unused, proj, &had, err);
+		config_free(&unused);
+		if (rc < 0) {
+			free(proj_path);
+			return -1;
+		}
+	}
+	if (had)
+		add_source(s, proj_path, RP_SRC_PROJECT);
+	free(proj_path);
+	merge_defaults(s, proj);
+
+	char *user_path = config_user_path();
+	int rc = 0;
+	if (user_path && path_exists(user_path)) {
+		struct rp_spec user = {0}, unused = {0};
+		rc = load_file(user_path, FILE_USER, &unused, &user, &had, err);
+		if (rc == 0 && had)
+			add_source(s, user_path, RP_SRC_USER);
+		if (rc == 0)
+			merge_defaults(s, &user);
+		config_free(&user);
+		config_free(&unused);
+	}
+	free(user_path);
+	return rc;
+}
+
 int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec *s, struct rp_err *err)
 {
 	memset(s, 0, sizeof *s);
@@ -953,20 +1369,14 @@ int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec 
 	s->config_path = path_absolute(NULL, path);
 	char *slash = strrchr(s->config_path, '/');
 	s->config_dir = xstrndup(s->config_path, slash == s->config_path ? 1 : (size_t)(slash - s->config_path));
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		rp_err_sys(err, "cannot read config %s", path);
-		err->kind = RP_ERR_USAGE;
-		config_free(s);
-		return -1;
-	}
-	struct loader L = {.path = path, .config_dir = s->config_dir, .err = err};
-	int rc = parse_document(&L, f);
-	fclose(f);
-	if (rc == 0) {
-		rc = load_top(&L, yaml_document_get_root_node(&L.doc), s);
-		yaml_document_delete(&L.doc);
-	}
+	struct rp_spec proj = {0};
+	bool had = false;
+	int rc = load_file(path, FILE_RUN, s, is_project_file(s->config_path) ? &proj : NULL, &had, err);
+	if (rc == 0)
+		add_source(s, s->config_path, RP_SRC_RUN);
+	if (rc == 0 && !(ov && ov->resolved))
+		rc = apply_defaults(s, &proj, had, err);
+	config_free(&proj);
 	if (rc == 0 && ov)
 		rc = apply_overrides(s, ov, err);
 	if (rc == 0 && s->image && s->sandbox.rootfs)
@@ -1035,6 +1445,15 @@ void config_free(struct rp_spec *s)
 		free(s->metrics.patterns[i].regex);
 	}
 	free(s->metrics.patterns);
+	free(s->runner);
+	for (size_t i = 0; i < s->norigins; i++) {
+		free(s->origins[i].setting);
+		free(s->origins[i].path);
+	}
+	free(s->origins);
+	for (size_t i = 0; i < s->nsources; i++)
+		free(s->sources[i].path);
+	free(s->sources);
 	memset(s, 0, sizeof *s);
 }
 
@@ -1307,4 +1726,134 @@ char *config_to_yaml(const struct rp_spec *s, struct rp_err *err)
 	}
 	yaml_emitter_delete(&em);
 	return slots[0];
+}
+
+/* ---- config --explain: every effective setting and where it came from ---- */
+
+const char *config_source_name(enum rp_source s)
+{
+	switch (s) {
+	case RP_SRC_USER: return "user";
+	case RP_SRC_PROJECT: return "project defaults";
+	case RP_SRC_RUN: return "run";
+	case RP_SRC_FLAG: return "flag";
+	case RP_SRC_BUILTIN: default: return "built-in default";
+	}
+}
+
+/* A size as a user would write it: the largest binary unit that divides it exactly. */
+static char *size_text(long long b)
+{
+	static const char units[] = "kmgt";
+	int u = -1;
+	while (u < 3 && b >= 1024 && b % 1024 == 0) {
+		b /= 1024;
+		u++;
+	}
+	return u < 0 ? xasprintf("%lld", b) : xasprintf("%lld%c", b, units[u]);
+}
+
+static char *duration_text(double s)
+{
+	if (s >= 3600 && fmod(s, 3600) == 0)
+		return xasprintf("%gh", s / 3600);
+	if (s >= 60 && fmod(s, 60) == 0)
+		return xasprintf("%gm", s / 60);
+	return xasprintf("%gs", s);
+}
+
+static char *join_list(char *const *v, size_t n)
+{
+	if (!n)
+		return NULL;
+	struct strvec sv = {0};
+	for (size_t i = 0; i < n; i++)
+		strvec_push(&sv, v[i]);
+	char *out = strvec_join(&sv, ", ");
+	strvec_free(&sv);
+	return out;
+}
+
+/* One row; value is owned (NULL: not set, shown "-"). */
+static void explain_row(cJSON *a, const struct rp_spec *s, const char *setting, char *value)
+{
+	const struct rp_origin *o = find_origin(s, setting);
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "setting", setting);
+	cJSON_AddStringToObject(r, "value", value ? value : "-");
+	cJSON_AddStringToObject(r, "source", config_source_name(o ? o->source : RP_SRC_BUILTIN));
+	if (o && o->path) {
+		cJSON_AddStringToObject(r, "path", o->path);
+		cJSON_AddNumberToObject(r, "line", (double)o->line);
+	}
+	cJSON_AddItemToArray(a, r);
+	free(value);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void explain_kvs(cJSON *a, const struct rp_spec *s, const char *prefix, const struct rp_kv *kv, size_t n,
+			bool redact)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *setting = xasprintf("%s.%s", prefix, kv[i].key);
+		bool secret = redact && env_looks_secret(kv[i].key, kv[i].value);
+		explain_row(a, s, setting, xstrdup(secret ? "<redacted>" : kv[i].value));
+		free(setting);
+	}
+}
+
+static void explain_sandbox(cJSON *a, const struct rp_spec *s)
+{
+	const struct rp_sandbox_cfg *sb = &s->sandbox;
+	explain_row(a, s, "sandbox.network", dup_or_null(sb->network));
+	explain_row(a, s, "sandbox.rootfs", dup_or_null(sb->rootfs));
+	struct strvec m = {0};
+	for (size_t i = 0; i < sb->nmounts; i++)
+		strvec_pushf(&m, "%s:%s%s", sb->mounts[i].src, sb->mounts[i].dst, sb->mounts[i].readonly ? ":ro" : "");
+	explain_row(a, s, "sandbox.mounts", join_list(m.v, m.n));
+	strvec_free(&m);
+	explain_row(a, s, "sandbox.mask", join_list(sb->mask, sb->nmask));
+	explain_row(a, s, "sandbox.capabilities", join_list(sb->capabilities, sb->ncapabilities));
+	explain_row(a, s, "sandbox.seccomp.profile", dup_or_null(sb->seccomp_profile));
+	explain_row(a, s, "sandbox.seccomp.deny", join_list(sb->seccomp_deny, sb->nseccomp_deny));
+	explain_row(a, s, "sandbox.seccomp.log", xstrdup(sb->seccomp_log ? "true" : "false"));
+	explain_row(a, s, "sandbox.gpus", xstrdup(sb->gpus ? "all" : "none"));
+	explain_row(a, s, "sandbox.env_pass", join_list(sb->env_pass, sb->nenv_pass));
+}
+
+cJSON *config_explain(const struct rp_spec *s)
+{
+	cJSON *a = cJSON_CreateArray();
+	explain_row(a, s, "name", dup_or_null(s->name));
+	explain_row(a, s, "entrypoint", dup_or_null(s->entrypoint));
+	explain_row(a, s, "workdir", dup_or_null(s->workdir));
+	explain_row(a, s, "image", dup_or_null(s->image));
+	explain_row(a, s, "runner", xstrdup(s->runner ? s->runner : "auto"));
+	explain_kvs(a, s, "env", s->env, s->nenv, true);
+	explain_kvs(a, s, "params", s->params, s->nparams, false);
+	explain_row(a, s, "tags", join_list(s->tags, s->ntags));
+	const struct rp_resources *r = &s->resources;
+	explain_row(a, s, "resources.cpus", r->cpus > 0 ? xasprintf("%g", r->cpus) : NULL);
+	explain_row(a, s, "resources.memory", r->memory_bytes > 0 ? size_text(r->memory_bytes) : NULL);
+	explain_row(a, s, "resources.pids", r->pids > 0 ? xasprintf("%lld", r->pids) : NULL);
+	explain_row(a, s, "resources.timeout", r->timeout_s > 0 ? duration_text(r->timeout_s) : NULL);
+	explain_sandbox(a, s);
+	struct strvec p = {0};
+	for (size_t i = 0; i < s->metrics.npatterns; i++) {
+		if (s->metrics.patterns[i].name)
+			strvec_pushf(&p, "%s: %s", s->metrics.patterns[i].name, s->metrics.patterns[i].regex);
+		else
+			strvec_push(&p, s->metrics.patterns[i].regex);
+	}
+	explain_row(a, s, "metrics.patterns", join_list(p.v, p.n));
+	strvec_free(&p);
+	explain_row(a, s, "metrics.defaults", xstrdup(s->metrics.defaults ? "true" : "false"));
+	explain_row(a, s, "fingerprint.env", join_list(s->fingerprint.env, s->fingerprint.nenv));
+	explain_row(a, s, "fingerprint.max_bytes",
+		    s->fingerprint.max_bytes ? size_text(s->fingerprint.max_bytes) : NULL);
+	return a;
 }

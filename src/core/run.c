@@ -108,6 +108,7 @@ static void init_record(struct run_ctx *c)
 	r->runpilot_version = xstrdup(RUNPILOT_VERSION);
 	r->paths = paths_section(c->run_dir);
 	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides));
+	record_set_section(r, "config_sources", config_sources_section(spec));
 }
 
 /* The run's row in the index, after a record write: the running record (off the start path,

@@ -91,6 +91,18 @@ cJSON *invocation_section(const char *config_path, const char *runner, const str
 	return inv;
 }
 
+cJSON *config_sources_section(const struct rp_spec *spec)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < spec->nsources; i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "path", spec->sources[i].path);
+		cJSON_AddStringToObject(o, "role", config_source_name(spec->sources[i].role));
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
 static char *string_or_null(const cJSON *o, const char *key)
 {
 	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));

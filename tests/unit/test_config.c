@@ -30,8 +30,14 @@ static int setup(void **state)
 	struct fx *f = xcalloc(1, sizeof *f);
 	f->dir = xstrdup(tmpl);
 	f->path = path_join(f->dir, "cfg.yaml");
+	/* the fixture is its own repository (a runpilot.yaml above it is not searched) with its
+	 * own home (no user config of whoever runs the tests) */
+	char *git = path_join(f->dir, ".git"), *home = path_join(f->dir, "home");
+	int rc = mkdir(git, 0755) | mkdir(home, 0755) | setenv("RUNPILOT_HOME", home, 1);
+	free(git);
+	free(home);
 	*state = f;
-	return 0;
+	return rc ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -927,6 +933,359 @@ static void test_metrics_section(void **state)
 		     "unknown key 'pattern' in 'metrics' (did you mean 'patterns'?)");
 }
 
+/* ---- defaults: user and project ---- */
+
+static char *fx_file(struct fx *f, const char *rel, const char *text)
+{
+	char *p = path_join(f->dir, rel);
+	char *dir = xstrdup(p);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(mkdir_p(dir, 0755, NULL), 0);
+	free(dir);
+	write_text(p, text);
+	return p;
+}
+
+static const struct rp_origin *origin(const struct rp_spec *s, const char *setting)
+{
+	for (size_t i = 0; i < s->norigins; i++)
+		if (!strcmp(s->origins[i].setting, setting))
+			return &s->origins[i];
+	return NULL;
+}
+
+/* setting came from src, in path (NULL: none) at line */
+static void expect_origin(const struct rp_spec *s, const char *setting, enum rp_source src, const char *path,
+			  size_t line)
+{
+	const struct rp_origin *o = origin(s, setting);
+	if (!o)
+		fail_msg("no origin for %s", setting);
+	if (o->source != src)
+		fail_msg("%s: source %s, want %s", setting, config_source_name(o->source), config_source_name(src));
+	if (path)
+		assert_string_equal(o->path, path);
+	else
+		assert_null(o->path);
+	assert_int_equal(o->line, line);
+}
+
+static const char *env_of(const struct rp_spec *s, const char *key)
+{
+	for (size_t i = 0; i < s->nenv; i++)
+		if (!strcmp(s->env[i].key, key))
+			return s->env[i].value;
+	return NULL;
+}
+
+static const char user_defaults[] =
+	"defaults:\n"                                        /* 1 */
+	"  runner: local\n"                                  /* 2 */
+	"  resources: {cpus: 3, memory: 1g, pids: 10, timeout: 1h}\n" /* 3 */
+	"  env: {A: user, B: user, C: user}\n"              /* 4 */
+	"  metrics: {defaults: false}\n"                     /* 5 */
+	"  fingerprint: {max_bytes: 1m}\n"                   /* 6 */
+	"  sandbox: {network: none, seccomp: strict}\n";    /* 7 */
+
+static const char project_defaults[] =
+	"name: not-this-one\n"                               /* 1: a job key: not for other configs */
+	"entrypoint: exit 9\n"
+	"params: {from_project: 1}\n"
+	"defaults:\n"                                        /* 4 */
+	"  runner: sandbox\n"                                /* 5 */
+	"  resources:\n"                                     /* 6 */
+	"    memory: 2g\n"                                   /* 7 */
+	"    pids: 20\n"                                     /* 8 */
+	"    timeout: 2h\n"                                  /* 9 */
+	"  env: {B: project, C: project}\n";                /* 10 */
+
+/* Per setting: flags > run config > project defaults > user config > built-in. */
+static void test_defaults_precedence(void **state)
+{
+	struct fx *f = *state;
+	char *user = fx_file(f, "home/config.yaml", user_defaults);
+	char *proj = fx_file(f, "runpilot.yaml", project_defaults);
+	char *sub = path_join(f->dir, "exp");
+	char *cfg = fx_file(f, "exp/train.yaml",
+			    "name: train\n"
+			    "entrypoint: python t.py\n"
+			    "resources: {pids: 30, timeout: 3h}\n"    /* 3 */
+			    "env:\n"
+			    "  C: run\n");                            /* 5 */
+	struct rp_overrides ov = {.resources = {.timeout_s = 60}};
+	struct rp_spec s;
+	struct rp_err e = {0};
+	if (config_load(cfg, &ov, &s, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_string_equal(s.name, "train");
+	assert_int_equal(s.nparams, 0); /* the project file's job keys do not apply */
+	assert_string_equal(s.workdir, sub);
+	/* resources: one from each layer */
+	assert_true(s.resources.cpus == 3);
+	expect_origin(&s, "resources.cpus", RP_SRC_USER, user, 3);
+	assert_int_equal(s.resources.memory_bytes, 2LL << 30);
+	expect_origin(&s, "resources.memory", RP_SRC_PROJECT, proj, 7);
+	assert_int_equal(s.resources.pids, 30);
+	expect_origin(&s, "resources.pids", RP_SRC_RUN, cfg, 3);
+	assert_true(s.resources.timeout_s == 60);
+	expect_origin(&s, "resources.timeout", RP_SRC_FLAG, NULL, 0);
+	/* env merged per key */
+	assert_int_equal(s.nenv, 3);
+	assert_string_equal(env_of(&s, "A"), "user");
+	assert_string_equal(env_of(&s, "B"), "project");
+	assert_string_equal(env_of(&s, "C"), "run");
+	expect_origin(&s, "env.A", RP_SRC_USER, user, 4);
+	expect_origin(&s, "env.B", RP_SRC_PROJECT, proj, 10);
+	expect_origin(&s, "env.C", RP_SRC_RUN, cfg, 5);
+	/* the rest */
+	assert_string_equal(s.runner, "sandbox");
+	expect_origin(&s, "runner", RP_SRC_PROJECT, proj, 5);
+	assert_false(s.metrics.defaults);
+	assert_true(s.has_metrics);
+	expect_origin(&s, "metrics.defaults", RP_SRC_USER, user, 5);
+	assert_int_equal(s.fingerprint.max_bytes, 1LL << 20);
+	assert_true(s.has_sandbox);
+	assert_string_equal(s.sandbox.network, "none");
+	assert_string_equal(s.sandbox.seccomp_profile, "strict");
+	expect_origin(&s, "sandbox.seccomp.profile", RP_SRC_USER, user, 7);
+	expect_origin(&s, "name", RP_SRC_RUN, cfg, 1);
+	assert_null(origin(&s, "sandbox.rootfs")); /* not given anywhere: built-in */
+	/* the files, run config first */
+	assert_int_equal(s.nsources, 3);
+	assert_string_equal(s.sources[0].path, cfg);
+	assert_int_equal(s.sources[0].role, RP_SRC_RUN);
+	assert_string_equal(s.sources[1].path, proj);
+	assert_int_equal(s.sources[1].role, RP_SRC_PROJECT);
+	assert_string_equal(s.sources[2].path, user);
+	assert_int_equal(s.sources[2].role, RP_SRC_USER);
+	/* explain: every setting, with its source */
+	cJSON *x = config_explain(&s);
+	bool seen_memory = false, seen_pids_builtin = false;
+	const cJSON *row;
+	cJSON_ArrayForEach(row, x) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "setting"));
+		const char *val = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "value"));
+		const char *src = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "source"));
+		if (!strcmp(name, "resources.memory")) {
+			seen_memory = true;
+			assert_string_equal(val, "2g");
+			assert_string_equal(src, "project defaults");
+			assert_int_equal(cJSON_GetObjectItemCaseSensitive(row, "line")->valueint, 7);
+		}
+		if (!strcmp(name, "sandbox.rootfs"))
+			seen_pids_builtin = !strcmp(src, "built-in default") && !strcmp(val, "-");
+	}
+	assert_true(seen_memory && seen_pids_builtin);
+	cJSON_Delete(x);
+	config_free(&s);
+	/* without the flag, the run config's timeout; without the run config's, the project's */
+	load_ok(f, "name: b\nentrypoint: x\n", NULL, &s);
+	assert_true(s.resources.timeout_s == 7200);
+	assert_int_equal(s.resources.pids, 20);
+	assert_string_equal(env_of(&s, "C"), "project");
+	config_free(&s);
+	/* without a project file, the user's */
+	assert_int_equal(unlink(proj), 0);
+	load_ok(f, "name: b\nentrypoint: x\n", NULL, &s);
+	assert_true(s.resources.timeout_s == 3600);
+	assert_string_equal(s.runner, "local");
+	assert_int_equal(s.nsources, 2);
+	config_free(&s);
+	free(user);
+	free(proj);
+	free(sub);
+	free(cfg);
+}
+
+/* runpilot.yaml as the run config: its job keys and its own defaults. */
+static void test_defaults_of_runpilot_yaml_itself(void **state)
+{
+	struct fx *f = *state;
+	char *proj = fx_file(f, "runpilot.yaml",
+			     "name: p\nentrypoint: x\nenv: {A: run}\ndefaults:\n  env: {A: project, B: project}\n"
+			     "  resources: {memory: 64m}\n");
+	/* a runpilot.yaml in a folder below: its own project, the one above is not consulted */
+	char *upper = fx_file(f, "inner/runpilot.yaml", "name: q\nentrypoint: y\n");
+	struct rp_spec s;
+	struct rp_err e = {0};
+	if (config_load(proj, NULL, &s, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_string_equal(s.name, "p");
+	assert_string_equal(env_of(&s, "A"), "run");
+	assert_string_equal(env_of(&s, "B"), "project");
+	assert_int_equal(s.resources.memory_bytes, 64LL << 20);
+	expect_origin(&s, "resources.memory", RP_SRC_PROJECT, proj, 6);
+	assert_int_equal(s.nsources, 2);
+	assert_string_equal(s.sources[1].path, proj);
+	assert_int_equal(s.sources[1].role, RP_SRC_PROJECT);
+	config_free(&s);
+	/* inner/runpilot.yaml has no defaults: the outer one is not consulted for it */
+	if (config_load(upper, NULL, &s, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(s.resources.memory_bytes, 0);
+	assert_int_equal(s.nsources, 1);
+	config_free(&s);
+	free(proj);
+	free(upper);
+}
+
+/* A stored, resolved config.yaml: nothing is added to it. */
+static void test_resolved_ignores_defaults(void **state)
+{
+	struct fx *f = *state;
+	char *user = fx_file(f, "home/config.yaml", user_defaults);
+	char *proj = fx_file(f, "runpilot.yaml", project_defaults);
+	struct rp_overrides ov = {.resolved = true};
+	struct rp_spec s;
+	load_ok(f, "name: r\nentrypoint: x\nenv: {C: run}\n", &ov, &s);
+	assert_int_equal(s.nenv, 1);
+	assert_int_equal(s.resources.memory_bytes, 0);
+	assert_int_equal(s.resources.cpus, 0);
+	assert_null(s.runner);
+	assert_true(s.metrics.defaults);
+	assert_string_equal(s.sandbox.network, "outbound");
+	assert_int_equal(s.nsources, 1);
+	config_free(&s);
+	/* the same file, not resolved: both layers fill it */
+	load_ok(f, "name: r\nentrypoint: x\nenv: {C: run}\n", NULL, &s);
+	assert_int_equal(s.nenv, 3);
+	assert_int_equal(s.resources.memory_bytes, 2LL << 30);
+	config_free(&s);
+	free(user);
+	free(proj);
+}
+
+/* A changed default changes the resolved config, so the fingerprint's config component. */
+static void test_defaults_change_config_json(void **state)
+{
+	struct fx *f = *state;
+	struct rp_spec a, b;
+	load_ok(f, "name: r\nentrypoint: x\n", NULL, &a);
+	char *user = fx_file(f, "home/config.yaml", "defaults:\n  resources: {memory: 1g}\n");
+	load_ok(f, "name: r\nentrypoint: x\n", NULL, &b);
+	cJSON *ja = config_to_json(&a), *jb = config_to_json(&b);
+	assert_false(cJSON_Compare(ja, jb, true));
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(jb, "resources"));
+	cJSON_Delete(ja);
+	cJSON_Delete(jb);
+	config_free(&a);
+	config_free(&b);
+	free(user);
+}
+
+/* image and sandbox.rootfs are one choice: the run config's rootfs hides a default image. */
+static void test_defaults_root_filesystem_is_one_choice(void **state)
+{
+	struct fx *f = *state;
+	char *user = fx_file(f, "home/config.yaml", "defaults:\n  image: python:3.11\n");
+	struct rp_spec s;
+	load_ok(f, "name: r\nentrypoint: x\nsandbox: {rootfs: /}\n", NULL, &s);
+	assert_null(s.image);
+	assert_string_equal(s.sandbox.rootfs, "/");
+	config_free(&s);
+	load_ok(f, "name: r\nentrypoint: x\n", NULL, &s);
+	assert_string_equal(s.image, "python:3.11");
+	expect_origin(&s, "image", RP_SRC_USER, user, 2);
+	config_free(&s);
+	free(user);
+}
+
+/* "PATH:LINE:COL: message" for a mistake in another file than CONFIG. */
+static void expect_file_error(struct fx *f, const char *cfg_text, const char *bad, int line, int col, const char *msg)
+{
+	write_text(f->path, cfg_text);
+	struct rp_spec s;
+	struct rp_err e = {0};
+	assert_int_equal(config_load(f->path, NULL, &s, &e), -1);
+	char *want = xasprintf("%s:%d:%d: %s", bad, line, col, msg);
+	assert_string_equal(e.msg, want);
+	assert_int_equal(e.kind, RP_ERR_USAGE);
+	assert_null(s.name);
+	free(want);
+}
+
+static void test_defaults_errors(void **state)
+{
+	struct fx *f = *state;
+	/* defaults: in a run config not named runpilot.yaml */
+	expect_error(f, "name: m\nentrypoint: x\ndefaults:\n  runner: local\n", 3, 1,
+		     "'defaults' is only allowed in a project's runpilot.yaml and in the user config "
+		     "($RUNPILOT_HOME/config.yaml), not in a run config named otherwise");
+	char *proj = path_join(f->dir, "runpilot.yaml");
+	const char *ok = "name: m\nentrypoint: x\n";
+	/* in the project's defaults */
+	write_text(proj, "defaults:\n  resources:\n    cpu: 2\n");
+	expect_file_error(f, ok, proj, 3, 5, "unknown key 'cpu' in 'resources' (did you mean 'cpus'?)");
+	write_text(proj, "defaults:\n  runner: local\n  entrypoint: x\n");
+	expect_file_error(f, ok, proj, 3, 3, "unknown key 'entrypoint' in 'defaults'");
+	write_text(proj, "defaults:\n  runner: lokal\n");
+	expect_file_error(f, ok, proj, 2, 11,
+			  "defaults.runner: unknown runner 'lokal' (use auto or a runner's name, see `runpilot run --help`)");
+	write_text(proj, "defaults: [1]\n");
+	expect_file_error(f, ok, proj, 1, 11, "'defaults' must be a mapping, not a list");
+	write_text(proj, "defaults:\n  env: {A: 1}\n  env: {B: 2}\n");
+	expect_file_error(f, ok, proj, 3, 3, "duplicate key 'env' in 'defaults'");
+	write_text(proj, "defaults: {image: x, sandbox: {rootfs: /}}\n");
+	expect_file_error(f, ok, proj, 1, 11,
+			  "defaults: image and sandbox.rootfs both name the job's root filesystem: keep one");
+	write_text(proj, "defaults:\n  resources: {memory: lots}\n");
+	expect_file_error(f, ok, proj, 2, 23, "resources.memory: 'lots' is not a size (e.g. 512m, 2g)");
+	assert_int_equal(unlink(proj), 0);
+	/* in the user config */
+	char *user = path_join(f->dir, "home/config.yaml");
+	write_text(user, "defaults:\n  resources:\n    timeout: soon\n");
+	expect_file_error(f, ok, user, 3, 14, "resources.timeout: 'soon' is not a duration (e.g. 90s, 30m, 2h)");
+	write_text(user, "defaults:\n  sandbox: {netwrok: none}\n");
+	expect_file_error(f, ok, user, 2, 13, "unknown key 'netwrok' in 'sandbox' (did you mean 'network'?)");
+	write_text(user, "defualts:\n  runner: local\n");
+	expect_file_error(f, ok, user, 1, 1, "unknown key 'defualts' in 'the user config' (did you mean 'defaults'?)");
+	write_text(user, "defaults: {runner: [a]\n");
+	write_text(f->path, ok);
+	struct rp_spec s;
+	struct rp_err e = {0};
+	assert_int_equal(config_load(f->path, NULL, &s, &e), -1);
+	assert_int_equal(strncmp(e.msg, user, strlen(user)), 0); /* a YAML syntax error names the file */
+	/* an empty user config is no error */
+	write_text(user, "");
+	load_ok(f, ok, NULL, &s);
+	assert_int_equal(s.nsources, 1);
+	config_free(&s);
+	free(proj);
+	free(user);
+}
+
+/* The project file: nearest up to the repository root (the first folder with .git), or /. */
+static void test_find_project(void **state)
+{
+	struct fx *f = *state;
+	/* f->dir holds .git: a runpilot.yaml above it is never found from inside */
+	char *deep = path_join(f->dir, "a/b/c");
+	assert_int_equal(mkdir_p(deep, 0755, NULL), 0);
+	char *found = NULL, *stop = NULL;
+	assert_int_equal(config_find_project(deep, &found, &stop), 0);
+	assert_null(found);
+	assert_string_equal(stop, f->dir);
+	free(stop);
+	char *top = fx_file(f, "runpilot.yaml", "name: t\nentrypoint: x\n");
+	assert_int_equal(config_find_project(deep, &found, NULL), 1);
+	assert_string_equal(found, top);
+	free(found);
+	char *mid = fx_file(f, "a/b/runpilot.yaml", "name: m\nentrypoint: x\n");
+	assert_int_equal(config_find_project(deep, &found, NULL), 1);
+	assert_string_equal(found, mid);
+	free(found);
+	/* a nested repository: a/b/c/.git stops the search at a/b/c */
+	char *git = path_join(deep, ".git");
+	write_text(git, "gitdir: elsewhere\n"); /* .git as a file (a worktree) counts too */
+	assert_int_equal(config_find_project(deep, &found, &stop), 0);
+	assert_string_equal(stop, deep);
+	free(stop);
+	free(git);
+	free(deep);
+	free(top);
+	free(mid);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -965,6 +1324,13 @@ int main(void)
 		T(test_round_trip_full),
 		T(test_round_trip_with_overrides_and_string_entrypoint),
 		T(test_config_to_json_shape),
+		T(test_defaults_precedence),
+		T(test_defaults_of_runpilot_yaml_itself),
+		T(test_resolved_ignores_defaults),
+		T(test_defaults_change_config_json),
+		T(test_defaults_root_filesystem_is_one_choice),
+		T(test_defaults_errors),
+		T(test_find_project),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
