@@ -103,6 +103,7 @@ struct rp_overrides {
 	const char **params;      /* "key=value" */
 	size_t nparams;
 	struct rp_resources resources; /* non-zero fields override */
+	bool resolved;            /* the file is a run's stored config.yaml: no user or project defaults */
 };
 
 /* Load and validate a config. Errors are RP_ERR_USAGE with "PATH:LINE:COL: message". */
