@@ -25,6 +25,10 @@ int verify_environment(const struct rp_run *r, const char *run_dir, const char *
 int verify_run(const char *ref, const char *config_path, char *const *params, size_t nparams, char id[RP_ID_MAX],
 	       struct cJSON **cmp, struct rp_err *err);
 
+/* A run's stored config.yaml keeps secret-looking env values as "<redacted>": take each from our
+ * own environment. Returns the name of the first one not set there (left redacted), or NULL. */
+const char *verify_unredact_env(struct rp_spec *spec);
+
 /* Whether a comparison found the environment the same. */
 bool verify_same(const struct cJSON *cmp);
 

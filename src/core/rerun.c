@@ -12,35 +12,17 @@
 #include "util.h"
 #include "verify.h"
 
-#define REDACTED "<redacted>"
-
-/* The values config.yaml could not keep, from our environment. */
-static int fill_redacted_env(struct rp_spec *spec, const char *id, struct rp_err *err)
-{
-	for (size_t i = 0; i < spec->nenv; i++) {
-		struct rp_kv *kv = &spec->env[i];
-		if (!kv->value || strcmp(kv->value, REDACTED) != 0)
-			continue;
-		const char *v = getenv(kv->key);
-		if (!v)
-			return rp_err_set(err, RP_ERR_USAGE,
-					  "%s's config.yaml has the value of env %s redacted: set %s in this "
-					  "environment to rerun it",
-					  id, kv->key, kv->key);
-		free(kv->value);
-		kv->value = xstrdup(v);
-		kv->type = RP_STR;
-	}
-	return 0;
-}
-
 int rerun_config(const struct rerun *rr, const struct rp_overrides *ov, struct rp_spec *spec, struct rp_err *err)
 {
 	struct rp_overrides resolved = ov ? *ov : (struct rp_overrides){0};
 	resolved.resolved = true;
 	if (config_load(rr->config_path, &resolved, spec, err) < 0)
 		return -1;
-	if (fill_redacted_env(spec, rr->id, err) < 0) {
+	const char *missing = verify_unredact_env(spec);
+	if (missing) {
+		rp_err_set(err, RP_ERR_USAGE,
+			   "%s's config.yaml has the value of env %s redacted: set %s in this environment to rerun it",
+			   rr->id, missing, missing);
 		config_free(spec);
 		return -1;
 	}

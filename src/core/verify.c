@@ -82,6 +82,25 @@ int verify_environment(const struct rp_run *r, const char *run_dir, const char *
 	return rc;
 }
 
+const char *verify_unredact_env(struct rp_spec *spec)
+{
+	const char *missing = NULL;
+	for (size_t i = 0; i < spec->nenv; i++) {
+		struct rp_kv *kv = &spec->env[i];
+		if (!kv->value || strcmp(kv->value, "<redacted>") != 0)
+			continue;
+		const char *v = getenv(kv->key);
+		if (!v) {
+			missing = missing ? missing : kv->key;
+			continue;
+		}
+		free(kv->value);
+		kv->value = xstrdup(v);
+		kv->type = RP_STR;
+	}
+	return missing;
+}
+
 /* The question is "would the same `runpilot run` now get the same environment?": the original
  * config file with the run's own overrides, unless the user names another file. When the
  * original is gone, the run's resolved copy stands in for it. */
@@ -109,6 +128,9 @@ static int load_verified_config(const struct rp_run *r, const char *run_dir, con
 	ov.params = (const char **)strvec_items(&all);
 	ov.nparams = all.n;
 	int rc = config_load(path, &ov, spec, err);
+	/* A secret not in our environment stays redacted: verify shows it changed. */
+	if (rc == 0 && ov.resolved)
+		verify_unredact_env(spec);
 	strvec_free(&all);
 	invocation_free(&inv);
 	free(path);

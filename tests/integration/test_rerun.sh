@@ -120,6 +120,8 @@ check "redacted env, not given: nothing made" test "$(runs)" = "$n"
 API_TOKEN=s3cret rerun "$RSEC" -q
 check "redacted env: the job gets our value" grep -qx "tok=s3cret" "$RD/logs.txt"
 expect_line "redacted env, the same value: unchanged" "runpilot: rerun: $RSEC's environment unchanged"
+API_TOKEN=s3cret rp verify "$(basename "$RD")" > "$out" 2>&1
+check "redacted env: verify of the rerun, the same value: identical" test $? = 0
 API_TOKEN=other rerun "$RSEC" -q
 expect_line "redacted env, another value: named" "runpilot: rerun: env: 1 variable changed"
 
