@@ -74,6 +74,18 @@ check "--strict: no run directory made" test "$(runs)" = "$n"
 rerun "$(basename "$(last_run_dir)")" --strict -q
 check "--strict: an unchanged environment starts" test "$rc" = 3 -a "$(runs)" = $((n + 1))
 
+# A run without a fingerprint (an older runpilot's): said, and run; --strict refuses.
+rp run "$T/ok.yaml" --runner local -q > /dev/null 2>&1
+RN=$(last_run_dir)
+python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); del d["environment"]; json.dump(d, open(p, "w"))' "$RN/run.json"
+rerun "$(basename "$RN")" -q
+check "no fingerprint: said" grep -q "runpilot: rerun: environment not checked: run $(basename "$RN") has no environment fingerprint" "$out"
+check "no fingerprint: still runs" test "$rc" = 0 -a "$RD" != "$RN"
+n=$(runs)
+rerun "$(basename "$RN")" --strict -q
+check "no fingerprint, --strict: refused" test "$rc" = 2 -a "$(runs)" = "$n"
+check "no fingerprint, --strict: says why" grep -q "environment cannot be checked" "$out"
+
 # Errors: an unknown run, a bad option, a runner that does not exist: exit 2, nothing made.
 n=$(runs)
 rerun rp_9999
