@@ -53,6 +53,8 @@ void index_forget_runs(const struct rp_store *st, char **ids, size_t n);
 /* The one run named name: 0 with id filled, 1 when no run or several have that name (the
  * caller reports it), -1 on error. */
 int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], struct rp_err *err);
+/* The run whose uid is uid, as index_find_name. */
+int index_find_uid(struct rp_index *ix, const char *uid, char id[RP_ID_MAX], struct rp_err *err);
 
 /* A selection of runs. Zero values select everything. */
 struct index_query {

@@ -20,6 +20,7 @@ struct rp_run {
 	int schema_version;
 	char *id;                 /* rp_0007 */
 	char *uid;                /* UUID v4, globally unique */
+	char *parent;             /* rerun: the uid of the run it reran, or NULL */
 	char *name;
 	enum rp_status status;
 	char *reason;             /* why it failed/ended: "timeout", "oom", "signal", "exit", ... or NULL */

@@ -16,6 +16,10 @@ struct run_request {
 	const char *runner;                     /* "auto", "local", "sandbox" */
 	int output_fd;                          /* the job's output also streams here; -1: only logs.txt */
 	double kill_grace_s;                    /* SIGTERM -> SIGKILL on cancel and timeout */
+	/* A rerun: the run it reruns (run.json's "parent" is its uid; the invocation names its id).
+	 * NULL for a plain run. */
+	const char *parent_uid;
+	const char *parent_id;
 };
 
 /* Each may be NULL. Messages are one line, without "runpilot: ". */

@@ -25,6 +25,9 @@ int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run
  * right now, which has no record yet, is left out). */
 int runs_load_all(const struct rp_store *st, struct run_view **views, size_t *n, struct rp_err *err);
 void runs_free(struct run_view *views, size_t n);
+/* The id of the run whose uid is uid in this store (a rerun's parent): hint, an id it was known
+ * by, when that run has it, else the index's. 0 with id filled; -1 when no run has it here. */
+int runs_find_uid(const struct rp_store *st, const char *uid, const char *hint, char id[RP_ID_MAX]);
 /* One run directory as it is on disk (status not adjusted to now): RUNS_READ_OK with *r filled
  * (from run.json, or from the claim of a supervisor that died before writing it), BEING_MADE
  * for a run being set up right now, BROKEN with why in err. */

@@ -21,16 +21,20 @@ void record_fill_host(struct rp_run *r);
 /* "runner": the runner's own description, its type, and why auto passed better ones over. */
 struct cJSON *runner_section(struct runner *rn);
 
-/* "invocation": how the run was asked for (the config file, the runner, every override), so
- * `verify` (and later `rerun`) can ask the same question again. */
+/* "invocation": how the run was asked for (the command, the config file, the runner, every
+ * override), so `verify` can ask the same question again. */
 struct run_invocation {
+	char *command;               /* "run", "rerun"; NULL when not recorded */
+	char *rerun_of;              /* rerun: the id of the run it reran, else NULL */
 	char *config_path;           /* absolute, or NULL when not recorded */
 	char *runner;                /* NULL when not recorded */
 	struct rp_overrides ov;      /* pointing into the vectors below */
 	char *name;
 	struct strvec tags, params;
 };
-struct cJSON *invocation_section(const char *config_path, const char *runner, const struct rp_overrides *ov);
+/* rerun_of: the id of the run a rerun reruns, NULL for `run`. */
+struct cJSON *invocation_section(const char *config_path, const char *runner, const struct rp_overrides *ov,
+				 const char *rerun_of);
 /* Read an invocation back (a missing or partial one gives what is there); free with
  * invocation_free. */
 void invocation_read(const struct cJSON *section, struct run_invocation *inv);

@@ -1,16 +1,12 @@
 /* runpilot run: the options and what is printed; the run itself is the core's (run.h). */
 #include <getopt.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "cmds.h"
 #include "config.h"
 #include "log.h"
-#include "print.h"
-#include "run.h"
-#include "util.h"
+#include "run_print.h"
 
 const char usage_run[] =
 	"usage: runpilot run [CONFIG] [options]\n"
@@ -33,33 +29,19 @@ const char usage_run[] =
 	"  --timeout DUR      stop the job after DUR (90s, 30m, 2h)\n"
 	"  -q, --quiet        do not stream the job's output (it is still logged)\n";
 
-struct run_opts {
-	const char *config;
-	const char *runner;
-	bool quiet;
-	struct rp_overrides ov;
-	struct strvec tags, params;
-};
-
-static int parse_run_args(int argc, char **argv, struct run_opts *o, struct rp_err *err)
+static int parse_run_args(int argc, char **argv, const char **config, struct run_opts *o, struct rp_err *err)
 {
 	static const struct option longopts[] = {
-		{"name", required_argument, NULL, 'n'},   {"tag", required_argument, NULL, 't'},
-		{"param", required_argument, NULL, 'p'},  {"runner", required_argument, NULL, 'r'},
+		RUN_OPTS_LONGOPTS,
 		{"cpus", required_argument, NULL, 'C'},   {"memory", required_argument, NULL, 'M'},
 		{"pids", required_argument, NULL, 'P'},   {"timeout", required_argument, NULL, 'T'},
-		{"quiet", no_argument, NULL, 'q'},        {NULL, 0, NULL, 0},
+		{NULL, 0, NULL, 0},
 	};
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":q", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'n': o->ov.name = optarg; break;
-		case 't': strvec_push(&o->tags, optarg); break;
-		case 'p': strvec_push(&o->params, optarg); break;
-		case 'r': o->runner = optarg; break;
-		case 'q': o->quiet = true; break;
 		case 'C':
 			if (parse_cpus(optarg, &o->ov.resources.cpus) < 0)
 				return rp_err_set(err, RP_ERR_USAGE, "--cpus '%s': expected a positive number, e.g. 1.5", optarg);
@@ -79,52 +61,16 @@ static int parse_run_args(int argc, char **argv, struct run_opts *o, struct rp_e
 		case ':':
 			return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default:
+			if (run_opts_take(o, c, optarg))
+				break;
 			return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot run --help`)", argv[optind - 1]);
 		}
 	}
 	if (optind + 1 < argc)
 		return rp_err_set(err, RP_ERR_USAGE, "unexpected argument '%s' (one CONFIG per run)", argv[optind + 1]);
-	o->config = optind < argc ? argv[optind] : NULL;
-	o->ov.tags = (const char **)strvec_items(&o->tags);
-	o->ov.ntags = o->tags.n;
-	o->ov.params = (const char **)strvec_items(&o->params);
-	o->ov.nparams = o->params.n;
+	*config = optind < argc ? argv[optind] : NULL;
+	run_opts_finish(o);
 	return 0;
-}
-
-static double kill_grace_seconds(void)
-{
-	const char *g = getenv("RUNPILOT_KILL_GRACE");
-	double s;
-	if (g && parse_duration(g, &s) == 0)
-		return s;
-	return 10.0;
-}
-
-static void print_started(void *ctx, const char *id, const char *runner, const char *fallback_reason)
-{
-	fprintf(stderr, "runpilot: run %s started (%s runner%s%s)\n", id, runner, fallback_reason ? ": " : "",
-		fallback_reason ? fallback_reason : "");
-}
-
-static void print_warning(void *ctx, const char *msg)
-{
-	fprintf(stderr, "runpilot: warning: %s\n", msg);
-	fflush(stderr);
-}
-
-static void print_notice(void *ctx, const char *id, const char *msg)
-{
-	fprintf(stderr, "runpilot: %s: %s\n", id, msg);
-}
-
-static void print_summary(void *ctx, const struct rp_run *r, int exit_code)
-{
-	char status[64], dur[32];
-	fmt_status(r, status, sizeof status);
-	fmt_duration(r->duration_s, dur, sizeof dur);
-	fprintf(stderr, "runpilot: run %s %s in %s (exit %d); logs: runpilot logs %s\n", r->id, status, dur,
-		exit_code, r->id);
 }
 
 /* No CONFIG: the project's runpilot.yaml, here or above up to the repository root. */
@@ -146,34 +92,25 @@ int find_project_config(char **path, struct rp_err *err)
 int cmd_run(int argc, char **argv, struct rp_err *err)
 {
 	struct run_opts o = {0};
-	struct rp_spec spec;
+	const char *config = NULL;
 	char *found = NULL;
+	struct rp_spec spec;
 	int rc = -1;
-	if (parse_run_args(argc, argv, &o, err) < 0)
+	if (parse_run_args(argc, argv, &config, &o, err) < 0)
 		goto out;
-	if (!o.config && find_project_config(&found, err) < 0)
+	if (!config && find_project_config(&found, err) < 0)
 		goto out;
-	if (config_load(o.config ? o.config : found, &o.ov, &spec, err) < 0)
+	if (config_load(config ? config : found, &o.ov, &spec, err) < 0)
 		goto out;
 	trace_phase("config loaded");
 	/* --runner, else the defaults' runner, else auto */
 	const char *runner = o.runner ? o.runner : spec.runner ? spec.runner : "auto";
-	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = runner,
-				  .output_fd = o.quiet ? -1 : STDOUT_FILENO, .kill_grace_s = kill_grace_seconds()};
-	static const struct run_events events = {.started = print_started, .warning = print_warning,
-						 .notice = print_notice, .ended = print_summary};
-	struct run_outcome res;
-	if (run_execute(&req, &events, &res, err) == 0) {
-		if (res.setup_signal)
-			fprintf(stderr, "runpilot: run %s cancelled during setup (%s)\n", res.id,
-				strsignal(res.setup_signal));
-		rc = res.exit_code;
-	}
+	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = runner};
+	rc = run_print_execute(&req, o.quiet, err);
 	config_free(&spec);
 	trace_phase("done");
 out:
 	free(found);
-	strvec_free(&o.tags);
-	strvec_free(&o.params);
+	run_opts_free(&o);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "fingerprint.h"
 #include "print.h"
 #include "runs.h"
+#include "sections.h"
 #include "util.h"
 
 const char usage_show[] =
@@ -133,11 +134,28 @@ static void print_runner(const struct rp_run *r)
 	}
 }
 
-static void print_summary(const struct rp_run *r, const char *note)
+/* A rerun's parent: its id here when this store has it, and its uid. */
+static void print_parent(const struct rp_store *st, const struct rp_run *r)
+{
+	if (!r->parent)
+		return;
+	struct run_invocation inv;
+	invocation_read(record_section(r, "invocation"), &inv);
+	char id[RP_ID_MAX], buf[512];
+	if (runs_find_uid(st, r->parent, inv.rerun_of, id) == 0)
+		snprintf(buf, sizeof buf, "%s (uid %s)", id, r->parent);
+	else
+		snprintf(buf, sizeof buf, "uid %s (not in this store)", r->parent);
+	invocation_free(&inv);
+	field("Parent", buf);
+}
+
+static void print_summary(const struct rp_store *st, const struct rp_run *r, const char *note)
 {
 	char buf[512], t1[32], t2[32], dur[32];
 	snprintf(buf, sizeof buf, "%s (uid %s)", r->id, r->uid ? r->uid : "-");
 	field("Run", buf);
+	print_parent(st, r);
 	field("Name", r->name ? r->name : "-");
 	fmt_status(r, buf, sizeof buf);
 	if (r->has_exit_code && r->status != RP_RUNNING)
@@ -234,7 +252,7 @@ int cmd_show(int argc, char **argv, struct rp_err *err)
 			free(r.tags);
 			r.tags = tags.v;
 		}
-		print_summary(&r, a.note);
+		print_summary(&st, &r, a.note);
 		annotations_free(&a);
 	}
 	record_free(&r);

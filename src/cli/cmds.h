@@ -22,6 +22,7 @@ struct rp_cmd {
 const struct rp_cmd *cmd_find(const char *name);
 
 int cmd_run(int argc, char **argv, struct rp_err *err);
+int cmd_rerun(int argc, char **argv, struct rp_err *err);
 int cmd_list(int argc, char **argv, struct rp_err *err);
 int cmd_show(int argc, char **argv, struct rp_err *err);
 int cmd_logs(int argc, char **argv, struct rp_err *err);
@@ -48,6 +49,7 @@ extern const char usage_doctor[];
 extern const char usage_image[];
 extern const char usage_metrics[], usage_compare[], usage_report[];
 extern const char usage_reindex[], usage_rm[], usage_restore[], usage_tag[], usage_note[];
+extern const char usage_rerun[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 extern const char usage_config[];
 

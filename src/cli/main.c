@@ -17,6 +17,8 @@ static const char usage_help[] = "usage: runpilot help [COMMAND]\n";
 
 static const struct rp_cmd commands[] = {
 	{.name = "run", .fn = cmd_run, .summary = "run a job from a YAML config and record it", .usage = usage_run},
+	{.name = "rerun", .fn = cmd_rerun, .summary = "run a run again from its own config, saying what changed since",
+	 .usage = usage_rerun},
 	{.name = "list", .fn = cmd_list, .summary = "list runs", .usage = usage_list},
 	{.name = "show", .fn = cmd_show, .summary = "show one run", .usage = usage_show},
 	{.name = "logs", .fn = cmd_logs, .summary = "print a run's output", .usage = usage_logs},

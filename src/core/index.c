@@ -1271,16 +1271,27 @@ void index_rows_free(struct index_row *rows, size_t n)
 	free(rows);
 }
 
-int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], struct rp_err *err)
+/* The one run sql (selecting id, with one parameter: value) finds. */
+static int find_one(struct rp_index *ix, const char *sql, const char *value, char id[RP_ID_MAX], struct rp_err *err)
 {
-	sqlite3_stmt *s = prepare(ix->db, "SELECT id FROM runs WHERE name = ? LIMIT 2");
+	sqlite3_stmt *s = prepare(ix->db, sql);
 	if (!s)
 		return db_fail(ix->db, err, "find");
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
 	int found = 0;
 	while (sqlite3_step(s) == SQLITE_ROW)
 		if (found++ == 0)
 			snprintf(id, RP_ID_MAX, "%s", col_text(s, 0));
 	sqlite3_finalize(s);
 	return found == 1 ? 0 : 1;
+}
+
+int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], struct rp_err *err)
+{
+	return find_one(ix, "SELECT id FROM runs WHERE name = ? LIMIT 2", name, id, err);
+}
+
+int index_find_uid(struct rp_index *ix, const char *uid, char id[RP_ID_MAX], struct rp_err *err)
+{
+	return find_one(ix, "SELECT id FROM runs WHERE uid = ? LIMIT 2", uid, id, err);
 }

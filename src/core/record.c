@@ -14,7 +14,7 @@ static const char *const status_names[] = {"running", "success", "failed", "canc
 static const char *const core_keys[] = {
 	"schema_version", "id", "uid", "name", "status", "reason", "created_at", "started_at", "ended_at",
 	"duration_s", "exit_code", "signal", "entrypoint", "argv", "workdir", "image", "params", "tags",
-	"env", "runner", "host", "supervisor", "runpilot_version", "paths", NULL};
+	"env", "runner", "host", "supervisor", "runpilot_version", "paths", "parent", NULL};
 
 const char *status_name(enum rp_status s)
 {
@@ -69,6 +69,8 @@ cJSON *record_to_json(const struct rp_run *r)
 	cJSON_AddNumberToObject(o, "schema_version", r->schema_version ? r->schema_version : RP_SCHEMA_VERSION);
 	add_str_or_null(o, "id", r->id);
 	add_str_or_null(o, "uid", r->uid);
+	if (r->parent) /* only a rerun has one */
+		cJSON_AddStringToObject(o, "parent", r->parent);
 	add_str_or_null(o, "name", r->name);
 	cJSON_AddStringToObject(o, "status", status_name(r->status));
 	add_str_or_null(o, "reason", r->reason);
@@ -159,6 +161,7 @@ int record_from_json(const cJSON *j, struct rp_run *r, struct rp_err *err)
 	r->schema_version = cJSON_IsNumber(v) ? v->valueint : 0;
 	r->id = get_str(j, "id");
 	r->uid = get_str(j, "uid");
+	r->parent = get_str(j, "parent");
 	r->name = get_str(j, "name");
 	char *st = get_str(j, "status");
 	if (status_parse(st, &r->status) < 0) {
@@ -272,6 +275,7 @@ void record_free(struct rp_run *r)
 {
 	free(r->id);
 	free(r->uid);
+	free(r->parent);
 	free(r->name);
 	free(r->reason);
 	free(r->entrypoint);

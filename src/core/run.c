@@ -93,6 +93,7 @@ static void init_record(struct run_ctx *c)
 	r->schema_version = RP_SCHEMA_VERSION;
 	r->id = xstrdup(c->id);
 	r->uid = xstrdup(c->uid);
+	r->parent = c->req->parent_uid ? xstrdup(c->req->parent_uid) : NULL;
 	r->name = xstrdup(spec->name);
 	r->status = RP_RUNNING;
 	r->created_at = now_realtime();
@@ -107,7 +108,8 @@ static void init_record(struct run_ctx *c)
 	record_fill_host(r);
 	r->runpilot_version = xstrdup(RUNPILOT_VERSION);
 	r->paths = paths_section(c->run_dir);
-	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides));
+	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides,
+								c->req->parent_id));
 	record_set_section(r, "config_sources", config_sources_section(spec));
 }
 

@@ -112,6 +112,26 @@ static bool found_by_name(const struct rp_store *st, const char *ref, char id[RP
 	return found;
 }
 
+int runs_find_uid(const struct rp_store *st, const char *uid, const char *hint, char id[RP_ID_MAX])
+{
+	if (hint && store_id_number(hint) >= 0) {
+		char *dir = store_run_dir(st, hint);
+		struct rp_run r;
+		bool same = record_read(dir, &r, NULL) == 0 && r.uid && !strcmp(r.uid, uid);
+		if (same)
+			snprintf(id, RP_ID_MAX, "%s", hint);
+		record_free(&r);
+		free(dir);
+		if (same)
+			return 0;
+	}
+	struct rp_index *ix = NULL;
+	struct rp_err ignored = {0};
+	bool found = index_open(st, &ix, &ignored) == 0 && ix && index_find_uid(ix, uid, id, &ignored) == 0;
+	index_close(ix);
+	return found ? 0 : -1;
+}
+
 int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run_dir, struct rp_err *err)
 {
 	char id[RP_ID_MAX];

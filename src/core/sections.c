@@ -77,9 +77,13 @@ cJSON *runner_section(struct runner *rn)
 	return o;
 }
 
-cJSON *invocation_section(const char *config_path, const char *runner, const struct rp_overrides *ov)
+cJSON *invocation_section(const char *config_path, const char *runner, const struct rp_overrides *ov,
+			  const char *rerun_of)
 {
 	cJSON *inv = cJSON_CreateObject();
+	cJSON_AddStringToObject(inv, "command", rerun_of ? "rerun" : "run");
+	if (rerun_of)
+		cJSON_AddStringToObject(inv, "rerun_of", rerun_of);
 	cJSON_AddStringToObject(inv, "config_path", config_path);
 	cJSON_AddStringToObject(inv, "runner", runner);
 	cJSON *o = cJSON_AddObjectToObject(inv, "overrides");
@@ -88,6 +92,8 @@ cJSON *invocation_section(const char *config_path, const char *runner, const str
 	cJSON_AddItemToObject(o, "tags", cJSON_CreateStringArray(ov->tags, (int)ov->ntags));
 	cJSON_AddItemToObject(o, "params", cJSON_CreateStringArray(ov->params, (int)ov->nparams));
 	cJSON_AddItemToObject(o, "resources", config_resources_json(&ov->resources));
+	if (ov->resolved)
+		cJSON_AddBoolToObject(o, "resolved", true);
 	return inv;
 }
 
@@ -120,6 +126,8 @@ static void read_strings(const cJSON *a, struct strvec *out)
 void invocation_read(const cJSON *section, struct run_invocation *inv)
 {
 	memset(inv, 0, sizeof *inv);
+	inv->command = string_or_null(section, "command");
+	inv->rerun_of = string_or_null(section, "rerun_of");
 	inv->config_path = string_or_null(section, "config_path");
 	inv->runner = string_or_null(section, "runner");
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(section, "overrides");
@@ -132,10 +140,13 @@ void invocation_read(const cJSON *section, struct run_invocation *inv)
 	inv->ov.params = (const char **)strvec_items(&inv->params);
 	inv->ov.nparams = inv->params.n;
 	config_resources_from_json(cJSON_GetObjectItemCaseSensitive(o, "resources"), &inv->ov.resources);
+	inv->ov.resolved = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "resolved"));
 }
 
 void invocation_free(struct run_invocation *inv)
 {
+	free(inv->command);
+	free(inv->rerun_of);
 	free(inv->config_path);
 	free(inv->runner);
 	free(inv->name);

@@ -1,0 +1,84 @@
+/* The options and the printing run and rerun share (run_print.h). */
+#include "run_print.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "print.h"
+
+bool run_opts_take(struct run_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'n': o->ov.name = arg; return true;
+	case 't': strvec_push(&o->tags, arg); return true;
+	case 'p': strvec_push(&o->params, arg); return true;
+	case 'r': o->runner = arg; return true;
+	case 'q': o->quiet = true; return true;
+	default: return false;
+	}
+}
+
+void run_opts_finish(struct run_opts *o)
+{
+	o->ov.tags = (const char **)strvec_items(&o->tags);
+	o->ov.ntags = o->tags.n;
+	o->ov.params = (const char **)strvec_items(&o->params);
+	o->ov.nparams = o->params.n;
+}
+
+void run_opts_free(struct run_opts *o)
+{
+	strvec_free(&o->tags);
+	strvec_free(&o->params);
+}
+
+static double kill_grace_seconds(void)
+{
+	const char *g = getenv("RUNPILOT_KILL_GRACE");
+	double s;
+	if (g && parse_duration(g, &s) == 0)
+		return s;
+	return 10.0;
+}
+
+static void print_started(void *ctx, const char *id, const char *runner, const char *fallback_reason)
+{
+	fprintf(stderr, "runpilot: run %s started (%s runner%s%s)\n", id, runner, fallback_reason ? ": " : "",
+		fallback_reason ? fallback_reason : "");
+}
+
+static void print_warning(void *ctx, const char *msg)
+{
+	fprintf(stderr, "runpilot: warning: %s\n", msg);
+	fflush(stderr);
+}
+
+static void print_notice(void *ctx, const char *id, const char *msg)
+{
+	fprintf(stderr, "runpilot: %s: %s\n", id, msg);
+}
+
+static void print_summary(void *ctx, const struct rp_run *r, int exit_code)
+{
+	char status[64], dur[32];
+	fmt_status(r, status, sizeof status);
+	fmt_duration(r->duration_s, dur, sizeof dur);
+	fprintf(stderr, "runpilot: run %s %s in %s (exit %d); logs: runpilot logs %s\n", r->id, status, dur,
+		exit_code, r->id);
+}
+
+int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err)
+{
+	static const struct run_events events = {.started = print_started, .warning = print_warning,
+						 .notice = print_notice, .ended = print_summary};
+	req->output_fd = quiet ? -1 : STDOUT_FILENO;
+	req->kill_grace_s = kill_grace_seconds();
+	struct run_outcome res;
+	if (run_execute(req, &events, &res, err) < 0)
+		return -1;
+	if (res.setup_signal)
+		fprintf(stderr, "runpilot: run %s cancelled during setup (%s)\n", res.id, strsignal(res.setup_signal));
+	return res.exit_code;
+}

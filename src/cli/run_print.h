@@ -1,0 +1,37 @@
+/* What the commands that start a run (run, rerun) share: the options that shape the run, and the
+ * printing of its events. */
+#ifndef RP_RUN_PRINT_H
+#define RP_RUN_PRINT_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "err.h"
+#include "run.h"
+#include "util.h"
+
+struct run_opts {
+	const char *runner;       /* NULL: the command's default */
+	bool quiet;
+	struct rp_overrides ov;
+	struct strvec tags, params;
+};
+
+/* The getopt_long entries of the shared options: --name, --tag, --param, --runner, -q/--quiet. */
+#define RUN_OPTS_LONGOPTS                                                                           \
+	{"name", required_argument, NULL, 'n'}, {"tag", required_argument, NULL, 't'},              \
+	{"param", required_argument, NULL, 'p'}, {"runner", required_argument, NULL, 'r'},          \
+	{"quiet", no_argument, NULL, 'q'}
+
+/* Take option c (with its argument) when it is a shared one; false when it is not. */
+bool run_opts_take(struct run_opts *o, int c, const char *arg);
+/* After parsing: the overrides point at the collected tags and params. */
+void run_opts_finish(struct run_opts *o);
+void run_opts_free(struct run_opts *o);
+
+/* Run req (its output_fd and kill_grace_s set here, from quiet and RUNPILOT_KILL_GRACE), printing
+ * its events to stderr: runpilot's exit code (the job's), or -1 with err. */
+int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err);
+
+#endif
