@@ -90,10 +90,11 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Run ids, then the names of runs (each once), then "last": from the index, or the ids alone
- * where it cannot be used. Silent on every error. */
+/* Run ids, then the names of runs (each once), then "last" when there is a run: from the index,
+ * or the ids alone where it cannot be used. Silent on every error. */
 static void complete_runs(const char *prefix)
 {
+	size_t found = 0;
 	struct rp_err err = {0};
 	struct rp_store st;
 	if (store_open(&st, false, &err) < 0)
@@ -104,6 +105,7 @@ static void complete_runs(const char *prefix)
 	struct index_query q = {0};
 	if (index_open(&st, &ix, &err) == 0 && ix && index_select(ix, &q, &rows, &n, &total, &err) == 0) {
 		struct strvec names = {0};
+		found = n;
 		for (size_t i = 0; i < n; i++) {
 			candidate(prefix, rows[i].id);
 			const char *name = rows[i].name;
@@ -121,11 +123,13 @@ static void complete_runs(const char *prefix)
 		if (store_list_ids(&st, &ids, &err) == 0)
 			for (size_t i = 0; i < ids.n; i++)
 				candidate(prefix, ids.v[i]);
+		found = ids.n;
 		strvec_free(&ids);
 	}
 	index_close(ix);
 	store_close(&st);
-	candidate(prefix, "last");
+	if (found)
+		candidate(prefix, "last");
 }
 
 /* main.c's table */

@@ -98,15 +98,18 @@ static void put_usage(FILE *f, const char *usage)
 		size_t len = e ? (size_t)(e - p) : strlen(p), spec_end;
 		size_t ind = indent_of(p, len);
 		bool form = !strncmp(p, "usage: runpilot ", 16) || !strncmp(p, "       runpilot ", 16);
+		/* the forms as a synopsis: one a line, a long one wrapped with a hanging indent */
 		if (form && !in_forms) {
-			fputs(".PP\n.nf\n", f);
+			fputs(".PP\n.in +4n\n", f);
 			in_forms = true;
 		} else if (!form && in_forms) {
-			fputs(".fi\n", f);
+			fputs(".in -4n\n", f);
 			in_forms = false;
 		}
 		if (form) {
+			fputs(".ti -4n\n", f);
 			put_styled(f, p + 7, len - 7);
+			fputs(".br\n", f);
 		} else if (ind == len) {
 			paragraph = true;
 		} else if (usage_option_line(p, len, &spec_end)) {
@@ -128,7 +131,7 @@ static void put_usage(FILE *f, const char *usage)
 		p = e ? e + 1 : p + len;
 	}
 	if (in_forms)
-		fputs(".fi\n", f);
+		fputs(".in -4n\n", f);
 }
 
 static const char head[] =
