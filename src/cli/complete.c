@@ -112,7 +112,8 @@ static void complete_runs(const char *prefix)
 			if (name && *name && !strncmp(name, prefix, strlen(prefix)) && store_id_number(name) < 0)
 				strvec_push(&names, name);
 		}
-		qsort(names.v, names.n, sizeof *names.v, cmp_str);
+		if (names.n)
+			qsort(names.v, names.n, sizeof *names.v, cmp_str);
 		for (size_t i = 0; i < names.n; i++)
 			if (!i || strcmp(names.v[i], names.v[i - 1]) != 0)
 				candidate(prefix, names.v[i]);
@@ -184,8 +185,8 @@ static void complete_flag_value(const struct usage_flag *f, const char *prefix)
 		candidate(prefix, "unreadable");
 		return;
 	}
-	if (strcmp(f->metavar, "COMMAND") != 0 && f->metavar[0] >= 'a' && f->metavar[0] <= 'z')
-		return; /* a lower-case metavar is still a value, not a literal */
+	if (f->metavar[0] >= 'a' && f->metavar[0] <= 'z')
+		return; /* an option's value is never one of a list of literals */
 	complete_metavar(f->metavar, prefix);
 }
 
