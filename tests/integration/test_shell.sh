@@ -127,11 +127,12 @@ else
 fi
 
 # ---- make install and the man page -------------------------------------------------------------
-# The binary under test, installed by the Makefile's own rules (-o: not rebuilt from sources).
+# The binary under test, installed by the Makefile's own rules (-o: not rebuilt from sources; not
+# the settings of a make this test may run under).
 B=$T/build
 mkdir -p "$B"
 cp "$RUNPILOT_BIN" "$B/runpilot"
-make -s -C "$REPO" install BUILD="$B" -o "$B/runpilot" DESTDIR="$T/d" PREFIX=/usr >"$T/install.out" 2>&1
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$REPO" install BUILD="$B" -o "$B/runpilot" DESTDIR="$T/d" PREFIX=/usr >"$T/install.out" 2>&1
 check "make install: the binary" test -x "$T/d/usr/bin/runpilot"
 check "make install: the man page" test -s "$T/d/usr/share/man/man1/runpilot.1"
 check "make install: bash completion" test -s "$T/d/usr/share/bash-completion/completions/runpilot"
