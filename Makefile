@@ -3,7 +3,8 @@
 #   make test      unit + integration tests, a short fuzzing run, the same tests under ASan+UBSan,
 #                  then the VM suite
 #   make fuzz      the fuzz targets for FUZZ_TIME seconds (mk/fuzz.mk)
-#   make install   PREFIX=/usr/local
+#   make install   PREFIX=/usr/local [DESTDIR=...]: the binary, its man page and the bash and zsh
+#                  completion scripts
 CC      ?= gcc
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -16,9 +17,10 @@ VERSION := 0.1.0
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
 	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev
 # Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
-# fuzz targets, mk/fuzz.mk).
+# fuzz targets, mk/fuzz.mk; zsh, man-db and groff-base: test_shell.sh loads the completion and
+# renders the man page).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium clang
+	docker.io docker-registry zstd chromium clang zsh man-db groff-base
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
@@ -55,8 +57,12 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_OK   := build/.deps-ok
 
+# Written by the binary from its own command table and help texts (src/cli/man.c, complete.c).
+MAN_PAGE    := $(BUILD)/man/runpilot.1
+COMPLETIONS := $(BUILD)/completions/runpilot.bash $(BUILD)/completions/_runpilot
+
 .PHONY: all deps test test-unit test-integration test-asan check-layers demo install clean
-all: $(BUILD)/runpilot
+all: $(BUILD)/runpilot $(MAN_PAGE) $(COMPLETIONS)
 
 deps: $(DEPS_OK)
 $(DEPS_OK): mk/deps.sh Makefile
@@ -89,6 +95,19 @@ $(BUILD)/gen/seccomp_prebuilt.c: $(BUILD)/gen/seccomp-prebuild
 $(GEN_OBJ): $(BUILD)/gen/seccomp_prebuilt.c
 	$(call say,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Isandbox -c -o $@ $<
+
+$(MAN_PAGE): $(BUILD)/runpilot
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)$< help --man > $@.tmp && mv $@.tmp $@
+$(BUILD)/completions/runpilot.bash: $(BUILD)/runpilot
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)$< completion bash > $@.tmp && mv $@.tmp $@
+$(BUILD)/completions/_runpilot: $(BUILD)/runpilot
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)$< completion zsh > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/runpilot-test: $(TEST_BIN_OBJS) $(GEN_OBJ) | $(DEPS_OK)
 	$(call say,LINK,$@)
@@ -154,11 +173,13 @@ test: test-deps check-layers
 demo: $(BUILD)/runpilot test-deps
 	@sh examples/demo.sh $(CURDIR)/$(BUILD)/runpilot
 
-install: $(BUILD)/runpilot
-	install -d $(DESTDIR)$(PREFIX)/bin
+install: $(BUILD)/runpilot $(MAN_PAGE) $(COMPLETIONS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
 	install -m 0755 $(BUILD)/runpilot $(DESTDIR)$(PREFIX)/bin/runpilot
-	@if [ -f docs/runpilot.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && \
-		install -m 0644 docs/runpilot.1 $(DESTDIR)$(PREFIX)/share/man/man1/runpilot.1; fi
+	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/runpilot.1
+	install -m 0644 $(BUILD)/completions/runpilot.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/runpilot
+	install -m 0644 $(BUILD)/completions/_runpilot $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_runpilot
 
 clean:
 	rm -rf build

@@ -398,9 +398,11 @@ static void print_table(const struct rp_store *st, struct listed *v, size_t n, c
 	char **row = xcalloc(cols->n, sizeof *row);
 	for (size_t i = 0; i < n; i++) {
 		for (size_t c = 0; c < cols->n; c++) {
-			char buf[256];
+			char buf[256], colored[300];
 			cell(st, &v[i], cols->v[c], false, buf, sizeof buf);
-			row[c] = xstrdup(buf);
+			if (!strcmp(cols->v[c], "status"))
+				fmt_colored_status(stdout, buf, colored, sizeof colored);
+			row[c] = xstrdup(strcmp(cols->v[c], "status") ? buf : colored);
 		}
 		table_add(&t, (const char *const *)row);
 		for (size_t c = 0; c < cols->n; c++)

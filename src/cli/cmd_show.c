@@ -24,14 +24,14 @@ const char usage_show[] =
 
 static void field(const char *label, const char *value)
 {
-	printf("%-11s %s\n", label, value);
+	printf(color_enabled(stdout) ? "\033[1m%-11s\033[0m %s\n" : "%-11s %s\n", label, value);
 }
 
 static void print_params(const struct rp_run *r)
 {
 	if (!r->params || !r->params->child)
 		return;
-	printf("%-11s", "Params");
+	printf(color_enabled(stdout) ? "\033[1m%-11s\033[0m" : "%-11s", "Params");
 	for (const cJSON *p = r->params->child; p; p = p->next) {
 		char *v = cJSON_IsString(p) ? xstrdup(p->valuestring) : cJSON_PrintUnformatted(p);
 		printf(" %s=%s", p->string, v);
@@ -44,7 +44,7 @@ static void print_tags(const struct rp_run *r)
 {
 	if (!r->tags || !r->tags[0])
 		return;
-	printf("%-11s", "Tags");
+	printf(color_enabled(stdout) ? "\033[1m%-11s\033[0m" : "%-11s", "Tags");
 	for (size_t i = 0; r->tags[i]; i++)
 		printf("%s %s", i ? "," : "", r->tags[i]);
 	printf("\n");
@@ -164,7 +164,9 @@ static void print_summary(const struct rp_store *st, const struct rp_run *r, con
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", signal %d", r->signal);
 	else if (r->status == RP_LOST && r->reason)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (%s)", r->reason);
-	field("Status", buf);
+	char colored[600];
+	fmt_colored_status(stdout, buf, colored, sizeof colored);
+	field("Status", colored);
 	const cJSON *error = record_section(r, "error");
 	if (cJSON_IsString(error))
 		field("Error", error->valuestring);

@@ -5,6 +5,8 @@
 #define RP_CMDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -52,5 +54,13 @@ extern const char usage_reindex[], usage_rm[], usage_restore[], usage_tag[], usa
 extern const char usage_rerun[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 extern const char usage_config[];
+
+/* The shell side: completion scripts, the hidden `runpilot __complete WORD...` they call (it
+ * prints the candidates for the last word, one a line, and always exits 0), and the man page
+ * (`runpilot help --man`), all from main.c's table (cmds, n) and the usage texts. */
+int cmd_completion(int argc, char **argv, struct rp_err *err);
+extern const char usage_completion[];
+int complete_main(const struct rp_cmd *cmds, size_t n, int argc, char **argv);
+void man_print(FILE *f, const struct rp_cmd *cmds, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 #include "cmds.h"
 #include "err.h"
 #include "log.h"
+#include "print.h"
 #include "util.h"
 
 static int cmd_help(int argc, char **argv, struct rp_err *err);
@@ -46,6 +47,8 @@ static const struct rp_cmd commands[] = {
 	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
 	 .usage = usage_reindex},
 	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},
+	{.name = "completion", .fn = cmd_completion, .summary = "print a bash or zsh script that completes runpilot",
+	 .usage = usage_completion},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof *commands)
@@ -60,18 +63,23 @@ const struct rp_cmd *cmd_find(const char *name)
 
 static void print_main_usage(FILE *f)
 {
-	fprintf(f, "usage: runpilot [--version] [--help] COMMAND [ARGS]\n\n"
+	fprintf(f, "usage: runpilot [--version] [--help] [--no-color] COMMAND [ARGS]\n\n"
 		   "RunPilot runs ML jobs and keeps an auditable record of each run.\n\nCommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRuns are kept in $RUNPILOT_HOME (default ~/.runpilot).\n"
-		   "See `runpilot help COMMAND` for a command's options.\n");
+		   "See `runpilot help COMMAND` for a command's options. --no-color (or NO_COLOR set):\n"
+		   "no colour, which is otherwise used on a terminal.\n");
 }
 
 static int cmd_help(int argc, char **argv, struct rp_err *err)
 {
 	if (argc < 2) {
 		print_main_usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--man")) { /* hidden: the man page, built from this table */
+		man_print(stdout, commands, NCOMMANDS);
 		return 0;
 	}
 	const struct rp_cmd *c = cmd_find(argv[1]);
@@ -120,6 +128,14 @@ int main(int argc, char **argv)
 	rp_log_set_sink(print_log);
 	trace_start();
 	ensure_std_fds();
+	if (argc >= 2 && !strcmp(argv[1], "__complete")) /* hidden: the shell completion scripts' */
+		return complete_main(commands, NCOMMANDS, argc - 2, argv + 2);
+	while (argc >= 2 && !strcmp(argv[1], "--no-color")) {
+		color_disable();
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
 		print_main_usage(stderr);
 		return 2;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 
 #include "record.h"
@@ -75,6 +76,71 @@ char *param_text(const struct rp_run *r, const char *key)
 	return cJSON_IsString(v) ? xstrdup(v->valuestring) : cJSON_PrintUnformatted(v);
 }
 
+static bool color_off;
+
+void color_disable(void)
+{
+	color_off = true;
+}
+
+bool color_enabled(FILE *f)
+{
+	const char *no = getenv("NO_COLOR"), *force = getenv("RUNPILOT_COLOR"), *term = getenv("TERM");
+	if (color_off || (no && *no))
+		return false;
+	if (force && !strcmp(force, "always"))
+		return true;
+	if ((force && !strcmp(force, "never")) || (term && !strcmp(term, "dumb")))
+		return false;
+	return isatty(fileno(f)) == 1;
+}
+
+static void fmt_sgr(FILE *f, const char *sgr, const char *text, char *out, size_t n)
+{
+	if (sgr && color_enabled(f))
+		snprintf(out, n, "\033[%sm%s\033[0m", sgr, text);
+	else
+		snprintf(out, n, "%s", text);
+}
+
+void fmt_colored_status(FILE *f, const char *status, char *out, size_t n)
+{
+	static const struct {
+		const char *word, *sgr;
+	} colors[] = {
+		{"success", "32"}, {"failed", "31"}, {"unreadable", "31"},
+		{"lost", "33"},    {"cancelled", "33"}, {"running", "36"},
+	};
+	const char *sgr = NULL;
+	size_t len = strcspn(status, " ");
+	for (size_t i = 0; i < sizeof colors / sizeof *colors; i++)
+		if (strlen(colors[i].word) == len && !strncmp(status, colors[i].word, len))
+			sgr = colors[i].sgr;
+	fmt_sgr(f, sgr, status, out, n);
+}
+
+void fmt_bold(FILE *f, const char *text, char *out, size_t n)
+{
+	fmt_sgr(f, "1", text, out, n);
+}
+
+size_t text_width(const char *s)
+{
+	size_t w = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (p[0] == 0x1b && p[1] == '[') {
+			/* CSI: parameters up to a final byte in @..~ */
+			for (p += 2; *p && (*p < 0x40 || *p > 0x7e); p++)
+				;
+			if (!*p)
+				break;
+		} else if ((*p & 0xc0) != 0x80) {
+			w++;
+		}
+	}
+	return w;
+}
+
 void print_json_string(FILE *f, const char *s)
 {
 	cJSON *j = cJSON_CreateString(s);
@@ -120,17 +186,17 @@ void table_print(const struct table *t, FILE *f)
 	size_t *w = xcalloc(t->ncols, sizeof *w);
 	for (size_t r = 0; r < t->nrows; r++)
 		for (size_t c = 0; c < t->ncols; c++) {
-			size_t l = strlen(t->cells[r * t->ncols + c]);
+			size_t l = text_width(t->cells[r * t->ncols + c]);
 			if (l > w[c])
 				w[c] = l;
 		}
+	bool bold = color_enabled(f);
 	for (size_t r = 0; r < t->nrows; r++) {
 		for (size_t c = 0; c < t->ncols; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
-			if (c + 1 == t->ncols)
-				fprintf(f, "%s", cell);
-			else
-				fprintf(f, "%-*s  ", (int)w[c], cell);
+			fprintf(f, r == 0 && bold ? "\033[1m%s\033[0m" : "%s", cell);
+			if (c + 1 < t->ncols)
+				fprintf(f, "%*s", (int)(w[c] - text_width(cell) + 2), "");
 		}
 		fputc('\n', f);
 	}

@@ -2,6 +2,7 @@
 #ifndef RP_PRINT_H
 #define RP_PRINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -20,12 +21,26 @@ void fmt_status(const struct rp_run *r, char *out, size_t n);
  * such param. Owned by the caller. */
 char *param_text(const struct rp_run *r, const char *key);
 
+/* Colour (ANSI SGR) for a person at a terminal: on when f is a terminal (TERM not "dumb"), off
+ * under NO_COLOR (any non-empty value, no-color.org) or after color_disable() (--no-color);
+ * RUNPILOT_COLOR=always or never overrides the terminal check. */
+bool color_enabled(FILE *f);
+void color_disable(void);
+/* A status text ("success", "failed (exit 3)", ...) coloured by its first word when colour is
+ * on for f: success green, failed and unreadable red, lost and cancelled yellow, running cyan. */
+void fmt_colored_status(FILE *f, const char *status, char *out, size_t n);
+/* text in bold when colour is on for f. */
+void fmt_bold(FILE *f, const char *text, char *out, size_t n);
+/* The columns s takes on a terminal: escape sequences take none, a UTF-8 character one. */
+size_t text_width(const char *s);
+
 /* s as a JSON string, quoted and escaped. */
 void print_json_string(FILE *f, const char *s);
 /* s as one CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
 void print_csv_field(FILE *f, const char *s);
 
-/* A simple left-aligned text table. */
+/* A simple left-aligned text table; the header row is bold when colour is on for the file it is
+ * printed to, and cells may hold colour (alignment counts what shows). */
 struct table {
 	size_t ncols, nrows;
 	char **cells; /* nrows * ncols, row-major; row 0 is the header */

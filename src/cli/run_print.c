@@ -62,10 +62,11 @@ static void print_notice(void *ctx, const char *id, const char *msg)
 
 static void print_summary(void *ctx, const struct rp_run *r, int exit_code)
 {
-	char status[64], dur[32];
+	char status[64], colored[80], dur[32];
 	fmt_status(r, status, sizeof status);
+	fmt_colored_status(stderr, status, colored, sizeof colored);
 	fmt_duration(r->duration_s, dur, sizeof dur);
-	fprintf(stderr, "runpilot: run %s %s in %s (exit %d); logs: runpilot logs %s\n", r->id, status, dur,
+	fprintf(stderr, "runpilot: run %s %s in %s (exit %d); logs: runpilot logs %s\n", r->id, colored, dur,
 		exit_code, r->id);
 }
 
