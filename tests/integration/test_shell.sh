@@ -28,7 +28,7 @@ complete_bash() {
 }
 export RP_CWD=$W
 check "bash: a command from its prefix" test "$(complete_bash li)" = "list"
-check "bash: commands starting with r" test "$(complete_bash r | tr '\n' ' ')" = "reindex report restore rm run "
+check "bash: commands starting with r" test "$(complete_bash r | tr '\n' ' ')" = "reindex report rerun restore rm run "
 check "bash: every command completes" test "$(complete_bash '' | sort)" = "$(sort <<< "$commands")"
 check "bash: list --st gives --status" test "$(complete_bash list --st)" = "--status"
 check "bash: --status takes a status" test "$(complete_bash list --status fa)" = "failed"
