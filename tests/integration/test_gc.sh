@@ -97,8 +97,7 @@ start_sleepy
 KEEP_PID=$LIVE_PID KEEP_DIR=$LIVE_DIR
 start_sleepy
 LOST_DIR=$LIVE_DIR
-kill -KILL "$LIVE_PID"
-wait "$LIVE_PID" 2> /dev/null
+{ kill -KILL "$LIVE_PID"; wait "$LIVE_PID"; } 2> /dev/null
 wait_for "cgroups_empty '$LOST_DIR'" 10
 LIVE_PID=$KEEP_PID LIVE_DIR=$KEEP_DIR
 
