@@ -85,4 +85,11 @@ int cg_remove_leftover(const char *dir, const char *name, struct rp_err *err);
  * cgroup(s). Only rmdir: a cgroup that still holds processes stays. Returns the number removed. */
 int cg_remove_stale(const char *name);
 
+/* For gc: every directory whose name starts with prefix ("runpilot-") in this host's cgroup
+ * hierarchies (each mounted v1 hierarchy and the v2 one), searched from each mount point a few
+ * levels down, not inside a match; each directory once (bind mounts of one hierarchy too). */
+void cg_find_named(const char *prefix, struct strvec *out);
+/* A cgroup directory with no process in it and no child cgroup (rmdir would take it). */
+bool cg_dir_unused(const char *dir);
+
 #endif

@@ -47,6 +47,9 @@ int index_rebuild(const struct rp_store *st, void (*progress)(void *ctx, size_t 
 void index_note_run(const struct rp_store *st, const char *run_dir, const struct rp_run *r,
 		    const struct runs_stamp *before, const struct runs_stamp *after);
 
+/* The ids of rows whose run directory is gone (deleted behind the index's back), read without
+ * bringing the index in step (which would drop them unseen); none when there is no index. */
+int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct rp_err *err);
 /* Forget runs (moved away by rm): their rows go, runs/'s new stamp is taken. */
 void index_forget_runs(const struct rp_store *st, char **ids, size_t n);
 

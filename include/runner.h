@@ -184,6 +184,18 @@ int runner_docker_facts(struct runner_docker_facts *f, struct rp_err *err);
 void runner_docker_facts_free(struct runner_docker_facts *f);
 /* Remove a "docker-container" leftover ("SOCKET NAME"): 0 once the container is gone. */
 int runner_docker_remove_leftover(const char *socket_and_name, struct rp_err *err);
+/* A container the docker runner made (for gc). */
+struct runner_container {
+	char *id, *name;         /* name without the leading '/' */
+	char *run_id;            /* its label runpilot.run_id */
+	bool running;
+};
+/* The containers on the engine (as runner_docker_usable finds it) made for runs of the store at
+ * home (label runpilot.home); -1 with err when no engine answers. */
+int runner_docker_containers(const char *home, struct runner_container **out, size_t *n, struct rp_err *err);
+void runner_containers_free(struct runner_container *v, size_t n);
+/* Remove a container by id, killing it if it runs; 0 once it is gone. */
+int runner_docker_remove_container(const char *id, struct rp_err *err);
 
 extern const struct runner_ops runner_local_ops;
 extern const struct runner_ops runner_docker_ops;

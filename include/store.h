@@ -33,7 +33,8 @@ char *store_run_dir(const struct rp_store *st, const char *id);
 /* The trash: <home>/trash/<id>, where `rm` moves runs (one rename each, so an interrupted rm
  * leaves every run whole, in one place or the other). */
 char *store_trash_dir(const struct rp_store *st, const char *id);
-/* Move a run to the trash (made on demand); RP_ERR_USAGE when it is already there. */
+/* Move a run to the trash (made on demand), its directory's mtime set to now (the time it was
+ * trashed, for gc); RP_ERR_USAGE when it is already there. */
 int store_trash_run(const struct rp_store *st, const char *id, struct rp_err *err);
 /* Move it back; RP_ERR_USAGE when it is not in the trash or its id was taken meanwhile. */
 int store_restore_run(const struct rp_store *st, const char *id, struct rp_err *err);

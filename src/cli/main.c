@@ -39,6 +39,8 @@ static const struct rp_cmd commands[] = {
 	 .usage = usage_doctor},
 	{.name = "image", .fn = cmd_image, .summary = "keep images for runs without Docker: pull, import, ls, rm", .usage = usage_image},
 	{.name = "rm", .fn = cmd_rm, .summary = "move runs to the trash (or delete them: --purge)", .usage = usage_rm},
+	{.name = "gc", .fn = cmd_gc, .summary = "remove what runs left behind; with a policy, move old runs to the trash",
+	 .usage = usage_gc},
 	{.name = "restore", .fn = cmd_restore, .summary = "bring runs back from the trash", .usage = usage_restore},
 	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
 	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},

@@ -944,6 +944,28 @@ void index_forget_runs(const struct rp_store *st, char **ids, size_t n)
 	sqlite3_close(db);
 }
 
+int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct rp_err *err)
+{
+	char *p = index_path(st);
+	bool exists = access(p, F_OK) == 0;
+	free(p);
+	sqlite3 *db;
+	if (!exists || open_db(st, false, &db, err) < 0)
+		return exists ? -1 : 0;
+	sqlite3_stmt *s = schema_current(db) ? prepare(db, "SELECT id FROM runs ORDER BY num") : NULL;
+	while (s && sqlite3_step(s) == SQLITE_ROW) {
+		if (!col_text(s, 0))
+			continue;
+		char *dir = store_run_dir(st, col_text(s, 0));
+		if (!path_is_dir(dir))
+			strvec_push(ids, col_text(s, 0));
+		free(dir);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return 0;
+}
+
 /* ---- selecting ---- */
 
 /* Values bound to a selection's placeholders, in order. */

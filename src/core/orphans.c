@@ -39,29 +39,35 @@ void orphan_record(const struct claim_info *info, const char *run_dir, struct rp
 	record_set_section(r, "error", cJSON_CreateString("runpilot died while setting the run up"));
 }
 
-/* run.json of a dead supervisor's run: a running one becomes lost; none at all (it died
- * before writing one) gets one, lost. Finished runs and someone else's are left alone. */
-static void record_lost(const struct claim_info *info, const char *run_dir)
+bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool dry_run, char **why)
 {
 	struct rp_run r;
 	struct rp_err e = { 0 };
+	bool changed = false;
+	*why = NULL;
 	if (record_read(run_dir, &r, &e) == 0) {
 		if (r.status == RP_RUNNING && r.uid && !strcmp(r.uid, info->uid)) {
 			r.status = RP_LOST;
 			free(r.reason);
 			r.reason = xstrdup(orphan_reason(r.supervisor_boot_id));
-			record_write(run_dir, &r, NULL);
+			*why = xstrdup(r.reason);
+			changed = dry_run || record_write(run_dir, &r, NULL) == 0;
 		}
 		record_free(&r);
 	} else if (e.sys_errno == ENOENT && path_is_dir(run_dir)) {
 		orphan_record(info, run_dir, &r);
-		record_write(run_dir, &r, NULL);
+		*why = xstrdup(r.reason);
+		changed = dry_run || record_write(run_dir, &r, NULL) == 0;
 		record_free(&r);
 	}
+	if (!changed) {
+		free(*why);
+		*why = NULL;
+	}
+	return changed;
 }
 
-/* The temp files of the dead supervisor's atomic writes in its run directory (NAME.tmp.PID). */
-static void remove_temp_files(const char *run_dir, pid_t pid)
+void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names)
 {
 	DIR *d = opendir(run_dir);
 	if (!d)
@@ -74,9 +80,22 @@ static void remove_temp_files(const char *run_dir, pid_t pid)
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
 		if ((l > sl && !strcmp(de->d_name + l - sl, suffix)) || !strcmp(de->d_name, lock_tmp))
-			unlinkat(dirfd(d), de->d_name, 0);
+			strvec_push(names, de->d_name);
 	}
 	closedir(d);
+}
+
+/* The temp files of the dead supervisor's atomic writes in its run directory. */
+static void remove_temp_files(const char *run_dir, pid_t pid)
+{
+	struct strvec names = { 0 };
+	orphan_temp_files(run_dir, pid, &names);
+	for (size_t i = 0; i < names.n; i++) {
+		char *p = path_join(run_dir, names.v[i]);
+		unlink(p);
+		free(p);
+	}
+	strvec_free(&names);
 }
 
 /* Everything a dead supervisor's claim lists; true when nothing is left. */
@@ -104,7 +123,9 @@ static int collect_one(const struct rp_store *st, const char *active_path)
 		char *run_dir = store_run_dir(st, info.id);
 		bool all_gone = remove_leftovers(&info);
 		remove_temp_files(run_dir, info.pid);
-		record_lost(&info, run_dir);
+		char *why;
+		orphan_mark_lost(&info, run_dir, false, &why);
+		free(why);
 		if (all_gone && unlink(active_path) == 0)
 			done = 1;
 		free(run_dir);

@@ -13,6 +13,14 @@
 const char *orphan_reason(const char *supervisor_boot_id);
 /* The record of a run whose supervisor died before writing any (from its claim): lost. */
 void orphan_record(const struct claim_info *info, const char *run_dir, struct rp_run *r);
+/* run.json of a dead supervisor's run (its lock held by the caller): a running one becomes
+ * lost; none at all (it died before writing one) gets one, lost. Finished runs and someone
+ * else's are left alone. True when it was changed (dry_run: would be), with *why the reason
+ * (owned). */
+bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool dry_run, char **why);
+/* The names of the temp files of a dead supervisor's atomic writes in its run directory
+ * (NAME.tmp.PID, run.lock.PID), appended to names. */
+void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names);
 /* Clean up after every dead supervisor listed in <home>/active/; what is still busy is tried
  * again next time. Returns the number of runs finished off. */
 int orphans_collect(const struct rp_store *st);

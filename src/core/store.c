@@ -361,6 +361,9 @@ int store_trash_run(const struct rp_store *st, const char *id, struct rp_err *er
 	/* RENAME_NOREPLACE: two rm of one run never lose one */
 	else if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
 		rc = rp_err_sys(err, "cannot move %s to %s", from, to);
+	/* The entry's mtime is the time it was trashed: gc's --trash-age counts from it. */
+	else
+		(void)utimensat(AT_FDCWD, to, NULL, 0);
 	free(trash);
 	free(from);
 	free(to);

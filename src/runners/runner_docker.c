@@ -792,6 +792,105 @@ int runner_docker_remove_leftover(const char *socket_and_name, struct rp_err *er
 	return rc;
 }
 
+/* ---- for gc ---- */
+
+/* s percent-encoded for a query string (everything but unreserved characters). */
+static char *url_encode(const char *s)
+{
+	char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
+			*o++ = (char)*p;
+		else
+			o += sprintf(o, "%%%02X", *p);
+	}
+	*o = '\0';
+	return out;
+}
+
+/* One entry of GET /containers/json into c; false when it is not one of home's. */
+static bool container_of(const cJSON *j, const char *home, struct runner_container *c)
+{
+	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(j, "Labels");
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(labels, "runpilot.home");
+	const cJSON *run = cJSON_GetObjectItemCaseSensitive(labels, "runpilot.run_id");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "Id");
+	const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "State");
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, "Names");
+	const cJSON *name = cJSON_IsArray(names) ? cJSON_GetArrayItem(names, 0) : NULL;
+	if (!cJSON_IsString(h) || strcmp(h->valuestring, home) || !cJSON_IsString(id) || !cJSON_IsString(run))
+		return false;
+	c->id = xstrdup(id->valuestring);
+	const char *n = cJSON_IsString(name) ? name->valuestring : id->valuestring;
+	c->name = xstrdup(n[0] == '/' ? n + 1 : n);
+	c->run_id = xstrdup(run->valuestring);
+	c->running = cJSON_IsString(state) && (!strcmp(state->valuestring, "running") ||
+					       !strcmp(state->valuestring, "paused") ||
+					       !strcmp(state->valuestring, "restarting"));
+	return true;
+}
+
+int runner_docker_containers(const char *home, struct runner_container **out, size_t *n, struct rp_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	struct dk_engine e;
+	if (dk_engine_find(&e, err) < 0)
+		return -1;
+	char *filter = xasprintf("{\"label\":[\"runpilot.home=%s\"]}", home);
+	char *enc = url_encode(filter);
+	char *path = xasprintf("/containers/json?all=1&filters=%s", enc);
+	struct dk_response resp;
+	int rc = dk_call(&e, "GET", path, NULL, CALL_MS, &resp, err);
+	if (rc == 0) {
+		cJSON *j = resp.status == 200 ? cJSON_Parse(resp.body) : NULL;
+		if (!cJSON_IsArray(j)) {
+			rc = rp_err_set(err, RP_ERR_RUNTIME, "docker: cannot list containers: %s", dk_message(&resp));
+		} else {
+			*out = xcalloc((size_t)cJSON_GetArraySize(j) + 1, sizeof **out);
+			const cJSON *it;
+			cJSON_ArrayForEach(it, j)
+				if (container_of(it, home, &(*out)[*n]))
+					(*n)++;
+		}
+		cJSON_Delete(j);
+		dk_response_free(&resp);
+	}
+	free(path);
+	free(enc);
+	free(filter);
+	dk_engine_free(&e);
+	return rc;
+}
+
+void runner_containers_free(struct runner_container *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].id);
+		free(v[i].name);
+		free(v[i].run_id);
+	}
+	free(v);
+}
+
+int runner_docker_remove_container(const char *id, struct rp_err *err)
+{
+	struct dk_engine e;
+	if (dk_engine_find(&e, err) < 0)
+		return -1;
+	char *path = xasprintf("/containers/%s?force=1", id);
+	struct dk_response resp;
+	int rc = dk_call(&e, "DELETE", path, NULL, LONG_CALL_MS, &resp, err);
+	if (rc == 0) {
+		if (resp.status != 204 && resp.status != 404)
+			rc = rp_err_set(err, RP_ERR_RUNTIME, "docker: %s", dk_message(&resp));
+		dk_response_free(&resp);
+	}
+	free(path);
+	dk_engine_free(&e);
+	return rc;
+}
+
 const struct runner_ops runner_docker_ops = {
 	.type = "docker",
 	.isolated_env = true,

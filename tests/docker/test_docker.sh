@@ -208,6 +208,27 @@ check "leftover: the run shows lost" test "$(status_of "$D")" = lost/"supervisor
 
 check "no per-run cgroup parent left" test "$(run_cgroups_left)" -le "$cg_before"
 
+# gc: a container whose runpilot is gone is found by its labels and removed; a running run's stays.
+D=$(next_run_dir)
+(cd "$W" && exec "$RUNPILOT_BIN" run -q --runner docker sleep.yaml) >/dev/null 2>&1 &
+P=$!
+wait_for "[ -n \"\$(containers)\" ] && [ \"\$(json $D/run.json 'd[\"status\"]' 2>/dev/null)\" = running ]" 10
+rp gc > "$T/gc-live" 2>&1
+check "gc: a running run's container stays" test -n "$(containers)"
+check "gc: ...and is not named" sh -c "! grep -q container '$T/gc-live'"
+for c in $(cat "/proc/$P/task/$P/children" 2>/dev/null); do kill -9 "$c"; done
+kill -9 $P
+wait $P 2>/dev/null
+rp gc --dry-run > "$T/gc-dry" 2>&1
+check "gc --dry-run: names the dead run's container" grep -q "^would remove container $(basename "$D")-[0-9a-f]* ($(basename "$D"))" "$T/gc-dry"
+check "gc --dry-run: ...and leaves it" test -n "$(containers)"
+rp gc > "$T/gc" 2>&1
+check "gc: removes it" grep -q "^removed container $(basename "$D")-" "$T/gc"
+check "gc: ...from the engine" no_containers
+check "gc: the run is marked lost" test "$(status_of "$D")" = lost/"supervisor died"
+check "gc: its active/ entry is gone" test ! -e "$RUNPILOT_HOME/active/$(basename "$D")"
+check "gc: no per-run cgroup parent left" test "$(run_cgroups_left)" -le "$cg_before"
+
 # ---- doctor, usage errors, fallback ----
 rp doctor > "$T/doctor" 2>&1
 check "doctor: the docker engine answers" grep -Eq "^docker engine +OK +unix://$DK/d.sock .*Docker [0-9]" "$T/doctor"
