@@ -54,6 +54,9 @@ void index_forget_runs(const struct rp_store *st, char **ids, size_t n);
  * caller reports it), -1 on error. */
 int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], struct rp_err *err);
 
+/* The run whose uid is uid: 0 with id filled, 1 when there is none, -1 on error. */
+int index_find_uid(struct rp_index *ix, const char *uid, char id[RP_ID_MAX], struct rp_err *err);
+
 /* A selection of runs. Zero values select everything. */
 struct index_query {
 	char **statuses;          /* any of these */

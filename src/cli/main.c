@@ -39,6 +39,7 @@ static const struct rp_cmd commands[] = {
 	{.name = "restore", .fn = cmd_restore, .summary = "bring runs back from the trash", .usage = usage_restore},
 	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
 	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},
+	{.name = "import", .fn = cmd_import, .summary = "add the runs of an archive that export wrote", .usage = usage_import},
 	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
 	 .usage = usage_reindex},
 	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},

@@ -944,6 +944,23 @@ void index_forget_runs(const struct rp_store *st, char **ids, size_t n)
 	sqlite3_close(db);
 }
 
+int index_find_uid(struct rp_index *ix, const char *uid, char id[RP_ID_MAX], struct rp_err *err)
+{
+	sqlite3_stmt *s = prepare(ix->db, "SELECT id FROM runs WHERE uid = ? ORDER BY num LIMIT 1");
+	if (!s)
+		return db_fail(ix->db, err, "find a uid");
+	sqlite3_bind_text(s, 1, uid, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s), found = 1;
+	if (rc == SQLITE_ROW && col_text(s, 0)) {
+		snprintf(id, RP_ID_MAX, "%s", col_text(s, 0));
+		found = 0;
+	} else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		found = db_fail(ix->db, err, "find a uid");
+	}
+	sqlite3_finalize(s);
+	return found;
+}
+
 /* ---- selecting ---- */
 
 /* Values bound to a selection's placeholders, in order. */
