@@ -60,7 +60,7 @@ static void scan_dir(const char *dir, struct import_result *res)
 		for (size_t i = 0; uid && i < res->n; i++)
 			if (!res->runs[i].present && !strcmp(res->runs[i].uid, uid)) {
 				res->runs[i].present = true;
-				snprintf(res->runs[i].id, RP_ID_MAX, "%s", de->d_name);
+				snprintf(res->runs[i].id, RP_ID_MAX, "%.*s", RP_ID_MAX - 1, de->d_name);
 			}
 		free(uid);
 	}

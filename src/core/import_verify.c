@@ -343,23 +343,28 @@ static int stage_file(struct reader *r, struct archive_entry *ae, char *path, st
 {
 	const struct rp_archive_api *api = r->api;
 	la_int64_t declared = api->entry_size_is_set(ae) ? api->entry_size(ae) : -1;
-	if (declared < 0)
-		return refuse(err, path, "a file without a size");
-	if (over_limit(r, path, (uint64_t)declared, err) < 0)
-		return -1;
 	const char *leaf, *name = path; /* stays valid: the table takes path */
-	int dir = open_parent(r->root, path, &leaf, err);
-	if (dir < 0)
+	int dir = -1;
+	if (declared < 0)
+		refuse(err, path, "a file without a size");
+	else if (over_limit(r, path, (uint64_t)declared, err) == 0)
+		dir = open_parent(r->root, path, &leaf, err);
+	if (dir < 0) {
+		free(path);
 		return -1;
+	}
 	mode_t mode = api->entry_perm(ae) & 0100 ? 0755 : 0644;
 	int fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	int e = errno;
 	close(dir);
 	if (fd < 0) {
-		if (e == EEXIST)
-			return refuse(err, path, "a duplicate entry (a directory of that name is in the archive)");
 		errno = e;
-		return rp_err_sys(err, "cannot create the staged %s", path);
+		if (e == EEXIST)
+			refuse(err, path, "a duplicate entry (a directory of that name is in the archive)");
+		else
+			rp_err_sys(err, "cannot create the staged %s", path);
+		free(path);
+		return -1;
 	}
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint64_t size = 0;
