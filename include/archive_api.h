@@ -22,6 +22,7 @@ struct rp_archive_api {
 	__typeof__(archive_read_data) *read_data;
 	__typeof__(archive_read_data_skip) *data_skip;
 	__typeof__(archive_read_free) *read_free;
+	__typeof__(archive_filter_bytes) *filter_bytes;
 	/* writing */
 	__typeof__(archive_write_new) *write_new;
 	__typeof__(archive_write_set_format_pax_restricted) *write_set_format_pax_restricted;

@@ -66,6 +66,10 @@ char *read_first_line(const char *path);
 int mkdir_p(const char *path, mode_t mode, struct rp_err *err);
 /* Remove a directory tree (no symlink following). */
 int rm_rf(const char *path, struct rp_err *err);
+/* A new directory dir/prefix-XXXXXX (mkdtemp), held with flock for as long as *lock_fd stays open
+ * so a cleaner removes only unheld ones (a dead process's). lock_name NULL: the directory itself
+ * is locked; else a file of that name made inside it. The path, or NULL with err. */
+char *tmpdir_locked(const char *dir, const char *prefix, const char *lock_name, int *lock_fd, struct rp_err *err);
 char *path_join(const char *a, const char *b);
 /* Absolute, normalised (no symlink resolution needed) path of p relative to base. */
 char *path_absolute(const char *base, const char *p);

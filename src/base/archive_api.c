@@ -30,6 +30,7 @@ static int load_api(void)
 		SYM(read_data, archive_read_data),
 		SYM(data_skip, archive_read_data_skip),
 		SYM(read_free, archive_read_free),
+		SYM(filter_bytes, archive_filter_bytes),
 		SYM(write_new, archive_write_new),
 		SYM(write_set_format_pax_restricted, archive_write_set_format_pax_restricted),
 		SYM(write_add_filter_gzip, archive_write_add_filter_gzip),

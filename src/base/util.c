@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -388,6 +389,32 @@ static int rm_rf_at(int parent_fd, const char *name, struct rp_err *err)
 int rm_rf(const char *path, struct rp_err *err)
 {
 	return rm_rf_at(AT_FDCWD, path, err);
+}
+
+char *tmpdir_locked(const char *dir, const char *prefix, const char *lock_name, int *lock_fd, struct rp_err *err)
+{
+	char *p = xasprintf("%s/%s-XXXXXX", dir, prefix);
+	*lock_fd = -1;
+	if (!mkdtemp(p)) {
+		rp_err_sys(err, "cannot create a temporary directory under %s", dir);
+		free(p);
+		return NULL;
+	}
+	char *lock = lock_name ? path_join(p, lock_name) : NULL;
+	*lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)
+			: open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		rp_err_sys(err, "cannot lock %s", lock ? lock : p);
+		close_fd(lock_fd);
+		if (lock)
+			unlink(lock);
+		rmdir(p);
+		free(lock);
+		free(p);
+		return NULL;
+	}
+	free(lock);
+	return p;
 }
 
 char *path_join(const char *a, const char *b)

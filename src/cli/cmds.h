@@ -44,6 +44,7 @@ int cmd_config(int argc, char **argv, struct rp_err *err);
 /* run and config: no CONFIG given, the nearest runpilot.yaml up to the repository root. */
 int find_project_config(char **path, struct rp_err *err);
 int cmd_gc(int argc, char **argv, struct rp_err *err);
+int cmd_import(int argc, char **argv, struct rp_err *err);
 /* tag and note: read a run's annotations, change them, write them back, update the index. */
 struct rp_annotations;
 int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
@@ -53,6 +54,7 @@ extern const char usage_image[];
 extern const char usage_metrics[], usage_compare[], usage_report[];
 extern const char usage_reindex[], usage_rm[], usage_restore[], usage_tag[], usage_note[], usage_gc[];
 extern const char usage_rerun[];
+extern const char usage_import[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 extern const char usage_config[];
 

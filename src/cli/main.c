@@ -46,6 +46,7 @@ static const struct rp_cmd commands[] = {
 	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},
 	{.name = "config", .fn = cmd_config, .summary = "show the settings a run would use and where each comes from",
 	 .usage = usage_config},
+	{.name = "import", .fn = cmd_import, .summary = "add the runs of an archive that export wrote", .usage = usage_import},
 	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
 	 .usage = usage_reindex},
 	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},

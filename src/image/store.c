@@ -63,22 +63,10 @@ void img_unlock(int fd)
 
 char *img_tmpdir(const char *home, const char *where, const char *prefix, int *lock_fd, struct rp_err *err)
 {
-	char *p = xasprintf("%s/images/%s/%s-XXXXXX", home, where, prefix);
-	*lock_fd = -1;
-	if (!mkdtemp(p)) {
-		rp_err_sys(err, "cannot create a temporary directory under %s/images/%s", home, where);
-		free(p);
-		return NULL;
-	}
 	/* Held while the directory is in use: img_clean_stale takes only unheld ones. */
-	*lock_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*lock_fd < 0 || flock(*lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		rp_err_sys(err, "cannot lock %s", p);
-		close_fd(lock_fd);
-		rmdir(p);
-		free(p);
-		return NULL;
-	}
+	char *dir = xasprintf("%s/images/%s", home, where);
+	char *p = tmpdir_locked(dir, prefix, NULL, lock_fd, err);
+	free(dir);
 	return p;
 }
 
