@@ -164,14 +164,7 @@ static bool on_confirm(void *ctx, const struct strvec *ids)
 {
 	struct gc_face *f = ctx;
 	progress_end(&f->bar);
-	fprintf(stderr, "Move %zu run%s to the trash (", ids->n, ids->n == 1 ? "" : "s");
-	for (size_t i = 0; i < ids->n && i < 10; i++)
-		fprintf(stderr, "%s%s", i ? " " : "", ids->v[i]);
-	fprintf(stderr, "%s)? [y/N] ", ids->n > 10 ? " ..." : "");
-	char answer[16] = "";
-	if (!fgets(answer, sizeof answer, stdin))
-		return false;
-	return answer[0] == 'y' || answer[0] == 'Y';
+	return confirm_runs("Move to the trash", ids);
 }
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)

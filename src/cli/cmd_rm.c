@@ -8,6 +8,7 @@
 #include "cmds.h"
 #include "index.h"
 #include "runs.h"
+#include "print.h"
 #include "select.h"
 #include "util.h"
 
@@ -78,19 +79,6 @@ static int check_removable(const struct rp_store *st, const char *ref, char id[R
 	return 0;
 }
 
-/* Ask on the terminal; true for yes. */
-static bool confirm(const struct strvec *ids, bool purge)
-{
-	fprintf(stderr, "%s %zu run%s (", purge ? "Delete for good" : "Move to the trash", ids->n, ids->n == 1 ? "" : "s");
-	for (size_t i = 0; i < ids->n && i < 10; i++)
-		fprintf(stderr, "%s%s", i ? " " : "", ids->v[i]);
-	fprintf(stderr, "%s)? [y/N] ", ids->n > 10 ? " ..." : "");
-	char answer[16] = "";
-	if (!fgets(answer, sizeof answer, stdin))
-		return false;
-	return answer[0] == 'y' || answer[0] == 'Y';
-}
-
 /* The refs as ids, all checked before anything moves. With --purge, an id only in the trash
  * is taken as it is. */
 static int resolve_all(const struct rp_store *st, const struct strvec *refs, bool purge, struct strvec *ids,
@@ -156,7 +144,7 @@ int cmd_rm(int argc, char **argv, struct rp_err *err)
 		rp_err_set(err, RP_ERR_USAGE, "rm asks before removing runs: add --yes where there is no terminal to ask on");
 		goto out;
 	}
-	if (!o.yes && !confirm(&ids, o.purge)) {
+	if (!o.yes && !confirm_runs(o.purge ? "Delete for good" : "Move to the trash", &ids)) {
 		fprintf(stderr, "runpilot: nothing removed\n");
 		rc = 1;
 		goto out;

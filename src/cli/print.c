@@ -211,3 +211,15 @@ void table_free(struct table *t)
 	t->cells = NULL;
 	t->nrows = 0;
 }
+
+bool confirm_runs(const char *verb, const struct strvec *ids)
+{
+	fprintf(stderr, "%s %zu run%s (", verb, ids->n, ids->n == 1 ? "" : "s");
+	for (size_t i = 0; i < ids->n && i < 10; i++)
+		fprintf(stderr, "%s%s", i ? " " : "", ids->v[i]);
+	fprintf(stderr, "%s)? [y/N] ", ids->n > 10 ? " ..." : "");
+	char answer[16] = "";
+	if (!fgets(answer, sizeof answer, stdin))
+		return false;
+	return answer[0] == 'y' || answer[0] == 'Y';
+}

@@ -39,6 +39,10 @@ void print_json_string(FILE *f, const char *s);
 /* s as one CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
 void print_csv_field(FILE *f, const char *s);
 
+/* Ask on the terminal "VERB 3 runs (rp_0001 rp_0002 rp_0003)? [y/N]"; true for yes. */
+struct strvec;
+bool confirm_runs(const char *verb, const struct strvec *ids);
+
 /* A simple left-aligned text table; the header row is bold when colour is on for the file it is
  * printed to, and cells may hold colour (alignment counts what shows). */
 struct table {
