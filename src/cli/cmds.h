@@ -37,6 +37,7 @@ int cmd_rm(int argc, char **argv, struct rp_err *err);
 int cmd_restore(int argc, char **argv, struct rp_err *err);
 int cmd_tag(int argc, char **argv, struct rp_err *err);
 int cmd_note(int argc, char **argv, struct rp_err *err);
+int cmd_export(int argc, char **argv, struct rp_err *err);
 /* tag and note: read a run's annotations, change them, write them back, update the index. */
 struct rp_annotations;
 int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
@@ -46,5 +47,6 @@ extern const char usage_image[];
 extern const char usage_metrics[], usage_compare[], usage_report[];
 extern const char usage_reindex[], usage_rm[], usage_restore[], usage_tag[], usage_note[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
+extern const char usage_export[];
 
 #endif

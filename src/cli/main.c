@@ -36,6 +36,8 @@ static const struct rp_cmd commands[] = {
 	 .usage = usage_doctor},
 	{.name = "image", .fn = cmd_image, .summary = "keep images for runs without Docker: pull, import, ls, rm", .usage = usage_image},
 	{.name = "rm", .fn = cmd_rm, .summary = "move runs to the trash (or delete them: --purge)", .usage = usage_rm},
+	{.name = "export", .fn = cmd_export, .summary = "write runs into one archive (.tar, .tar.gz, .tar.zst) for import",
+	 .usage = usage_export},
 	{.name = "restore", .fn = cmd_restore, .summary = "bring runs back from the trash", .usage = usage_restore},
 	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
 	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},
