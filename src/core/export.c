@@ -375,6 +375,10 @@ static int open_archive(struct xport *x, int fd, struct rp_err *err)
 		r = x->req->compress == EXPORT_GZIP ? api->write_add_filter_gzip(x->a)
 		    : x->req->compress == EXPORT_ZSTD ? api->write_add_filter_zstd(x->a)
 						      : api->write_add_filter_none(x->a);
+	/* zstd compresses in one worker thread while this one reads and hashes (as tar --zstd
+	 * pipes into a zstd process); a libarchive without the option compresses inline. */
+	if (r == ARCHIVE_OK && x->req->compress == EXPORT_ZSTD)
+		api->write_set_filter_option(x->a, "zstd", "threads", "1");
 	/* tar's 10 KiB records, written a megabyte at a time; the last one not padded */
 	if (r == ARCHIVE_OK)
 		r = api->write_set_bytes_per_block(x->a, CHUNK);
