@@ -93,13 +93,18 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-/* Ctrl-C and SIGTERM stop the export between chunks, so its temporary file is removed. */
+/* Ctrl-C and SIGTERM stop the export between chunks, so its temporary file is removed. A
+ * signal ignored when we started (a background job's SIGINT) stays ignored. */
 static void catch_stop(struct sigaction old[2])
 {
+	static const int sigs[2] = {SIGINT, SIGTERM};
 	struct sigaction sa = {.sa_handler = on_stop};
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old[0]);
-	sigaction(SIGTERM, &sa, &old[1]);
+	for (int i = 0; i < 2; i++) {
+		sigaction(sigs[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 static void restore_stop(const struct sigaction old[2])

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
 
 #include "archive_api.h"
@@ -41,6 +43,7 @@ struct xrun {
 	struct xentry *e;
 	size_t n, cap;
 	uint64_t bytes;          /* the regular files' sizes, from the walk */
+	int root_fd;             /* the run directory, open during the walk */
 };
 
 struct xport {
@@ -134,35 +137,32 @@ static int add_run(const char *ref, struct xrun *runs, size_t *n, struct strvec 
 	if (runs_load(ref, &st, &rec, &dir, err) < 0)
 		return -1;
 	store_close(&st);
+	const char *slash = strrchr(dir, '/'), *id = slash ? slash + 1 : dir;  /* the directory's id */
 	int rc = 0;
-	if (!rec.id)
-		rec.id = xstrdup(ref);
 	for (size_t i = 0; i < *n; i++)
-		if (!strcmp(runs[i].id, rec.id)) {
-			free(dir);
+		if (!strcmp(runs[i].id, id))
 			goto out;
-		}
 	if (!uid_ok(rec.uid)) {
-		rc = rp_err_set(err, RP_ERR_RUNTIME, "%s: run.json has no valid uid, so it cannot be exported", rec.id);
-		free(dir);
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "%s: run.json has no valid uid, so it cannot be exported", id);
 		goto out;
 	}
 	for (size_t i = 0; i < *n; i++)
 		if (!strcasecmp(runs[i].uid, rec.uid)) {
 			rc = rp_err_set(err, RP_ERR_USAGE, "%s and %s have the same uid (%s; one is a copy of the other): "
-							   "export them separately", runs[i].id, rec.id, rec.uid);
-			free(dir);
+							   "export them separately", runs[i].id, id, rec.uid);
 			goto out;
 		}
 	if (rec.status == RP_RUNNING || claim_held(dir))
-		strvec_push(busy, rec.id);
+		strvec_push(busy, id);
 	struct xrun *r = &runs[(*n)++];
-	snprintf(r->id, sizeof r->id, "%s", rec.id);
+	snprintf(r->id, sizeof r->id, "%s", id);
 	r->uid = xstrdup(rec.uid);
 	r->name = xstrdup(rec.name ? rec.name : "");
 	r->status = rec.status;
 	r->dir = dir;
+	dir = NULL;
 out:
+	free(dir);
 	record_free(&rec);
 	return rc;
 }
@@ -202,8 +202,9 @@ static bool supervisor_file(const char *name)
 	return !strcmp(name, "run.lock") || fnmatch("*.tmp.*", name, 0) == 0;
 }
 
-/* Whether a symbolic link at rel (inside the run) pointing to target stays inside the run. */
-static bool link_stays_inside(const char *rel, const char *target)
+/* Whether a symbolic link at rel (inside the run) pointing to target stays inside the run, as
+ * its text says. */
+static bool link_text_stays_inside(const char *rel, const char *target)
 {
 	if (!*target || target[0] == '/')
 		return false;
@@ -225,6 +226,22 @@ static bool link_stays_inside(const char *rel, const char *target)
 	return true;
 }
 
+/* The same, followed through the run's other links by the kernel (openat2 RESOLVE_BENEATH fails
+ * with EXDEV on any step out of the run): a link to a link to ".." leaves the run too. A target
+ * that does not exist (yet) is judged by its text. */
+static bool link_stays_inside(int root_fd, const char *rel, const char *target)
+{
+	if (!link_text_stays_inside(rel, target))
+		return false;
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+	int fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	return errno != EXDEV;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -233,7 +250,7 @@ static int cmp_names(const void *a, const void *b)
 /* The names in the directory open at fd, sorted (the archive's order is stable). */
 static int sorted_names(int fd, const char *what, struct strvec *names, struct rp_err *err)
 {
-	int dfd = dup(fd);
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
 	if (!d) {
 		if (dfd >= 0)
@@ -241,8 +258,7 @@ static int sorted_names(int fd, const char *what, struct strvec *names, struct r
 		return rp_err_sys(err, "cannot list %s", what);
 	}
 	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d)))
+	for (errno = 0; (de = readdir(d)); errno = 0)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			strvec_push(names, de->d_name);
 	int rc = errno ? rp_err_sys(err, "cannot list %s", what) : 0;
@@ -297,7 +313,7 @@ static int walk_entry(struct xrun *r, int dirfd, const char *name, const char *r
 	if (len < 0)
 		return rp_err_sys(err, "%s: cannot read the symbolic link %s", r->id, rel);
 	target[len] = '\0';
-	if (!link_stays_inside(rel, target)) {
+	if (!link_stays_inside(r->root_fd, rel, target)) {
 		rp_log(RP_LOG_WARNING, "%s: %s is a symbolic link to %s, outside the run: not exported", r->id, rel, target);
 		return 0;
 	}
@@ -332,6 +348,7 @@ static int walk_run(struct xrun *r, const struct walk_opts *w, struct rp_err *er
 	int fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return rp_err_sys(err, "cannot open %s", r->dir);
+	r->root_fd = fd;
 	struct stat st;
 	int rc = fstat(fd, &st) < 0 ? rp_err_sys(err, "cannot inspect %s", r->dir) : 0;
 	if (rc == 0) {
@@ -342,6 +359,7 @@ static int walk_run(struct xrun *r, const struct walk_opts *w, struct rp_err *er
 		rc = walk_dir(r, fd, "", 0, w, err);
 	}
 	close(fd);
+	r->root_fd = -1;
 	return rc;
 }
 

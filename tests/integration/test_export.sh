@@ -19,6 +19,7 @@ entrypoint: |
   printf '#!/bin/sh\necho hi\n' > $o/run.sh; chmod 755 $o/run.sh
   ln -s model.bin $o/latest; ln -s ../run.json $o/record
   ln -s /etc/passwd $o/escape; ln -s ../../../x $o/up
+  ln -s .. $o/run; ln -s run/../.. $o/chain
   echo "step 1 loss=0.5"
 Y
 rp run -q --runner local "$W/job.yaml" >/dev/null 2>&1
@@ -69,7 +70,9 @@ for r in m["runs"]:
             st = os.lstat(os.path.join(d, sub))
             if stat.S_ISLNK(st.st_mode):
                 t = os.readlink(os.path.join(d, sub))
-                inside = not t.startswith("/") and not os.path.normpath(os.path.join(os.path.dirname(sub), t)).startswith("..")
+                real, rd = os.path.realpath(os.path.join(d, sub)), os.path.realpath(d)
+                inside = (not t.startswith("/") and not os.path.normpath(os.path.join(os.path.dirname(sub), t)).startswith("..")
+                          and (real == rd or real.startswith(rd + "/")))
                 if inside:
                     expect.append((sub, "l", t))
             elif stat.S_ISDIR(st.st_mode):
@@ -132,7 +135,8 @@ check "the total line" grep -Eq '^exported 2 runs, [0-9.]+ KiB \(archive [0-9.]+
 check "the symlink leaving the run is skipped with a warning" grep -q 'warning: rp_0001: outputs/escape is a symbolic link to /etc/passwd, outside the run: not exported' "$T/err"
 check "so is one climbing out with .." grep -q 'warning: rp_0002: outputs/up is a symbolic link to ../../../x' "$T/err"
 check "no progress line off a terminal" sh -c "! grep -q \$'\\r' '$T/err'"
-check "the symlinks inside the run travel" sh -c "tar -tvf '$O/x.tar' | grep -q 'outputs/latest -> model.bin' && tar -tvf '$O/x.tar' | grep -q 'outputs/record -> ../run.json'"
+check "the symlinks inside the run travel" sh -c "tar -tvf '$O/x.tar' | grep -q 'outputs/latest -> model.bin' && tar -tvf '$O/x.tar' | grep -q 'outputs/record -> ../run.json' && tar -tvf '$O/x.tar' | grep -q 'outputs/run -> ..\$'"
+check "a link leaving the run through another link is skipped" sh -c "grep -q 'warning: rp_0001: outputs/chain is a symbolic link to run/../.., outside the run' '$T/err' && ! tar -tf '$O/x.tar' | grep -q chain"
 check "the empty directory travels" sh -c "tar -tf '$O/x.tar' | grep -q 'outputs/sub/empty/$'"
 
 rp export 1 2 -o "$O/x.tar.gz" 2>/dev/null
@@ -228,3 +232,16 @@ check "-o - on a terminal is refused" sh -c "[ $rc -eq 2 ] && grep -q 'not writi
 python3 "$PTY" "$T/tty.out" "$RUNPILOT_BIN" export 1 -o "$O/tty.tar"; rc=$?
 check "on a terminal, a progress line" sh -c "[ $rc -eq 0 ] && grep -aq 'export *100%' '$T/tty.out'"
 check "... and the archive is whole" arch "$O/tty.tar" rp_0001
+
+# SIGTERM (or Ctrl-C) during an export (a run with a 3 GiB sparse file, gzip: seconds of work,
+# little disk) stops it between chunks: no archive, no temporary file.
+mkconfig "$W/sparse.yaml" sparse '["sh", "-c", "truncate -s 3G $RUNPILOT_OUTPUT_DIR/sparse.bin"]'
+rp run -q --runner local "$W/sparse.yaml" >/dev/null 2>&1
+"$RUNPILOT_BIN" export sparse -o "$O/big.tar.gz" 2>"$T/err" &
+exporter=$!
+rp_cleanup_hooks+=("kill $exporter 2>/dev/null; wait $exporter 2>/dev/null")
+wait_for "ls '$O' | grep -q 'big.tar.gz.tmp.'" 10
+sleep 0.3
+kill -TERM $exporter; wait $exporter; rc=$?
+check "SIGTERM stops an export: exit 1, 'interrupted'" sh -c "[ $rc -eq 1 ] && grep -q 'error: interrupted' '$T/err'"
+check "... leaving no archive and no temporary file" sh -c "[ ! -e '$O/big.tar.gz' ] && ! ls -a '$O' | grep -q 'big.tar.gz'"
