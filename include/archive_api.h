@@ -32,15 +32,13 @@ struct rp_archive_api {
 	__typeof__(archive_write_set_bytes_in_last_block) *write_set_bytes_in_last_block;
 	__typeof__(archive_write_set_bytes_per_block) *write_set_bytes_per_block;
 	__typeof__(archive_write_open_fd) *write_open_fd;
+	__typeof__(archive_write_open) *write_open;
 	__typeof__(archive_write_header) *write_header;
 	__typeof__(archive_write_data) *write_data;
 	__typeof__(archive_write_close) *write_close;
-	__typeof__(archive_write_fail) *write_fail;
 	__typeof__(archive_write_free) *write_free;
-	__typeof__(archive_filter_bytes) *filter_bytes;
 	/* both */
 	__typeof__(archive_error_string) *error_string;
-	__typeof__(archive_errno) *error_errno;
 	/* entries */
 	__typeof__(archive_entry_new) *entry_new;
 	__typeof__(archive_entry_clear) *entry_clear;

@@ -56,6 +56,10 @@ struct xport {
 	unsigned char *buf;
 	cJSON *files;
 	uint64_t done, total;
+	int out_fd;
+	int out_errno;           /* writing to out_fd failed */
+	bool discard;            /* the export failed: what libarchive still writes is dropped */
+	uint64_t out_bytes;      /* written to out_fd */
 };
 
 int export_compress_parse(const char *s, enum export_compress *c, struct rp_err *err)
@@ -365,26 +369,42 @@ static int walk_run(struct xrun *r, const struct walk_opts *w, struct rp_err *er
 
 /* ---- writing ---- */
 
-/* A libarchive call failed: what we were doing, then libarchive's reason (and errno's). */
+/* A libarchive call failed (or the output did): what we were doing, then why. */
 static int archive_failed(struct xport *x, struct rp_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int archive_failed(struct xport *x, struct rp_err *err, const char *fmt, ...)
 {
+	if (x->out_errno)
+		return rp_err_set(err, RP_ERR_RUNTIME, "cannot write %s: %s", x->out, strerror(x->out_errno));
 	char what[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	const char *why = x->api->error_string(x->a);
-	int e = x->api->error_errno(x->a);
-	if (e > 0 && e != EINVAL && e != EILSEQ)
-		return rp_err_set(err, RP_ERR_RUNTIME, "%s: %s: %s", what, why ? why : "libarchive failed", strerror(e));
 	return rp_err_set(err, RP_ERR_RUNTIME, "%s: %s", what, why ? why : "libarchive failed");
+}
+
+/* libarchive's output. A failed write is remembered and reported as written: libarchive then
+ * stays usable, so that closing it frees everything (once it has failed, this version leaks its
+ * buffers). */
+static la_ssize_t out_write(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	(void)a;
+	struct xport *x = ctx;
+	if (x->out_errno || x->discard)
+		return (la_ssize_t)n;
+	if (write_all(x->out_fd, buf, n) < 0)
+		x->out_errno = errno;
+	else
+		x->out_bytes += n;
+	return (la_ssize_t)n;
 }
 
 static int open_archive(struct xport *x, int fd, struct rp_err *err)
 {
 	const struct rp_archive_api *api = x->api;
+	x->out_fd = fd;
 	x->a = api->write_new();
 	if (!x->a)
 		return rp_err_set(err, RP_ERR_RUNTIME, "libarchive: out of memory");
@@ -404,7 +424,7 @@ static int open_archive(struct xport *x, int fd, struct rp_err *err)
 	if (r == ARCHIVE_OK)
 		r = api->write_set_bytes_in_last_block(x->a, 1);
 	if (r == ARCHIVE_OK)
-		r = api->write_open_fd(x->a, fd);
+		r = api->write_open(x->a, x, NULL, out_write, NULL);
 	if (r != ARCHIVE_OK)
 		return archive_failed(x, err, "cannot start %s", x->out);
 	return 0;
@@ -423,7 +443,7 @@ static int write_header(struct xport *x, const char *path, mode_t type, mode_t p
 	if (link)
 		api->entry_set_symlink(x->ent, link);
 	int r = api->write_header(x->a, x->ent);
-	if (r < ARCHIVE_WARN)
+	if (r < ARCHIVE_WARN || x->out_errno)
 		return archive_failed(x, err, "cannot add %s to %s", path, x->out);
 	return 0;
 }
@@ -497,7 +517,7 @@ static int write_file(struct xport *x, struct xrun *r, const struct xentry *e, c
 			goto out;
 		}
 		EVP_DigestUpdate(x->md, x->buf, (size_t)n);
-		if (x->api->write_data(x->a, x->buf, (size_t)n) != n) {
+		if (x->api->write_data(x->a, x->buf, (size_t)n) != n || x->out_errno) {
 			archive_failed(x, err, "cannot write %s into %s", apath, x->out);
 			goto out;
 		}
@@ -580,7 +600,7 @@ static int write_manifest(struct xport *x, const struct xrun *runs, size_t n, ui
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	int rc = write_header(x, "MANIFEST.json", AE_IFREG, 0644, len, &now, NULL, err);
-	if (rc == 0 && x->api->write_data(x->a, text, len) != (la_ssize_t)len)
+	if (rc == 0 && (x->api->write_data(x->a, text, len) != (la_ssize_t)len || x->out_errno))
 		rc = archive_failed(x, err, "cannot write MANIFEST.json into %s", x->out);
 	free(text);
 	return rc;
@@ -607,21 +627,23 @@ static int write_entries(struct xport *x, struct xrun *runs, size_t n, int fd, s
 	}
 	if (write_manifest(x, runs, n, res->total_bytes, err) < 0)
 		return -1;
-	if (x->api->write_close(x->a) != ARCHIVE_OK)
+	if (x->api->write_close(x->a) != ARCHIVE_OK || x->out_errno)
 		return archive_failed(x, err, "cannot write %s", x->out);
-	res->archive_bytes = (uint64_t)x->api->filter_bytes(x->a, -1);
+	res->archive_bytes = x->out_bytes;
 	return 0;
 }
 
-/* The same, and the archive freed: after a failure, without writing its end (nothing more
- * reaches fd). */
+/* The same, and the archive freed: after a failure, closed without writing its end (nothing
+ * more reaches fd). */
 static int write_archive(struct xport *x, struct xrun *runs, size_t n, int fd, struct export_result *res,
 			 struct rp_err *err)
 {
 	int rc = write_entries(x, runs, n, fd, res, err);
 	if (x->a) {
-		if (rc < 0)
-			x->api->write_fail(x->a);
+		if (rc < 0) {
+			x->discard = true;
+			x->api->write_close(x->a);
+		}
 		x->api->write_free(x->a);
 		x->a = NULL;
 	}

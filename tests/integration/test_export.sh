@@ -203,7 +203,7 @@ check "help export lists every option" sh -c "'$RUNPILOT_BIN' help export | grep
 # archive nor its temporary file, and says why in one line.
 cp "$O/x.tar" "$O/keep.tar"
 (trap '' XFSZ; ulimit -f 200; exec "$RUNPILOT_BIN" export 1 2 -o "$O/keep.tar") 2>"$T/err"; rc=$?
-check "a failed write: exit 1, one error line" sh -c "[ $rc -eq 1 ] && [ \$(grep -vc warning '$T/err') -eq 1 ] && grep -q 'error: .*File too large' '$T/err'"
+check "a failed write: exit 1, one error line" sh -c "[ $rc -eq 1 ] && [ \$(grep -vc warning '$T/err') -eq 1 ] && grep -q 'error: cannot write $O/keep.tar: File too large' '$T/err'"
 check "... the existing FILE untouched" cmp -s "$O/x.tar" "$O/keep.tar"
 check "... no temporary file" no_temp
 
