@@ -23,11 +23,11 @@ const char usage_export[] =
 	"FILE is written under a temporary name next to it and renamed once complete, so a failed or\n"
 	"interrupted export leaves no FILE.\n"
 	"\n"
-	"  -o, --output FILE   the archive; its name picks the compression: .tar (none), .tar.gz or\n"
-	"                      .tgz (gzip, level 6), .tar.zst (zstd, level 3). `-o -` writes a plain\n"
-	"                      tar to stdout (never to a terminal)\n"
-	"  --compress C        gzip, zstd or none, whatever FILE's name says\n"
-	"  --no-outputs        leave out each run's outputs/ (the directory stays, empty)\n"
+	"  -o, --output FILE the archive; its name picks the compression: .tar (none), .tar.gz or\n"
+	"                    .tgz (gzip, level 6), .tar.zst (zstd, level 3). `-o -` writes a plain\n"
+	"                    tar to stdout (never to a terminal)\n"
+	"  --compress C      gzip, zstd or none, whatever FILE's name says\n"
+	"  --no-outputs      leave out each run's outputs/ (the directory stays, empty)\n"
 	SELECTION_USAGE;
 
 struct export_opts {
