@@ -31,7 +31,9 @@ struct rp_archive_api {
 	__typeof__(archive_write_add_filter_none) *write_add_filter_none;
 	__typeof__(archive_write_set_filter_option) *write_set_filter_option;
 	__typeof__(archive_write_set_bytes_in_last_block) *write_set_bytes_in_last_block;
+	__typeof__(archive_write_set_bytes_per_block) *write_set_bytes_per_block;
 	__typeof__(archive_write_open_fd) *write_open_fd;
+	__typeof__(archive_write_open) *write_open;
 	__typeof__(archive_write_header) *write_header;
 	__typeof__(archive_write_data) *write_data;
 	__typeof__(archive_write_close) *write_close;

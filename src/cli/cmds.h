@@ -45,6 +45,7 @@ int cmd_config(int argc, char **argv, struct rp_err *err);
 int find_project_config(char **path, struct rp_err *err);
 int cmd_gc(int argc, char **argv, struct rp_err *err);
 int cmd_import(int argc, char **argv, struct rp_err *err);
+int cmd_export(int argc, char **argv, struct rp_err *err);
 /* tag and note: read a run's annotations, change them, write them back, update the index. */
 struct rp_annotations;
 int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
@@ -65,5 +66,6 @@ int cmd_completion(int argc, char **argv, struct rp_err *err);
 extern const char usage_completion[];
 int complete_main(const struct rp_cmd *cmds, size_t n, int argc, char **argv);
 void man_print(FILE *f, const struct rp_cmd *cmds, size_t n);
+extern const char usage_export[];
 
 #endif

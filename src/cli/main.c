@@ -35,23 +35,25 @@ static const struct rp_cmd commands[] = {
 	{.name = "report", .fn = cmd_report,
 	 .summary = "write one self-contained HTML file comparing runs: runs table, metric charts",
 	 .usage = usage_report},
+	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
+	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},
+	{.name = "export", .fn = cmd_export, .summary = "write runs into one archive (.tar, .tar.gz, .tar.zst) for import",
+	 .usage = usage_export},
+	{.name = "import", .fn = cmd_import, .summary = "add the runs of an archive that export wrote", .usage = usage_import},
+	{.name = "rm", .fn = cmd_rm, .summary = "move runs to the trash (or delete them: --purge)", .usage = usage_rm},
+	{.name = "restore", .fn = cmd_restore, .summary = "bring runs back from the trash", .usage = usage_restore},
+	{.name = "gc", .fn = cmd_gc, .summary = "remove what runs left behind; with a policy, move old runs to the trash",
+	 .usage = usage_gc},
+	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
+	 .usage = usage_reindex},
+	{.name = "config", .fn = cmd_config, .summary = "show the settings a run would use and where each comes from",
+	 .usage = usage_config},
 	{.name = "doctor", .fn = cmd_doctor, .summary = "check what this host offers runs (sandbox, cgroups, docker)",
 	 .usage = usage_doctor},
 	{.name = "image", .fn = cmd_image, .summary = "keep images for runs without Docker: pull, import, ls, rm", .usage = usage_image},
-	{.name = "rm", .fn = cmd_rm, .summary = "move runs to the trash (or delete them: --purge)", .usage = usage_rm},
-	{.name = "gc", .fn = cmd_gc, .summary = "remove what runs left behind; with a policy, move old runs to the trash",
-	 .usage = usage_gc},
-	{.name = "restore", .fn = cmd_restore, .summary = "bring runs back from the trash", .usage = usage_restore},
-	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
-	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},
-	{.name = "config", .fn = cmd_config, .summary = "show the settings a run would use and where each comes from",
-	 .usage = usage_config},
-	{.name = "import", .fn = cmd_import, .summary = "add the runs of an archive that export wrote", .usage = usage_import},
-	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
-	 .usage = usage_reindex},
-	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},
 	{.name = "completion", .fn = cmd_completion, .summary = "print a bash or zsh script that completes runpilot",
 	 .usage = usage_completion},
+	{.name = "help", .fn = cmd_help, .summary = "show help for a command", .usage = usage_help},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof *commands)
@@ -69,7 +71,7 @@ static void print_main_usage(FILE *f)
 	fprintf(f, "usage: runpilot [--version] [--help] [--no-color] COMMAND [ARGS]\n\n"
 		   "RunPilot runs ML jobs and keeps an auditable record of each run.\n\nCommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nRuns are kept in $RUNPILOT_HOME (default ~/.runpilot).\n"
 		   "See `runpilot help COMMAND` for a command's options. --no-color (or NO_COLOR set):\n"
 		   "no colour, which is otherwise used on a terminal.\n");
