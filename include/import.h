@@ -12,6 +12,12 @@
 #include "err.h"
 #include "store.h"
 
+/* Why a symlink at REL in a run (e.g. "outputs/best") pointing to target would not be imported,
+ * or NULL: the target is relative, its ".." parts come first (a ".." after a name could climb
+ * out through another symlink), no more of them than the link is deep in the run. Export keeps
+ * only links that pass. */
+const char *import_link_problem(const char *rel, const char *target);
+
 #define IMPORT_DEFAULT_MAX_SIZE (64ULL << 30)
 
 struct import_opts {

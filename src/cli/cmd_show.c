@@ -150,12 +150,27 @@ static void print_parent(const struct rp_store *st, const struct rp_run *r)
 	field("Parent", buf);
 }
 
-static void print_summary(const struct rp_store *st, const struct rp_run *r, const char *note)
+/* Where the run came from when it was imported (run.json's imported_from). */
+static void print_imported_from(const struct rp_run *r)
+{
+	const cJSON *from = record_section(r, "imported_from");
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "id"));
+	const char *host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "host"));
+	const char *time = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(from, "time"));
+	if (!id)
+		return;
+	char buf[512];
+	snprintf(buf, sizeof buf, "%s on %s, imported %s", id, host ? host : "?", time ? time : "?");
+	field("Imported", buf);
+}
+
+static void print_summary(const struct rp_store *st, const struct rp_run *r, const char *note, const char *dir)
 {
 	char buf[512], t1[32], t2[32], dur[32];
 	snprintf(buf, sizeof buf, "%s (uid %s)", r->id, r->uid ? r->uid : "-");
 	field("Run", buf);
 	print_parent(st, r);
+	print_imported_from(r);
 	field("Name", r->name ? r->name : "-");
 	fmt_status(r, buf, sizeof buf);
 	if (r->has_exit_code && r->status != RP_RUNNING)
@@ -187,12 +202,13 @@ static void print_summary(const struct rp_store *st, const struct rp_run *r, con
 	char fp[13];
 	fp_short(record_section(r, "environment"), fp);
 	field("Fingerprint", fp);
-	const cJSON *logs = cJSON_GetObjectItemCaseSensitive(r->paths, "logs");
-	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(r->paths, "outputs");
-	if (cJSON_IsString(logs))
-		field("Logs", logs->valuestring);
-	if (cJSON_IsString(outs))
-		field("Outputs", outs->valuestring);
+	/* Where the files are now (run.json's paths say where they were written: another home, or
+	 * another machine for an imported run). */
+	char *logs = path_join(dir, "logs.txt"), *outs = path_join(dir, "outputs");
+	field("Logs", logs);
+	field("Outputs", outs);
+	free(logs);
+	free(outs);
 }
 
 /* The files the fingerprint counted (<run_dir>/files.json, written by fp_compute). */
@@ -254,7 +270,7 @@ int cmd_show(int argc, char **argv, struct rp_err *err)
 			free(r.tags);
 			r.tags = tags.v;
 		}
-		print_summary(&st, &r, a.note);
+		print_summary(&st, &r, a.note, dir);
 		annotations_free(&a);
 	}
 	record_free(&r);

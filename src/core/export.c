@@ -1,5 +1,6 @@
 /* export.h: runs into one tar, each file hashed in the pass that writes it, MANIFEST.json last. */
 #include "export.h"
+#include "import.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -206,36 +207,13 @@ static bool supervisor_file(const char *name)
 	return !strcmp(name, "run.lock") || fnmatch("*.tmp.*", name, 0) == 0;
 }
 
-/* Whether a symbolic link at rel (inside the run) pointing to target stays inside the run, as
- * its text says. */
-static bool link_text_stays_inside(const char *rel, const char *target)
-{
-	if (!*target || target[0] == '/')
-		return false;
-	long depth = 0;
-	for (const char *p = rel; *p; p++)
-		depth += *p == '/';  /* the link's own directory */
-	const char *p = target;
-	while (*p) {
-		size_t len = strcspn(p, "/");
-		if (len == 2 && !strncmp(p, "..", 2)) {
-			if (--depth < 0)
-				return false;
-		} else if (len && !(len == 1 && *p == '.')) {
-			depth++;
-		}
-		p += len;
-		p += *p == '/';
-	}
-	return true;
-}
-
-/* The same, followed through the run's other links by the kernel (openat2 RESOLVE_BENEATH fails
- * with EXDEV on any step out of the run): a link to a link to ".." leaves the run too. A target
- * that does not exist (yet) is judged by its text. */
+/* Whether a symbolic link at rel (inside the run) pointing to target stays inside the run: its
+ * text as import judges it, then followed through the run's other links by the kernel (openat2
+ * RESOLVE_BENEATH fails with EXDEV on any step out of the run): a link to a link to ".." leaves
+ * the run too. A target that does not exist (yet) is judged by its text. */
 static bool link_stays_inside(int root_fd, const char *rel, const char *target)
 {
-	if (!link_text_stays_inside(rel, target))
+	if (import_link_problem(rel, target))
 		return false;
 	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
 	int fd = (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof how);

@@ -190,9 +190,7 @@ static char *check_name(const char *p, bool is_dir, const char **why)
 	return norm;
 }
 
-/* A symlink's target stays in its run: relative, its ".." parts first (a ".." after a name could
- * climb out through another symlink) and no more of them than the link is deep in the run. */
-static const char *check_target(const char *link_path, const char *t)
+const char *import_link_problem(const char *rel, const char *t)
 {
 	if (!*t)
 		return "a symlink without a target";
@@ -200,8 +198,8 @@ static const char *check_target(const char *link_path, const char *t)
 		return "a symlink with an absolute target";
 	if (strlen(t) > MAX_PATH_LEN)
 		return "a symlink target too long";
-	int depth = -2; /* runs/<uid>/ are not the run's own */
-	for (const char *c = link_path; (c = strchr(c, '/')); c++)
+	int depth = 0; /* the link's own directory's, below the run's */
+	for (const char *c = rel; (c = strchr(c, '/')); c++)
 		depth++;
 	bool named = false;
 	for (const char *c = t;;) {
@@ -218,6 +216,14 @@ static const char *check_target(const char *link_path, const char *t)
 		c = end + 1;
 	}
 	return NULL;
+}
+
+/* The same for an archive entry runs/<uid>/REL. */
+static const char *check_target(const char *link_path, const char *t)
+{
+	const char *rel = strchr(link_path, '/');
+	rel = rel ? strchr(rel + 1, '/') : NULL;
+	return import_link_problem(rel ? rel + 1 : "", t);
 }
 
 /* ---- staging ---- */
