@@ -4,7 +4,7 @@
 # incompressible bytes, half numbers as text) to .tar, .tar.zst and .tar.gz, next to `tar -cf`,
 # `tar --zstd -cf` and `tar -czf` of the same run directories; `runpilot import` of the .tar
 # into an empty home next to `tar -xf` of tar's own archive (skipped, saying so, while this
-# runpilot has no import command). Then the peak RSS (GNU time) of export and of tar.
+# runpilot has no import command). Then the peak RSS (GNU time) of export, import and tar.
 #   bench/export.sh [RUNPILOT_BIN]     env: BENCH_GIB (1), NRUNS (50), ROUNDS (3), RUNS (2)
 # Interleaved: ROUNDS rounds, each ONE hyperfine invocation of every command (RUNS runs each),
 # the order reversed every other round; ratios per round, the median over rounds.
@@ -90,6 +90,13 @@ for c in tar tar.zst tar.gz; do
 	rss_line+="$c $a $b "
 	rm -f "$T/r.$c" "$T/rt.$c"
 done
+if [ "$have_import" = 1 ] && [ -f "$T/x.tar" ] && [ -f "$T/t.tar" ]; then
+	rm -rf "$T/rss-home" "$T/rss-x"; mkdir -p "$T/rss-x"
+	a=$(RUNPILOT_HOME=$T/rss-home rss "$bin" import "$T/x.tar")
+	b=$(rss tar -xf "$T/t.tar" -C "$T/rss-x")
+	rss_line+="import $a $b "
+	rm -rf "$T/rss-home" "$T/rss-x"
+fi
 ls -l "$T"/x.tar* "$T"/t.tar* "$T"/s.tar 2>/dev/null | awk '{print $5, $9}' > "$T/sizes"
 
 python3 - "$T" "$ROUNDS" "$bytes" "$have_import" "$NRUNS" $rss_line <<'PY'
@@ -127,6 +134,6 @@ if not have_import:
     print("  import: skipped (this runpilot has no import command)")
 sizes = dict(reversed(l.split()) for l in open(t + "/sizes"))
 print("archive sizes: " + ", ".join("%s %.1f MiB" % (os.path.basename(k), int(v) / 2**20) for k, v in sorted(sizes.items())))
-print("peak RSS (GNU time, KiB): " + ", ".join("%s: export %s, tar %s" % (rss[i], rss[i + 1], rss[i + 2])
+print("peak RSS (GNU time, KiB): " + ", ".join("%s: runpilot %s, tar %s" % (rss[i], rss[i + 1], rss[i + 2])
                                                for i in range(0, len(rss), 3)))
 PY

@@ -1,4 +1,4 @@
-/* runpilot import: runs from an export archive (docs/archive-format.md), an untrusted input. The
+/* runpilot import: runs from an export archive (docs/transfer.md), an untrusted input. The
  * whole archive is staged and verified under $RUNPILOT_HOME/tmp/import-XXXXXX/ (held with flock
  * on its .lock) before any run lands in runs/, each with one rename; nothing is landed when
  * anything is wrong, and a bad or hostile archive is a usage error naming the entry. */

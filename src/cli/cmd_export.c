@@ -26,7 +26,7 @@ const char usage_export[] =
 	"  -o, --output FILE the archive; its name picks the compression: .tar (none), .tar.gz or\n"
 	"                    .tgz (gzip, level 6), .tar.zst (zstd, level 3). `-o -` writes a plain\n"
 	"                    tar to stdout (never to a terminal)\n"
-	"  --compress C      gzip, zstd or none, whatever FILE's name says\n"
+	"  --compress C      gzip, zstd or none, overriding what FILE's name says\n"
 	"  --no-outputs      leave out each run's outputs/ (the directory stays, empty)\n"
 	SELECTION_USAGE;
 
