@@ -43,3 +43,43 @@ mkconfig() {
 }
 # True when a pid is gone or a zombie (PID 1 here does not reap orphans).
 pid_dead() { local s; s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ -z "$s" ] || [ "$s" = Z ]; }
+# The cgroup directories of a run (any hierarchy), by the name its leaves carry (its run.lock
+# says the uid).
+run_cgroups() {
+	local id uid
+	id=$(basename "$1")
+	uid=$(sed -n 's/^uid //p' "$1/run.lock" 2>/dev/null)
+	[ -n "$uid" ] || return 0
+	find /sys/fs/cgroup -maxdepth 8 -type d -name "runpilot-$id-${uid:0:8}*" 2>/dev/null
+}
+# python3 "$PTY" OUT CMD...: run CMD in a new session on a fresh pty (its controlling terminal);
+# what it prints lands in OUT, and the exit status is CMD's. INPUT, when set, is typed at the
+# terminal once READY_RE shows.
+PTY=$T/in_pty.py
+cat > "$PTY" <<'PY'
+import os, pty, re, select, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+buf, typed = b"", False
+ready, keys = os.environ.get("READY_RE"), os.environ.get("INPUT")
+deadline = time.time() + 60
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        buf += data
+    if keys and not typed and ready and re.search(ready.encode(), buf):
+        time.sleep(0.3)
+        os.write(fd, keys.encode().decode("unicode_escape").encode())
+        typed = True
+_, status = os.waitpid(pid, 0)
+open(out, "wb").write(buf)
+sys.exit(os.waitstatus_to_exitcode(status))
+PY

@@ -208,25 +208,6 @@ check "... the existing FILE untouched" cmp -s "$O/x.tar" "$O/keep.tar"
 check "... no temporary file" no_temp
 
 # On a terminal: -o - is refused; a progress line is drawn on stderr.
-PTY=$T/in_pty.py
-cat > "$PTY" <<'PY'
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-buf = b""
-while True:
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    buf += data
-_, status = os.waitpid(pid, 0)
-open(sys.argv[1], "wb").write(buf)
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
 python3 "$PTY" "$T/tty.out" "$RUNPILOT_BIN" export 1 -o -; rc=$?
 check "-o - on a terminal is refused" sh -c "[ $rc -eq 2 ] && grep -q 'not writing an archive to a terminal' '$T/tty.out'"
 python3 "$PTY" "$T/tty.out" "$RUNPILOT_BIN" export 1 -o "$O/tty.tar"; rc=$?

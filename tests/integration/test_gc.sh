@@ -23,14 +23,6 @@ start_sleepy() {
 	bg_pids+=("$LIVE_PID")
 	wait_for "[ \"\$(status_of '$LIVE_DIR')\" = running ]" 20
 }
-# The cgroup directories of a run (any hierarchy), by the name its leaves carry.
-run_cgroups() {
-	local id uid
-	id=$(basename "$1")
-	uid=$(sed -n 's/^uid //p' "$1/run.lock" 2>/dev/null)
-	[ -n "$uid" ] || return 0
-	find /sys/fs/cgroup -maxdepth 8 -type d -name "runpilot-$id-${uid:0:8}*" 2>/dev/null
-}
 cgroups_empty() { local d; for d in $(run_cgroups "$1"); do [ -z "$(cat "$d/cgroup.procs" 2>/dev/null)" ] || return 1; done; }
 index_has() { python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); sys.exit(0 if c.execute("SELECT count(*) FROM runs WHERE id = ?", (sys.argv[2],)).fetchone()[0] == 1 else 1)' "$RUNPILOT_HOME/index.db" "$1"; }
 index_gone() { ! index_has "$1"; }

@@ -12,14 +12,6 @@ mkdir -p "$W"
 mkconfig "$W/quick.yaml" quick '["true"]' "resources: {memory: 256m, pids: 64}"
 mkconfig "$W/sleepy.yaml" sleepy '["sleep", "30"]' "resources: {memory: 256m}"
 
-# The cgroup directories of a run (any hierarchy), by the name its leaves carry.
-run_cgroups() {
-	local id uid
-	id=$(basename "$1")
-	uid=$(sed -n 's/^uid //p' "$1/run.lock" 2>/dev/null)
-	[ -n "$uid" ] || return 0
-	find /sys/fs/cgroup -maxdepth 8 -type d -name "runpilot-$id-${uid:0:8}*" 2>/dev/null
-}
 status_of() { json "$1/run.json" 'd["status"]' 2>/dev/null; }
 # Start the test build stopped at a point, then SIGKILL it there.
 kill_at() {

@@ -13,36 +13,6 @@ if [ ! -x "$ESC" ]; then
 	exit 0
 fi
 
-# python3 $PTY OUT CMD...: run CMD in a new session on a fresh pty (its controlling terminal);
-# what it prints lands in OUT. INPUT, when set, is typed at the terminal once READY_RE shows.
-PTY=$T/in_pty.py
-cat > "$PTY" <<'PY'
-import os, pty, re, select, sys, time
-out, argv = sys.argv[1], sys.argv[2:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-buf, typed = b"", False
-ready, keys = os.environ.get("READY_RE"), os.environ.get("INPUT")
-deadline = time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        buf += data
-    if keys and not typed and ready and re.search(ready.encode(), buf):
-        time.sleep(0.3)
-        os.write(fd, keys.encode().decode("unicode_escape").encode())
-        typed = True
-os.waitpid(pid, 0)
-open(out, "wb").write(buf)
-PY
-
 W=$T/work
 mkdir -p "$W"
 cp "$ESC" "$W/sb_escape"
