@@ -170,7 +170,7 @@ check "an empty selection is a usage error, no file" sh -c "[ $rc -eq 2 ] && gre
 
 # --- refusals ----------------------------------------------------------------------------
 mkconfig "$W/sleep.yaml" sleeper '["sleep", "60"]'
-rp run -q --runner local "$W/sleep.yaml" >/dev/null 2>&1 &
+"$RUNPILOT_BIN" run -q --runner local "$W/sleep.yaml" >/dev/null 2>&1 &
 sleeper=$!
 rp_cleanup_hooks+=("kill $sleeper 2>/dev/null; wait $sleeper 2>/dev/null")
 wait_for "[ \"\$(json '$RUNPILOT_HOME/runs/rp_0003/run.json' 'd[\"status\"]' 2>/dev/null)\" = running ]" 10

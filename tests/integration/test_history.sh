@@ -107,7 +107,7 @@ check "an index of another schema version is rebuilt" sh -c "'$RUNPILOT_BIN' lis
 # A run written by a runpilot that does not know the index (its final run.json changed, the
 # index row did not): a running row is checked against its run.json on every read.
 mkconfig "$W/slow.yaml" slow '"sleep 1; echo done"'
-rp run -q --runner local "$W/slow.yaml" >/dev/null 2>"$T/slow.err" &
+"$RUNPILOT_BIN" run -q --runner local "$W/slow.yaml" >/dev/null 2>"$T/slow.err" &
 P=$!
 wait_for "grep -q started '$T/slow.err'" 10
 D=$RUNPILOT_HOME/runs/$(sed -n 's/^runpilot: run \(rp_[0-9]*\) started.*/\1/p' "$T/slow.err")
@@ -177,7 +177,7 @@ check "rm --purge deletes a run from the trash for good" test ! -e "$RUNPILOT_HO
 rp restore rp_0004 >/dev/null 2>"$T/err"; rc=$?
 check "restore of a run not in the trash: exit 2" sh -c "[ $rc -eq 2 ] && grep -q \"no run 'rp_0004' in the trash\" '$T/err'"
 mkconfig "$W/long.yaml" long '"sleep 30"'
-rp run -q --runner local "$W/long.yaml" >/dev/null 2>"$T/long.err" &
+"$RUNPILOT_BIN" run -q --runner local "$W/long.yaml" >/dev/null 2>"$T/long.err" &
 P=$!
 wait_for "grep -q started '$T/long.err'" 10
 LID=$(sed -n 's/^runpilot: run \(rp_[0-9]*\) started.*/\1/p' "$T/long.err")
