@@ -130,7 +130,9 @@ static void gc_containers(struct gc *g)
 	struct runner_container *c = NULL;
 	size_t n = 0;
 	if (!runner_docker_usable(&why) || runner_docker_containers(g->st->home, &c, &n, &why) < 0) {
-		note(g, "%s: containers not checked", why.msg);
+		/* No socket where the engine would be: no Docker on this host, nothing to say. */
+		if (why.sys_errno != ENOENT)
+			note(g, "%s: containers not checked", why.msg);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {

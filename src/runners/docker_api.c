@@ -271,9 +271,12 @@ static int transport_error(const struct dk_engine *e, CURL *h, CURLcode c, const
 				  "docker: permission denied on the socket %s: add yourself to the docker group", e->socket);
 	if (c == CURLE_OPERATION_TIMEDOUT)
 		return rp_err_set(err, RP_ERR_RUNTIME, "docker: the daemon at %s did not answer in time", e->host);
-	if (os_errno)
-		return rp_err_set(err, RP_ERR_RUNTIME, "docker: daemon not reachable at %s (%s)", e->host,
-				  strerror((int)os_errno));
+	if (os_errno) {
+		rp_err_set(err, RP_ERR_RUNTIME, "docker: daemon not reachable at %s (%s)", e->host, strerror((int)os_errno));
+		if (err)
+			err->sys_errno = (int)os_errno;
+		return -1;
+	}
 	return rp_err_set(err, RP_ERR_RUNTIME, "docker: daemon not reachable at %s (%s)", e->host,
 			  errbuf[0] ? errbuf : api.easy_strerror(c));
 }

@@ -215,3 +215,12 @@ kill -TERM "$LIVE_PID"
 wait "$LIVE_PID" 2> /dev/null
 rp list > "$T/plist" 2>&1
 check "list: only the run that was running" test "$(grep -c '^rp_' "$T/plist")" = 1
+
+# No Docker on the host (no socket where the engine would be): nothing said about containers; an
+# engine that is configured but does not answer is named.
+DOCKER_HOST=unix://$T/no-such.sock rp gc --dry-run > "$T/nodocker" 2>&1
+check "no Docker here: gc says nothing about containers" sh -c "! grep -qi docker '$T/nodocker'"
+: > "$T/not-a-socket"
+DOCKER_HOST=unix://$T/not-a-socket rp gc --dry-run > "$T/deaddocker" 2>&1
+check "an engine that does not answer: containers not checked, said once" \
+	test "$(grep -c 'containers not checked' "$T/deaddocker")" = 1
