@@ -272,11 +272,13 @@ struct reader {
 	size_t manifest_len;
 };
 
-static void report_progress(struct reader *r)
+/* at_end: the whole archive is read (libarchive's count may stop short of its last block). */
+static void report_progress(struct reader *r, bool at_end)
 {
 	if (r->o && r->o->progress) {
 		int64_t done = r->api->filter_bytes(r->a, -1);
-		r->o->progress(r->o->progress_ctx, done > 0 ? (uint64_t)done : 0, r->archive_size);
+		uint64_t n = at_end && r->archive_size ? r->archive_size : done > 0 ? (uint64_t)done : 0;
+		r->o->progress(r->o->progress_ctx, n, r->archive_size);
 	}
 }
 
@@ -331,7 +333,7 @@ static int copy_data(struct reader *r, const char *path, int fd, uint64_t declar
 			return rp_err_sys(err, "cannot write the staged %s", path);
 		r->s->total += end - pos;
 		pos = end;
-		report_progress(r);
+		report_progress(r, false);
 	}
 	if (pos < declared) { /* a sparse file's last hole */
 		if (over_limit(r, path, declared - pos, err) < 0)
@@ -521,8 +523,10 @@ static int read_entries(struct reader *r, struct rp_err *err)
 	for (;;) {
 		struct archive_entry *ae;
 		int rc = api->next_header(r->a, &ae);
-		if (rc == ARCHIVE_EOF)
+		if (rc == ARCHIVE_EOF) {
+			report_progress(r, true);
 			return 0;
+		}
 		if (rc < ARCHIVE_WARN)
 			return bad_archive(api, r->a, err);
 		const char *raw = api->entry_pathname(ae);
@@ -532,7 +536,7 @@ static int read_entries(struct reader *r, struct rp_err *err)
 			return refuse(err, raw, "an entry after MANIFEST.json (the manifest comes last)");
 		if (!strcmp(raw, MANIFEST) ? read_manifest(r, ae, err) < 0 : stage_entry(r, ae, raw, err) < 0)
 			return -1;
-		report_progress(r);
+		report_progress(r, false);
 	}
 }
 

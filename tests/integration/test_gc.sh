@@ -224,3 +224,7 @@ check "no Docker here: gc says nothing about containers" sh -c "! grep -qi docke
 DOCKER_HOST=unix://$T/not-a-socket rp gc --dry-run > "$T/deaddocker" 2>&1
 check "an engine that does not answer: containers not checked, said once" \
 	test "$(grep -c 'containers not checked' "$T/deaddocker")" = 1
+python3 "$PTY" "$T/tty.out" "$RUNPILOT_BIN" gc; rc=$?
+check "on a terminal: a progress line that reaches 100%" sh -c "[ $rc = 0 ] && grep -aq 'gc *100%' '$T/tty.out'"
+rp gc > "$T/pipe.out" 2>&1
+check "off a terminal: no progress line" test "$(tr -cd '\r' < "$T/pipe.out" | wc -c)" = 0

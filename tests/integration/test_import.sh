@@ -191,3 +191,9 @@ kill $writer 2>/dev/null; wait $writer 2>/dev/null
 # the next import is not disturbed by the leftover staging
 out=$(rp import "$W/two.tar" 2>&1)
 check "an import after a killed one works" grep -q '^imported 2 runs' <<<"$out"
+
+# Progress: on a terminal one line that reaches 100%; off a terminal none.
+RUNPILOT_HOME=$T/home-tty python3 "$PTY" "$T/tty.out" "$RUNPILOT_BIN" import "$W/two.tar"; rc=$?
+check "on a terminal: a progress line that reaches 100%" sh -c "[ $rc = 0 ] && grep -aq 'import *100%' '$T/tty.out'"
+RUNPILOT_HOME=$T/home-pipe "$RUNPILOT_BIN" import "$W/two.tar" > "$T/pipe.out" 2>&1
+check "off a terminal: imported, with no progress line" sh -c "grep -q '^imported 2 runs' '$T/pipe.out' && [ \$(tr -cd '\r' < '$T/pipe.out' | wc -c) = 0 ]"
