@@ -41,6 +41,11 @@ static void on_queued(void *ctx, const char *id)
  * pipe of the starter's caller, is held open by the run. */
 static int detach_fds(int *keep)
 {
+	int moved = fcntl(*keep, F_DUPFD_CLOEXEC, 3); /* above stdio, which is replaced next */
+	if (moved < 0)
+		return -1;
+	close(*keep);
+	*keep = moved;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0)
 		return -1;
@@ -52,6 +57,7 @@ static int detach_fds(int *keep)
 	if (*keep != 3) {
 		if (dup3(*keep, 3, O_CLOEXEC) < 0)
 			return -1;
+		close(*keep);
 		*keep = 3;
 	}
 	return close_range(4, ~0U, 0);

@@ -60,6 +60,13 @@ rp cancel "$OK" rp_0999 2> /dev/null
 check "cancel unknown among others: exit 2" test $? -eq 2
 check "cancel: a usage text" sh -c "'$RUNPILOT_BIN' cancel --help | grep -q 'usage: runpilot cancel'"
 
+# --- rerun --detach too ---------------------------------------------------------------------
+R=$(rp rerun --detach "$OK" 2> /dev/null)
+note_sup "$R"
+check "rerun --detach: prints the new run's id" sh -c "echo '$R' | grep -qx 'rp_[0-9][0-9][0-9][0-9]'"
+rp wait "$R" 2> /dev/null
+check "rerun --detach: the rerun succeeded" test "$(status_of "$R")" = success
+
 # --- wait: the job's exit code, the first non-zero in order --------------------------------
 mkconfig "$W/exit3.yaml" exit3 '"sleep 1; exit 3"'
 E3=$(rp run -d "$W/exit3.yaml" 2> /dev/null)
