@@ -14,7 +14,8 @@ struct cJSON;
 
 #define RP_SCHEMA_VERSION 1
 
-enum rp_status { RP_RUNNING, RP_SUCCESS, RP_FAILED, RP_CANCELLED, RP_LOST };
+/* queued: the run exists, its job has not started yet (a detached run, a setup under way). */
+enum rp_status { RP_RUNNING, RP_SUCCESS, RP_FAILED, RP_CANCELLED, RP_LOST, RP_QUEUED };
 
 struct rp_run {
 	int schema_version;
@@ -48,6 +49,8 @@ struct rp_run {
 
 const char *status_name(enum rp_status s);
 int status_parse(const char *s, enum rp_status *out);
+/* queued or running: not ended yet (as written; runs.h says whether its supervisor lives). */
+bool status_live(enum rp_status s);
 
 struct cJSON *record_to_json(const struct rp_run *r);
 int record_from_json(const struct cJSON *j, struct rp_run *r, struct rp_err *err);

@@ -20,11 +20,19 @@ struct run_request {
 	 * NULL for a plain run. */
 	const char *parent_uid;
 	const char *parent_id;
+	/* Write a queued run.json as soon as the run exists, so readers see it before its job
+	 * starts (a detached run, whose starter returns at once). */
+	bool record_queued;
+	/* run_print_execute: start the run detached (run_detach) instead of in the foreground. */
+	bool detach;
 };
 
 /* Each may be NULL. Messages are one line, without "runpilot: ". */
 struct run_events {
 	void *ctx;
+	/* The run exists (its id allocated; with record_queued, its queued run.json and logs.txt
+	 * written); its job is not started yet. */
+	void (*queued)(void *ctx, const char *id);
 	/* The job runs. fallback_reason: why auto passed better runners over, or NULL. */
 	void (*started)(void *ctx, const char *id, const char *runner, const char *fallback_reason);
 	/* Something the user should know; the run goes on. */
@@ -49,5 +57,23 @@ struct run_outcome {
  * failed setup, recorded as failed with reason "setup" (err says "run rp_NNNN: ..."). */
 int run_execute(const struct run_request *req, const struct run_events *ev, struct run_outcome *out,
 		struct rp_err *err);
+
+/* Start req as run_execute would, in a supervisor of its own that outlives the caller: its own
+ * session, no terminal, stdio on /dev/null. In the caller: 0 once the run exists, with its id,
+ * or -1 with err when it could not be started (a bad request: no run). In the detached
+ * supervisor, once its run is over: 1 (the caller frees what it holds and exits 0, quietly). */
+int run_detach(const struct run_request *req, char id[RP_ID_MAX], struct rp_err *err);
+
+/* What run_cancel did. */
+enum run_cancel_result {
+	RUN_CANCEL_SENT,   /* its live supervisor was told to cancel it (SIGINT, as Ctrl-C) */
+	RUN_CANCEL_ENDED,  /* it had already ended (no live supervisor) */
+};
+/* Cancel the run in run_dir: signal its supervisor, and only it: the pid its held claim names,
+ * when that process is the one that took the claim (its start time and boot match). */
+int run_cancel(const char *run_dir, enum run_cancel_result *res, struct rp_err *err);
+/* Whether the run in run_dir is over: its supervisor gone and its run.json not queued or
+ * running (or none at all, a run lost before its first record). */
+bool run_is_over(const char *run_dir);
 
 #endif

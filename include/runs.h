@@ -20,6 +20,8 @@ struct run_view {
 
 /* Open the store (read-only use), resolve ref, read its record as of now. *run_dir is owned by
  * the caller. A run that cannot be read is an error naming it. */
+/* Resolve ref (id, number, last, name) to a run's id in st. */
+int runs_resolve(const struct rp_store *st, const char *ref, char id[RP_ID_MAX], struct rp_err *err);
 int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run_dir, struct rp_err *err);
 /* Every run, oldest first: each run directory is one view, readable or not (a run being set up
  * right now, which has no record yet, is left out). */

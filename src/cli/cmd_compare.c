@@ -230,7 +230,7 @@ static void print_table(const struct cmp_run *runs, const size_t *order, size_t 
 		const struct cmp_run *c = &runs[order[i]];
 		char status[128], dur[32];
 		fmt_status(&c->r, status, sizeof status);
-		fmt_duration(c->r.status == RP_RUNNING ? -1 : c->r.duration_s, dur, sizeof dur);
+		fmt_duration(status_live(c->r.status) ? -1 : c->r.duration_s, dur, sizeof dur);
 		row[0] = c->r.id;
 		row[1] = c->r.name ? c->r.name : "-";
 		row[2] = status;
@@ -270,7 +270,7 @@ static void print_json(const struct cmp_run *runs, const size_t *order, size_t n
 		cJSON_AddStringToObject(o, "id", c->r.id);
 		cJSON_AddItemToObject(o, "name", c->r.name ? cJSON_CreateString(c->r.name) : cJSON_CreateNull());
 		cJSON_AddStringToObject(o, "status", status_name(c->r.status));
-		cJSON_AddItemToObject(o, "duration_s", c->r.status != RP_RUNNING && c->r.duration_s >= 0
+		cJSON_AddItemToObject(o, "duration_s", !status_live(c->r.status) && c->r.duration_s >= 0
 							      ? cJSON_CreateNumber(c->r.duration_s) : cJSON_CreateNull());
 		cJSON *p = cJSON_AddObjectToObject(o, "params");
 		for (size_t k = 0; k < params->n; k++) {
@@ -310,7 +310,7 @@ static void print_csv(const struct cmp_run *runs, const size_t *order, size_t n,
 		putchar(',');
 		print_csv_field(stdout, c->r.name ? c->r.name : "");
 		printf(",%s,", status_name(c->r.status));
-		if (c->r.status != RP_RUNNING && c->r.duration_s >= 0)
+		if (!status_live(c->r.status) && c->r.duration_s >= 0)
 			printf("%.3f", c->r.duration_s);
 		for (size_t k = 0; k < params->n; k++) {
 			char *t = param_text(&c->r, params->v[k]);

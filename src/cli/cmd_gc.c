@@ -82,7 +82,7 @@ static int parse_gc_args(int argc, char **argv, struct gc_cli *c, struct rp_err 
 				return rp_err_set(err, RP_ERR_USAGE, "--keep-last '%s': use a number of runs (0 or more)", optarg);
 			break;
 		case OPT_STATUS:
-			if ((status_parse(optarg, &st) < 0 || st == RP_RUNNING) && strcmp(optarg, "unreadable") != 0)
+			if ((status_parse(optarg, &st) < 0 || status_live(st)) && strcmp(optarg, "unreadable") != 0)
 				return rp_err_set(err, RP_ERR_USAGE,
 						  "--status '%s': use success, failed, cancelled, lost or unreadable", optarg);
 			strvec_push(&c->statuses, optarg);

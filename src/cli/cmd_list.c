@@ -220,7 +220,7 @@ static void row_of_view(struct run_view *v, struct listed *l)
 	l->row.fingerprint = fp ? xstrdup(fp) : NULL;
 	l->row.created = r->created_at;
 	l->row.started = r->started_at > 0 ? r->started_at : -1;
-	l->row.duration = r->status == RP_RUNNING ? -1 : r->duration_s;
+	l->row.duration = status_live(r->status) ? -1 : r->duration_s;
 	l->row.has_exit_code = r->has_exit_code;
 	l->row.exit_code = r->exit_code;
 	l->row.signal = r->signal;

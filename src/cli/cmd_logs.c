@@ -43,7 +43,7 @@ static bool run_still_running(const char *run_dir)
 	if (record_read(run_dir, &r, NULL) < 0)
 		return false;
 	runs_status_now(run_dir, &r);
-	bool running = r.status == RP_RUNNING;
+	bool running = status_live(r.status);
 	record_free(&r);
 	return running;
 }

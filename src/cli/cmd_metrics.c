@@ -276,7 +276,7 @@ static int show_run(const struct metrics_opts *o, struct rp_err *err)
 			/* one line, exit 0: no metrics is an answer, not a failure */
 			print_header(&r, stdout);
 			printf(": %s\n", set.n ? "no metric matches --name" :
-					 r.status == RP_RUNNING ? "no metrics reported yet" : "no metrics recorded");
+					 status_live(r.status) ? "no metrics reported yet" : "no metrics recorded");
 		} else {
 			print_table(&r, v, n);
 		}

@@ -389,7 +389,7 @@ static void runs_table(FILE *f, const struct report *rep)
 		const struct rp_run *r = &rep->runs[i].r;
 		char when[32], dur[32];
 		fmt_local_time(r->started_at, when, sizeof when);
-		fmt_duration(r->status == RP_RUNNING ? -1 : r->duration_s, dur, sizeof dur);
+		fmt_duration(status_live(r->status) ? -1 : r->duration_s, dur, sizeof dur);
 		fprintf(f, "<tr class=\"run\"><td><span class=\"swatch\" style=\"background:%s\"></span>%s</td>",
 			chart_color(i), r->id);
 		text_cell(f, r->name ? r->name : "-", NULL);

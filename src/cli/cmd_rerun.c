@@ -30,7 +30,8 @@ const char usage_rerun[] =
 	"                     checked (exit 2)\n"
 	"  --name NAME        override the name\n"
 	"  --tag TAG          add a tag (repeatable)\n"
-	"  -q, --quiet        do not stream the job's output (it is still logged)\n";
+	"  -q, --quiet        do not stream the job's output (it is still logged)\n"
+	"  -d, --detach       run in the background: print the run's id and return at once\n";
 
 static int parse_rerun_args(int argc, char **argv, const char **run, bool *strict, struct run_opts *o,
 			    struct rp_err *err)
@@ -40,7 +41,7 @@ static int parse_rerun_args(int argc, char **argv, const char **run, bool *stric
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":q", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":qd", longopts, NULL)) != -1) {
 		if (c == 's')
 			*strict = true;
 		else if (c == ':')
@@ -111,7 +112,7 @@ int cmd_rerun(int argc, char **argv, struct rp_err *err)
 		free(names);
 	} else {
 		struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = o.runner ? o.runner : rr.runner,
-					  .parent_uid = rr.uid, .parent_id = rr.id};
+					  .parent_uid = rr.uid, .parent_id = rr.id, .detach = o.detach};
 		rc = run_print_execute(&req, o.quiet, err);
 	}
 	config_free(&spec);

@@ -62,7 +62,7 @@ static int check_removable(const struct rp_store *st, const char *ref, char id[R
 	if (runs_load(ref, &own, &r, &dir, err) < 0)
 		return -1;
 	snprintf(id, RP_ID_MAX, "%s", r.id ? r.id : ref);
-	bool running = r.status == RP_RUNNING;
+	bool running = status_live(r.status);
 	record_free(&r);
 	free(dir);
 	store_close(&own);

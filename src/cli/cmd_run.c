@@ -27,7 +27,9 @@ const char usage_run[] =
 	"  --memory SIZE      memory limit, e.g. 512m, 2g\n"
 	"  --pids N           process limit\n"
 	"  --timeout DUR      stop the job after DUR (90s, 30m, 2h)\n"
-	"  -q, --quiet        do not stream the job's output (it is still logged)\n";
+	"  -q, --quiet        do not stream the job's output (it is still logged)\n"
+	"  -d, --detach       run in the background: print the run's id and return at once\n"
+	"                     (runpilot logs -f, wait and cancel take it from there)\n";
 
 static int parse_run_args(int argc, char **argv, const char **config, struct run_opts *o, struct rp_err *err)
 {
@@ -40,7 +42,7 @@ static int parse_run_args(int argc, char **argv, const char **config, struct run
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":q", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":qd", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
 			if (parse_cpus(optarg, &o->ov.resources.cpus) < 0)
@@ -105,7 +107,7 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 	trace_phase("config loaded");
 	/* --runner, else the defaults' runner, else auto */
 	const char *runner = o.runner ? o.runner : spec.runner ? spec.runner : "auto";
-	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = runner};
+	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = runner, .detach = o.detach};
 	rc = run_print_execute(&req, o.quiet, err);
 	config_free(&spec);
 	trace_phase("done");

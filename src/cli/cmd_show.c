@@ -173,7 +173,7 @@ static void print_summary(const struct rp_store *st, const struct rp_run *r, con
 	print_imported_from(r);
 	field("Name", r->name ? r->name : "-");
 	fmt_status(r, buf, sizeof buf);
-	if (r->has_exit_code && r->status != RP_RUNNING)
+	if (r->has_exit_code && !status_live(r->status))
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", exit code %d", r->exit_code);
 	else if (r->signal)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", signal %d", r->signal);
@@ -187,7 +187,7 @@ static void print_summary(const struct rp_store *st, const struct rp_run *r, con
 		field("Error", error->valuestring);
 	fmt_local_time(r->started_at, t1, sizeof t1);
 	fmt_local_time(r->ended_at, t2, sizeof t2);
-	fmt_duration(r->status == RP_RUNNING ? -1 : r->duration_s, dur, sizeof dur);
+	fmt_duration(status_live(r->status) ? -1 : r->duration_s, dur, sizeof dur);
 	field("Started", t1);
 	field("Ended", t2);
 	field("Duration", dur);

@@ -28,6 +28,17 @@ int cmd_rerun(int argc, char **argv, struct rp_err *err);
 int cmd_list(int argc, char **argv, struct rp_err *err);
 int cmd_show(int argc, char **argv, struct rp_err *err);
 int cmd_logs(int argc, char **argv, struct rp_err *err);
+int cmd_cancel(int argc, char **argv, struct rp_err *err);
+int cmd_wait(int argc, char **argv, struct rp_err *err);
+/* cancel and wait: their options (a selection; --timeout when timeout is given), and the runs
+ * named or selected as ids. */
+struct run_selection;
+struct rp_store;
+struct strvec;
+int parse_runs_args(int argc, char **argv, struct run_selection *sel, const char *usage, double *timeout,
+		    struct rp_err *err);
+int resolve_run_args(int first, int argc, char **argv, const struct run_selection *sel, struct rp_store *st,
+		     struct strvec *ids, struct rp_err *err);
 int cmd_doctor(int argc, char **argv, struct rp_err *err);
 int cmd_verify(int argc, char **argv, struct rp_err *err);
 int cmd_diff(int argc, char **argv, struct rp_err *err);
@@ -57,6 +68,7 @@ extern const char usage_reindex[], usage_rm[], usage_restore[], usage_tag[], usa
 extern const char usage_rerun[];
 extern const char usage_import[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
+extern const char usage_cancel[], usage_wait[];
 extern const char usage_config[];
 
 /* The shell side: completion scripts, the hidden `runpilot __complete WORD...` they call (it

@@ -180,7 +180,7 @@ static const struct usage_flag *find_flag(const struct usage_flag *flags, size_t
 static void complete_flag_value(const struct usage_flag *f, const char *prefix)
 {
 	if (!strcmp(f->name, "--status")) {
-		for (int s = RP_RUNNING; s <= RP_LOST; s++)
+		for (int s = RP_RUNNING; s <= RP_QUEUED; s++)
 			candidate(prefix, status_name((enum rp_status)s));
 		candidate(prefix, "unreadable");
 		return;

@@ -23,6 +23,8 @@ static const struct rp_cmd commands[] = {
 	{.name = "list", .fn = cmd_list, .summary = "list runs", .usage = usage_list},
 	{.name = "show", .fn = cmd_show, .summary = "show one run", .usage = usage_show},
 	{.name = "logs", .fn = cmd_logs, .summary = "print a run's output", .usage = usage_logs},
+	{.name = "cancel", .fn = cmd_cancel, .summary = "cancel running or queued runs, as Ctrl-C would", .usage = usage_cancel},
+	{.name = "wait", .fn = cmd_wait, .summary = "wait until runs end; exit with their job's exit code", .usage = usage_wait},
 	{.name = "verify", .fn = cmd_verify,
 	 .summary = "check whether a run's environment is still the same, and what changed",
 	 .usage = usage_verify, .exit_1_answers = true},

@@ -109,7 +109,7 @@ void fmt_colored_status(FILE *f, const char *status, char *out, size_t n)
 		const char *word, *sgr;
 	} colors[] = {
 		{"success", "32"}, {"failed", "31"}, {"unreadable", "31"},
-		{"lost", "33"},    {"cancelled", "33"}, {"running", "36"},
+		{"lost", "33"},    {"cancelled", "33"}, {"running", "36"}, {"queued", "36"},
 	};
 	const char *sgr = NULL;
 	size_t len = strcspn(status, " ");

@@ -16,6 +16,7 @@ bool run_opts_take(struct run_opts *o, int c, const char *arg)
 	case 'p': strvec_push(&o->params, arg); return true;
 	case 'r': o->runner = arg; return true;
 	case 'q': o->quiet = true; return true;
+	case 'd': o->detach = true; return true;
 	default: return false;
 	}
 }
@@ -76,6 +77,16 @@ int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err)
 						 .notice = print_notice, .ended = print_summary};
 	req->output_fd = quiet ? -1 : STDOUT_FILENO;
 	req->kill_grace_s = kill_grace_seconds();
+	if (req->detach) {
+		char id[RP_ID_MAX];
+		int rc = run_detach(req, id, err);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0; /* 1: the detached supervisor, its run over */
+		printf("%s\n", id);
+		fflush(stdout);
+		fprintf(stderr, "runpilot: run %s started in the background; follow: runpilot logs -f %s\n", id, id);
+		return 0;
+	}
 	struct run_outcome res;
 	if (run_execute(req, &events, &res, err) < 0)
 		return -1;

@@ -14,15 +14,17 @@
 struct run_opts {
 	const char *runner;       /* NULL: the command's default */
 	bool quiet;
+	bool detach;              /* -d, --detach */
 	struct rp_overrides ov;
 	struct strvec tags, params;
 };
 
-/* The getopt_long entries of the shared options: --name, --tag, --param, --runner, -q/--quiet. */
+/* The getopt_long entries of the shared options: --name, --tag, --param, --runner, -q/--quiet,
+ * -d/--detach. */
 #define RUN_OPTS_LONGOPTS                                                                           \
 	{"name", required_argument, NULL, 'n'}, {"tag", required_argument, NULL, 't'},              \
 	{"param", required_argument, NULL, 'p'}, {"runner", required_argument, NULL, 'r'},          \
-	{"quiet", no_argument, NULL, 'q'}
+	{"quiet", no_argument, NULL, 'q'}, {"detach", no_argument, NULL, 'd'}
 
 /* Take option c (with its argument) when it is a shared one; false when it is not. */
 bool run_opts_take(struct run_opts *o, int c, const char *arg);

@@ -157,7 +157,7 @@ static int add_run(const char *ref, struct xrun *runs, size_t *n, struct strvec 
 							   "export them separately", runs[i].id, id, rec.uid);
 			goto out;
 		}
-	if (rec.status == RP_RUNNING || claim_held(dir))
+	if (status_live(rec.status) || claim_held(dir))
 		strvec_push(busy, id);
 	struct xrun *r = &runs[(*n)++];
 	snprintf(r->id, sizeof r->id, "%s", id);

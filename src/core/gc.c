@@ -88,7 +88,7 @@ static bool run_live(const struct rp_store *st, const char *id)
 		struct rp_run r;
 		if (record_read(dir, &r, NULL) == 0) {
 			runs_status_now(dir, &r);
-			live = r.status == RP_RUNNING;
+			live = status_live(r.status);
 			record_free(&r);
 		} else {
 			live = true; /* being made, or unreadable: cannot tell */
@@ -341,7 +341,7 @@ static void mark_lost_if_dead(struct gc *g, const char *run_dir, const char *id)
 	struct rp_run r;
 	if (record_read(run_dir, &r, NULL) < 0)
 		return;
-	if (r.status != RP_RUNNING || !runs_status_now(run_dir, &r) || r.status != RP_LOST) {
+	if (!status_live(r.status) || !runs_status_now(run_dir, &r) || r.status != RP_LOST) {
 		record_free(&r);
 		return;
 	}
@@ -351,7 +351,7 @@ static void mark_lost_if_dead(struct gc *g, const char *run_dir, const char *id)
 		struct rp_run now;
 		struct rp_err e = {0};
 		if (record_read(run_dir, &now, NULL) == 0) {
-			if (now.status == RP_RUNNING) {
+			if (status_live(now.status)) {
 				now.status = RP_LOST;
 				free(now.reason);
 				now.reason = xstrdup(r.reason ? r.reason : "supervisor died");

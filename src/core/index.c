@@ -339,7 +339,7 @@ static int upsert_json(struct writer *w, const char *id, const char *stamp, cons
 		bind_time(s, 7, json_time(j, "created_at"));
 		bind_time(s, 8, json_time(j, "started_at"));
 		bind_time(s, 9, json_time(j, "ended_at"));
-		if (cJSON_IsNumber(dur) && dur->valuedouble >= 0 && status && strcmp(status, "running"))
+		if (cJSON_IsNumber(dur) && dur->valuedouble >= 0 && status && strcmp(status, "running") && strcmp(status, "queued"))
 			sqlite3_bind_double(s, 10, dur->valuedouble);
 		bind_text(s, 11, json_str(cJSON_GetObjectItemCaseSensitive(j, "runner"), "type"));
 		bind_text(s, 12, json_str(j, "image"));
@@ -716,7 +716,7 @@ out:
 static void refresh_running(sqlite3 *db, const struct rp_store *st)
 {
 	struct strvec stale = {0};
-	sqlite3_stmt *s = prepare(db, "SELECT id, stamp FROM runs WHERE status = 'running'");
+	sqlite3_stmt *s = prepare(db, "SELECT id, stamp FROM runs WHERE status IN ('running', 'queued')");
 	while (s && sqlite3_step(s) == SQLITE_ROW) {
 		char *dir = store_run_dir(st, col_text(s, 0));
 		char now[48];
@@ -1061,8 +1061,9 @@ static char *where_clause(const struct index_query *q, struct sel_args *a, struc
 			arg_text(a, q->statuses[i]);
 		}
 		if (live) {
-			strvec_push(&in, "?");
+			strvec_push(&in, "?, ?");
 			arg_text(a, "running");
+			arg_text(a, "queued");
 		}
 		char *list = strvec_join(&in, ", ");
 		strvec_pushf(&parts, "status IN (%s)", list);
@@ -1119,7 +1120,7 @@ static void row_from(sqlite3_stmt *s, struct index_row *r)
 /* A running row's status as of now: lost (with why) when its supervisor is gone. */
 static void live_status(const struct rp_store *st, struct index_row *row)
 {
-	if (strcmp(row->status, "running"))
+	if (strcmp(row->status, "running") && strcmp(row->status, "queued"))
 		return;
 	char *dir = store_run_dir(st, row->id);
 	struct rp_run r;
@@ -1129,7 +1130,7 @@ static void live_status(const struct rp_store *st, struct index_row *row)
 			row->status = xstrdup(status_name(r.status));
 			free(row->reason);
 			row->reason = r.reason ? xstrdup(r.reason) : NULL;
-			row->duration = r.status == RP_RUNNING ? -1 : r.duration_s;
+			row->duration = status_live(r.status) ? -1 : r.duration_s;
 		}
 		record_free(&r);
 	}

@@ -310,7 +310,7 @@ static bool summary_from_json(const cJSON *o, struct mx_summary *s)
 
 int mx_read_summary(const char *run_dir, const struct rp_run *r, struct mx_set *out, struct rp_err *err)
 {
-	const cJSON *sec = r->status == RP_RUNNING || r->status == RP_LOST ? NULL : record_section(r, "metrics");
+	const cJSON *sec = status_live(r->status) || r->status == RP_LOST ? NULL : record_section(r, "metrics");
 	if (!cJSON_IsObject(sec))
 		return mx_read_series(run_dir, out, err);
 	memset(out, 0, sizeof *out);

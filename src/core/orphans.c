@@ -46,7 +46,7 @@ bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool d
 	bool changed = false;
 	*why = NULL;
 	if (record_read(run_dir, &r, &e) == 0) {
-		if (r.status == RP_RUNNING && r.uid && !strcmp(r.uid, info->uid)) {
+		if (status_live(r.status) && r.uid && !strcmp(r.uid, info->uid)) {
 			r.status = RP_LOST;
 			free(r.reason);
 			r.reason = xstrdup(orphan_reason(r.supervisor_boot_id));

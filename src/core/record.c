@@ -8,7 +8,7 @@
 
 #include "util.h"
 
-static const char *const status_names[] = {"running", "success", "failed", "cancelled", "lost"};
+static const char *const status_names[] = {"running", "success", "failed", "cancelled", "lost", "queued"};
 
 /* Keys record.c owns; everything else at the top level is a section. */
 static const char *const core_keys[] = {
@@ -29,6 +29,11 @@ int status_parse(const char *s, enum rp_status *out)
 			return 0;
 		}
 	return -1;
+}
+
+bool status_live(enum rp_status s)
+{
+	return s == RP_RUNNING || s == RP_QUEUED;
 }
 
 static void add_time(cJSON *o, const char *key, double t)
@@ -314,7 +319,7 @@ void record_set_section(struct rp_run *r, const char *name, cJSON *value)
 
 const char *record_supervisor_gone_reason(const struct rp_run *r, const char *boot_id)
 {
-	if (r->status != RP_RUNNING)
+	if (!status_live(r->status))
 		return NULL;
 	if (r->supervisor_boot_id && boot_id && strcmp(r->supervisor_boot_id, boot_id) != 0)
 		return "host rebooted";

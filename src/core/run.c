@@ -95,7 +95,7 @@ static void init_record(struct run_ctx *c)
 	r->uid = xstrdup(c->uid);
 	r->parent = c->req->parent_uid ? xstrdup(c->req->parent_uid) : NULL;
 	r->name = xstrdup(spec->name);
-	r->status = RP_RUNNING;
+	r->status = c->req->record_queued ? RP_QUEUED : RP_RUNNING;
 	r->created_at = now_realtime();
 	r->duration_s = -1;
 	r->entrypoint = xstrdup(spec->entrypoint);
@@ -307,6 +307,19 @@ static bool leftovers_remain(const struct runner *r)
 	return false;
 }
 
+/* The queued run.json and an empty logs.txt, for readers to see (and follow) the run at once. */
+static int record_queued(struct run_ctx *c, struct rp_err *err)
+{
+	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot create %s", c->log_path);
+	close(fd);
+	if (record_write(c->run_dir, &c->rec, err) < 0)
+		return -1;
+	note_in_index(c);
+	return 0;
+}
+
 /* The run directory and record in memory, the runner picked and prepared: nothing runs yet. */
 static int prepare_run(struct run_ctx *c, struct rp_err *err)
 {
@@ -343,6 +356,10 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 	init_record(c);
 	c->have_rec = true;
 	record_set_section(&c->rec, "env_sources", sources);
+	if (c->req->record_queued && record_queued(c, err) < 0)
+		return -1;
+	if (c->ev->queued)
+		c->ev->queued(c->ev->ctx, c->id);
 	if (mkdir(c->out_dir, 0755) < 0 && errno != EEXIST)
 		return rp_err_sys(err, "cannot create %s", c->out_dir);
 	c->prepared = true;
@@ -388,6 +405,7 @@ static int release_and_record(struct run_ctx *c, struct atomic_file *first, stru
 		if (rc < 0)
 			return -1;
 	}
+	c->rec.status = RP_RUNNING; /* recorded by record_running, or with the outcome */
 	if (committed < 0) {
 		c->runner.ops->stop(&c->runner, true);
 		*err = commit_err;
@@ -442,6 +460,8 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 	/* The runner starts first: a sandbox's setup is usually the longest path to the job. */
 	int rc = c->runner.ops->start(&c->runner, err);
 	struct atomic_file first;
+	/* Queued until the job starts: a runner that sets it up after its release says when. */
+	c->rec.status = c->runner.ops->await_start ? RP_QUEUED : RP_RUNNING;
 	if (rc == 0)
 		rc = record_write_begin(c->run_dir, &c->rec, &first, err);
 	if (rc == 0) {

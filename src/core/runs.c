@@ -19,7 +19,7 @@
 
 bool runs_status_now(const char *run_dir, struct rp_run *r)
 {
-	if (r->status != RP_RUNNING)
+	if (!status_live(r->status))
 		return false;
 	char *lock = path_join(run_dir, "run.lock");
 	int fd;
@@ -32,11 +32,11 @@ bool runs_status_now(const char *run_dir, struct rp_run *r)
 		 * ours: decide on what is on disk now. */
 		struct rp_run fresh;
 		if (record_read(run_dir, &fresh, NULL) == 0) {
-			replaced = fresh.status != RP_RUNNING;
+			replaced = !status_live(fresh.status);
 			record_free(r);
 			*r = fresh;
 		}
-		if (r->status == RP_RUNNING)
+		if (status_live(r->status))
 			why = orphan_reason(r->supervisor_boot_id);
 		close(fd);
 	} else if (state == CLAIM_NONE) {
@@ -130,6 +130,11 @@ int runs_find_uid(const struct rp_store *st, const char *uid, const char *hint, 
 	bool found = index_open(st, &ix, &ignored) == 0 && ix && index_find_uid(ix, uid, id, &ignored) == 0;
 	index_close(ix);
 	return found ? 0 : -1;
+}
+
+int runs_resolve(const struct rp_store *st, const char *ref, char id[RP_ID_MAX], struct rp_err *err)
+{
+	return found_by_name(st, ref, id) ? 0 : store_resolve(st, ref, id, err);
 }
 
 int runs_load(const char *ref, struct rp_store *st, struct rp_run *r, char **run_dir, struct rp_err *err)

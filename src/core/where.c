@@ -610,7 +610,7 @@ static int value_error(struct parser *P, const struct field *f, const struct val
 /* `status = sucess` would match nothing: a status compared for equality must be one. */
 static int check_status(struct parser *P, const struct value *v)
 {
-	static const enum rp_status all[] = {RP_RUNNING, RP_SUCCESS, RP_FAILED, RP_CANCELLED, RP_LOST};
+	static const enum rp_status all[] = {RP_RUNNING, RP_SUCCESS, RP_FAILED, RP_CANCELLED, RP_LOST, RP_QUEUED};
 	char text[44];
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		if (strlen(status_name(all[i])) == v->len && !memcmp(status_name(all[i]), v->text, v->len))
@@ -620,7 +620,7 @@ static int check_status(struct parser *P, const struct value *v)
 		if (close_to(v->text, v->len, status_name(all[i])))
 			return fail_at(P, v->line, v->col, "unknown status '%s' (did you mean '%s'?)", text,
 				       status_name(all[i]));
-	return fail_at(P, v->line, v->col, "unknown status '%s' (statuses: running success failed cancelled lost)", text);
+	return fail_at(P, v->line, v->col, "unknown status '%s' (statuses: queued running success failed cancelled lost)", text);
 }
 
 /* A column of runs: "(col IS NOT NULL AND col OP ?)", so a run without it matches no comparison. */

@@ -33,14 +33,14 @@ check "bash: every command completes" test "$(complete_bash '' | sort)" = "$(sor
 check "bash: list --st gives --status" test "$(complete_bash list --st)" = "--status"
 check "bash: --status takes a status" test "$(complete_bash list --status fa)" = "failed"
 check "bash: run's options, from its help" test "$(complete_bash run -- | tr '\n' ' ')" = \
-	"--cpus --memory --name --param --pids --quiet --runner --tag --timeout "
+	"--cpus --detach --memory --name --param --pids --quiet --runner --tag --timeout "
 check "bash: show takes run ids, names and last" \
 	test "$(complete_bash show '' | tr '\n' ' ')" = "alpha beta last rp_0001 rp_0002 "
 check "bash: a run name from its prefix" test "$(complete_bash show al)" = "alpha"
 check "bash: nothing after diff's two runs" test -z "$(complete_bash diff rp_0001 rp_0002 --all rp_000)"
 check "bash: diff's first RUN" test "$(complete_bash diff rp_000 | tr '\n' ' ')" = "rp_0001 rp_0002 "
 check "bash: diff's second RUN" test "$(complete_bash diff 1 rp_000 | tr '\n' ' ')" = "rp_0001 rp_0002 "
-for c in logs verify metrics compare report rm tag note; do
+for c in logs cancel wait verify metrics compare report rm tag note; do
 	check "bash: $c takes a RUN" test "$(complete_bash "$c" rp_0002)" = "rp_0002"
 done
 check "bash: run's CONFIG is a file" test "$(complete_bash run ok)" = "ok.yaml"

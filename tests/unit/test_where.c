@@ -537,8 +537,8 @@ static void test_errors(void **state)
 	expect_error("tags != x", "--where: 1:6: '!=' does not apply to tags; use contains, = or ~ (and not to "
 				  "exclude a tag)");
 	expect_error("status = sucess", "--where: 1:10: unknown status 'sucess' (did you mean 'success'?)");
-	expect_error("status != 'done'", "--where: 1:11: unknown status 'done' (statuses: running success failed "
-					 "cancelled lost)");
+	expect_error("status != 'done'", "--where: 1:11: unknown status 'done' (statuses: queued running success "
+					 "failed cancelled lost)");
 	expect_error("name = 'abc", "--where: 1:8: unterminated string (no closing ')");
 	expect_error("name = \"abc\\", "--where: 1:8: unterminated string (no closing \")");
 	expect_error("name = \"a\\qb\"", "--where: 1:10: unknown escape '\\q' in a string (known: \\\\ \\\" \\' \\n "

@@ -1,0 +1,122 @@
+/* runpilot wait: wait until runs have ended, and exit with their job's exit code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmds.h"
+#include "print.h"
+#include "run.h"
+#include "runs.h"
+#include "select.h"
+#include "util.h"
+
+/* wait's exit status when --timeout passes first, as timeout(1)'s. */
+#define WAIT_TIMED_OUT 124
+
+const char usage_wait[] =
+	"usage: runpilot wait RUN... | SELECTION [--timeout DUR]\n"
+	"\n"
+	"Wait until every run has ended, print one line per run on stderr (its status, duration and\n"
+	"exit code), and exit with the first non-zero exit code among them in the order given, as\n"
+	"runpilot run would have (128+N for a job killed by signal N); 0 when all succeeded.\n"
+	"\n"
+	SELECTION_USAGE
+	"  --timeout DUR     give up after DUR (90s, 30m, 2h): exit 124\n";
+
+/* The exit code runpilot run gave for this record. */
+static int exit_code_of(const struct rp_run *r)
+{
+	if (r->has_exit_code)
+		return r->exit_code;
+	if (r->signal)
+		return 128 + r->signal;
+	return r->status == RP_CANCELLED ? 130 : r->status == RP_SUCCESS ? 0 : 1;
+}
+
+/* Print the run's line; its exit code. */
+static int report_run(const struct rp_store *st, const char *id)
+{
+	char *dir = store_run_dir(st, id);
+	struct rp_run r;
+	struct rp_err e = {0};
+	int code = 1;
+	if (runs_read_dir(dir, &r, &e) != RUNS_READ_OK) {
+		fprintf(stderr, "runpilot: %s: %s\n", id, e.msg[0] ? e.msg : "no run.json");
+		free(dir);
+		return code;
+	}
+	runs_status_now(dir, &r);
+	code = exit_code_of(&r);
+	char dur[32], colored[64];
+	double d = r.duration_s >= 0 ? r.duration_s : r.ended_at > 0 && r.started_at > 0 ? r.ended_at - r.started_at : -1;
+	fmt_duration(d, dur, sizeof dur);
+	fmt_colored_status(stderr, status_name(r.status), colored, sizeof colored);
+	if (r.has_exit_code || r.signal)
+		fprintf(stderr, "runpilot: %s %s in %s (exit %d)\n", id, colored, dur, code);
+	else
+		fprintf(stderr, "runpilot: %s %s%s%s%s\n", id, colored, r.reason ? " (" : "", r.reason ? r.reason : "",
+			r.reason ? ")" : "");
+	record_free(&r);
+	free(dir);
+	return code;
+}
+
+/* Poll until every run is over or timeout_s (> 0) passes; true when all are over. */
+static bool await_all(const struct rp_store *st, const struct strvec *ids, double timeout_s)
+{
+	double until = timeout_s > 0 ? now_monotonic() + timeout_s : 0;
+	size_t next = 0; /* runs before it are over: an ended run never runs again */
+	for (;;) {
+		for (; next < ids->n; next++) {
+			char *dir = store_run_dir(st, ids->v[next]);
+			bool over = run_is_over(dir);
+			free(dir);
+			if (!over)
+				break;
+		}
+		if (next == ids->n)
+			return true;
+		if (until && now_monotonic() >= until)
+			return false;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int cmd_wait(int argc, char **argv, struct rp_err *err)
+{
+	struct run_selection sel = {0};
+	struct strvec ids = {0};
+	struct rp_store st;
+	bool have_store = false;
+	double timeout_s = 0;
+	int rc = -1;
+	int first = parse_runs_args(argc, argv, &sel, "runpilot wait RUN... | SELECTION [--timeout DUR]", &timeout_s, err);
+	if (first < 0)
+		goto out;
+	if (store_open(&st, false, err) < 0)
+		goto out;
+	have_store = true;
+	if (resolve_run_args(first, argc, argv, &sel, &st, &ids, err) < 0)
+		goto out;
+	if (!await_all(&st, &ids, timeout_s)) {
+		char dur[32];
+		fmt_duration(timeout_s, dur, sizeof dur);
+		fprintf(stderr, "runpilot: wait: gave up after %s: some runs have not ended\n", dur);
+		rc = WAIT_TIMED_OUT;
+		goto out;
+	}
+	rc = 0;
+	for (size_t i = 0; i < ids.n; i++) {
+		int code = report_run(&st, ids.v[i]);
+		if (!rc)
+			rc = code;
+	}
+out:
+	if (have_store)
+		store_close(&st);
+	strvec_free(&ids);
+	selection_free(&sel);
+	return rc;
+}
