@@ -20,6 +20,8 @@ struct run_request {
 	 * NULL for a plain run. */
 	const char *parent_uid;
 	const char *parent_id;
+	/* A run of a sweep: run.json's "sweep" ({"id", "seed", "index", "size"}), copied; else NULL. */
+	const struct cJSON *sweep;
 };
 
 /* Each may be NULL. Messages are one line, without "runpilot: ". */

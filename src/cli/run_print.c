@@ -34,7 +34,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->params);
 }
 
-static double kill_grace_seconds(void)
+double run_kill_grace(void)
 {
 	const char *g = getenv("RUNPILOT_KILL_GRACE");
 	double s;
@@ -75,7 +75,7 @@ int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err)
 	static const struct run_events events = {.started = print_started, .warning = print_warning,
 						 .notice = print_notice, .ended = print_summary};
 	req->output_fd = quiet ? -1 : STDOUT_FILENO;
-	req->kill_grace_s = kill_grace_seconds();
+	req->kill_grace_s = run_kill_grace();
 	struct run_outcome res;
 	if (run_execute(req, &events, &res, err) < 0)
 		return -1;
