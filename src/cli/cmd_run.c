@@ -40,7 +40,7 @@ const char usage_run[] =
 	"  --parallel N       run at most N at once (default 1), as the host's CPUs and memory allow;\n"
 	"                     above 1 the jobs' output goes only to their logs\n"
 	"  --random N         N runs with params drawn from the ranges (no lists with it)\n"
-	"  --seed S           the seed of the draws, 0 to 2^53-1 (default: a random one; recorded)\n";
+	"  --seed S           the seed of the draws, 0 to 2^32-1 (default: a random one; recorded)\n";
 
 struct sweep_opts {
 	long parallel, nrandom;   /* 0: not given */
