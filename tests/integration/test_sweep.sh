@@ -123,6 +123,22 @@ elif [ "$rc" = 0 ] && [ "$overlap" = "6 2" ]; then pass parallel_two_at_most
 else fail parallel_two_at_most "rc=$rc runs, peak: $overlap"; fi
 check parallel_output_not_streamed grep -q "2 at once" "$T/par.out"
 
+# the host's CPUs bound it: runs asking for all of them go one at a time
+b=$(nruns)
+rp run slow.yaml -q --param i=1,2,3 --parallel 3 --cpus "$(nproc)" > "$T/cpu.out" 2>&1; rc=$?
+peak=$(python3 - $(runs_after "$b") <<'P'
+import json, sys, datetime
+t = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+ev = sorted(e for d in sys.argv[1:] for r in [json.load(open(d + "/run.json"))] for e in [(t(r["started_at"]), 1), (t(r["ended_at"]), -1)])
+cur = peak = 0
+for _, k in sorted(ev, key=lambda e: (e[0], e[1])):
+    cur += k; peak = max(peak, cur)
+print(len(sys.argv) - 1, peak)
+P
+)
+if [ "$rc" = 0 ] && [ "$peak" = "3 1" ] && grep -q "1 at once (as many as this host's CPUs" "$T/cpu.out"; then pass parallel_bounded_by_host_cpus
+else fail parallel_bounded_by_host_cpus "rc=$rc peak=$peak $(head -1 "$T/cpu.out")"; fi
+
 # --- Ctrl-C cancels the whole sweep ----------------------------------------------------------
 mkconfig "$W/long.yaml" long '"sleep 20"'
 b=$(nruns)
