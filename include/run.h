@@ -25,6 +25,8 @@ struct run_request {
 	bool record_queued;
 	/* run_print_execute: start the run detached (run_detach) instead of in the foreground. */
 	bool detach;
+	/* A run of a sweep: run.json's "sweep" ({"id", "seed", "index", "size"}), copied; else NULL. */
+	const struct cJSON *sweep;
 };
 
 /* Each may be NULL. Messages are one line, without "runpilot: ". */

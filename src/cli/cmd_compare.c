@@ -23,8 +23,9 @@ const char usage_compare[] =
 	"a run has none). One run is fine too (it has no differing params: use --all-params). RUN is\n"
 	"a run id (rp_0007), its number, a unique run name, or 'last'.\n"
 	"\n"
-	"  --sort METRIC   order the rows by that metric's last value, lowest first; -METRIC for\n"
-	"                  highest first. Runs without it (or with NaN) come last, in the order given\n"
+	"  --sort METRIC   order the rows by that metric's last value (METRIC or metrics.METRIC),\n"
+	"                  lowest first; -METRIC for highest first. Runs without it (or with NaN)\n"
+	"                  come last, in the order given\n"
 	SELECTION_USAGE
 	"  --all-params    show every param, also those that are the same in all runs\n"
 	"  --json          a JSON array: {\"id\", \"name\", \"status\", \"duration_s\", \"params\": {..},\n"
@@ -193,13 +194,17 @@ static int row_order(const struct cmp_run *runs, size_t n, const struct compare_
 		order[i] = i;
 	if (!o->sort)
 		return 0;
-	if (!strvec_has(metrics, o->sort))
-		return rp_err_set(err, RP_ERR_USAGE, "--sort %s: none of these runs reported a metric '%s'%s", o->sort,
-				  o->sort, metrics->n ? " (see `runpilot metrics RUN`)" : " (they have no metrics)");
+	/* metrics.NAME, as in --where, names the metric NAME */
+	const char *sort = o->sort;
+	if (!strvec_has(metrics, sort) && !strncmp(sort, "metrics.", 8) && strvec_has(metrics, sort + 8))
+		sort += 8;
+	if (!strvec_has(metrics, sort))
+		return rp_err_set(err, RP_ERR_USAGE, "--sort %s: none of these runs reported a metric '%s'%s", sort,
+				  sort, metrics->n ? " (see `runpilot metrics RUN`)" : " (they have no metrics)");
 	struct sort_key *keys = xcalloc(n, sizeof *keys);
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = (struct sort_key){.idx = i, .descending = o->descending};
-		keys[i].has = metric_last(&runs[i], o->sort, &keys[i].v) && !isnan(keys[i].v);
+		keys[i].has = metric_last(&runs[i], sort, &keys[i].v) && !isnan(keys[i].v);
 	}
 	qsort(keys, n, sizeof *keys, sort_key_cmp);
 	for (size_t i = 0; i < n; i++)

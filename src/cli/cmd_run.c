@@ -1,5 +1,7 @@
 /* runpilot run: the options and what is printed; the run itself is the core's (run.h). */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "run_print.h"
+#include "sweep.h"
 
 const char usage_run[] =
 	"usage: runpilot run [CONFIG] [options]\n"
@@ -29,12 +32,57 @@ const char usage_run[] =
 	"  --timeout DUR      stop the job after DUR (90s, 30m, 2h)\n"
 	"  -q, --quiet        do not stream the job's output (it is still logged)\n"
 	"  -d, --detach       run in the background: print the run's id and return at once\n"
-	"                     (runpilot logs -f, wait and cancel take it from there)\n";
+	"                     (runpilot logs -f, wait and cancel take it from there)\n"
+	"\n"
+	"A sweep (docs/sweep.md): a --param value with commas is a list, and lists make a grid\n"
+	"(--param lr=0.1,0.01 --param bs=32,64: 4 runs); KEY=\"a,b\" is one value. --random N draws\n"
+	"N runs from ranges: loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, choice:a,b,c.\n"
+	"Each point is a normal run tagged with the sweep; `runpilot sweep status ID` follows it.\n"
+	"A sweep exits 0 when every run succeeded, else 1 (130/143 when Ctrl-C/SIGTERM cancelled it).\n"
+	"  --parallel N       run at most N at once (default 1), as the host's CPUs and memory allow;\n"
+	"                     above 1 the jobs' output goes only to their logs\n"
+	"  --random N         N runs with params drawn from the ranges (no lists with it)\n"
+	"  --seed S           the seed of the draws, 0 to 2^32-1 (default: a random one; recorded)\n";
 
-static int parse_run_args(int argc, char **argv, const char **config, struct run_opts *o, struct rp_err *err)
+struct sweep_opts {
+	long parallel, nrandom;   /* 0: not given */
+	bool has_seed;
+	uint64_t seed;
+};
+
+static int parse_sweep_opt(struct sweep_opts *w, int c, const char *arg, struct rp_err *err)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(arg, &end, 10);
+	bool ok = *arg >= '0' && *arg <= '9' && !*end && !errno;
+	switch (c) {
+	case 'J':
+		if (!ok || v < 1 || v > 1024)
+			return rp_err_set(err, RP_ERR_USAGE, "--parallel '%s': expected a count from 1 to 1024", arg);
+		w->parallel = (long)v;
+		return 0;
+	case 'R':
+		if (!ok || v < 1 || v > 100000)
+			return rp_err_set(err, RP_ERR_USAGE, "--random '%s': expected a count from 1 to 100000", arg);
+		w->nrandom = (long)v;
+		return 0;
+	default:
+		if (!ok)
+			return rp_err_set(err, RP_ERR_USAGE, "--seed '%s': expected a non-negative integer", arg);
+		w->has_seed = true;
+		w->seed = v;
+		return 0;
+	}
+}
+
+static int parse_run_args(int argc, char **argv, const char **config, struct run_opts *o, struct sweep_opts *w,
+			  struct rp_err *err)
 {
 	static const struct option longopts[] = {
 		RUN_OPTS_LONGOPTS,
+		{"parallel", required_argument, NULL, 'J'}, {"random", required_argument, NULL, 'R'},
+		{"seed", required_argument, NULL, 'S'},
 		{"cpus", required_argument, NULL, 'C'},   {"memory", required_argument, NULL, 'M'},
 		{"pids", required_argument, NULL, 'P'},   {"timeout", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0},
@@ -59,6 +107,12 @@ static int parse_run_args(int argc, char **argv, const char **config, struct run
 		case 'T':
 			if (parse_duration(optarg, &o->ov.resources.timeout_s) < 0)
 				return rp_err_set(err, RP_ERR_USAGE, "--timeout '%s': expected a duration, e.g. 90s, 30m, 2h", optarg);
+			break;
+		case 'J':
+		case 'R':
+		case 'S':
+			if (parse_sweep_opt(w, c, optarg, err) < 0)
+				return -1;
 			break;
 		case ':':
 			return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
@@ -94,16 +148,36 @@ int find_project_config(char **path, struct rp_err *err)
 int cmd_run(int argc, char **argv, struct rp_err *err)
 {
 	struct run_opts o = {0};
+	struct sweep_opts w = {0};
+	struct sweep_plan plan = {0};
 	const char *config = NULL;
 	char *found = NULL;
 	struct rp_spec spec;
 	int rc = -1;
-	if (parse_run_args(argc, argv, &config, &o, err) < 0)
+	if (parse_run_args(argc, argv, &config, &o, &w, err) < 0)
 		goto out;
+	if (sweep_plan_make(o.ov.params, o.ov.nparams, w.nrandom, w.has_seed, w.seed, &plan, err) < 0)
+		goto out;
+	if (plan.is_sweep && o.detach) {
+		rp_err_set(err, RP_ERR_USAGE, "--detach is for one run, not a sweep (runpilot sweep status follows a sweep)");
+		goto out;
+	}
+	if (!plan.is_sweep && (w.parallel || w.has_seed)) {
+		rp_err_set(err, RP_ERR_USAGE, "--parallel and --seed are for a sweep: a --param with a list, or --random N");
+		goto out;
+	}
+	/* the first point's params: a plain run's own, or checked for the whole sweep */
+	o.ov.params = (const char **)strvec_items(&plan.runs[0]);
+	o.ov.nparams = plan.runs[0].n;
 	if (!config && find_project_config(&found, err) < 0)
 		goto out;
 	if (config_load(config ? config : found, &o.ov, &spec, err) < 0)
 		goto out;
+	if (plan.is_sweep) {
+		rc = run_sweep_print(config ? config : found, &o, &plan, w.parallel, &spec, err);
+		config_free(&spec);
+		goto out;
+	}
 	trace_phase("config loaded");
 	/* --runner, else the defaults' runner, else auto */
 	const char *runner = o.runner ? o.runner : spec.runner ? spec.runner : "auto";
@@ -112,6 +186,7 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 	config_free(&spec);
 	trace_phase("done");
 out:
+	sweep_plan_free(&plan);
 	free(found);
 	run_opts_free(&o);
 	return rc;

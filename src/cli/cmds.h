@@ -80,4 +80,13 @@ int complete_main(const struct rp_cmd *cmds, size_t n, int argc, char **argv);
 void man_print(FILE *f, const struct rp_cmd *cmds, size_t n);
 extern const char usage_export[];
 
+/* sweep: the command, and the printing of a sweep `run` starts (cmd_sweep.c). */
+int cmd_sweep(int argc, char **argv, struct rp_err *err);
+extern const char usage_sweep[];
+struct run_opts;
+struct sweep_plan;
+struct rp_spec;
+int run_sweep_print(const char *config, const struct run_opts *o, const struct sweep_plan *plan, long parallel,
+		    const struct rp_spec *spec, struct rp_err *err);
+
 #endif

@@ -20,6 +20,8 @@ static const struct rp_cmd commands[] = {
 	{.name = "run", .fn = cmd_run, .summary = "run a job from a YAML config and record it", .usage = usage_run},
 	{.name = "rerun", .fn = cmd_rerun, .summary = "run a run again from its own config, saying what changed since",
 	 .usage = usage_rerun},
+	{.name = "sweep", .fn = cmd_sweep, .summary = "a sweep's progress and runs (status), or every sweep (ls)",
+	 .usage = usage_sweep},
 	{.name = "list", .fn = cmd_list, .summary = "list runs", .usage = usage_list},
 	{.name = "show", .fn = cmd_show, .summary = "show one run", .usage = usage_show},
 	{.name = "logs", .fn = cmd_logs, .summary = "print a run's output", .usage = usage_logs},

@@ -35,7 +35,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->params);
 }
 
-static double kill_grace_seconds(void)
+double run_kill_grace(void)
 {
 	const char *g = getenv("RUNPILOT_KILL_GRACE");
 	double s;
@@ -76,7 +76,7 @@ int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err)
 	static const struct run_events events = {.started = print_started, .warning = print_warning,
 						 .notice = print_notice, .ended = print_summary};
 	req->output_fd = quiet ? -1 : STDOUT_FILENO;
-	req->kill_grace_s = kill_grace_seconds();
+	req->kill_grace_s = run_kill_grace();
 	if (req->detach) {
 		char id[RP_ID_MAX];
 		int rc = run_detach(req, id, err);

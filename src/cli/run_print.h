@@ -32,6 +32,9 @@ bool run_opts_take(struct run_opts *o, int c, const char *arg);
 void run_opts_finish(struct run_opts *o);
 void run_opts_free(struct run_opts *o);
 
+/* RUNPILOT_KILL_GRACE, else 10 s: SIGTERM -> SIGKILL on cancel and timeout. */
+double run_kill_grace(void);
+
 /* Run req (its output_fd and kill_grace_s set here, from quiet and RUNPILOT_KILL_GRACE), printing
  * its events to stderr: runpilot's exit code (the job's), or -1 with err. */
 int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err);

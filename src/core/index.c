@@ -155,7 +155,7 @@ static const char *const writer_sql[W_COUNT] = {
 	[W_DEL_RUN] = "DELETE FROM runs WHERE id = ?",
 	[W_RUN] = "INSERT OR REPLACE INTO runs (id, num, uid, name, status, reason, created, started, ended, "
 		  "duration, runner, image, fingerprint, exit_code, signal, stamp, fp_config, fp_code, fp_runtime, "
-		  "fp_packages, fp_env, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		  "fp_packages, fp_env, note, sweep) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[W_PARAM] = "INSERT OR REPLACE INTO params (run_id, key, num, text) VALUES (?, ?, ?, ?)",
 	[W_TAG] = "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)",
 	[W_METRIC] = "INSERT OR REPLACE INTO metrics (run_id, name, last, min, max, count, last_step) "
@@ -350,6 +350,7 @@ static int upsert_json(struct writer *w, const char *id, const char *stamp, cons
 			sqlite3_bind_int(s, 15, sig->valueint);
 		bind_components(s, 17, env);
 		bind_text(s, 22, json_str(j, "note"));
+		bind_text(s, 23, json_str(cJSON_GetObjectItemCaseSensitive(j, "sweep"), "id"));
 	} else {
 		sqlite3_bind_text(s, 5, "unreadable", -1, SQLITE_STATIC);
 		bind_text(s, 6, problem);

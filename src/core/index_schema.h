@@ -7,7 +7,7 @@
 #ifndef RP_INDEX_SCHEMA_H
 #define RP_INDEX_SCHEMA_H
 
-#define INDEX_SCHEMA_VERSION 1
+#define INDEX_SCHEMA_VERSION 2
 
 /* The tables, then their secondary indexes (a rebuild creates those after filling the tables). */
 #define INDEX_SCHEMA_TABLES_SQL                                                                    \
@@ -22,6 +22,7 @@
 	"  -- the fingerprint's component hashes (docs/fingerprint.md)\n"                           \
 	"  fp_config TEXT, fp_code TEXT, fp_runtime TEXT, fp_packages TEXT, fp_env TEXT,\n"         \
 	"  note TEXT,\n"                                                                            \
+	"  sweep TEXT,                 -- run.json's sweep.id\n"                                     \
 	"  stamp TEXT                  -- run.json's size and mtime when indexed: out of step if\n" \
 	"                              -- they differ\n"                                            \
 	");\n"                                                                                      \
@@ -39,6 +40,7 @@
 	"CREATE INDEX IF NOT EXISTS runs_num ON runs(num);\n"                                       \
 	"CREATE INDEX IF NOT EXISTS runs_status ON runs(status, num);\n"                            \
 	"CREATE INDEX IF NOT EXISTS runs_started ON runs(started);\n"                               \
+	"CREATE INDEX IF NOT EXISTS runs_sweep ON runs(sweep, num);\n"                              \
 	"CREATE INDEX IF NOT EXISTS params_key ON params(key, num);\n"                              \
 	"CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag);\n"                                       \
 	"CREATE INDEX IF NOT EXISTS metrics_name ON metrics(name, last);\n"

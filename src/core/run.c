@@ -111,6 +111,8 @@ static void init_record(struct run_ctx *c)
 	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides,
 								c->req->parent_id));
 	record_set_section(r, "config_sources", config_sources_section(spec));
+	if (c->req->sweep)
+		record_set_section(r, "sweep", cJSON_Duplicate(c->req->sweep, true));
 }
 
 /* The run's row in the index, after a record write: the running record (off the start path,

@@ -301,6 +301,7 @@ static const struct { const char *name; enum field_kind kind; const char *column
 	{"image", F_TEXT, "runs.image"},
 	{"fingerprint", F_TEXT, "runs.fingerprint"},
 	{"note", F_TEXT, "runs.note"},
+	{"sweep", F_TEXT, "runs.sweep"},
 	{"tags", F_TAGS, NULL},
 };
 #define NRUN_FIELDS (sizeof run_fields / sizeof *run_fields)

@@ -33,7 +33,7 @@ check "bash: every command completes" test "$(complete_bash '' | sort)" = "$(sor
 check "bash: list --st gives --status" test "$(complete_bash list --st)" = "--status"
 check "bash: --status takes a status" test "$(complete_bash list --status fa)" = "failed"
 check "bash: run's options, from its help" test "$(complete_bash run -- | tr '\n' ' ')" = \
-	"--cpus --detach --memory --name --param --pids --quiet --runner --tag --timeout "
+	"--cpus --detach --memory --name --parallel --param --pids --quiet --random --runner --seed --tag --timeout "
 check "bash: show takes run ids, names and last" \
 	test "$(complete_bash show '' | tr '\n' ' ')" = "alpha beta last rp_0001 rp_0002 "
 check "bash: a run name from its prefix" test "$(complete_bash show al)" = "alpha"
