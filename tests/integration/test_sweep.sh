@@ -83,7 +83,7 @@ check random_seed_when_none_given test -n "$s1" -a "$s1" != "$s2" -a "$s1" != No
 # --- bad syntax: exit 2, one line, no run ---------------------------------------------------
 for bad in "--random 3 --param lr=loguniform:0:1" "--random 3 --param lr=uniform:2:1" "--random 3 --param n=int:1.5:3" \
 	"--random 3 --param c=choice:a,,b" "--param lr=loguniform:1e-4:1e-1" "--random 3 --param lr=1,2" \
-	"--param lr=1,,2" "--random 0 --param n=int:1:2" "--parallel 2 --param lr=1"; do
+	"--param lr=1,,2" "--random 0 --param n=int:1:2" "--parallel 2 --param lr=1" "--detach --param lr=1,2"; do
 	b=$(nruns)
 	# shellcheck disable=SC2086
 	out=$(rp run job.yaml $bad 2>&1); rc=$?
