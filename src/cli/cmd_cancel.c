@@ -79,6 +79,29 @@ int parse_runs_args(int argc, char **argv, struct run_selection *sel, const char
 	return optind;
 }
 
+bool await_runs_over(const struct rp_store *st, const struct strvec *ids, const bool *only, double timeout_s)
+{
+	double until = timeout_s > 0 ? now_monotonic() + timeout_s : 0;
+	size_t next = 0; /* runs before it are over: an ended run never runs again */
+	for (;;) {
+		for (; next < ids->n; next++) {
+			if (only && !only[next])
+				continue;
+			char *dir = store_run_dir(st, ids->v[next]);
+			bool over = run_is_over(dir);
+			free(dir);
+			if (!over)
+				break;
+		}
+		if (next == ids->n)
+			return true;
+		if (until && now_monotonic() >= until)
+			return false;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* The run's status as of now, "" when it cannot be read. */
 static void status_now(const char *dir, char *out, size_t n)
 {
@@ -90,24 +113,6 @@ static void status_now(const char *dir, char *out, size_t n)
 	runs_status_now(dir, &r);
 	snprintf(out, n, "%s", status_name(r.status));
 	record_free(&r);
-}
-
-/* Wait for the signalled runs to end; true when all did. */
-static bool await_over(const struct rp_store *st, const struct strvec *ids, const bool *sent)
-{
-	double until = now_monotonic() + CANCEL_WAIT_S;
-	for (;;) {
-		bool all = true;
-		for (size_t i = 0; i < ids->n && all; i++) {
-			char *dir = store_run_dir(st, ids->v[i]);
-			all = !sent[i] || run_is_over(dir);
-			free(dir);
-		}
-		if (all || now_monotonic() >= until)
-			return all;
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
 }
 
 int cmd_cancel(int argc, char **argv, struct rp_err *err)
@@ -148,7 +153,7 @@ int cmd_cancel(int argc, char **argv, struct rp_err *err)
 		}
 		free(dir);
 	}
-	await_over(&st, &ids, sent);
+	await_runs_over(&st, &ids, sent, CANCEL_WAIT_S);
 	for (size_t i = 0; i < ids.n; i++) {
 		if (!sent[i])
 			continue;

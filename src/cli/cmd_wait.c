@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cmds.h"
 #include "print.h"
@@ -62,28 +61,6 @@ static int report_run(const struct rp_store *st, const char *id)
 	return code;
 }
 
-/* Poll until every run is over or timeout_s (> 0) passes; true when all are over. */
-static bool await_all(const struct rp_store *st, const struct strvec *ids, double timeout_s)
-{
-	double until = timeout_s > 0 ? now_monotonic() + timeout_s : 0;
-	size_t next = 0; /* runs before it are over: an ended run never runs again */
-	for (;;) {
-		for (; next < ids->n; next++) {
-			char *dir = store_run_dir(st, ids->v[next]);
-			bool over = run_is_over(dir);
-			free(dir);
-			if (!over)
-				break;
-		}
-		if (next == ids->n)
-			return true;
-		if (until && now_monotonic() >= until)
-			return false;
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
-
 int cmd_wait(int argc, char **argv, struct rp_err *err)
 {
 	struct run_selection sel = {0};
@@ -100,7 +77,7 @@ int cmd_wait(int argc, char **argv, struct rp_err *err)
 	have_store = true;
 	if (resolve_run_args(first, argc, argv, &sel, &st, &ids, err) < 0)
 		goto out;
-	if (!await_all(&st, &ids, timeout_s)) {
+	if (!await_runs_over(&st, &ids, NULL, timeout_s)) {
 		char dur[32];
 		fmt_duration(timeout_s, dur, sizeof dur);
 		fprintf(stderr, "runpilot: wait: gave up after %s: some runs have not ended\n", dur);

@@ -39,6 +39,9 @@ int parse_runs_args(int argc, char **argv, struct run_selection *sel, const char
 		    struct rp_err *err);
 int resolve_run_args(int first, int argc, char **argv, const struct run_selection *sel, struct rp_store *st,
 		     struct strvec *ids, struct rp_err *err);
+/* Poll until each run of ids (those only[] marks, or all when only is NULL) is
+ * over, or timeout_s (> 0) passes; true when all are over. */
+bool await_runs_over(const struct rp_store *st, const struct strvec *ids, const bool *only, double timeout_s);
 int cmd_doctor(int argc, char **argv, struct rp_err *err);
 int cmd_verify(int argc, char **argv, struct rp_err *err);
 int cmd_diff(int argc, char **argv, struct rp_err *err);
