@@ -60,7 +60,8 @@ static int link_active(const char *home, const char *lock_path, const char *id, 
 	char *dir = path_join(home, "active");
 	char *path = path_join(dir, id);
 	int rc = link(lock_path, path);
-	if (rc < 0 && errno == ENOENT && mkdir(dir, 0755) == 0)
+	/* The first runs of a new home race to make active/: losing that race is fine. */
+	if (rc < 0 && errno == ENOENT && (mkdir(dir, 0755) == 0 || errno == EEXIST))
 		rc = link(lock_path, path);
 	if (rc < 0 && errno == EEXIST) /* a stale entry of a run id reused after a crash */
 		rc = unlink(path) == 0 ? link(lock_path, path) : -1;

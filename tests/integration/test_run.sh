@@ -89,9 +89,10 @@ check "10 MB is 10 MB" test "$(stat -c %s "$T/expected")" -eq 10000000
 H2=$T/home-concurrent
 mkconfig "$W/quick.yaml" quick '"echo $RUNPILOT_RUN_ID"'
 pids=()
-for i in $(seq 50); do RUNPILOT_HOME=$H2 "$RUNPILOT_BIN" run "$W/quick.yaml" --runner local -q 2>/dev/null & pids+=($!); done
+for i in $(seq 50); do RUNPILOT_HOME=$H2 "$RUNPILOT_BIN" run "$W/quick.yaml" --runner local -q 2>>"$T/concurrent.err" & pids+=($!); done
 bad=0; for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
 check "50 concurrent runs all succeed" test $bad -eq 0
+[ $bad -eq 0 ] || grep error "$T/concurrent.err" >&2
 check "50 distinct run dirs" test "$(ls "$H2/runs" | sort -u | wc -l)" -eq 50
 ok=0
 for d in "$H2"/runs/rp_*; do
