@@ -71,6 +71,16 @@ struct rp_metrics_cfg {
 	bool defaults;            /* the built-in forms too (key: value, key=value, JSON); default true */
 };
 
+/* slurm: section (the Slurm runner: sbatch's options; docs/cluster.md). */
+struct rp_slurm_cfg {
+	char *partition, *account, *qos; /* or NULL: the cluster's defaults */
+	long long nodes;          /* 0: not given */
+	char *gpus;               /* "2" or "a100:2" (--gres=gpu:...), or NULL */
+	double time_s;            /* the job's time limit; 0: from resources.timeout */
+	char **extra_args;        /* more sbatch options, one "--opt=value" each */
+	size_t nextra_args;
+};
+
 /* Where an effective setting came from (config --explain). */
 enum rp_source {
 	RP_SRC_BUILTIN = 0,       /* runpilot's own default */
@@ -115,7 +125,9 @@ struct rp_spec {
 	struct rp_fingerprint_cfg fingerprint;
 	bool has_metrics;         /* a metrics: section was given */
 	struct rp_metrics_cfg metrics;
-	char *runner;             /* defaults' runner, or NULL: the caller's own ("auto") */
+	char *runner;             /* runner: (the config's or its defaults'), or NULL: the caller's own ("auto") */
+	bool has_slurm;           /* a slurm: section was given */
+	struct rp_slurm_cfg slurm;
 	struct rp_origin *origins;   /* where each setting given in a file or a flag came from */
 	size_t norigins;
 	struct rp_config_source *sources; /* the run config first, then project, then user */

@@ -27,6 +27,13 @@ struct run_request {
 	bool detach;
 	/* A run of a sweep: run.json's "sweep" ({"id", "seed", "index", "size"}), copied; else NULL. */
 	const struct cJSON *sweep;
+	/* On a Slurm node (run_on_node): the run its submitter made and queued, as read from its
+	 * run.json in existing_run_dir. Its job runs here under runner; no new run is made. */
+	const char *existing_run_dir;
+	const struct rp_run *existing;
+	/* runner "slurm", a sweep: its runs go as one job array of at most this many tasks at once
+	 * (0: no limit). */
+	long array_parallel;
 };
 
 /* Each may be NULL. Messages are one line, without "runpilot: ". */
@@ -43,6 +50,8 @@ struct run_events {
 	void (*notice)(void *ctx, const char *id, const char *msg);
 	/* The job ended and its final run.json is written; exit_code is runpilot's (below). */
 	void (*ended)(void *ctx, const struct rp_run *final, int exit_code);
+	/* runner "slurm": the runs are queued in Slurm as job_id (an array's id for a sweep). */
+	void (*submitted)(void *ctx, const char *id, const char *job_id);
 };
 
 struct run_outcome {
@@ -54,10 +63,27 @@ struct run_outcome {
 	int setup_signal;        /* that signal, or 0 */
 };
 
+/* runner "slurm" (run_submit takes it): out->status is queued once the run is submitted; its
+ * job runs on a node, and readers see its progress (runs_status_now). */
 /* 0 with out filled once the run is recorded (whatever the job did), or -1 with err when no
  * job could be started: a bad request (RP_ERR_USAGE, before any run directory exists), or a
  * failed setup, recorded as failed with reason "setup" (err says "run rp_NNNN: ..."). */
 int run_execute(const struct run_request *req, const struct run_events *ev, struct run_outcome *out,
+		struct rp_err *err);
+
+/* Submit runs to Slurm as one batch job (n > 1: a job array; reqs share their spec's slurm:
+ * and resources:): each run is made and recorded queued with the batch script (slurm.sbatch),
+ * then the job is submitted held, its id recorded in each run.json, and released. ids[i] gets
+ * each run's id as it is made; *job_id (owned) the job's. -1 with err when Slurm refused it:
+ * the runs made are recorded failed (reason "setup"). */
+int run_submit(const struct run_request *reqs, size_t n, const struct run_events *ev, char (*ids)[RP_ID_MAX],
+	       char **job_id, struct rp_err *err);
+
+/* On a Slurm node, in the batch job: run the queued run in run_dir (its submitter's) through
+ * run_execute, with the best runner the node offers (runner "auto": the sandbox where it can be
+ * built, else plainly, run.json saying why). Checks the run is this Slurm job's. 0 with out,
+ * or -1 with err (recorded as a failed setup when the run's config cannot be loaded here). */
+int run_on_node(const char *run_dir, double kill_grace_s, const struct run_events *ev, struct run_outcome *out,
 		struct rp_err *err);
 
 /* Start req as run_execute would, in a supervisor of its own that outlives the caller: its own

@@ -114,6 +114,9 @@ struct runner {
 /* Pick a runner by name ("auto", "local", "sandbox", ...). auto records its choice's reason in
  * r->fallback_reason. Unknown names are RP_ERR_USAGE. */
 int runner_pick(const char *name, const struct rp_job *job, struct runner *r, struct rp_err *err);
+/* Whether name is a runner's: one of runner_ops_named's, or "slurm" (whose runs the core submits,
+ * and whose jobs run under one of the others on the node: slurm.h). */
+bool runner_name_known(const char *name);
 /* A runner by its type ("local", "sandbox"), NULL if unknown. */
 const struct runner_ops *runner_ops_named(const char *type);
 void runner_add_warning(struct runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -38,5 +38,10 @@ int runs_read_dir(const char *run_dir, struct rp_run *r, struct rp_err *err);
 /* A running run's status as of now: lost (with why) when its supervisor is gone. Nothing is
  * written. True when r changed. */
 bool runs_status_now(const char *run_dir, struct rp_run *r);
+/* For the commands that wait on runs (run, wait, the node's runpilot): write a Slurm run's status
+ * as of now when Slurm has the last word on it (its job ended without its node recording that,
+ * or ended otherwise than the node saw), so the record outlives Slurm's memory of the job.
+ * Other runs are left as they are. */
+void runs_settle(const struct rp_store *st, const char *run_dir);
 
 #endif

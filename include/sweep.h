@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "store.h"
 #include "err.h"
 #include "util.h"
 
@@ -69,5 +70,12 @@ struct sweep_outcome {
  * err when the sweep itself could not go on (its running runs are cancelled first). */
 int sweep_execute(const struct sweep_plan *plan, const struct sweep_request *req, const struct sweep_events *ev,
 		  struct sweep_outcome *out, struct rp_err *err);
+
+/* runner "slurm": submit the plan as one Slurm job array (run_submit), at most parallel tasks at
+ * once (0: as Slurm schedules them). Each run's config is loaded with its params; ids gets the
+ * runs' ids in plan order, *job_id the array's. -1 with err when a config does not load (nothing
+ * made) or Slurm refused the job (the runs recorded failed). */
+int sweep_submit(const struct sweep_plan *plan, const struct sweep_request *req, long parallel,
+		 char (*ids)[RP_ID_MAX], char **job_id, struct rp_err *err);
 
 #endif

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cmds.h"
@@ -25,14 +26,16 @@ const char usage_run[] =
 	"  --name NAME        override the config's name\n"
 	"  --tag TAG          add a tag (repeatable)\n"
 	"  --param KEY=VALUE  override or add a param (repeatable)\n"
-	"  --runner RUNNER    auto (default), local or sandbox; else defaults.runner\n"
+	"  --runner RUNNER    auto (default), local, sandbox, docker or slurm; else the config's\n"
+	"                     runner: (docs/cluster.md for slurm)\n"
 	"  --cpus N           CPU limit, e.g. 1.5\n"
 	"  --memory SIZE      memory limit, e.g. 512m, 2g\n"
 	"  --pids N           process limit\n"
 	"  --timeout DUR      stop the job after DUR (90s, 30m, 2h)\n"
 	"  -q, --quiet        do not stream the job's output (it is still logged)\n"
 	"  -d, --detach       run in the background: print the run's id and return at once\n"
-	"                     (runpilot logs -f, wait and cancel take it from there)\n"
+	"                     (runpilot logs -f, wait and cancel take it from there); with\n"
+	"                     slurm: return once it is submitted (a sweep too)\n"
 	"\n"
 	"A sweep (docs/sweep.md): a --param value with commas is a list, and lists make a grid\n"
 	"(--param lr=0.1,0.01 --param bs=32,64: 4 runs); KEY=\"a,b\" is one value. --random N draws\n"
@@ -40,7 +43,8 @@ const char usage_run[] =
 	"Each point is a normal run tagged with the sweep; `runpilot sweep status ID` follows it.\n"
 	"A sweep exits 0 when every run succeeded, else 1 (130/143 when Ctrl-C/SIGTERM cancelled it).\n"
 	"  --parallel N       run at most N at once (default 1), as the host's CPUs and memory allow;\n"
-	"                     above 1 the jobs' output goes only to their logs\n"
+	"                     above 1 the jobs' output goes only to their logs. With slurm the\n"
+	"                     sweep is one job array, N its limit of tasks at once (default: none)\n"
 	"  --random N         N runs with params drawn from the ranges (no lists with it)\n"
 	"  --seed S           the seed of the draws, 0 to 2^32-1 (default: a random one; recorded)\n";
 
@@ -158,10 +162,6 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 		goto out;
 	if (sweep_plan_make(o.ov.params, o.ov.nparams, w.nrandom, w.has_seed, w.seed, &plan, err) < 0)
 		goto out;
-	if (plan.is_sweep && o.detach) {
-		rp_err_set(err, RP_ERR_USAGE, "--detach is for one run, not a sweep (runpilot sweep status follows a sweep)");
-		goto out;
-	}
 	if (!plan.is_sweep && (w.parallel || w.has_seed)) {
 		rp_err_set(err, RP_ERR_USAGE, "--parallel and --seed are for a sweep: a --param with a list, or --random N");
 		goto out;
@@ -173,14 +173,19 @@ int cmd_run(int argc, char **argv, struct rp_err *err)
 		goto out;
 	if (config_load(config ? config : found, &o.ov, &spec, err) < 0)
 		goto out;
+	/* --runner, else the config's (or its defaults'), else auto */
+	const char *runner = o.runner ? o.runner : spec.runner ? spec.runner : "auto";
+	if (plan.is_sweep && o.detach && strcmp(runner, "slurm")) {
+		rp_err_set(err, RP_ERR_USAGE, "--detach is for one run, not a sweep (runpilot sweep status follows a sweep)");
+		config_free(&spec);
+		goto out;
+	}
 	if (plan.is_sweep) {
 		rc = run_sweep_print(config ? config : found, &o, &plan, w.parallel, &spec, err);
 		config_free(&spec);
 		goto out;
 	}
 	trace_phase("config loaded");
-	/* --runner, else the defaults' runner, else auto */
-	const char *runner = o.runner ? o.runner : spec.runner ? spec.runner : "auto";
 	struct run_request req = {.spec = &spec, .overrides = &o.ov, .runner = runner, .detach = o.detach};
 	rc = run_print_execute(&req, o.quiet, err);
 	config_free(&spec);

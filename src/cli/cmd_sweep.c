@@ -29,6 +29,11 @@ struct sweep_print {
 	const struct sweep_plan *plan;
 };
 
+struct sweep_slurm_print {
+	struct sweep_print p;
+	size_t succeeded, cancelled;
+};
+
 static char *point_text(const struct sweep_plan *plan, size_t i)
 {
 	struct strvec sv = {0};
@@ -66,6 +71,54 @@ static void print_point_ended(void *ctx, size_t i, const char *id, const char *s
 	free(p);
 }
 
+static void print_slurm_point_started(void *ctx, size_t i, const char *id, const char *node)
+{
+	print_point_started(ctx, i, id);
+}
+
+static void print_slurm_point_ended(void *ctx, size_t i, const struct rp_run *r)
+{
+	struct sweep_slurm_print *sp = ctx;
+	print_point_ended(&sp->p, i, r->id, status_name(r->status), r->duration_s, NULL);
+	sp->succeeded += r->status == RP_SUCCESS;
+	sp->cancelled += r->status == RP_CANCELLED;
+}
+
+/* runner "slurm": the sweep is one job array; followed here unless detached. */
+static int slurm_sweep_print(const struct sweep_plan *plan, const struct sweep_request *req, const struct run_opts *o,
+			     long parallel, struct rp_err *err)
+{
+	char (*ids)[RP_ID_MAX] = xcalloc(plan->size, sizeof *ids);
+	char *job_id = NULL;
+	int rc = -1;
+	if (sweep_submit(plan, req, parallel, ids, &job_id, err) < 0)
+		goto out;
+	fprintf(stderr, "runpilot: sweep %s: %zu runs (seed %llu) submitted to Slurm as job array %s (%s..%s)\n",
+		plan->id, plan->size, (unsigned long long)plan->seed, job_id, ids[0], ids[plan->size - 1]);
+	if (o->detach) {
+		for (size_t i = 0; i < plan->size; i++)
+			printf("%s\n", ids[i]);
+		fprintf(stderr, "runpilot: follow: runpilot sweep status %s; wait: runpilot wait --where 'sweep = \"%s\"'\n",
+			plan->id, plan->id);
+		rc = 0;
+		goto out;
+	}
+	struct rp_store st;
+	if (store_open(&st, false, err) < 0)
+		goto out;
+	struct sweep_slurm_print sp = {.p = {plan}};
+	struct follow_events ev = {.ctx = &sp, .started = print_slurm_point_started, .ended = print_slurm_point_ended};
+	int sig = follow_runs(&st, ids, plan->size, false, &ev);
+	store_close(&st);
+	fprintf(stderr, "runpilot: sweep %s: %zu succeeded, %zu failed, %zu cancelled; runpilot sweep status %s\n",
+		plan->id, sp.succeeded, plan->size - sp.succeeded - sp.cancelled, sp.cancelled, plan->id);
+	rc = sig ? 128 + sig : sp.succeeded == plan->size ? 0 : 1;
+out:
+	free(job_id);
+	free(ids);
+	return rc;
+}
+
 int run_sweep_print(const char *config, const struct run_opts *o, const struct sweep_plan *plan, long parallel,
 		    const struct rp_spec *spec, struct rp_err *err)
 {
@@ -79,6 +132,8 @@ int run_sweep_print(const char *config, const struct run_opts *o, const struct s
 		.kill_grace_s = run_kill_grace(),
 		.capacity = cap,
 	};
+	if (!strcmp(req.runner, "slurm"))
+		return slurm_sweep_print(plan, &req, o, parallel, err);
 	fprintf(stderr, "runpilot: sweep %s: %zu runs (seed %llu), %d at once%s\n", plan->id, plan->size,
 		(unsigned long long)plan->seed, cap, cap < want ? " (as many as this host's CPUs and memory hold)" : "");
 	struct sweep_print sp = {plan};

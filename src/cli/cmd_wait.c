@@ -6,6 +6,7 @@
 #include "cmds.h"
 #include "print.h"
 #include "run.h"
+#include "run_print.h"
 #include "runs.h"
 #include "select.h"
 #include "util.h"
@@ -23,16 +24,6 @@ const char usage_wait[] =
 	SELECTION_USAGE
 	"  --timeout DUR     give up after DUR (90s, 30m, 2h): exit 124\n";
 
-/* The exit code runpilot run gave for this record. */
-static int exit_code_of(const struct rp_run *r)
-{
-	if (r->has_exit_code)
-		return r->exit_code;
-	if (r->signal)
-		return 128 + r->signal;
-	return r->status == RP_CANCELLED ? 130 : r->status == RP_SUCCESS ? 0 : 1;
-}
-
 /* Print the run's line; its exit code. */
 static int report_run(const struct rp_store *st, const char *id)
 {
@@ -40,13 +31,14 @@ static int report_run(const struct rp_store *st, const char *id)
 	struct rp_run r;
 	struct rp_err e = {0};
 	int code = 1;
+	runs_settle(st, dir); /* a Slurm run's end, before Slurm forgets its job */
 	if (runs_read_dir(dir, &r, &e) != RUNS_READ_OK) {
 		fprintf(stderr, "runpilot: %s: %s\n", id, e.msg[0] ? e.msg : "no run.json");
 		free(dir);
 		return code;
 	}
 	runs_status_now(dir, &r);
-	code = exit_code_of(&r);
+	code = run_exit_code(&r);
 	char dur[32], colored[64];
 	double d = r.duration_s >= 0 ? r.duration_s : r.ended_at > 0 && r.started_at > 0 ? r.ended_at - r.started_at : -1;
 	fmt_duration(d, dur, sizeof dur);

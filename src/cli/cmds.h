@@ -79,6 +79,8 @@ extern const char usage_config[];
  * (`runpilot help --man`), all from main.c's table (cmds, n) and the usage texts. */
 int cmd_completion(int argc, char **argv, struct rp_err *err);
 extern const char usage_completion[];
+/* The hidden `runpilot __node-run RUN_DIR` of Slurm batch jobs. */
+int cmd_node_run(int argc, char **argv, struct rp_err *err);
 int complete_main(const struct rp_cmd *cmds, size_t n, int argc, char **argv);
 void man_print(FILE *f, const struct rp_cmd *cmds, size_t n);
 extern const char usage_export[];

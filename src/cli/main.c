@@ -139,6 +139,13 @@ int main(int argc, char **argv)
 	ensure_std_fds();
 	if (argc >= 2 && !strcmp(argv[1], "__complete")) /* hidden: the shell completion scripts' */
 		return complete_main(commands, NCOMMANDS, argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "__node-run")) { /* hidden: a Slurm batch job's (slurm.h) */
+		struct rp_err err = {0};
+		int rc = cmd_node_run(argc - 1, argv + 1, &err);
+		if (rc < 0)
+			fprintf(stderr, "runpilot: error: %s\n", err.msg);
+		return rc < 0 ? rp_err_exit_code(&err) : rc;
+	}
 	while (argc >= 2 && !strcmp(argv[1], "--no-color")) {
 		color_disable();
 		argv[1] = argv[0];

@@ -71,12 +71,64 @@ static void print_summary(void *ctx, const struct rp_run *r, int exit_code)
 		exit_code, r->id);
 }
 
+static void print_submitted(void *ctx, const char *id, const char *job_id)
+{
+	fprintf(stderr, "runpilot: run %s submitted to Slurm as job %s\n", id, job_id);
+	fflush(stderr);
+}
+
+static void print_slurm_started(void *ctx, size_t i, const char *id, const char *node)
+{
+	fprintf(stderr, "runpilot: run %s running%s%s\n", id, node ? " on " : "", node ? node : "");
+	fflush(stderr);
+}
+
+static void print_slurm_ended(void *ctx, size_t i, const struct rp_run *r)
+{
+	*(int *)ctx = run_exit_code(r);
+	if (!r->has_exit_code && !r->signal) {
+		char status[128], colored[160];
+		fmt_status(r, status, sizeof status);
+		fmt_colored_status(stderr, status, colored, sizeof colored);
+		fprintf(stderr, "runpilot: run %s %s; logs: runpilot logs %s\n", r->id, colored, r->id);
+		return;
+	}
+	print_summary(NULL, r, run_exit_code(r));
+}
+
+/* runner "slurm": submit, then follow the run here unless detached. */
+static int submit_and_follow(struct run_request *req, bool quiet, struct rp_err *err)
+{
+	static const struct run_events events = {.warning = print_warning, .submitted = print_submitted};
+	struct run_outcome res;
+	if (run_execute(req, &events, &res, err) < 0)
+		return -1;
+	if (req->detach) {
+		printf("%s\n", res.id);
+		fflush(stdout);
+		fprintf(stderr, "runpilot: follow: runpilot logs -f %s; wait: runpilot wait %s\n", res.id, res.id);
+		return 0;
+	}
+	struct rp_store st;
+	if (store_open(&st, false, err) < 0)
+		return -1;
+	int code = 1;
+	struct follow_events ev = {.ctx = &code, .started = print_slurm_started, .ended = print_slurm_ended};
+	char ids[1][RP_ID_MAX];
+	snprintf(ids[0], sizeof ids[0], "%s", res.id);
+	follow_runs(&st, ids, 1, !quiet, &ev);
+	store_close(&st);
+	return code;
+}
+
 int run_print_execute(struct run_request *req, bool quiet, struct rp_err *err)
 {
 	static const struct run_events events = {.started = print_started, .warning = print_warning,
 						 .notice = print_notice, .ended = print_summary};
 	req->output_fd = quiet ? -1 : STDOUT_FILENO;
 	req->kill_grace_s = run_kill_grace();
+	if (!strcmp(req->runner, "slurm"))
+		return submit_and_follow(req, quiet, err);
 	if (req->detach) {
 		char id[RP_ID_MAX];
 		int rc = run_detach(req, id, err);

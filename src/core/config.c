@@ -837,8 +837,97 @@ static int load_metrics(struct loader *L, const yaml_node_t *v, struct rp_metric
 	return 0;
 }
 
+/* A Slurm name (partition, account, qos): what sbatch takes on one #SBATCH line. */
+static bool slurm_name_ok(const char *s)
+{
+	return *s && strlen(s) <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:-") == strlen(s);
+}
+
+/* sbatch options RunPilot sets itself: the run's script depends on them. */
+static const char *const slurm_own_args[] = {"--output", "--error", "--array", "--parsable", "--wrap", "--chdir",
+					      "--job-name", "--export", "--open-mode", NULL};
+
+static int load_slurm_extra(struct loader *L, const yaml_node_t *v, struct rp_slurm_cfg *c)
+{
+	if (load_string_list(L, v, "slurm.extra_args", &c->extra_args, &c->nextra_args) < 0)
+		return -1;
+	for (size_t i = 0; i < c->nextra_args; i++) {
+		const char *a = c->extra_args[i];
+		if (strncmp(a, "--", 2) || strlen(a) < 3 || strpbrk(a, "\n\r"))
+			return fail_at(L, v, "slurm.extra_args[%zu] '%s' must be one long sbatch option (--opt=value)", i, a);
+		for (size_t j = 0; slurm_own_args[j]; j++) {
+			size_t n = strlen(slurm_own_args[j]);
+			if (!strncmp(a, slurm_own_args[j], n) && (a[n] == '\0' || a[n] == '='))
+				return fail_at(L, v, "slurm.extra_args[%zu]: %s is set by runpilot itself", i, slurm_own_args[j]);
+		}
+	}
+	return 0;
+}
+
+static int load_slurm_name(struct loader *L, const yaml_node_t *v, const char *key, char **out)
+{
+	if (want_string(L, v, key) < 0)
+		return -1;
+	if (!slurm_name_ok(scalar(v)))
+		return fail_at(L, v, "%s '%s': expected a Slurm name (letters, digits, '_', '.', '-')", key, scalar(v));
+	free(*out);
+	*out = xstrdup(scalar(v));
+	return 0;
+}
+
+static int load_slurm(struct loader *L, const yaml_node_t *v, struct rp_slurm_cfg *c)
+{
+	static const char *const known[] = {"partition", "account", "qos", "nodes", "gpus", "time", "extra_args", NULL};
+	if (want_kind(L, v, YAML_MAPPING_NODE, "slurm") < 0)
+		return -1;
+	yaml_node_t *k, *val;
+	FOR_PAIRS(L, v, k, val) {
+		if (check_key_scalar(L, k) < 0)
+			return -1;
+		const char *key = scalar(k);
+		int rc = 0;
+		if (!strcmp(key, "partition"))
+			rc = load_slurm_name(L, val, "slurm.partition", &c->partition);
+		else if (!strcmp(key, "account"))
+			rc = load_slurm_name(L, val, "slurm.account", &c->account);
+		else if (!strcmp(key, "qos"))
+			rc = load_slurm_name(L, val, "slurm.qos", &c->qos);
+		else if (!strcmp(key, "gpus"))
+			rc = load_slurm_name(L, val, "slurm.gpus", &c->gpus);
+		else if (!strcmp(key, "nodes")) {
+			if (val->type != YAML_SCALAR_NODE || parse_count(scalar(val), &c->nodes) < 0)
+				return fail_at(L, val, "slurm.nodes must be a positive integer");
+		} else if (!strcmp(key, "time")) {
+			if (val->type != YAML_SCALAR_NODE || parse_duration(scalar(val), &c->time_s) < 0)
+				return fail_at(L, val, "slurm.time must be a duration (e.g. 90m, 2h, 1d)");
+		} else if (!strcmp(key, "extra_args")) {
+			rc = load_slurm_extra(L, val, c);
+		} else {
+			return unknown_key(L, k, "slurm", known);
+		}
+		if (rc < 0)
+			return -1;
+		note(L, k, "slurm.%s", key);
+	}
+	return 0;
+}
+
+/* runner: one of the runners, or auto. */
+static int load_runner(struct loader *L, const yaml_node_t *k, const yaml_node_t *v, const char *key, char **out)
+{
+	if (want_string(L, v, key) < 0)
+		return -1;
+	if (strcmp(scalar(v), "auto") && !runner_name_known(scalar(v)))
+		return fail_at(L, v, "%s: unknown runner '%s' (use auto or a runner's name, see `runpilot run --help`)",
+			       key, scalar(v));
+	free(*out);
+	*out = xstrdup(scalar(v));
+	note(L, k, "runner");
+	return 0;
+}
+
 static const char *const top_keys[] = {"name", "entrypoint", "image", "workdir", "env", "params",
-				       "tags", "resources", "sandbox", "fingerprint", "metrics", "defaults", NULL};
+				       "tags", "resources", "sandbox", "fingerprint", "metrics", "defaults", "runner", "slurm", NULL};
 
 static int load_image(struct loader *L, const yaml_node_t *v, char **out)
 {
@@ -856,7 +945,7 @@ static int load_image(struct loader *L, const yaml_node_t *v, char **out)
 static int load_defaults(struct loader *L, const yaml_node_t *v, struct rp_spec *d)
 {
 	static const char *const known[] = {"runner", "image", "env", "resources", "sandbox", "metrics",
-					    "fingerprint", NULL};
+					    "fingerprint", "slurm", NULL};
 	if (want_kind(L, v, YAML_MAPPING_NODE, "defaults") < 0)
 		return -1;
 	struct rp_spec *outer = L->spec;
@@ -868,16 +957,10 @@ static int load_defaults(struct loader *L, const yaml_node_t *v, struct rp_spec 
 			break;
 		const char *key = scalar(k);
 		if (!strcmp(key, "runner")) {
-			if ((rc = want_string(L, val, "defaults.runner")) < 0)
-				break;
-			if (strcmp(scalar(val), "auto") && !runner_ops_named(scalar(val))) {
-				rc = fail_at(L, val, "defaults.runner: unknown runner '%s' (use auto or a runner's name, "
-						     "see `runpilot run --help`)", scalar(val));
-				break;
-			}
-			free(d->runner);
-			d->runner = xstrdup(scalar(val));
-			note(L, k, "runner");
+			rc = load_runner(L, k, val, "defaults.runner", &d->runner);
+		} else if (!strcmp(key, "slurm")) {
+			d->has_slurm = true;
+			rc = load_slurm(L, val, &d->slurm);
 		} else if (!strcmp(key, "image")) {
 			if ((rc = load_image(L, val, &d->image)) == 0)
 				note(L, k, "image");
@@ -977,6 +1060,11 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 		} else if (!strcmp(key, "metrics")) {
 			s->has_metrics = true;
 			rc = load_metrics(L, v, &s->metrics);
+		} else if (!strcmp(key, "runner")) {
+			rc = load_runner(L, k, v, "runner", &s->runner);
+		} else if (!strcmp(key, "slurm")) {
+			s->has_slurm = true;
+			rc = load_slurm(L, v, &s->slurm);
 		}
 		if (rc < 0)
 			return -1;
@@ -1133,8 +1221,24 @@ static void take_setting(struct rp_spec *s, struct rp_spec *d, const char *setti
 		s->has_sandbox = true;
 	if (!strncmp(setting, "metrics.", 8))
 		s->has_metrics = true;
+	if (!strncmp(setting, "slurm.", 6))
+		s->has_slurm = true;
 	if (!strcmp(setting, "runner"))
 		move_str(&s->runner, &d->runner);
+	else if (!strcmp(setting, "slurm.partition"))
+		move_str(&s->slurm.partition, &d->slurm.partition);
+	else if (!strcmp(setting, "slurm.account"))
+		move_str(&s->slurm.account, &d->slurm.account);
+	else if (!strcmp(setting, "slurm.qos"))
+		move_str(&s->slurm.qos, &d->slurm.qos);
+	else if (!strcmp(setting, "slurm.gpus"))
+		move_str(&s->slurm.gpus, &d->slurm.gpus);
+	else if (!strcmp(setting, "slurm.nodes"))
+		s->slurm.nodes = d->slurm.nodes;
+	else if (!strcmp(setting, "slurm.time"))
+		s->slurm.time_s = d->slurm.time_s;
+	else if (!strcmp(setting, "slurm.extra_args"))
+		move_list(&s->slurm.extra_args, &s->slurm.nextra_args, &d->slurm.extra_args, &d->slurm.nextra_args);
 	else if (!strcmp(setting, "image"))
 		move_str(&s->image, &d->image);
 	else if (!strcmp(setting, "resources.cpus"))
@@ -1446,6 +1550,11 @@ void config_free(struct rp_spec *s)
 	}
 	free(s->metrics.patterns);
 	free(s->runner);
+	free(s->slurm.partition);
+	free(s->slurm.account);
+	free(s->slurm.qos);
+	free(s->slurm.gpus);
+	free_list(s->slurm.extra_args, s->slurm.nextra_args);
 	for (size_t i = 0; i < s->norigins; i++) {
 		free(s->origins[i].setting);
 		free(s->origins[i].path);
@@ -1572,6 +1681,26 @@ void config_resources_from_json(const cJSON *o, struct rp_resources *r)
 	r->timeout_s = positive_number(o, "timeout");
 }
 
+static cJSON *slurm_json(const struct rp_slurm_cfg *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (c->partition)
+		cJSON_AddStringToObject(o, "partition", c->partition);
+	if (c->account)
+		cJSON_AddStringToObject(o, "account", c->account);
+	if (c->qos)
+		cJSON_AddStringToObject(o, "qos", c->qos);
+	if (c->nodes)
+		cJSON_AddNumberToObject(o, "nodes", (double)c->nodes);
+	if (c->gpus)
+		cJSON_AddStringToObject(o, "gpus", c->gpus);
+	if (c->time_s > 0)
+		cJSON_AddNumberToObject(o, "time", c->time_s); /* seconds: read back as a duration */
+	if (c->nextra_args)
+		cJSON_AddItemToObject(o, "extra_args", string_array(c->extra_args, c->nextra_args));
+	return o;
+}
+
 cJSON *config_to_json(const struct rp_spec *s)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -1611,6 +1740,10 @@ cJSON *config_to_json(const struct rp_spec *s)
 	}
 	if (s->has_metrics)
 		cJSON_AddItemToObject(o, "metrics", config_metrics_json(&s->metrics));
+	if (s->runner)
+		cJSON_AddStringToObject(o, "runner", s->runner);
+	if (s->has_slurm)
+		cJSON_AddItemToObject(o, "slurm", slurm_json(&s->slurm));
 	return o;
 }
 
@@ -1855,5 +1988,13 @@ cJSON *config_explain(const struct rp_spec *s)
 	explain_row(a, s, "fingerprint.env", join_list(s->fingerprint.env, s->fingerprint.nenv));
 	explain_row(a, s, "fingerprint.max_bytes",
 		    s->fingerprint.max_bytes ? size_text(s->fingerprint.max_bytes) : NULL);
+	const struct rp_slurm_cfg *sl = &s->slurm;
+	explain_row(a, s, "slurm.partition", dup_or_null(sl->partition));
+	explain_row(a, s, "slurm.account", dup_or_null(sl->account));
+	explain_row(a, s, "slurm.qos", dup_or_null(sl->qos));
+	explain_row(a, s, "slurm.nodes", sl->nodes ? xasprintf("%lld", sl->nodes) : NULL);
+	explain_row(a, s, "slurm.gpus", dup_or_null(sl->gpus));
+	explain_row(a, s, "slurm.time", sl->time_s > 0 ? duration_text(sl->time_s) : NULL);
+	explain_row(a, s, "slurm.extra_args", join_list(sl->extra_args, sl->nextra_args));
 	return a;
 }

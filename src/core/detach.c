@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "claim.h"
+#include "run_int.h"
+#include "slurm.h"
+#include <cjson/cJSON.h>
 #include "runs.h"
 #include "util.h"
 
@@ -169,8 +172,38 @@ static pid_t live_supervisor(int fd)
 	return pid;
 }
 
+/* A Slurm run is cancelled through Slurm, wherever its job is (queued, or on a node): 1 when
+ * the run is one, 0 when it is not. */
+static int cancel_in_slurm(const char *run_dir, enum run_cancel_result *res, struct rp_err *err)
+{
+	struct rp_run r;
+	if (record_read(run_dir, &r, NULL) < 0)
+		return 0;
+	int rc = 0;
+	if (slurm_run(&r)) {
+		rc = 1;
+		runs_status_now(run_dir, &r);
+		const char *job = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.runner, "job_id"));
+		const cJSON *task = cJSON_GetObjectItemCaseSensitive(r.runner, "array_task");
+		if (status_live(r.status) && job) {
+			char *name = cJSON_IsNumber(task) ? xasprintf("%s_%d", job, task->valueint) : xstrdup(job);
+			if (slurm_cancel(name, err) < 0)
+				rc = -1;
+			else
+				*res = RUN_CANCEL_SENT;
+			free(name);
+		}
+	}
+	record_free(&r);
+	return rc;
+}
+
 int run_cancel(const char *run_dir, enum run_cancel_result *res, struct rp_err *err)
 {
+	*res = RUN_CANCEL_ENDED;
+	int slurm = cancel_in_slurm(run_dir, res, err);
+	if (slurm != 0)
+		return slurm < 0 ? -1 : 0;
 	char *lock = path_join(run_dir, "run.lock");
 	int probe;
 	enum claim_state state = claim_try(lock, false, &probe);

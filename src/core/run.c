@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "orphans.h"
+#include "run_int.h"
 #include "resources.h"
 #include "runner.h"
 #include "sanitize.h"
@@ -85,17 +86,17 @@ static char **dup_strings(char **v)
 	return strvec_items(&sv);
 }
 
-static void init_record(struct run_ctx *c)
+void run_record_init(struct rp_run *r, const struct run_request *req, const char *id, const char *uid,
+		     const char *run_dir, char **env)
 {
-	const struct rp_spec *spec = c->req->spec;
-	struct rp_run *r = &c->rec;
+	const struct rp_spec *spec = req->spec;
 	memset(r, 0, sizeof *r);
 	r->schema_version = RP_SCHEMA_VERSION;
-	r->id = xstrdup(c->id);
-	r->uid = xstrdup(c->uid);
-	r->parent = c->req->parent_uid ? xstrdup(c->req->parent_uid) : NULL;
+	r->id = xstrdup(id);
+	r->uid = xstrdup(uid);
+	r->parent = req->parent_uid ? xstrdup(req->parent_uid) : NULL;
 	r->name = xstrdup(spec->name);
-	r->status = c->req->record_queued ? RP_QUEUED : RP_RUNNING;
+	r->status = req->record_queued ? RP_QUEUED : RP_RUNNING;
 	r->created_at = now_realtime();
 	r->duration_s = -1;
 	r->entrypoint = xstrdup(spec->entrypoint);
@@ -104,15 +105,34 @@ static void init_record(struct run_ctx *c)
 	r->image = spec->image ? xstrdup(spec->image) : NULL;
 	r->params = config_params_json(spec);
 	r->tags = dup_strings(spec->tags);
-	r->env = env_section(strvec_items(&c->env));
+	r->env = env_section(env);
 	record_fill_host(r);
 	r->runpilot_version = xstrdup(RUNPILOT_VERSION);
-	r->paths = paths_section(c->run_dir);
-	record_set_section(r, "invocation", invocation_section(spec->config_path, c->req->runner, c->req->overrides,
-								c->req->parent_id));
+	r->paths = paths_section(run_dir);
 	record_set_section(r, "config_sources", config_sources_section(spec));
-	if (c->req->sweep)
-		record_set_section(r, "sweep", cJSON_Duplicate(c->req->sweep, true));
+	if (req->existing) {
+		/* On the node: what its submitter recorded stays. */
+		const struct rp_run *e = req->existing;
+		r->created_at = e->created_at;
+		free(r->parent);
+		r->parent = e->parent ? xstrdup(e->parent) : NULL;
+		static const char *const kept[] = {"invocation", "config_sources", "sweep"};
+		for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+			const cJSON *sec = record_section(e, kept[i]);
+			if (sec)
+				record_set_section(r, kept[i], cJSON_Duplicate(sec, true));
+		}
+		return;
+	}
+	record_set_section(r, "invocation", invocation_section(spec->config_path, req->runner, req->overrides,
+								req->parent_id));
+	if (req->sweep)
+		record_set_section(r, "sweep", cJSON_Duplicate(req->sweep, true));
+}
+
+static void init_record(struct run_ctx *c)
+{
+	run_record_init(&c->rec, c->req, c->id, c->uid, c->run_dir, strvec_items(&c->env));
 }
 
 /* The run's row in the index, after a record write: the running record (off the start path,
@@ -142,6 +162,8 @@ static void record_runner(struct run_ctx *c)
 {
 	cJSON_Delete(c->rec.runner);
 	c->rec.runner = runner_section(&c->runner);
+	if (c->req->existing)
+		c->rec.runner = slurm_node_runner_section(c->req->existing->runner, c->rec.runner, c->rec.started_at);
 }
 
 static void record_outcome(struct run_ctx *c, const struct supervise_outcome *out)
@@ -167,7 +189,7 @@ static void record_outcome(struct run_ctx *c, const struct supervise_outcome *ou
 /* ---- inputs ---- */
 
 /* config.yaml and params.json: the resolved config as it ran. */
-static int write_run_inputs(const struct rp_spec *spec, const char *run_dir, struct rp_err *err)
+int run_write_inputs(const struct rp_spec *spec, const char *run_dir, struct rp_err *err)
 {
 	char *yaml = config_to_yaml(spec, err);
 	if (!yaml)
@@ -212,7 +234,7 @@ static void sync_run_inputs(struct run_ctx *c)
  * fingerprint, taken before the job can change anything. */
 static int record_run_start(struct run_ctx *c, struct rp_err *err)
 {
-	if (write_run_inputs(c->req->spec, c->run_dir, err) < 0)
+	if (run_write_inputs(c->req->spec, c->run_dir, err) < 0)
 		return -1;
 	/* logs.txt exists from the start, so `runpilot logs -f` can follow at once. */
 	int fd = open(c->log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -329,15 +351,24 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 	if (store_open(&c->store, true, err) < 0)
 		return -1;
 	c->have_store = true;
-	index_runs_stamp(&c->store, &c->stamp_before);
-	if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
-		return -1;
-	index_runs_stamp(&c->store, &c->stamp_after);
-	trace_phase("run directory created");
-	uuid_v4(c->uid);
+	if (c->req->existing) {
+		/* On a Slurm node: the submitter's run; other hosts' runs are theirs to clean up. */
+		snprintf(c->id, sizeof c->id, "%s", c->req->existing->id);
+		snprintf(c->uid, sizeof c->uid, "%s", c->req->existing->uid);
+		c->run_dir = xstrdup(c->req->existing_run_dir);
+		c->orphans_collected = true;
+	} else {
+		index_runs_stamp(&c->store, &c->stamp_before);
+		if (store_new_run(&c->store, c->id, &c->run_dir, err) < 0)
+			return -1;
+		index_runs_stamp(&c->store, &c->stamp_after);
+		trace_phase("run directory created");
+		uuid_v4(c->uid);
+	}
 	record_cgroup_name(c->id, c->uid, c->cgroup_name);
 	if (take_claim(c, err) < 0) {
-		rmdir(c->run_dir); /* still empty: no run to show */
+		if (!c->req->existing)
+			rmdir(c->run_dir); /* still empty: no run to show */
 		return -1;
 	}
 	trace_phase("run claimed");
@@ -539,6 +570,8 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 	static const struct run_events no_events;
 	struct run_ctx c = {.req = req, .ev = ev ? ev : &no_events, .claim = {.fd = -1}};
 	memset(out, 0, sizeof *out);
+	if (!strcmp(req->runner, "slurm"))
+		return submit_one(req, c.ev, out, err);
 	/* Unknown runner names are usage errors: checked before a run directory exists. */
 	struct runner probe;
 	struct rp_job probe_job = {.spec = req->spec, .limits = req->spec->resources};

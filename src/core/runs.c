@@ -11,6 +11,7 @@
 #include "claim.h"
 #include "index.h"
 #include "orphans.h"
+#include "run_int.h"
 #include "util.h"
 
 /* A directory this young with neither run.json nor a claim is a run being allocated right now
@@ -19,6 +20,8 @@
 
 bool runs_status_now(const char *run_dir, struct rp_run *r)
 {
+	if (slurm_run(r))
+		return slurm_status_now(run_dir, r);
 	if (!status_live(r->status))
 		return false;
 	char *lock = path_join(run_dir, "run.lock");

@@ -686,3 +686,33 @@ int sweep_execute(const struct sweep_plan *plan, const struct sweep_request *req
 	sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
 	return rc;
 }
+
+int sweep_submit(const struct sweep_plan *plan, const struct sweep_request *req, long parallel,
+		 char (*ids)[RP_ID_MAX], char **job_id, struct rp_err *err)
+{
+	size_t n = plan->size, loaded = 0;
+	struct rp_overrides *ovs = xcalloc(n, sizeof *ovs);
+	struct rp_spec *specs = xcalloc(n, sizeof *specs);
+	struct run_request *reqs = xcalloc(n, sizeof *reqs);
+	int rc = 0;
+	for (; loaded < n; loaded++) {
+		size_t i = loaded;
+		ovs[i] = *req->base;
+		ovs[i].params = (const char **)strvec_items(&plan->runs[i]);
+		ovs[i].nparams = plan->runs[i].n;
+		if ((rc = config_load(req->config_path, &ovs[i], &specs[i], err)) < 0)
+			break;
+		reqs[i] = (struct run_request){.spec = &specs[i], .overrides = &ovs[i], .runner = "slurm",
+					       .sweep = sweep_section(plan, i), .array_parallel = parallel};
+	}
+	if (rc == 0)
+		rc = run_submit(reqs, n, NULL, ids, job_id, err);
+	for (size_t i = 0; i < loaded; i++) {
+		cJSON_Delete((cJSON *)reqs[i].sweep);
+		config_free(&specs[i]);
+	}
+	free(reqs);
+	free(specs);
+	free(ovs);
+	return rc;
+}

@@ -37,6 +37,11 @@ const struct runner_ops *runner_ops_named(const char *name)
 	return NULL;
 }
 
+bool runner_name_known(const char *name)
+{
+	return runner_ops_named(name) || !strcmp(name, "slurm");
+}
+
 bool runner_sandbox_usable(struct rp_err *why)
 {
 	return sb_probe(true, why) == 0;
@@ -96,6 +101,7 @@ int runner_pick(const char *name, const struct rp_job *job, struct runner *r, st
 			strncat(known, ", ", sizeof known - strlen(known) - 1);
 			strncat(known, runners[i].name, sizeof known - strlen(known) - 1);
 		}
+		strncat(known, ", slurm", sizeof known - strlen(known) - 1);
 		return rp_err_set(err, RP_ERR_USAGE, "unknown runner '%s' (known: %s)", name, known);
 	}
 	return 0;
