@@ -286,7 +286,10 @@ static void gc_active(struct gc *g)
 		if (claim_try(p, true, &fd) == CLAIM_FREE) {
 			struct claim_info info;
 			if (claim_read(fd, &info, NULL) == 0) {
-				finish_off(g, p, &info);
+				char *run_dir = store_run_dir(g->st, info.id);
+				if (!orphan_on_node(run_dir))
+					finish_off(g, p, &info);
+				free(run_dir);
 				claim_info_free(&info);
 			}
 			close(fd);

@@ -1,5 +1,6 @@
 /* orphans.h: finishing off the runs of dead supervisors. */
 #include "orphans.h"
+#include "run_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +38,16 @@ void orphan_record(const struct claim_info *info, const char *run_dir, struct rp
 	r->supervisor_boot_id = info->boot_id ? xstrdup(info->boot_id) : NULL;
 	r->paths = paths_section(run_dir);
 	record_set_section(r, "error", cJSON_CreateString("runpilot died while setting the run up"));
+}
+
+bool orphan_on_node(const char *run_dir)
+{
+	struct rp_run r;
+	if (record_read(run_dir, &r, NULL) < 0)
+		return false;
+	bool on_node = slurm_run(&r) && status_live(r.status);
+	record_free(&r);
+	return on_node;
 }
 
 bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool dry_run, char **why)
@@ -121,6 +132,12 @@ static int collect_one(const struct rp_store *st, const char *active_path)
 	int done = 0;
 	if (claim_read(fd, &info, NULL) == 0) {
 		char *run_dir = store_run_dir(st, info.id);
+		if (orphan_on_node(run_dir)) {
+			free(run_dir);
+			claim_info_free(&info);
+			close(fd);
+			return 0;
+		}
 		bool all_gone = remove_leftovers(&info);
 		remove_temp_files(run_dir, info.pid);
 		char *why;

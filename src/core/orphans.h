@@ -17,6 +17,10 @@ void orphan_record(const struct claim_info *info, const char *run_dir, struct rp
  * lost; none at all (it died before writing one) gets one, lost. Finished runs and someone
  * else's are left alone. True when it was changed (dry_run: would be), with *why the reason
  * (owned). */
+/* Whether the run's supervisor ran on a Slurm node and the run is not over: this host cannot
+ * judge that claim (the node's processes, its cgroups), and Slurm settles the run's end
+ * (runs_settle), so the claim is left alone. */
+bool orphan_on_node(const char *run_dir);
 bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool dry_run, char **why);
 /* The names of the temp files of a dead supervisor's atomic writes in its run directory
  * (NAME.tmp.PID, run.lock.PID), appended to names. */

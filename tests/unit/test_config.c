@@ -850,6 +850,49 @@ static void test_round_trip_full(void **state)
 	free(yaml);
 }
 
+static void test_runner_and_slurm_section(void **state)
+{
+	struct fx *f = *state;
+	struct rp_spec s;
+	load_ok(f, "name: a\nentrypoint: true\nrunner: slurm\nresources: {timeout: 90s}\n"
+		   "slurm: {partition: gpu, account: p-1, qos: high, nodes: 2, gpus: \"a100:2\", time: 2h,\n"
+		   "        extra_args: [--constraint=ib, --exclusive]}\n", NULL, &s);
+	assert_string_equal(s.runner, "slurm");
+	assert_true(s.has_slurm);
+	assert_string_equal(s.slurm.partition, "gpu");
+	assert_string_equal(s.slurm.account, "p-1");
+	assert_string_equal(s.slurm.qos, "high");
+	assert_int_equal(s.slurm.nodes, 2);
+	assert_string_equal(s.slurm.gpus, "a100:2");
+	assert_true(s.slurm.time_s == 7200);
+	assert_int_equal(s.slurm.nextra_args, 2);
+	assert_string_equal(s.slurm.extra_args[1], "--exclusive");
+	/* config.yaml keeps them, and reads back the same */
+	struct rp_err e = {0};
+	char *yaml = config_to_yaml(&s, &e);
+	assert_non_null(yaml);
+	config_free(&s);
+	struct rp_overrides resolved = {.resolved = true};
+	load_ok(f, yaml, &resolved, &s);
+	free(yaml);
+	assert_string_equal(s.runner, "slurm");
+	assert_true(s.slurm.time_s == 7200);
+	assert_string_equal(s.slurm.extra_args[0], "--constraint=ib");
+	config_free(&s);
+	expect_error(f, "name: a\nentrypoint: true\nrunner: cluster\n", 3, 9,
+		     "runner: unknown runner 'cluster' (use auto or a runner's name, see `runpilot run --help`)");
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {partiton: gpu}\n", 3, 9,
+		     "unknown key 'partiton' in 'slurm' (did you mean 'partition'?)");
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {partition: \"gpu; rm\"}\n", 3, 20,
+		     "slurm.partition 'gpu; rm': expected a Slurm name (letters, digits, '_', '.', '-')");
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {extra_args: [--output=/tmp/x]}\n", 3, 21,
+		     "slurm.extra_args[0]: --output is set by runpilot itself");
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {extra_args: [-N2]}\n", 3, 21,
+		     "slurm.extra_args[0] '-N2' must be one long sbatch option (--opt=value)");
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {time: soon}\n", 3, 15,
+		     "slurm.time must be a duration (e.g. 90m, 2h, 1d)");
+}
+
 static void test_round_trip_with_overrides_and_string_entrypoint(void **state)
 {
 	struct fx *f = *state;
@@ -1322,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_cpus_and_count),
 		T(test_round_trip_full),
+		T(test_runner_and_slurm_section),
 		T(test_round_trip_with_overrides_and_string_entrypoint),
 		T(test_config_to_json_shape),
 		T(test_defaults_precedence),
