@@ -104,6 +104,24 @@ static void print_resources(const struct rp_run *r)
 	}
 }
 
+/* "slurm job 41_2 on node1 (partition gpu), sandbox on the node". */
+static void slurm_runner_line(const cJSON *rn, char *line, size_t n)
+{
+	const char *job = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rn, "job_id"));
+	const cJSON *task = cJSON_GetObjectItemCaseSensitive(rn, "array_task");
+	const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rn, "node"));
+	const char *part = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rn, "partition"));
+	const cJSON *inner = cJSON_GetObjectItemCaseSensitive(rn, "on_node");
+	const char *itype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inner, "type"));
+	const char *iwhy = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inner, "fallback_reason"));
+	char t[32] = "";
+	if (cJSON_IsNumber(task))
+		snprintf(t, sizeof t, "_%d", task->valueint);
+	snprintf(line, n, "slurm job %s%s%s%s%s%s%s%s%s%s%s%s", job ? job : "(not submitted)", t, node ? " on " : "",
+		 node ? node : "", part ? " (partition " : "", part ? part : "", part ? ")" : "", itype ? ", " : "",
+		 itype ? itype : "", itype ? " on the node" : "", iwhy ? ": " : "", iwhy ? iwhy : "");
+}
+
 static void print_runner(const struct rp_run *r)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(r->runner, "type");
@@ -112,6 +130,8 @@ static void print_runner(const struct rp_run *r)
 	snprintf(line, sizeof line, "%s%s%s%s", cJSON_IsString(type) ? type->valuestring : "?",
 		 cJSON_IsString(why) ? " (" : "", cJSON_IsString(why) ? why->valuestring : "",
 		 cJSON_IsString(why) ? ")" : "");
+	if (cJSON_IsString(type) && !strcmp(type->valuestring, "slurm"))
+		slurm_runner_line(r->runner, line, sizeof line);
 	field("Runner", line);
 	/* The image it ran in, and which one exactly (the id's first 12 hex digits, as docker shows). */
 	const cJSON *image_id = cJSON_GetObjectItemCaseSensitive(r->runner, "image_id");
@@ -177,7 +197,7 @@ static void print_summary(const struct rp_store *st, const struct rp_run *r, con
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", exit code %d", r->exit_code);
 	else if (r->signal)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ", signal %d", r->signal);
-	else if (r->status == RP_LOST && r->reason)
+	else if ((r->status == RP_LOST || r->status == RP_QUEUED) && r->reason)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (%s)", r->reason);
 	char colored[600];
 	fmt_colored_status(stdout, buf, colored, sizeof colored);
