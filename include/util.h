@@ -100,6 +100,11 @@ struct dl_sym {
 	void **fn;
 	const char *name;
 };
+/* A child spawned by a process that blocks or ignores signals (the supervisor does) starts clean:
+ * no signal blocked, every one at its default. */
+#include <spawn.h>
+void spawnattr_clean_signals(posix_spawnattr_t *attr);
+
 /* dlopen soname and fill every syms[i].fn: 0, or -1 with why (size n) saying which part is
  * missing ("not installed", "lacks NAME"). */
 int dl_load(const char *soname, const struct dl_sym *syms, size_t nsyms, char *why, size_t n);

@@ -39,13 +39,7 @@ int fp_run_capture(char *const *argv, char *const *envp, const char *cwd, double
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	if (cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	/* The caller may block or ignore signals (the supervisor does): the child starts clean. */
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	spawnattr_clean_signals(&attr);
 	pid_t pid;
 	char *const *env = envp ? envp : environ;
 	int rc = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, &attr, argv, env)

@@ -137,12 +137,7 @@ static int spawn_cmd(char *const *argv, int out_w, int err_w, pid_t *pid)
 	posix_spawn_file_actions_adddup2(&fa, err_w, 2);
 	posix_spawnattr_t attr;
 	posix_spawnattr_init(&attr);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	spawnattr_clean_signals(&attr);
 	int rc = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -370,6 +365,17 @@ static char *field_dup(const char *line, int n)
 	return f ? xstrndup(f, len) : xstrdup("");
 }
 
+/* A query that found nothing: the job is unknown to this command, or the command failed. */
+static enum slurm_answer not_found(const char *cmd, const struct cmd_result *r, struct rp_err *err)
+{
+	if (r->status == 0 || strstr(r->errout, "Invalid job id"))
+		return SLURM_UNKNOWN_JOB;
+	char *text = xstrdup(r->errout);
+	rp_err_set(err, RP_ERR_RUNTIME, "%s failed: %s", cmd, first_line(text));
+	free(text);
+	return SLURM_NO_ANSWER;
+}
+
 /* squeue -h -t all -j ID -o '%T|%r|%N|%V|%S|%e'. */
 static enum slurm_answer from_squeue(const char *job_id, struct slurm_job *j, struct rp_err *err)
 {
@@ -377,7 +383,7 @@ static enum slurm_answer from_squeue(const char *job_id, struct slurm_job *j, st
 	struct cmd_result r;
 	if (run_cmd(argv, &r, err) < 0)
 		return SLURM_NO_ANSWER;
-	enum slurm_answer a = SLURM_UNKNOWN_JOB;
+	enum slurm_answer a;
 	if (r.status == 0 && *r.out) {
 		size_t len;
 		const char *f = field(r.out, 0, &len);
@@ -396,9 +402,8 @@ static enum slurm_answer from_squeue(const char *job_id, struct slurm_job *j, st
 		free(t);
 		j->source = "squeue";
 		a = SLURM_KNOWN;
-	} else if (r.status != 0 && !strstr(r.errout, "Invalid job id")) {
-		rp_err_set(err, RP_ERR_RUNTIME, "squeue failed: %s", first_line(r.errout));
-		a = SLURM_NO_ANSWER;
+	} else {
+		a = not_found("squeue", &r, err);
 	}
 	cmd_result_free(&r);
 	return a;
@@ -473,7 +478,7 @@ static enum slurm_answer from_scontrol(const char *job_id, struct slurm_job *j, 
 	struct cmd_result r;
 	if (run_cmd(argv, &r, err) < 0)
 		return SLURM_NO_ANSWER;
-	enum slurm_answer a = SLURM_UNKNOWN_JOB;
+	enum slurm_answer a;
 	size_t len;
 	const char *v;
 	if (r.status == 0 && (v = scontrol_value(r.out, "JobState", &len))) {
@@ -492,9 +497,8 @@ static enum slurm_answer from_scontrol(const char *job_id, struct slurm_job *j, 
 		j->end_time = scontrol_time(r.out, "EndTime");
 		j->source = "scontrol";
 		a = SLURM_KNOWN;
-	} else if (r.status != 0 && !strstr(r.errout, "Invalid job id")) {
-		rp_err_set(err, RP_ERR_RUNTIME, "scontrol failed: %s", first_line(r.errout));
-		a = SLURM_NO_ANSWER;
+	} else {
+		a = not_found("scontrol", &r, err);
 	}
 	cmd_result_free(&r);
 	return a;
