@@ -180,12 +180,14 @@ sl_start() {
 # A private MariaDB on a free loopback port, with the database and a user for slurmdbd.
 _sl_mariadb() {
 	local port=$1 db=$SL/db
+	# Small logs, no doublewrite, no flush per commit: a throwaway database, fast to make and start.
+	local fast=(--innodb-log-file-size=4M --innodb-doublewrite=0 --innodb-flush-log-at-trx-commit=0)
 	mariadb-install-db --no-defaults --datadir="$db/data" --user=root --auth-root-authentication-method=normal \
-		--skip-test-db > "$SL/log/install-db.log" 2>&1 ||
+		--skip-test-db "${fast[@]}" > "$SL/log/install-db.log" 2>&1 ||
 		{ SL_WHY="mariadb-install-db failed: $(tail -n 5 "$SL/log/install-db.log" | tr '\n' ' ')"; return 1; }
 	_sl_daemon mariadbd "$SL/log/mariadbd.out" mariadbd --no-defaults --user=root --datadir="$db/data" \
 		--socket="$db/sock" --pid-file="$db/mariadbd.pid" --port="$port" --bind-address=127.0.0.1 \
-		--skip-name-resolve --log-error="$SL/log/mariadbd.log" --innodb-flush-log-at-trx-commit=0
+		--skip-name-resolve --log-error="$SL/log/mariadbd.log" "${fast[@]}"
 	_sl_poll 30 "mariadbd:$SL/log/mariadbd.log" -- \
 		mariadb-admin --no-defaults --socket="$db/sock" -uroot ping >/dev/null 2>&1 || return 1
 	mariadb --no-defaults --socket="$db/sock" -uroot > "$SL/log/mariadb-setup.log" 2>&1 <<'SQL' ||
