@@ -18,9 +18,10 @@ DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev lib
 	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev
 # Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
 # fuzz targets, mk/fuzz.mk; zsh, man-db and groff-base: test_shell.sh loads the completion and
-# renders the man page).
+# renders the man page; slurm-wlm, munge, slurmdbd and mariadb-server: tests/slurm's private
+# one-node Slurm, with accounting).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium clang zsh man-db groff-base
+	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
