@@ -41,7 +41,8 @@ bool runs_status_now(const char *run_dir, struct rp_run *r);
 /* For the commands that wait on runs (run, wait, the node's runpilot): write a Slurm run's status
  * as of now when Slurm has the last word on it (its job ended without its node recording that,
  * or ended otherwise than the node saw), so the record outlives Slurm's memory of the job.
- * Other runs are left as they are. */
-void runs_settle(const struct rp_store *st, const char *run_dir);
+ * Waits up to wait_s for a job Slurm is still ending (COMPLETING) to end. Other runs are left as
+ * they are. */
+void runs_settle(const struct rp_store *st, const char *run_dir, double wait_s);
 
 #endif

@@ -61,7 +61,8 @@ enum slurm_answer {
 	SLURM_NO_ANSWER,         /* Slurm did not answer (err says why) */
 };
 /* The job's state: squeue while it is queued or running; once it ended, sacct (accounting)
- * or scontrol show job (no accounting: for MinJobAge after its end). */
+ * or scontrol show job (no accounting: for MinJobAge after its end). A job being killed for its
+ * time limit (COMPLETING, reason TimeLimit) is TIMEOUT already. */
 enum slurm_answer slurm_query(const char *job_id, struct slurm_job *j, struct rp_err *err);
 
 /* Whether a Slurm state is final (the job will not run again). */

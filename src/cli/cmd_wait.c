@@ -31,7 +31,7 @@ static int report_run(const struct rp_store *st, const char *id)
 	struct rp_run r;
 	struct rp_err e = {0};
 	int code = 1;
-	runs_settle(st, dir); /* a Slurm run's end, before Slurm forgets its job */
+	runs_settle(st, dir, 10); /* a Slurm run's end, before Slurm forgets its job */
 	if (runs_read_dir(dir, &r, &e) != RUNS_READ_OK) {
 		fprintf(stderr, "runpilot: %s: %s\n", id, e.msg[0] ? e.msg : "no run.json");
 		free(dir);

@@ -17,6 +17,8 @@
 /* How often Slurm is asked while a run waits in its queue, and the logs read. */
 #define QUERY_EVERY_S 1.0
 #define POLL_S 0.2
+/* How long a run's end waits for Slurm to finish ending its job (its verdict on a cancel). */
+#define SETTLE_WAIT_S 10.0
 
 static volatile sig_atomic_t follow_signal;
 
@@ -101,7 +103,7 @@ static void cancel_all(const struct rp_store *st, char (*ids)[RP_ID_MAX], struct
 /* The run's end, settled in its run.json, to ev->ended. */
 static void report_end(const struct rp_store *st, struct followed *f, size_t i, const struct follow_events *ev)
 {
-	runs_settle(st, f->dir);
+	runs_settle(st, f->dir, SETTLE_WAIT_S);
 	struct rp_run r;
 	struct rp_err e = {0};
 	if (runs_read_dir(f->dir, &r, &e) != RUNS_READ_OK)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
@@ -68,6 +69,8 @@ static char *batch_output_last_line(const struct rp_run *r)
 static void end_unrecorded(struct rp_run *r, const struct slurm_job *j, const char *job)
 {
 	const char *s = j->state;
+	/* Slurm gives a job cancelled while pending the cancel as its start. */
+	bool never_started = r->status == RP_QUEUED && !strcmp(s, "CANCELLED");
 	if (!strcmp(s, "CANCELLED")) {
 		set_status(r, RP_CANCELLED, "cancelled");
 	} else if (!strcmp(s, "TIMEOUT") || !strcmp(s, "DEADLINE")) {
@@ -96,7 +99,7 @@ static void end_unrecorded(struct rp_run *r, const struct slurm_job *j, const ch
 		r->exit_code = j->exit_code;
 		r->signal = j->exit_signal;
 	}
-	if (!r->started_at && j->start_time > 0)
+	if (!r->started_at && j->start_time > 0 && !never_started)
 		r->started_at = j->start_time;
 	r->ended_at = j->end_time > 0 ? j->end_time : now_realtime();
 	if (r->started_at > 0 && r->ended_at >= r->started_at)
@@ -201,13 +204,23 @@ bool slurm_status_now(const char *run_dir, struct rp_run *r)
 	return changed;
 }
 
-void runs_settle(const struct rp_store *st, const char *run_dir)
+void runs_settle(const struct rp_store *st, const char *run_dir, double wait_s)
 {
-	struct rp_run r;
-	if (record_read(run_dir, &r, NULL) < 0)
-		return;
-	if (slurm_run(&r) && slurm_status_now(run_dir, &r) && !status_live(r.status) &&
-	    cJSON_GetObjectItemCaseSensitive(r.runner, "state") && record_write(run_dir, &r, NULL) == 0)
-		index_note_run(st, run_dir, &r, NULL, NULL);
-	record_free(&r);
+	double until = now_monotonic() + wait_s;
+	for (;;) {
+		struct rp_run r;
+		if (record_read(run_dir, &r, NULL) < 0)
+			return;
+		bool slurm = slurm_run(&r), changed = slurm && slurm_status_now(run_dir, &r);
+		bool settled = !status_live(r.status) && cJSON_GetObjectItemCaseSensitive(r.runner, "state");
+		if (changed && settled && record_write(run_dir, &r, NULL) == 0)
+			index_note_run(st, run_dir, &r, NULL, NULL);
+		/* A record the node finished, while Slurm still ends its job: ask again shortly. */
+		bool again = slurm && !changed && r.status == RP_CANCELLED && !settled && now_monotonic() < until;
+		record_free(&r);
+		if (!again)
+			return;
+		struct timespec ts = {0, 250 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }

@@ -308,7 +308,7 @@ int run_on_node(const char *run_dir, double kill_grace_s, const struct run_event
 		struct rp_store st;
 		struct rp_err ignored = {0};
 		if (store_open(&st, false, &ignored) == 0) {
-			runs_settle(&st, run_dir);
+			runs_settle(&st, run_dir, 0);
 			store_close(&st);
 		}
 	}

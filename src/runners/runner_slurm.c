@@ -175,11 +175,18 @@ static bool drain_pipes(int fds[2], struct strvec *bufs, double deadline)
 	return true;
 }
 
+/* When a Slurm command last ran out of time: the controller is down or stuck, and asking again
+ * at once would make a reader of many runs wait that long for each. */
+#define SLURM_RETRY_AFTER_S 30.0
+static double slurm_silent_since = -1;
+
 /* Run a Slurm command with the time limit: 0 with r filled (whatever its exit status), or -1
  * with err when it could not run or did not finish in time. */
 static int run_cmd(char *const *argv, struct cmd_result *r, struct rp_err *err)
 {
 	*r = (struct cmd_result){.status = -1};
+	if (slurm_silent_since >= 0 && now_monotonic() - slurm_silent_since < SLURM_RETRY_AFTER_S)
+		return rp_err_set(err, RP_ERR_RUNTIME, "Slurm did not answer (is slurmctld up?)");
 	int po[2], pe[2];
 	if (pipe2(po, O_CLOEXEC) < 0)
 		return rp_err_sys(err, "pipe");
@@ -214,6 +221,7 @@ static int run_cmd(char *const *argv, struct cmd_result *r, struct rp_err *err)
 	strvec_free(&bufs[1]);
 	if (!done) {
 		cmd_result_free(r);
+		slurm_silent_since = now_monotonic();
 		return rp_err_set(err, RP_ERR_RUNTIME, "%s did not answer in %.0f s (is slurmctld up?)", argv[0],
 				  SLURM_CMD_TIMEOUT_S);
 	}
@@ -504,10 +512,19 @@ static enum slurm_answer from_scontrol(const char *job_id, struct slurm_job *j, 
 	return a;
 }
 
+/* Killed for its time limit: COMPLETING while its processes get SIGTERM, then TIMEOUT. */
+static void normalize_state(struct slurm_job *j)
+{
+	if (!strcmp(j->state, "COMPLETING") && !strcmp(j->reason, "TimeLimit"))
+		snprintf(j->state, sizeof j->state, "TIMEOUT");
+}
+
 enum slurm_answer slurm_query(const char *job_id, struct slurm_job *j, struct rp_err *err)
 {
 	memset(j, 0, sizeof *j);
 	enum slurm_answer a = from_squeue(job_id, j, err);
+	if (a == SLURM_KNOWN)
+		normalize_state(j);
 	if (a == SLURM_NO_ANSWER || (a == SLURM_KNOWN && !slurm_state_final(j->state)))
 		return a;
 	/* Ended (or gone from the queue): its exit code and end from accounting, else from the
@@ -516,9 +533,11 @@ enum slurm_answer slurm_query(const char *job_id, struct slurm_job *j, struct rp
 	enum slurm_answer b = from_sacct(job_id, &ended);
 	if (b != SLURM_KNOWN)
 		b = from_scontrol(job_id, &ended, err);
-	if (b == SLURM_KNOWN) {
-		*j = ended;
-		return b;
-	}
-	return a == SLURM_KNOWN ? a : b;
+	if (b != SLURM_KNOWN)
+		return a == SLURM_KNOWN ? a : b;
+	normalize_state(&ended);
+	if (a == SLURM_KNOWN && !slurm_state_final(ended.state))
+		snprintf(ended.state, sizeof ended.state, "%s", j->state); /* squeue saw the end first */
+	*j = ended;
+	return SLURM_KNOWN;
 }

@@ -132,7 +132,7 @@ MpiDefault=none
 SwitchType=switch/none
 MailProg=/bin/true
 ReturnToService=2
-KillWait=2
+KillWait=10
 MinJobAge=600
 SchedulerParameters=batch_sched_delay=0
 NodeName=$SL_NODE NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=2048 State=UNKNOWN

@@ -216,6 +216,18 @@ static void test_state_mapping(void **state)
 	expect(RP_CANCELLED, "TIMEOUT", "failed", "timeout");
 	expect(RP_CANCELLED, "PREEMPTED", "lost", "PREEMPTED");
 	expect(RP_CANCELLED, "CANCELLED", "cancelled", "cancelled");
+	/* the node saw SIGTERM while Slurm still ends the job for its time limit */
+	char *tl = slurm_run_dir(RP_CANCELLED);
+	fake("squeue", "COMPLETING|TimeLimit|n1|2026-12-03T10:00:00|2026-12-03T10:00:01|\n", 0);
+	fake("scontrol", "JobId=7 JobState=COMPLETING Reason=TimeLimit ExitCode=0:15 NodeList=n1\n", 0);
+	struct rp_run t;
+	assert_int_equal(record_read(tl, &t, NULL), 0);
+	runs_status_now(tl, &t);
+	assert_string_equal(status_name(t.status), "failed");
+	assert_string_equal(t.reason, "timeout");
+	record_free(&t);
+	fake_unknown("squeue");
+	free(tl);
 	/* still queued: the queue's reason */
 	char *dir = slurm_run_dir(RP_QUEUED);
 	fake("squeue", "PENDING|Priority||2026-12-03T10:00:00|N/A|\n", 0);
@@ -249,7 +261,7 @@ static void test_settle_writes_once(void **state)
 	assert_int_equal(r.status, RP_RUNNING); /* a reader wrote nothing */
 	record_free(&r);
 	struct rp_store st = {.home = tmp};
-	runs_settle(&st, dir);
+	runs_settle(&st, dir, 0);
 	fake_unknown("scontrol"); /* Slurm forgot it: the record remembers */
 	assert_int_equal(record_read(dir, &r, NULL), 0);
 	runs_status_now(dir, &r);
