@@ -843,9 +843,22 @@ static bool slurm_name_ok(const char *s)
 	return *s && strlen(s) <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:-") == strlen(s);
 }
 
-/* sbatch options RunPilot sets itself: the run's script depends on them. */
-static const char *const slurm_own_args[] = {"--output", "--error", "--array", "--parsable", "--wrap", "--chdir",
-					      "--job-name", "--export", "--open-mode", NULL};
+/* sbatch options RunPilot sets itself (the run's script depends on them), and those that would
+ * run or read something other than the run's own job (a container, a burst buffer's script, a
+ * file of variables or stdin). sbatch takes any unambiguous prefix of an option's name. */
+static const char *const slurm_own_args[] = {"--output", "--error", "--input", "--array", "--parsable", "--wrap",
+					      "--chdir", "--job-name", "--export", "--export-file", "--open-mode",
+					      "--container", "--bb", "--bbf", "--hold", NULL};
+
+/* The option a = "--name[=value]" names, when it is one of slurm_own_args or a prefix of one. */
+static const char *slurm_own_arg(const char *a)
+{
+	size_t n = strcspn(a, "=");
+	for (size_t j = 0; slurm_own_args[j]; j++)
+		if (!strncmp(slurm_own_args[j], a, n))
+			return slurm_own_args[j];
+	return NULL;
+}
 
 static int load_slurm_extra(struct loader *L, const yaml_node_t *v, struct rp_slurm_cfg *c)
 {
@@ -855,11 +868,10 @@ static int load_slurm_extra(struct loader *L, const yaml_node_t *v, struct rp_sl
 		const char *a = c->extra_args[i];
 		if (strncmp(a, "--", 2) || strlen(a) < 3 || strpbrk(a, "\n\r"))
 			return fail_at(L, v, "slurm.extra_args[%zu] '%s' must be one long sbatch option (--opt=value)", i, a);
-		for (size_t j = 0; slurm_own_args[j]; j++) {
-			size_t n = strlen(slurm_own_args[j]);
-			if (!strncmp(a, slurm_own_args[j], n) && (a[n] == '\0' || a[n] == '='))
-				return fail_at(L, v, "slurm.extra_args[%zu]: %s is set by runpilot itself", i, slurm_own_args[j]);
-		}
+		const char *own = slurm_own_arg(a);
+		if (own)
+			return fail_at(L, v, "slurm.extra_args[%zu] '%s': %s is runpilot's own or not allowed (docs/cluster.md)",
+				       i, a, own);
 	}
 	return 0;
 }

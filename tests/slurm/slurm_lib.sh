@@ -250,7 +250,7 @@ _sl_descendants() {
 	local f s p pp rest
 	local -A kids=()
 	for f in /proc/[0-9]*/stat; do
-		read -r s < "$f" 2>/dev/null || continue
+		{ read -r s < "$f"; } 2>/dev/null || continue
 		p=${f#/proc/}
 		p=${p%/stat}
 		rest=${s##*) }

@@ -19,8 +19,10 @@ mkdir -p "$W"
 rj() { json "$RUNPILOT_HOME/runs/$1/run.json" "$2"; }
 run_dir() { echo "$RUNPILOT_HOME/runs/$1"; }
 job_of() { rj "$1" 'd["runner"]["job_id"]'; }
-# Wait until Slurm runs the run's job (its run.json says running).
-wait_running() { wait_for "[ \"\$($RUNPILOT_BIN show $1 2>/dev/null | awk '/^Status/{print \$2}')\" = running ]" 30; }
+# Wait until the run's job runs on the node: shown running, and its first line is in its logs.
+wait_running() {
+	wait_for "[ \"\$($RUNPILOT_BIN show $1 2>/dev/null | awk '/^Status/{print \$2}')\" = running ] && grep -q started '$RUNPILOT_HOME/runs/$1/logs.txt'" 30
+}
 
 # --- a --time limit: submitted first (Slurm checks limits about once a minute), checked last ---
 mkconfig "$W/long.yaml" long '"echo started; sleep 300"' "runner: slurm" "slurm: {time: 1m}"

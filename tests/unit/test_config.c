@@ -886,7 +886,12 @@ static void test_runner_and_slurm_section(void **state)
 	expect_error(f, "name: a\nentrypoint: true\nslurm: {partition: \"gpu; rm\"}\n", 3, 20,
 		     "slurm.partition 'gpu; rm': expected a Slurm name (letters, digits, '_', '.', '-')");
 	expect_error(f, "name: a\nentrypoint: true\nslurm: {extra_args: [--output=/tmp/x]}\n", 3, 21,
-		     "slurm.extra_args[0]: --output is set by runpilot itself");
+		     "slurm.extra_args[0] '--output=/tmp/x': --output is runpilot's own or not allowed (docs/cluster.md)");
+	/* sbatch takes a prefix of a name as the option */
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {extra_args: [--exclusive, --ou=/home/u/.bashrc]}\n", 3, 21,
+		     "slurm.extra_args[1] '--ou=/home/u/.bashrc': --output is runpilot's own or not allowed (docs/cluster.md)");
+	expect_error(f, "name: a\nentrypoint: true\nslurm: {extra_args: [--container=/b]}\n", 3, 21,
+		     "slurm.extra_args[0] '--container=/b': --container is runpilot's own or not allowed (docs/cluster.md)");
 	expect_error(f, "name: a\nentrypoint: true\nslurm: {extra_args: [-N2]}\n", 3, 21,
 		     "slurm.extra_args[0] '-N2' must be one long sbatch option (--opt=value)");
 	expect_error(f, "name: a\nentrypoint: true\nslurm: {time: soon}\n", 3, 15,
