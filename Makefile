@@ -19,9 +19,9 @@ DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev lib
 # Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
 # fuzz targets, mk/fuzz.mk; zsh, man-db and groff-base: test_shell.sh loads the completion and
 # renders the man page; slurm-wlm, munge, slurmdbd and mariadb-server: tests/slurm's private
-# one-node Slurm, with accounting).
+# one-node Slurm, with accounting; valgrind: test_valgrind.sh runs the core commands under memcheck).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server
+	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
