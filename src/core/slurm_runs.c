@@ -106,11 +106,13 @@ static void end_unrecorded(struct rp_run *r, const struct slurm_job *j, const ch
 		r->duration_s = r->ended_at - r->started_at;
 }
 
-/* A record the node finished as cancelled: what Slurm's SIGTERM meant. */
+/* A record the node finished on a signal: what Slurm's SIGTERM meant. */
 static void end_cancelled(struct rp_run *r, const struct slurm_job *j)
 {
 	const char *s = j->state;
-	if (!strcmp(s, "TIMEOUT") || !strcmp(s, "DEADLINE"))
+	if (!strcmp(s, "CANCELLED"))
+		set_status(r, RP_CANCELLED, "cancelled");
+	else if (!strcmp(s, "TIMEOUT") || !strcmp(s, "DEADLINE"))
 		set_status(r, RP_FAILED, "timeout");
 	else if (!strcmp(s, "OUT_OF_MEMORY"))
 		set_status(r, RP_FAILED, "oom");
@@ -157,9 +159,16 @@ static bool reread(const char *run_dir, struct rp_run *r)
 	return true;
 }
 
+/* A record the node ended on a signal (cancelled, or its job killed by one): Slurm's SIGTERM
+ * reaches the job's processes too, so either may come first, and Slurm knows why it came. */
+static bool ended_by_signal(const struct rp_run *r)
+{
+	return r->status == RP_CANCELLED || (r->status == RP_FAILED && r->signal);
+}
+
 static bool settled_cancel(const struct rp_run *r)
 {
-	return r->status != RP_CANCELLED || cJSON_GetObjectItemCaseSensitive(r->runner, "state");
+	return !ended_by_signal(r) || cJSON_GetObjectItemCaseSensitive(r->runner, "state");
 }
 
 bool slurm_status_now(const char *run_dir, struct rp_run *r)
@@ -216,7 +225,7 @@ void runs_settle(const struct rp_store *st, const char *run_dir, double wait_s)
 		if (changed && settled && record_write(run_dir, &r, NULL) == 0)
 			index_note_run(st, run_dir, &r, NULL, NULL);
 		/* A record the node finished, while Slurm still ends its job: ask again shortly. */
-		bool again = slurm && !changed && r.status == RP_CANCELLED && !settled && now_monotonic() < until;
+		bool again = slurm && !changed && ended_by_signal(&r) && !settled && now_monotonic() < until;
 		record_free(&r);
 		if (!again)
 			return;

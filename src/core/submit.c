@@ -304,7 +304,7 @@ int run_on_node(const char *run_dir, double kill_grace_s, const struct run_event
 	rc = run_execute(&req, ev, out, err);
 	config_free(&spec);
 	/* SIGTERM is all the node sees of a cancel, a time limit or a preemption: Slurm says which. */
-	if (rc == 0 && out->status == RP_CANCELLED) {
+	if (rc == 0 && (out->status == RP_CANCELLED || (out->status == RP_FAILED && out->exit_code > 128))) {
 		struct rp_store st;
 		struct rp_err ignored = {0};
 		if (store_open(&st, false, &ignored) == 0) {

@@ -171,7 +171,7 @@ static char *slurm_run_dir(enum rp_status status)
 	free(r.reason);
 	r.reason = status == RP_CANCELLED ? xstrdup("cancelled") : NULL;
 	r.has_exit_code = false;
-	r.signal = status == RP_CANCELLED ? 15 : 0;
+	r.signal = status == RP_CANCELLED || status == RP_FAILED ? 15 : 0;
 	cJSON_Delete(r.runner);
 	r.runner = cJSON_Parse("{\"type\": \"slurm\", \"job_id\": \"7\", \"array_task\": 2, \"node\": null}");
 	assert_int_equal(record_write(dir, &r, NULL), 0);
@@ -216,6 +216,9 @@ static void test_state_mapping(void **state)
 	expect(RP_CANCELLED, "TIMEOUT", "failed", "timeout");
 	expect(RP_CANCELLED, "PREEMPTED", "lost", "PREEMPTED");
 	expect(RP_CANCELLED, "CANCELLED", "cancelled", "cancelled");
+	/* Slurm's SIGTERM reached the job before the node's supervisor took it as a cancel */
+	expect(RP_FAILED, "CANCELLED", "cancelled", "cancelled");
+	expect(RP_FAILED, "TIMEOUT", "failed", "timeout");
 	/* the node saw SIGTERM while Slurm still ends the job for its time limit */
 	char *tl = slurm_run_dir(RP_CANCELLED);
 	fake("squeue", "COMPLETING|TimeLimit|n1|2026-12-03T10:00:00|2026-12-03T10:00:01|\n", 0);
