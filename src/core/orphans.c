@@ -3,6 +3,7 @@
 #include "run_int.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -78,19 +79,29 @@ bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool d
 	return changed;
 }
 
+/* The pid an atomic write's temp name carries ("<name>.tmp.<pid>", "run.lock.<pid>"), or 0. */
+static pid_t temp_file_pid(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	if (!dot || !dot[1] || strspn(dot + 1, "0123456789") != strlen(dot + 1) || strlen(dot + 1) > 9)
+		return 0;
+	size_t stem = (size_t)(dot - name);
+	bool tmp = stem > 4 && !strncmp(dot - 4, ".tmp", 4);
+	bool lock = stem == 8 && !strncmp(name, "run.lock", 8);
+	return tmp || lock ? (pid_t)atol(dot + 1) : 0;
+}
+
 void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names)
 {
 	DIR *d = opendir(run_dir);
 	if (!d)
 		return;
-	char suffix[32], lock_tmp[48];
-	snprintf(suffix, sizeof suffix, ".tmp.%d", (int)pid);
-	snprintf(lock_tmp, sizeof lock_tmp, "run.lock.%d", (int)pid);
-	size_t sl = strlen(suffix);
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if ((l > sl && !strcmp(de->d_name + l - sl, suffix)) || !strcmp(de->d_name, lock_tmp))
+		/* The dead supervisor's, and those of any other writer that died mid-write (a
+		 * runpilot finishing this run off, killed in turn): a live writer's stay. */
+		pid_t owner = temp_file_pid(de->d_name);
+		if (owner > 0 && (owner == pid || !process_alive(owner)))
 			strvec_push(names, de->d_name);
 	}
 	closedir(d);

@@ -23,7 +23,8 @@ void orphan_record(const struct claim_info *info, const char *run_dir, struct rp
 bool orphan_on_node(const char *run_dir);
 bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool dry_run, char **why);
 /* The names of the temp files of a dead supervisor's atomic writes in its run directory
- * (NAME.tmp.PID, run.lock.PID), appended to names. */
+ * (NAME.tmp.PID, run.lock.PID), and of any other writer's there whose process is gone (one
+ * finishing the run off, killed in turn), appended to names. */
 void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names);
 /* Clean up after every dead supervisor listed in <home>/active/; what is still busy is tried
  * again next time. Returns the number of runs finished off. */
