@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
@@ -24,10 +26,15 @@
 #include "where.h"
 
 #define INDEX_FILE "index.db"
+#define INDEX_LOCK_FILE "index.lock"
 #define BUSY_TIMEOUT_MS 10000
+/* How long a connection waits for an index being replaced, and a replacement for the
+ * connections open now to close. */
+#define LOCK_WAIT_S 10.0
 
 struct rp_index {
 	sqlite3 *db;
+	int lock_fd;             /* index.lock, held shared while db is open */
 	const struct rp_store *st;
 };
 
@@ -561,6 +568,39 @@ static char *index_path(const struct rp_store *st)
 	return path_join(st->home, INDEX_FILE);
 }
 
+/* index.lock: every connection to index.db holds it shared while it is open; replacing or
+ * removing the file (and its -wal and -shm, which SQLite names after the path) holds it
+ * exclusive, so no connection ever spans two files. The fd, or -1 with err. */
+static int index_lock(const struct rp_store *st, int how, struct rp_err *err)
+{
+	char *p = path_join(st->home, INDEX_LOCK_FILE);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(p);
+	if (fd < 0)
+		return rp_err_sys(err, "index: cannot open %s", INDEX_LOCK_FILE);
+	double until = now_monotonic() + LOCK_WAIT_S;
+	while (flock(fd, how | LOCK_NB) < 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || now_monotonic() > until) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return rp_err_set(err, RP_ERR_RUNTIME, "index: %s", how == LOCK_EX ?
+					  "still in use by other runpilot commands: not replaced" :
+					  "being replaced for too long");
+		}
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return fd;
+}
+
+static void close_db(sqlite3 *db, int *lock_fd)
+{
+	sqlite3_close(db);
+	close_fd(lock_fd);
+}
+
+/* The caller holds index.lock exclusive. */
 static void remove_index_files(const struct rp_store *st)
 {
 	char *p = index_path(st);
@@ -573,8 +613,13 @@ static void remove_index_files(const struct rp_store *st)
 	free(p);
 }
 
-static int open_db(const struct rp_store *st, bool create, sqlite3 **out, struct rp_err *err)
+/* Open index.db with index.lock held shared (*lock_fd, released by close_db). */
+static int open_db(const struct rp_store *st, bool create, sqlite3 **out, int *lock_fd, struct rp_err *err)
 {
+	*out = NULL;
+	*lock_fd = index_lock(st, LOCK_SH, err);
+	if (*lock_fd < 0)
+		return -1;
 	char *p = index_path(st);
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
@@ -582,20 +627,29 @@ static int open_db(const struct rp_store *st, bool create, sqlite3 **out, struct
 	free(p);
 	if (rc != SQLITE_OK) {
 		int e = db ? sqlite3_extended_errcode(db) : rc;
-		sqlite3_close(db);
-		*out = NULL;
+		close_db(db, lock_fd);
 		return rp_err_set(err, RP_ERR_RUNTIME, "index: cannot open: %s", sqlite3_errstr(e));
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	*out = db;
 	/* WAL: readers never wait for a supervisor's write. No fsync at all: it is a cache, and
 	 * one a power loss broke is rebuilt (a broken file fails to open or to query: both rebuild). */
 	if (exec_sql(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;", err) < 0) {
-		sqlite3_close(db);
-		*out = NULL;
+		close_db(db, lock_fd);
 		return -1;
 	}
+	*out = db;
 	return 0;
+}
+
+/* Remove a broken index's files, once no connection has them open. */
+static void remove_broken_index(const struct rp_store *st)
+{
+	struct rp_err ignored = {0};
+	int fd = index_lock(st, LOCK_EX, &ignored);
+	if (fd < 0)
+		return;
+	remove_index_files(st);
+	close(fd);
 }
 
 /* Is this an index of the schema this runpilot writes? */
@@ -796,17 +850,21 @@ static int build_fresh(const struct rp_store *st, void (*progress)(void *ctx, si
 	}
 	sqlite3_close(db);
 	db = NULL;
-	/* the old index's WAL must not meet the new file */
+	/* No connection may span the old file and the new one, and the old index's WAL must not
+	 * meet the new file. */
+	int lock = index_lock(st, LOCK_EX, err);
+	if (lock < 0)
+		goto out;
 	char *wal = xasprintf("%s-wal", final), *shm = xasprintf("%s-shm", final);
 	unlink(wal);
 	unlink(shm);
 	free(wal);
 	free(shm);
-	if (rename(tmp, final) < 0) {
+	if (rename(tmp, final) < 0)
 		rp_err_sys(err, "index: cannot rename %s to %s", tmp, final);
-		goto out;
-	}
-	rc = 0;
+	else
+		rc = 0;
+	close(lock);
 out:
 	sqlite3_close(db);
 	if (rc < 0)
@@ -817,7 +875,7 @@ out:
 }
 
 /* The index opened, built anew when missing, broken or of another schema, then in step. */
-static int open_in_step(const struct rp_store *st, sqlite3 **out, struct rp_err *err)
+static int open_in_step(const struct rp_store *st, sqlite3 **out, int *lock_fd, struct rp_err *err)
 {
 	sqlite3 *db = NULL;
 	struct rp_err ignored = {0};
@@ -825,16 +883,16 @@ static int open_in_step(const struct rp_store *st, sqlite3 **out, struct rp_err 
 	char *p = index_path(st);
 	bool exists = access(p, F_OK) == 0;
 	free(p);
-	if (exists && open_db(st, false, &db, &ignored) == 0 && !schema_current(db)) {
-		sqlite3_close(db);
+	if (exists && open_db(st, false, &db, lock_fd, &ignored) == 0 && !schema_current(db)) {
+		close_db(db, lock_fd);
 		db = NULL;
 	}
 	if (!db) {
-		if (build_fresh(st, NULL, NULL, err) < 0 || open_db(st, false, &db, err) < 0)
+		if (build_fresh(st, NULL, NULL, err) < 0 || open_db(st, false, &db, lock_fd, err) < 0)
 			return -1;
 	}
 	if (bring_in_step(db, st, false, err) < 0) {
-		sqlite3_close(db);
+		close_db(db, lock_fd);
 		return -1;
 	}
 	*out = db;
@@ -856,12 +914,13 @@ int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *
 	if (!store_writable(st) || !path_is_dir(st->runs_dir))
 		return 0;
 	sqlite3 *db = NULL;
+	int lock_fd = -1;
 	struct rp_err first = {0};
-	if (open_in_step(st, &db, &first) < 0) {
+	if (open_in_step(st, &db, &lock_fd, &first) < 0) {
 		/* A broken index (random bytes, a half-written file): it is only a cache. */
-		remove_index_files(st);
+		remove_broken_index(st);
 		struct rp_err second = {0};
-		if (open_in_step(st, &db, &second) < 0) {
+		if (open_in_step(st, &db, &lock_fd, &second) < 0) {
 			/* SQLite cannot work here (a file system without locks, say): the caller scans */
 			snprintf(err->msg, sizeof err->msg, "%s", second.msg);
 			return 0;
@@ -869,6 +928,7 @@ int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *
 	}
 	struct rp_index *ix = xcalloc(1, sizeof *ix);
 	ix->db = db;
+	ix->lock_fd = lock_fd;
 	ix->st = st;
 	*out = ix;
 	return 0;
@@ -878,7 +938,7 @@ void index_close(struct rp_index *ix)
 {
 	if (!ix)
 		return;
-	sqlite3_close(ix->db);
+	close_db(ix->db, &ix->lock_fd);
 	free(ix);
 }
 
@@ -899,8 +959,9 @@ void index_note_run(const struct rp_store *st, const char *run_dir, const struct
 	if (!exists)
 		return; /* the first reader builds it, from the directories */
 	sqlite3 *db;
+	int lock_fd;
 	struct rp_err err = {0};
-	if (open_db(st, false, &db, &err) < 0)
+	if (open_db(st, false, &db, &lock_fd, &err) < 0)
 		return;
 	if (schema_current(db) && exec_sql(db, "BEGIN IMMEDIATE", NULL) == 0) {
 		const char *slash = strrchr(run_dir, '/');
@@ -921,17 +982,18 @@ void index_note_run(const struct rp_store *st, const char *run_dir, const struct
 		if (!ok || exec_sql(db, "COMMIT", NULL) < 0)
 			exec_sql(db, "ROLLBACK", NULL);
 	}
-	sqlite3_close(db);
+	close_db(db, &lock_fd);
 }
 
 void index_forget_runs(const struct rp_store *st, char **ids, size_t n)
 {
 	sqlite3 *db;
+	int lock_fd;
 	struct rp_err err = {0};
 	char *p = index_path(st);
 	bool exists = access(p, F_OK) == 0;
 	free(p);
-	if (!exists || open_db(st, false, &db, &err) < 0)
+	if (!exists || open_db(st, false, &db, &lock_fd, &err) < 0)
 		return;
 	struct writer w;
 	if (exec_sql(db, "BEGIN IMMEDIATE", NULL) == 0) {
@@ -942,7 +1004,7 @@ void index_forget_runs(const struct rp_store *st, char **ids, size_t n)
 		if (exec_sql(db, "COMMIT", NULL) < 0)
 			exec_sql(db, "ROLLBACK", NULL);
 	}
-	sqlite3_close(db);
+	close_db(db, &lock_fd);
 }
 
 int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct rp_err *err)
@@ -951,7 +1013,8 @@ int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct
 	bool exists = access(p, F_OK) == 0;
 	free(p);
 	sqlite3 *db;
-	if (!exists || open_db(st, false, &db, err) < 0)
+	int lock_fd;
+	if (!exists || open_db(st, false, &db, &lock_fd, err) < 0)
 		return exists ? -1 : 0;
 	sqlite3_stmt *s = schema_current(db) ? prepare(db, "SELECT id FROM runs ORDER BY num") : NULL;
 	while (s && sqlite3_step(s) == SQLITE_ROW) {
@@ -963,7 +1026,7 @@ int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct
 		free(dir);
 	}
 	sqlite3_finalize(s);
-	sqlite3_close(db);
+	close_db(db, &lock_fd);
 	return 0;
 }
 
@@ -1276,10 +1339,10 @@ int index_select(struct rp_index *ix, const struct index_query *q, struct index_
 	if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB)
 		return -1;
 	/* broken under us (a power loss without fsyncs, a stray write): rebuild and ask again */
-	sqlite3_close(ix->db);
+	close_db(ix->db, &ix->lock_fd);
 	ix->db = NULL;
-	remove_index_files(ix->st);
-	if (open_in_step(ix->st, &ix->db, err) < 0)
+	remove_broken_index(ix->st);
+	if (open_in_step(ix->st, &ix->db, &ix->lock_fd, err) < 0)
 		return -1;
 	return select_once(ix, q, rows, n, total, err);
 }

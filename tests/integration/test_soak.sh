@@ -56,6 +56,8 @@ check "every run has its directory" test "$(ls "$RUNPILOT_HOME/runs" | grep -c '
 check "each run's log is its own id" python3 - "$RUNPILOT_HOME/runs" <<'PY'
 import json, os, sys
 for d in os.listdir(sys.argv[1]):
+    if not d.startswith("rp_"):
+        continue
     p = os.path.join(sys.argv[1], d)
     if json.load(open(os.path.join(p, "run.json")))["name"] == "soak" and \
             open(os.path.join(p, "logs.txt")).readline().strip() != d:
