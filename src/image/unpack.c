@@ -13,6 +13,7 @@
 
 #include "img_int.h"
 #include "log.h"
+#include "testhooks.h"
 
 int img_build_tree(const char *dir, const char *image, const char *blob_dir, const struct img_layer *layers,
 		   size_t n, struct img_budget *b, struct rp_err *err)
@@ -26,6 +27,7 @@ int img_build_tree(const char *dir, const char *image, const char *blob_dir, con
 		char *blob = xasprintf("%s/%s", blob_dir, layers[i].hex);
 		rc = img_layer_apply(&t, blob, err);
 		free(blob);
+		test_hook_stop_at("unpacking");
 	}
 	if (rc == 0)
 		rc = img_tree_finish(&t, err);
