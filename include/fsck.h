@@ -5,7 +5,8 @@
  *     dirs and files of dead processes, index rows whose run directory is gone;
  *   - each run directory: run.json parses, its id is the directory's name, it has a uid; a run
  *     that ended success or failed has logs.txt and ended_at; metrics.json parses and names the
- *     metrics run.json's summary names; annotations.json parses. A run whose record files are
+ *     metrics run.json's summary names; metrics.jsonl's complete lines are points;
+ *     annotations.json parses. A run whose record files are
  *     damaged is quarantined (repair: moved to trash/ as rm does, with FSCK_NOTE_FILE saying
  *     why; `runpilot restore` brings it back), never deleted; a running one is left alone;
  *   - the index (index.db): readable, of this schema, a row for each run that agrees with its

@@ -208,6 +208,22 @@ static char *check_metrics(const char *run_dir, const struct rp_run *r)
 	return problem;
 }
 
+/* metrics.jsonl's lines: a problem (owned), or NULL. */
+static char *check_points(const char *run_dir)
+{
+	char *path = path_join(run_dir, RP_METRICS_JSONL);
+	size_t bad, first;
+	struct rp_err e = {0};
+	char *problem = NULL;
+	if (mx_check_series_file(path, &bad, &first, &e) < 0)
+		problem = xstrdup(e.msg);
+	else if (bad)
+		problem = xasprintf("%zu line%s that %s not a point (the first: line %zu)", bad, bad == 1 ? "" : "s",
+				    bad == 1 ? "is" : "are", first);
+	free(path);
+	return problem;
+}
+
 /* A record's own fields: a problem (owned), or NULL. */
 static char *check_record(const char *id, const cJSON *j, struct rp_run *r)
 {
@@ -334,6 +350,9 @@ static void check_run(struct fsck *f, const char *id, struct seen_run *seen)
 		check_status(f, id, dir, &r);
 		if ((problem = check_metrics(dir, &r)))
 			strvec_pushf(&damage, "%s\t%s", RP_METRICS_JSON, problem);
+		free(problem);
+		if ((problem = check_points(dir)))
+			strvec_pushf(&damage, "%s\t%s", RP_METRICS_JSONL, problem);
 		free(problem);
 		char *ann = path_join(dir, RP_ANNOTATIONS_FILE);
 		cJSON *a = read_json_object(ann, true, &problem);

@@ -77,6 +77,7 @@ d = json.load(open(p))
 d["metrics"]["lozz"] = d["metrics"].pop("loss")
 json.dump(d, open(p, "w"))
 PY
+sed -i '1i {"name":"loss","step":0,"val' "$RUNS/rp_0006/metrics.jsonl"
 # index.db: its first page garbled
 printf 'this is not sqlite at all, just garbage bytes over the header' | dd of="$RUNPILOT_HOME/index.db" conv=notrunc 2> /dev/null
 
@@ -123,19 +124,20 @@ check "fsck names the zero-filled run.json" said '^rp_0005: run.json: zero-fille
 check "fsck names the zero-filled metrics.json" said '^rp_0004: metrics.json: zero-filled'
 check "fsck names the metrics.json that disagrees with run.json" \
 	said "^rp_0006: metrics.json: its metrics are not run.json's: only here: lozz; only in run.json: loss: "
+check "fsck names the garbled metrics.jsonl line" said '^rp_0006: metrics.jsonl: 1 line that is not a point \(the first: line 1\): --repair would quarantine'
 check "fsck names the garbled annotations.json (with its line)" said '^rp_0003: annotations.json: not valid JSON \(line 2\)'
 check "fsck names the garbled index.db" said '^index.db: .*: --repair would rebuild the index from the run directories$'
-check "fsck: a summary of 6 problems" grep -Eq '^fsck: 6 problems \(8 runs.*runpilot fsck --repair' "$T/out"
+check "fsck: a summary of 7 problems" grep -Eq '^fsck: 7 problems \(8 runs.*runpilot fsck --repair' "$T/out"
 check "fsck alone changes nothing" sh -c "[ -d '$RUNS/rp_0002' ] && [ ! -e '$RUNPILOT_HOME/trash' ] && [ '$(md5sum < "$RUNPILOT_HOME/index.db")' = '$sum_before' ]"
 rp fsck --json > "$T/j" 2> /dev/null
-check "fsck --json: the same 6, repairable" \
-	test "$(json "$T/j" 'sorted(set(f["state"] for f in d["findings"])) + [d["problems"]]')" = '["repairable", 6]'
+check "fsck --json: the same 7, repairable" \
+	test "$(json "$T/j" 'sorted(set(f["state"] for f in d["findings"])) + [d["problems"]]')" = '["repairable", 7]'
 
 fsck --repair
 check "fsck --repair: exit 0 (all repaired)" test "$rc" -eq 0
 check "--repair: quarantined, said so" said '^rp_0002: run.json: not valid JSON \(line [0-9]+\): quarantined to trash/rp_0002 \(--repair\)$'
 check "--repair: the index rebuilt, said so" said '^index.db: .*: index rebuilt \(--repair\)$'
-check "--repair: summary" grep -Eq '^fsck: 6 problems, 6 repaired, 0 left' "$T/out"
+check "--repair: summary" grep -Eq '^fsck: 7 problems, 7 repaired, 0 left' "$T/out"
 check "--repair: the damaged runs are in the trash, whole" \
 	sh -c "for i in 2 3 4 5 6; do [ -f '$RUNPILOT_HOME/trash/rp_000'\$i/logs.txt ] && [ ! -e '$RUNS/rp_000'\$i ] || exit 1; done"
 check "--repair: each with a note saying why" \
