@@ -125,7 +125,7 @@ check "fsck names the zero-filled metrics.json" said '^rp_0004: metrics.json: ze
 check "fsck names the metrics.json that disagrees with run.json" \
 	said "^rp_0006: metrics.json: its metrics are not run.json's: only here: lozz; only in run.json: loss: "
 check "fsck names the garbled metrics.jsonl line" said '^rp_0006: metrics.jsonl: 1 line that is not a point \(the first: line 1\): --repair would quarantine'
-check "fsck names the garbled annotations.json (with its line)" said '^rp_0003: annotations.json: not valid JSON \(line 2\)'
+check "fsck names the garbled annotations.json (with a line)" said '^rp_0003: annotations.json: not valid JSON \(line [0-9]+\): --repair would quarantine it to trash/rp_0003$'
 check "fsck names the garbled index.db" said '^index.db: .*: --repair would rebuild the index from the run directories$'
 check "fsck: a summary of 7 problems" grep -Eq '^fsck: 7 problems \(8 runs.*runpilot fsck --repair' "$T/out"
 check "fsck alone changes nothing" sh -c "[ -d '$RUNS/rp_0002' ] && [ ! -e '$RUNPILOT_HOME/trash' ] && [ '$(md5sum < "$RUNPILOT_HOME/index.db")' = '$sum_before' ]"
