@@ -53,6 +53,21 @@ int img_list(const char *home, struct img_info **out, size_t *n, struct rp_err *
 /* Remove a name, or an image by id (with all its names) and its unpacked tree and blobs no
  * other image uses. Removing an image's last name removes the image. */
 int img_remove(const char *home, const char *ref, struct rp_err *err);
+/* A blob of the store whose content is not what its name says, or one an image needs that is
+ * not there. */
+struct img_blob_problem {
+	const char *hex;        /* the blob's name (64 hex digits) */
+	const char *problem;    /* one line */
+	const char *images;     /* the images that use it ("busybox:latest, ..."), or NULL: none */
+	bool damaged;           /* its content is wrong (a missing blob is not) */
+	bool removed;           /* with remove: it is gone now */
+	const char *error;      /* with remove: why it could not be removed, else NULL */
+};
+/* Hash every blob of the store against its name; with remove, the damaged ones are removed
+ * (under the store's lock), and the images using them need a pull or import again. Blobs an
+ * image lists that are missing are reported too. *checked gets the number of blobs hashed. */
+int img_check_blobs(const char *home, bool remove, void (*found)(void *ctx, const struct img_blob_problem *p),
+		    void *ctx, size_t *checked, struct rp_err *err);
 void img_info_free(struct img_info *img);
 void img_list_free(struct img_info *v, size_t n);
 

@@ -50,6 +50,12 @@ void index_note_run(const struct rp_store *st, const char *run_dir, const struct
 /* The ids of rows whose run directory is gone (deleted behind the index's back), read without
  * bringing the index in step (which would drop them unseen); none when there is no index. */
 int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct rp_err *err);
+/* The index as it is on disk, for fsck: each row's id, status and name (NULL when none), read
+ * without changing anything; *in_step: whether it holds that it knows every run directory now
+ * (else readers add what it lacks). 1 when there is no index; -1 with why in err when index.db
+ * cannot be read as one (not a database, damaged, another schema). */
+int index_read_rows(const struct rp_store *st, void (*row)(void *ctx, const char *id, const char *status, const char *name),
+		    void *ctx, bool *in_step, struct rp_err *err);
 /* Forget runs (moved away by rm): their rows go, runs/'s new stamp is taken. */
 void index_forget_runs(const struct rp_store *st, char **ids, size_t n);
 

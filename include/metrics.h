@@ -122,6 +122,9 @@ struct mx_set {
 	size_t n, cap;
 };
 
+/* fsck: the lines of a metrics.jsonl file that are not points (*bad, the first at line
+ * *first_bad), a half-written last line aside. A missing file has none. */
+int mx_check_series_file(const char *path, size_t *bad, size_t *first_bad, struct rp_err *err);
 /* Every metric of a run, with its points (from metrics.jsonl: works on a running or lost run).
  * A run without metrics gives an empty set. */
 int mx_read_series(const char *run_dir, struct mx_set *out, struct rp_err *err);

@@ -351,13 +351,28 @@ int cmd_compare(int argc, char **argv, struct rp_err *err)
 		strvec_free(&refs);
 		return selected < 0 ? -1 : rp_err_set(err, RP_ERR_USAGE, "no run matches the selection");
 	}
-	size_t n = refs.n;
-	struct cmp_run *runs = xcalloc(n, sizeof *runs);
-	size_t *order = xcalloc(n, sizeof *order);
+	struct cmp_run *runs = xcalloc(refs.n, sizeof *runs);
+	size_t *order = xcalloc(refs.n, sizeof *order);
 	struct strvec params = {0}, metrics = {0};
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = load_run(refs.v[i], &runs[i], err);
+	size_t n = 0;
+	/* a damaged run is left out, named, and the others compared */
+	for (size_t i = 0; i < refs.n && rc == 0; i++) {
+		struct rp_err why = {0};
+		if (load_run(refs.v[i], &runs[n], &why) == 0) {
+			n++;
+		} else if (why.kind == RP_ERR_USAGE) {
+			*err = why;
+			rc = -1;
+		} else {
+			fprintf(stderr, "runpilot: warning: left out %s: %s (runpilot fsck checks the store)\n", refs.v[i],
+				why.msg);
+			free_run(&runs[n]);
+			memset(&runs[n], 0, sizeof runs[n]);
+		}
+	}
+	if (rc == 0 && !n)
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "no run left to compare (see the warnings above)");
 	if (rc == 0) {
 		param_columns(runs, n, o.all_params, &params);
 		metric_columns(runs, n, &metrics);
@@ -371,7 +386,7 @@ int cmd_compare(int argc, char **argv, struct rp_err *err)
 		else
 			print_table(runs, order, n, &params, &metrics);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < refs.n; i++)
 		free_run(&runs[i]);
 	free(runs);
 	free(order);

@@ -143,15 +143,28 @@ static void metric_union(struct report *rep)
 static int load_runs(char **refs, size_t n, struct report *rep, struct rp_err *err)
 {
 	rep->runs = xcalloc(n, sizeof *rep->runs);
+	/* a damaged run is left out, named, and the others reported */
 	for (size_t i = 0; i < n; i++) {
-		rep->n = i + 1;
-		if (load_run(refs[i], &rep->runs[i], err) < 0)
-			return -1;
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(rep->runs[j].r.id, rep->runs[i].r.id))
+		size_t at = rep->n++;
+		struct rp_err why = {0};
+		if (load_run(refs[i], &rep->runs[at], &why) < 0) {
+			if (why.kind == RP_ERR_USAGE) {
+				*err = why;
+				return -1;
+			}
+			fprintf(stderr, "runpilot: warning: left out %s: %s (runpilot fsck checks the store)\n", refs[i], why.msg);
+			free_run(&rep->runs[at]);
+			memset(&rep->runs[at], 0, sizeof rep->runs[at]);
+			rep->n--;
+			continue;
+		}
+		for (size_t j = 0; j < at; j++)
+			if (!strcmp(rep->runs[j].r.id, rep->runs[at].r.id))
 				return rp_err_set(err, RP_ERR_USAGE, "run %s is given twice ('%s' and '%s')",
-						  rep->runs[i].r.id, refs[j], refs[i]);
+						  rep->runs[at].r.id, rep->runs[j].r.id, refs[i]);
 	}
+	if (!rep->n)
+		return rp_err_set(err, RP_ERR_RUNTIME, "no run left to report (see the warnings above)");
 	metric_union(rep);
 	return 0;
 }

@@ -282,7 +282,10 @@ int cmd_show(int argc, char **argv, struct rp_err *err)
 		/* the tags as annotated (runpilot tag), and the note */
 		struct rp_annotations a;
 		struct rp_err ignored = {0};
-		if (annotations_read(dir, &a, &ignored) == 0) {
+		if (annotations_read(dir, &a, &ignored) < 0) {
+			fprintf(stderr, "runpilot: warning: %s; tags and note as run.json has them (runpilot fsck checks the store)\n",
+				ignored.msg);
+		} else {
 			struct strvec tags = {0};
 			annotations_tags(&a, r.tags, &tags);
 			for (size_t i = 0; r.tags && r.tags[i]; i++)

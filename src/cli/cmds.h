@@ -58,6 +58,8 @@ int cmd_config(int argc, char **argv, struct rp_err *err);
 /* run and config: no CONFIG given, the nearest runpilot.yaml up to the repository root. */
 int find_project_config(char **path, struct rp_err *err);
 int cmd_gc(int argc, char **argv, struct rp_err *err);
+int cmd_fsck(int argc, char **argv, struct rp_err *err);
+extern const char usage_fsck[];
 int cmd_import(int argc, char **argv, struct rp_err *err);
 int cmd_export(int argc, char **argv, struct rp_err *err);
 /* tag and note: read a run's annotations, change them, write them back, update the index. */

@@ -48,6 +48,8 @@ static const struct rp_cmd commands[] = {
 	{.name = "restore", .fn = cmd_restore, .summary = "bring runs back from the trash", .usage = usage_restore},
 	{.name = "gc", .fn = cmd_gc, .summary = "remove what runs left behind; with a policy, move old runs to the trash",
 	 .usage = usage_gc},
+	{.name = "fsck", .fn = cmd_fsck, .summary = "check the whole store; --repair repairs what needs no guessing",
+	 .usage = usage_fsck, .exit_1_answers = true},
 	{.name = "reindex", .fn = cmd_reindex, .summary = "rebuild the run index from the run directories",
 	 .usage = usage_reindex},
 	{.name = "config", .fn = cmd_config, .summary = "show the settings a run would use and where each comes from",

@@ -1030,6 +1030,71 @@ int index_rows_without_dir(const struct rp_store *st, struct strvec *ids, struct
 	return 0;
 }
 
+/* SQLite's quick integrity check: NULL when it passes, else its first complaint (owned). */
+static char *quick_check(sqlite3 *db)
+{
+	sqlite3_stmt *s = prepare(db, "PRAGMA quick_check(1)");
+	char *why = NULL;
+	if (!s)
+		return xstrdup(sqlite3_errmsg(db));
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW)
+		why = xstrdup(sqlite3_errmsg(db));
+	else if (!col_text(s, 0) || strcmp(col_text(s, 0), "ok"))
+		why = xstrdup(col_text(s, 0) ? col_text(s, 0) : "integrity check failed");
+	sqlite3_finalize(s);
+	return why;
+}
+
+int index_read_rows(const struct rp_store *st, void (*row)(void *ctx, const char *id, const char *status, const char *name),
+		    void *ctx, bool *in_step, struct rp_err *err)
+{
+	char *p = index_path(st);
+	struct stat sb;
+	*in_step = false;
+	if (stat(p, &sb) < 0) {
+		free(p);
+		return 1;
+	}
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	free(p);
+	if (rc != SQLITE_OK) {
+		rp_err_set(err, RP_ERR_RUNTIME, "cannot open it: %s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	char *why = sb.st_size == 0 ? xstrdup("empty (0 bytes)") : quick_check(db);
+	if (!why && !schema_current(db))
+		why = xstrdup("not an index of this runpilot (no schema version, or another)");
+	if (!why) {
+		struct runs_stamp now;
+		char text[48];
+		index_runs_stamp(st, &now);
+		stamp_text(&now, text);
+		char *known = meta_get(db, "runs_stamp");
+		*in_step = known && !strcmp(known, text);
+		free(known);
+	}
+	sqlite3_stmt *s = why ? NULL : prepare(db, "SELECT id, status, name FROM runs ORDER BY num");
+	if (!why && !s)
+		why = xstrdup(sqlite3_errmsg(db));
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (col_text(s, 0))
+			row(ctx, col_text(s, 0), col_text(s, 1), col_text(s, 2));
+	if (s && rc != SQLITE_DONE)
+		why = xstrdup(sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	if (why) {
+		rp_err_set(err, RP_ERR_RUNTIME, "%s", why);
+		free(why);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- selecting ---- */
 
 /* Values bound to a selection's placeholders, in order. */

@@ -282,6 +282,33 @@ int mx_read_series_file(const char *path, struct mx_set *out, struct rp_err *err
 	return 0;
 }
 
+int mx_check_series_file(const char *path, size_t *bad, size_t *first_bad, struct rp_err *err)
+{
+	*bad = *first_bad = 0;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : rp_err_sys(err, "cannot read %s", path);
+	char *line = NULL, name[128];
+	size_t cap = 0, at = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		at++;
+		struct mx_point p;
+		bool nul = memchr(line, '\0', (size_t)len) != NULL;
+		/* a last line without its newline is one the run was writing: readers skip it */
+		if (!nul && line[len - 1] != '\n')
+			continue;
+		if (nul || !parse_point(line, (size_t)len, name, sizeof name, &p)) {
+			if (!(*bad)++)
+				*first_bad = at;
+		}
+	}
+	bool failed = ferror(f);
+	free(line);
+	fclose(f);
+	return failed ? rp_err_set(err, RP_ERR_RUNTIME, "cannot read %s", path) : 0;
+}
+
 int mx_read_series(const char *run_dir, struct mx_set *out, struct rp_err *err)
 {
 	char *path = path_join(run_dir, RP_METRICS_JSONL);

@@ -143,6 +143,40 @@ int img_copy_hashed(int src_fd, const char *dst, struct img_budget *b, const cha
 	return img_hashw_close(&w, hex, err);
 }
 
+int img_sha256_file(const char *path, char hex[65], struct rp_err *err)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot open %s", path);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		rp_log_out_of_memory();
+	enum { BUF = 1 << 16 };
+	char *buf = xmalloc(BUF);
+	int rc = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : rp_err_set(err, RP_ERR_RUNTIME, "sha256 is not available");
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, BUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = rp_err_sys(err, "cannot read %s", path);
+		if (n <= 0)
+			break;
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+			rc = rp_err_set(err, RP_ERR_RUNTIME, "sha256 failed");
+	}
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	if (rc == 0 && !EVP_DigestFinal_ex(ctx, md, &mdlen))
+		rc = rp_err_set(err, RP_ERR_RUNTIME, "sha256 failed");
+	if (rc == 0)
+		to_hex(md, hex);
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	close(fd);
+	return rc;
+}
+
 void img_err_one_line(struct rp_err *err)
 {
 	for (char *p = err ? err->msg : NULL; p && *p; p++)

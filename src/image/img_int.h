@@ -61,6 +61,8 @@ void img_hashw_abort(struct img_hashw *w);
 /* Copy src_fd to a new file dst (mode 0444) while computing its sha256; hex gets 64 digits. */
 int img_copy_hashed(int src_fd, const char *dst, struct img_budget *b, const char *entry, char hex[65],
 		    long long *size, struct rp_err *err);
+/* sha256 of a file's content, as 64 hex digits. */
+int img_sha256_file(const char *path, char hex[65], struct rp_err *err);
 /* sha256 of a memory buffer, as 64 hex digits. */
 void img_sha256_hex(const void *data, size_t len, char hex[65]);
 /* Control characters in a message (an entry's name can hold a newline) shown as '?', so an

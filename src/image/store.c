@@ -625,3 +625,107 @@ int img_remove(const char *home, const char *ref, struct rp_err *err)
 	img_unlock(lock);
 	return rc;
 }
+
+/* --- checking ------------------------------------------------------------------------------- */
+
+/* The images that use blob hex, by their names (an image without one by its short id). */
+static char *blob_users(const struct img_rec *v, size_t n, const char *hex)
+{
+	struct strvec users = {0};
+	for (size_t i = 0; i < n; i++) {
+		if (!blob_in_use(&v[i], 1, hex))
+			continue;
+		if (v[i].names.n)
+			for (size_t k = 0; k < v[i].names.n; k++)
+				strvec_push(&users, v[i].names.v[k]);
+		else
+			strvec_pushf(&users, "%.19s", v[i].id);
+	}
+	char *s = users.n ? strvec_join(&users, ", ") : NULL;
+	strvec_free(&users);
+	return s;
+}
+
+/* One blob hashed: a problem reported (and, with remove, the blob removed) when its content
+ * is not its name. */
+static bool check_blob(const char *home, const struct img_rec *v, size_t n, const char *hex, bool remove,
+		       void (*found)(void *ctx, const struct img_blob_problem *p), void *ctx)
+{
+	char *path = img_blob_path(home, hex), got[65];
+	struct rp_err e = {0};
+	char *problem = img_sha256_file(path, got, &e) < 0 ? xstrdup(e.msg)
+	                : strcmp(got, hex) ? xasprintf("content does not match its name (its sha256 is %.12s...)", got)
+	                                   : NULL;
+	if (problem) {
+		char *users = blob_users(v, n, hex), error[256] = "";
+		if (remove && unlink(path) < 0 && errno != ENOENT)
+			snprintf(error, sizeof error, "%s", strerror(errno));
+		struct img_blob_problem p = {.hex = hex, .problem = problem, .images = users, .damaged = true,
+					     .removed = remove && !error[0], .error = error[0] ? error : NULL};
+		found(ctx, &p);
+		free(users);
+	}
+	bool bad = problem != NULL;
+	free(problem);
+	free(path);
+	return bad;
+}
+
+/* Blobs the index lists that are not there (those in reported were told already). */
+static void check_missing(const char *home, const struct img_rec *v, size_t n, struct strvec *reported,
+			  void (*found)(void *ctx, const struct img_blob_problem *p), void *ctx)
+{
+	struct strvec *seen = reported;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k <= v[i].nlayers; k++) {
+			const char *hex = k < v[i].nlayers ? v[i].layers[k].hex : v[i].id + 7;
+			char *path = img_blob_path(home, hex);
+			if (!path_exists(path) && !strvec_has(seen, hex)) {
+				strvec_push(seen, hex);
+				char *users = blob_users(v, n, hex);
+				struct img_blob_problem p = {.hex = hex, .problem = "missing", .images = users};
+				found(ctx, &p);
+				free(users);
+			}
+			free(path);
+		}
+	}
+}
+
+int img_check_blobs(const char *home, bool remove, void (*found)(void *ctx, const struct img_blob_problem *p),
+		    void *ctx, size_t *checked, struct rp_err *err)
+{
+	*checked = 0;
+	char *dir = images_path(home, "blobs/sha256");
+	if (!path_is_dir(dir)) {
+		free(dir);
+		return 0;
+	}
+	int lock = remove ? img_lock(home, err) : -1;
+	struct img_rec *v = NULL;
+	size_t n = 0;
+	if ((remove && lock < 0) || index_load(home, &v, &n, err) < 0) {
+		img_unlock(lock);
+		free(dir);
+		return -1;
+	}
+	struct strvec names = {0}, bad = {0};
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (img_is_hex(de->d_name, 64, 64))
+			strvec_push(&names, de->d_name);
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < names.n; i++)
+		if (check_blob(home, v, n, names.v[i], remove, found, ctx))
+			strvec_push(&bad, names.v[i]);
+	*checked = names.n;
+	check_missing(home, v, n, &bad, found, ctx);
+	strvec_free(&names);
+	strvec_free(&bad);
+	recs_free(v, n);
+	img_unlock(lock);
+	free(dir);
+	return 0;
+}
