@@ -34,6 +34,7 @@ enum gc_kind {
 	GC_TRASH,
 	GC_LOST,       /* a run marked lost */
 	GC_POLICY,     /* a run moved to the trash by the policy */
+	GC_EMPTY_RUN_DIR, /* a run directory with nothing in it: its runpilot died making it */
 	GC_NKINDS
 };
 

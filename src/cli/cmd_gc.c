@@ -118,6 +118,7 @@ static const char *const kind_words[GC_NKINDS] = {
 	[GC_TEMP_DIR] = "temp dir",
 	[GC_TEMP_FILE] = "temp file",
 	[GC_INDEX_ROW] = "index row",
+	[GC_EMPTY_RUN_DIR] = "empty run dir",
 	[GC_TRASH] = "trash entry",
 };
 
@@ -191,6 +192,7 @@ static void print_summary(const struct gc_face *f)
 	add_count(line, sizeof line, c[GC_TEMP_DIR], "temp dir", "temp dirs");
 	add_count(line, sizeof line, c[GC_TEMP_FILE], "temp file", "temp files");
 	add_count(line, sizeof line, c[GC_INDEX_ROW], "index row", "index rows");
+	add_count(line, sizeof line, c[GC_EMPTY_RUN_DIR], "empty run dir", "empty run dirs");
 	if (c[GC_TRASH]) {
 		fmt_bytes((double)f->trash_bytes, size, sizeof size);
 		size_t l = strlen(line);

@@ -65,6 +65,10 @@ static void on_gc_item(void *ctx, const struct gc_item *it)
 		problem = xasprintf("still running on disk, but its runpilot is gone (%s)", it->detail ? it->detail : "?");
 		tell(f, FSCK_RUN, it->what, "run.json", problem, "mark it lost", "marked lost", s, it->error);
 		break;
+	case GC_EMPTY_RUN_DIR:
+		tell(f, FSCK_RUN, it->what, NULL, "an empty run directory: its runpilot died making it", "remove it",
+		     "removed", s, it->error);
+		break;
 	case GC_INDEX_ROW:
 		tell(f, FSCK_INDEX, it->what, "index", "a row for a run directory that does not exist", "drop the row",
 		     "row dropped", s, it->error);

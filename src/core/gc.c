@@ -303,18 +303,6 @@ static void gc_active(struct gc *g)
 
 /* ---- every run directory ---- */
 
-/* The pid of a temp file's name (NAME.tmp.PID, run.lock.PID), 0 when it is not one. */
-static pid_t temp_file_pid(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-	if (!dot || !dot[1] || strspn(dot + 1, "0123456789") != strlen(dot + 1))
-		return 0;
-	size_t stem = (size_t)(dot - name);
-	bool tmp = stem > 4 && !strncmp(dot - 4, ".tmp", 4);
-	bool lock = stem == 8 && !strncmp(name, "run.lock", 8);
-	return tmp || lock ? (pid_t)strtol(dot + 1, NULL, 10) : 0;
-}
-
 /* Temp files of processes that are gone (dead_pid: a dead supervisor's, whatever runs under
  * that pid now). */
 static void stale_temp_files(struct gc *g, const char *run_dir, pid_t dead_pid)
@@ -323,7 +311,7 @@ static void stale_temp_files(struct gc *g, const char *run_dir, pid_t dead_pid)
 	struct dirent *de;
 	struct strvec names = {0};
 	while (d && (de = readdir(d))) {
-		pid_t pid = temp_file_pid(de->d_name);
+		pid_t pid = orphan_temp_file_pid(de->d_name);
 		struct stat st;
 		if (pid > 0 && (pid == dead_pid || !process_alive(pid)) &&
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
@@ -370,6 +358,26 @@ static void mark_lost_if_dead(struct gc *g, const char *run_dir, const char *id)
 	record_free(&r);
 }
 
+/* A run directory with nothing in it and no claim, old enough not to be one being made now: its
+ * runpilot died between the mkdir and its claim. */
+static void remove_empty_run_dir(struct gc *g, const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_nlink != 2 || !old_enough(&st, TEMP_MIN_AGE_S))
+		return;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool empty = d != NULL;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	if (!empty)
+		return;
+	bool failed = !g->o->dry_run && rmdir(dir) < 0;
+	report(g, GC_EMPTY_RUN_DIR, dir, NULL, 0, failed ? strerror(errno) : NULL);
+}
+
 static void scan_run_dir(struct gc *g, const char *id)
 {
 	char *dir = store_run_dir(g->st, id);
@@ -385,6 +393,8 @@ static void scan_run_dir(struct gc *g, const char *id)
 		}
 		close(fd);
 	}
+	if (s == CLAIM_NONE)
+		remove_empty_run_dir(g, dir);
 	if (s != CLAIM_HELD) {
 		char *ow = path_join(dir, ".overlay-work");
 		remove_overlay_work(g, ow);

@@ -79,8 +79,7 @@ bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool d
 	return changed;
 }
 
-/* The pid an atomic write's temp name carries ("<name>.tmp.<pid>", "run.lock.<pid>"), or 0. */
-static pid_t temp_file_pid(const char *name)
+pid_t orphan_temp_file_pid(const char *name)
 {
 	const char *dot = strrchr(name, '.');
 	if (!dot || !dot[1] || strspn(dot + 1, "0123456789") != strlen(dot + 1) || strlen(dot + 1) > 9)
@@ -100,7 +99,7 @@ void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names)
 	while ((de = readdir(d))) {
 		/* The dead supervisor's, and those of any other writer that died mid-write (a
 		 * runpilot finishing this run off, killed in turn): a live writer's stay. */
-		pid_t owner = temp_file_pid(de->d_name);
+		pid_t owner = orphan_temp_file_pid(de->d_name);
 		if (owner > 0 && (owner == pid || !process_alive(owner)))
 			strvec_push(names, de->d_name);
 	}

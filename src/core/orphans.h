@@ -26,6 +26,8 @@ bool orphan_mark_lost(const struct claim_info *info, const char *run_dir, bool d
  * (NAME.tmp.PID, run.lock.PID), and of any other writer's there whose process is gone (one
  * finishing the run off, killed in turn), appended to names. */
 void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names);
+/* The pid an atomic write's temp file name carries ("NAME.tmp.PID", "run.lock.PID"), or 0. */
+pid_t orphan_temp_file_pid(const char *name);
 /* Clean up after every dead supervisor listed in <home>/active/; what is still busy is tried
  * again next time. Returns the number of runs finished off. */
 int orphans_collect(const struct rp_store *st);

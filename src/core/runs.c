@@ -1,6 +1,7 @@
 /* runs.h: reading runs back, status as of now, nothing written. */
 #include "runs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,19 @@ bool runs_status_now(const char *run_dir, struct rp_run *r)
 
 enum read_result { READ_OK, READ_BEING_MADE, READ_BROKEN };
 
+static bool dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	struct dirent *de;
+	bool empty = true;
+	while (empty && (de = readdir(d)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
 /* A run directory without run.json: its supervisor is setting it up (claim held), died doing
  * so (claim free: shown lost from the claim), or it is a fresh mkdir or something broken. */
 static enum read_result read_unrecorded(const char *run_dir, struct rp_run *r, struct rp_err *err)
@@ -79,6 +93,10 @@ static enum read_result read_unrecorded(const char *run_dir, struct rp_run *r, s
 	}
 	struct stat st;
 	if (stat(run_dir, &st) == 0 && now_realtime() - (double)st.st_mtime < BEING_MADE_S)
+		return READ_BEING_MADE;
+	/* Nothing in it: its runpilot died between the mkdir and its claim. No run to show; gc
+	 * removes the directory. */
+	if (dir_is_empty(run_dir))
 		return READ_BEING_MADE;
 	return READ_BROKEN;
 }

@@ -228,3 +228,18 @@ python3 "$PTY" "$T/tty.out" "$RUNPILOT_BIN" gc; rc=$?
 check "on a terminal: a progress line that reaches 100%" sh -c "[ $rc = 0 ] && grep -aq 'gc *100%' '$T/tty.out'"
 rp gc > "$T/pipe.out" 2>&1
 check "off a terminal: no progress line" test "$(tr -cd '\r' < "$T/pipe.out" | wc -c)" = 0
+
+# --- a run directory with nothing in it (its runpilot died between the mkdir and its claim) ---
+E=$RUNPILOT_HOME/runs/rp_0900
+mkdir "$E"
+touch -d '2 hours ago' "$E"
+rp list >/dev/null 2>"$T/err"
+check "empty run dir: list does not complain of it" sh -c "! grep -q rp_0900 '$T/err'"
+check "empty run dir: list does not show it" sh -c "! '$RUNPILOT_BIN' list | grep -q rp_0900"
+rp gc > "$T/out" 2>&1
+check "empty run dir: gc removes it" test ! -e "$E"
+check "empty run dir: gc says so" grep -q "removed empty run dir $E" "$T/out"
+mkdir "$E"
+rp gc >/dev/null 2>&1
+check "empty run dir just made: gc leaves it (it may be a run being made)" test -d "$E"
+rmdir "$E"

@@ -81,3 +81,6 @@ PY
 check "after gc every lost run is written lost (list = run.json)" test $? -eq 0
 echo "  outcomes after gc: $(cat "$T/after")"
 check "the index agrees with the directories" test "$(rp list --where 'status = "success" or status = "lost"' | tail -n +2 | wc -l)" -eq "$dirs"
+rp fsck > "$T/fsck" 2>&1; rc=$?
+check "fsck after gc: nothing left to repair (exit 0)" test $rc -eq 0
+[ $rc -eq 0 ] || head -n 5 "$T/fsck" | sed 's/^/    /' >&2

@@ -76,3 +76,4 @@ dirs = {d: json.load(open(os.path.join(home, "runs", d, "run.json")))["status"]
 sys.exit(0 if rows == dirs else 1)
 PY
 check "the rm/restore run is back" test "$(json "$RUNPILOT_HOME/runs/rp_0002/run.json" 'd["status"]')" = success
+check "fsck finds nothing wrong" rp fsck

@@ -141,11 +141,20 @@ static void test_dead_running_run_is_finished_off(void **state)
 	r.supervisor_boot_id = current_boot_id();
 	assert_int_equal(record_write(dir, &r, NULL), 0);
 	record_free(&r);
-	char tmp_dead[64], tmp_other[64];
+	char tmp_dead[64], tmp_other[64], tmp_gone[64];
 	snprintf(tmp_dead, sizeof tmp_dead, "run.json.tmp.%d", (int)pid);
-	snprintf(tmp_other, sizeof tmp_other, "run.json.tmp.%d", (int)pid + 1);
+	/* a live writer's (this test's parent: the test itself writes run.json.tmp.<its pid>), and
+	 * one of another writer that died mid-write */
+	snprintf(tmp_other, sizeof tmp_other, "run.json.tmp.%d", (int)getppid());
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(0);
+	assert_true(gone > 0);
+	waitpid(gone, NULL, 0);
+	snprintf(tmp_gone, sizeof tmp_gone, "run.json.tmp.%d", (int)gone);
 	touch(dir, tmp_dead);
 	touch(dir, tmp_other);
+	touch(dir, tmp_gone);
 
 	assert_int_equal(orphans_collect(&f->st), 1);
 	struct rp_run back;
@@ -160,7 +169,10 @@ static void test_dead_running_run_is_finished_off(void **state)
 	assert_false(path_exists(p));
 	free(p);
 	p = path_join(dir, tmp_other);
-	assert_true(path_exists(p)); /* not the dead supervisor's */
+	assert_true(path_exists(p)); /* a live process's */
+	free(p);
+	p = path_join(dir, tmp_gone);
+	assert_false(path_exists(p));
 	free(p);
 	p = active_entry(f, "rp_0001");
 	assert_false(path_exists(p));
