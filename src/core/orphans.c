@@ -90,7 +90,8 @@ void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if ((l > sl && !strcmp(de->d_name + l - sl, suffix)) || !strcmp(de->d_name, lock_tmp))
+		if ((l > sl && !strcmp(de->d_name + l - sl, suffix)) || !strcmp(de->d_name, lock_tmp) ||
+		    !strcmp(de->d_name, RP_RECORD_RESERVE_NAME))
 			strvec_push(names, de->d_name);
 	}
 	closedir(d);
