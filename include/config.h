@@ -24,6 +24,7 @@ struct rp_resources {
 	long long memory_bytes;   /* k/m/g suffixes, binary units */
 	long long pids;
 	double timeout_s;         /* s/m/h suffixes */
+	long long log_bytes;      /* logs.txt's cap (head and tail kept), k/m/g suffixes; 0: none */
 };
 
 struct rp_bind_mount {

@@ -62,6 +62,10 @@ int record_write_flags(const char *run_dir, const struct rp_run *r, int flags, s
 /* The first half of a record write (atomic_file_begin): the caller commits it with
  * atomic_file_commit, doing other work while the device writes. */
 int record_write_begin(const char *run_dir, const struct rp_run *r, struct atomic_file *f, struct rp_err *err);
+/* Room for the final run.json, preallocated in the run directory when the run starts and freed
+ * just before that write: a job that fills the disk still gets its outcome recorded. */
+#define RP_RECORD_RESERVE_NAME "run.json.reserve"
+#define RP_RECORD_RESERVE_BYTES (256 * 1024)
 /* Read <run_dir>/run.json; a missing or broken file is an error naming it. */
 int record_read(const char *run_dir, struct rp_run *r, struct rp_err *err);
 void record_free(struct rp_run *r);

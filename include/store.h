@@ -17,6 +17,9 @@ struct rp_store {
 /* Find the home ($RUNPILOT_HOME, else $HOME/.runpilot); create it when create is true. */
 int store_open(struct rp_store *st, bool create, struct rp_err *err);
 void store_close(struct rp_store *st);
+/* Why the store at home cannot take a new run (errno e: EROFS, EACCES, ENOSPC, ...), as an error
+ * that says the fix. */
+int store_unusable(const char *home, int e, struct rp_err *err);
 
 /* Allocate the next run id by exclusive mkdir (safe under concurrency); *run_dir is owned. */
 int store_new_run(struct rp_store *st, char id[RP_ID_MAX], char **run_dir, struct rp_err *err);

@@ -481,7 +481,7 @@ static int load_string_list(struct loader *L, const yaml_node_t *v, const char *
 
 static int load_resources(struct loader *L, const yaml_node_t *v, struct rp_resources *r)
 {
-	static const char *const known[] = {"cpus", "memory", "pids", "timeout", NULL};
+	static const char *const known[] = {"cpus", "memory", "pids", "timeout", "log_bytes", NULL};
 	if (want_kind(L, v, YAML_MAPPING_NODE, "resources") < 0)
 		return -1;
 	yaml_node_t *k, *val;
@@ -504,6 +504,9 @@ static int load_resources(struct loader *L, const yaml_node_t *v, struct rp_reso
 		} else if (!strcmp(name, "timeout")) {
 			if (parse_duration(t, &r->timeout_s) < 0)
 				return fail_at(L, val, "resources.timeout: '%s' is not a duration (e.g. 90s, 30m, 2h)", t);
+		} else if (!strcmp(name, "log_bytes")) {
+			if (parse_memory(t, &r->log_bytes) < 0)
+				return fail_at(L, val, "resources.log_bytes: '%s' is not a size (e.g. 64k, 100m)", t);
 		} else {
 			return unknown_key(L, k, "resources", known);
 		}
@@ -1261,6 +1264,8 @@ static void take_setting(struct rp_spec *s, struct rp_spec *d, const char *setti
 		s->resources.pids = d->resources.pids;
 	else if (!strcmp(setting, "resources.timeout"))
 		s->resources.timeout_s = d->resources.timeout_s;
+	else if (!strcmp(setting, "resources.log_bytes"))
+		s->resources.log_bytes = d->resources.log_bytes;
 	else if (!strcmp(setting, "sandbox.network"))
 		move_str(&sb->network, &db->network);
 	else if (!strcmp(setting, "sandbox.rootfs"))
@@ -1657,6 +1662,8 @@ cJSON *config_resources_json(const struct rp_resources *r)
 		cJSON_AddNumberToObject(res, "pids", (double)r->pids);
 	if (r->timeout_s > 0)
 		cJSON_AddNumberToObject(res, "timeout", r->timeout_s);
+	if (r->log_bytes > 0)
+		cJSON_AddNumberToObject(res, "log_bytes", (double)r->log_bytes);
 	return res;
 }
 
@@ -1691,6 +1698,7 @@ void config_resources_from_json(const cJSON *o, struct rp_resources *r)
 	r->memory_bytes = (long long)positive_number(o, "memory");
 	r->pids = (long long)positive_number(o, "pids");
 	r->timeout_s = positive_number(o, "timeout");
+	r->log_bytes = (long long)positive_number(o, "log_bytes");
 }
 
 static cJSON *slurm_json(const struct rp_slurm_cfg *c)
@@ -1986,6 +1994,7 @@ cJSON *config_explain(const struct rp_spec *s)
 	explain_row(a, s, "resources.memory", r->memory_bytes > 0 ? size_text(r->memory_bytes) : NULL);
 	explain_row(a, s, "resources.pids", r->pids > 0 ? xasprintf("%lld", r->pids) : NULL);
 	explain_row(a, s, "resources.timeout", r->timeout_s > 0 ? duration_text(r->timeout_s) : NULL);
+	explain_row(a, s, "resources.log_bytes", r->log_bytes > 0 ? size_text(r->log_bytes) : NULL);
 	explain_sandbox(a, s);
 	struct strvec p = {0};
 	for (size_t i = 0; i < s->metrics.npatterns; i++) {

@@ -97,10 +97,11 @@ void orphan_temp_files(const char *run_dir, pid_t pid, struct strvec *names)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		/* The dead supervisor's, and those of any other writer that died mid-write (a
-		 * runpilot finishing this run off, killed in turn): a live writer's stay. */
+		/* The dead supervisor's (its temp files and the room it kept for its last run.json),
+		 * and those of any other writer that died mid-write (a runpilot finishing this run
+		 * off, killed in turn): a live writer's stay. */
 		pid_t owner = orphan_temp_file_pid(de->d_name);
-		if (owner > 0 && (owner == pid || !process_alive(owner)))
+		if ((owner > 0 && (owner == pid || !process_alive(owner))) || !strcmp(de->d_name, RP_RECORD_RESERVE_NAME))
 			strvec_push(names, de->d_name);
 	}
 	closedir(d);

@@ -54,6 +54,7 @@ struct run_ctx {
 	bool orphans_collected; /* other runs' leftovers, once per run, off the start path */
 	struct runs_stamp stamp_before, stamp_after; /* runs/ around this run's mkdir (index.h) */
 	int warnings_sent;    /* of runner.warnings */
+	char *reserve_path;   /* run.json.reserve while it holds room for the final run.json */
 };
 
 static void warn(struct run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -143,6 +144,43 @@ static void note_in_index(struct run_ctx *c)
 	trace_phase("index updated");
 }
 
+/* ---- room for the final record ---- */
+
+/* A preallocated file, rather than rewriting the first run.json in place when the disk is full:
+ * freeing it just before the final write gives that write the room for its temp file, so the
+ * record stays atomic (temp, fsync, rename), and a final record larger than the first (metrics,
+ * the runner's facts) still fits. posix_fallocate reserves real blocks (a sparse file would
+ * not); where the filesystem cannot preallocate, glibc writes the zeros. */
+static int reserve_record_room(struct run_ctx *c, struct rp_err *err)
+{
+	char *path = path_join(c->run_dir, RP_RECORD_RESERVE_NAME);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		free(path);
+		return store_unusable(c->store.home, e, err);
+	}
+	int e = posix_fallocate(fd, 0, RP_RECORD_RESERVE_BYTES);
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (e) {
+		unlink(path);
+		free(path);
+		return store_unusable(c->store.home, e, err);
+	}
+	c->reserve_path = path;
+	return 0;
+}
+
+static void release_record_room(struct run_ctx *c)
+{
+	if (!c->reserve_path)
+		return;
+	unlink(c->reserve_path);
+	free(c->reserve_path);
+	c->reserve_path = NULL;
+}
+
 /* Record a run that never got its job going: failed with reason "setup", or cancelled (a
  * signal during the setup), with why. */
 static void record_not_started(struct run_ctx *c, enum rp_status status, const char *reason, const char *why)
@@ -154,6 +192,7 @@ static void record_not_started(struct run_ctx *c, enum rp_status status, const c
 	c->rec.reason = xstrdup(reason);
 	c->rec.ended_at = now_realtime();
 	record_set_section(&c->rec, "error", cJSON_CreateString(why));
+	release_record_room(c);
 	if (record_write(c->run_dir, &c->rec, NULL) == 0)
 		note_in_index(c);
 }
@@ -365,8 +404,11 @@ static int prepare_run(struct run_ctx *c, struct rp_err *err)
 		trace_phase("run directory created");
 		uuid_v4(c->uid);
 	}
+	/* Before the claim (microseconds): a store too full for the record gets no run at all. */
+	bool have_room = reserve_record_room(c, err) == 0;
 	record_cgroup_name(c->id, c->uid, c->cgroup_name);
-	if (take_claim(c, err) < 0) {
+	if (!have_room || take_claim(c, err) < 0) {
+		release_record_room(c);
 		if (!c->req->existing)
 			rmdir(c->run_dir); /* still empty: no run to show */
 		return -1;
@@ -483,6 +525,21 @@ static void finish_metrics(struct run_ctx *c, struct mx_recorder *m)
 	mx_recorder_free(m);
 }
 
+/* Said at the end, after the job's output: a cut log is worth a line. */
+static void report_log_cut(struct run_ctx *c, const struct capture *cap)
+{
+	if (cap->log_errno)
+		warn(c, "%s: logs.txt is cut: writing it failed (%s); %llu of %llu bytes of output are not in it "
+		     "(the job ran on and its output was still streamed)", c->id, strerror(cap->log_errno),
+		     cap->log_lost, cap->bytes);
+	else if (cap->log_lost) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "logs.txt keeps %llu of %llu bytes of output, its start and its end "
+			 "(resources.log_bytes); %llu bytes cut", cap->log_written, cap->bytes, cap->log_lost);
+		send_notice(c, msg);
+	}
+}
+
 /* Start the job and supervise it to the end; fills the outcome. */
 static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_err *err)
 {
@@ -521,6 +578,7 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 		return -1;
 	}
 	cap.metrics = start_metrics(c);
+	cap.log_cap = (unsigned long long)c->req->spec->resources.log_bytes;
 	struct supervise_opts so = {.timeout_s = c->req->spec->resources.timeout_s,
 				    .grace_s = c->req->kill_grace_s,
 				    .notice = send_notice,
@@ -532,8 +590,9 @@ static int execute(struct run_ctx *c, struct supervise_outcome *out, struct rp_e
 	finish_metrics(c, cap.metrics);
 	trace_phase("metrics recorded");
 	capture_close(&cap);
-	if (rc == 0 && cap.log_errno)
-		warn(c, "%s: writing logs.txt failed: %s", c->id, strerror(cap.log_errno));
+	record_set_section(&c->rec, "logs", capture_logs_section(&cap));
+	if (rc == 0)
+		report_log_cut(c, &cap);
 	return rc;
 }
 
@@ -548,6 +607,7 @@ static void run_ctx_free(struct run_ctx *c)
 	}
 	/* Leftovers still busy stay listed in active/: the next runpilot tries again. */
 	claim_release(&c->claim, remain);
+	release_record_room(c);
 	if (c->have_rec)
 		record_free(&c->rec);
 	if (c->have_store)
@@ -613,15 +673,21 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 	/* The outcome, durable, before the runner's leftovers (its init, cgroups, scratch dirs) are
 	 * cleaned up by run_ctx_free: an init still tearing its namespaces down (an overlay's
 	 * unmount flushes the filesystem under it) then does so while the device writes the record. */
-	if (record_write(c.run_dir, &c.rec, err) < 0)
-		goto done;
+	release_record_room(&c);
+	/* The job ran: its exit status stays runpilot's even when its record cannot be written. */
+	bool recorded = record_write(c.run_dir, &c.rec, err) == 0;
+	if (!recorded) {
+		warn(&c, "%s: the final run.json could not be written (%s): the run shows lost", c.id, err->msg);
+		*err = (struct rp_err){0};
+	}
 	trace_phase("final run.json written");
 	test_hook_stop_at("recorded");
 	out->status = c.rec.status;
 	out->exit_code = exit_code_of(&so.res);
 	if (c.ev->ended)
 		c.ev->ended(c.ev->ctx, &c.rec, out->exit_code);
-	note_in_index(&c);
+	if (recorded)
+		note_in_index(&c);
 	rc = 0;
 done:
 	collect_orphans(&c);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
@@ -47,20 +48,95 @@ static void mark_top_directory(const char *dir)
 	close(fd);
 }
 
+/* Below this much free space a new run is refused before anything starts: its record alone
+ * reserves RP_RECORD_RESERVE_BYTES (record.h), and a run with no room for its record is worse than none. */
+#define STORE_MIN_FREE (1024 * 1024)
+
+int store_unusable(const char *home, int e, struct rp_err *err)
+{
+	errno = e;
+	switch (e) {
+	case EROFS:
+		return rp_err_set(err, RP_ERR_RUNTIME, "the run store %s (RUNPILOT_HOME) is on a read-only filesystem: "
+			"remount it read-write or set RUNPILOT_HOME to a writable folder", home);
+	case EACCES:
+	case EPERM:
+		return rp_err_set(err, RP_ERR_RUNTIME, "no permission to write in the run store %s (RUNPILOT_HOME): "
+			"make it writable for this user (chmod u+w, chown) or set RUNPILOT_HOME to a folder you own", home);
+	case ENOSPC:
+	case EDQUOT:
+		return rp_err_set(err, RP_ERR_RUNTIME, "the run store %s (RUNPILOT_HOME) is full: free some space "
+			"(runpilot gc, runpilot rm) or set RUNPILOT_HOME to a folder on another filesystem", home);
+	case ENOTDIR:
+		return rp_err_set(err, RP_ERR_USAGE, "RUNPILOT_HOME %s is not a folder (it or a folder above it is a "
+			"file): point RUNPILOT_HOME at a folder", home);
+	default:
+		return rp_err_sys(err, "cannot create the run store %s (set RUNPILOT_HOME to a writable folder)", home);
+	}
+}
+
+/* RUNPILOT_HOME itself is created if missing, never the folders above it: a typo there would
+ * otherwise grow a tree somewhere unexpected. */
+static int check_parent(const char *home, struct rp_err *err)
+{
+	if (path_exists(home))
+		return 0;
+	char *parent = xstrdup(home);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		slash[slash == parent] = '\0';
+	struct stat sb;
+	int rc = 0;
+	if (stat(parent, &sb) < 0) {
+		if (errno == ENOENT)
+			rc = rp_err_set(err, RP_ERR_USAGE, "RUNPILOT_HOME %s: the folder above it, %s, does not exist: "
+					"create it (mkdir -p %s) or fix RUNPILOT_HOME", home, parent, parent);
+	} else if (!S_ISDIR(sb.st_mode)) {
+		rc = store_unusable(home, ENOTDIR, err);
+	}
+	free(parent);
+	return rc;
+}
+
+/* A store that a new run could not write to: checked before anything of the run exists. */
+static int check_writable(const char *home, const char *runs_dir, struct rp_err *err)
+{
+	if (access(runs_dir, W_OK | X_OK) < 0)
+		return store_unusable(home, errno, err);
+	struct statvfs vfs;
+	/* Nothing known (ramfs and some network filesystems report no size): the writes will tell. */
+	if (statvfs(runs_dir, &vfs) < 0 || vfs.f_blocks == 0)
+		return 0;
+	unsigned long long blocks = geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail;
+	bool no_inodes = vfs.f_files > 0 && vfs.f_favail == 0;
+	if (blocks * vfs.f_frsize < STORE_MIN_FREE || no_inodes)
+		return store_unusable(home, ENOSPC, err);
+	return 0;
+}
+
 int store_open(struct rp_store *st, bool create, struct rp_err *err)
 {
 	const char *env = getenv("RUNPILOT_HOME");
-	char *home = env && *env ? path_absolute(NULL, env) : default_home();
+	bool from_env = env && *env;
+	char *home = from_env ? path_absolute(NULL, env) : default_home();
 	st->home = home;
 	st->runs_dir = path_join(home, "runs");
-	if (create && mkdir_p(st->runs_dir, 0755, err) < 0) {
-		rp_err_wrap(err, "cannot create the run store (set RUNPILOT_HOME to a writable folder)");
-		store_close(st);
-		return -1;
+	if (!create)
+		return 0;
+	if (from_env && check_parent(home, err) < 0)
+		goto fail;
+	struct rp_err mk = {0};
+	if (mkdir_p(st->runs_dir, 0755, &mk) < 0) {
+		store_unusable(home, mk.sys_errno, err);
+		goto fail;
 	}
-	if (create)
-		mark_top_directory(st->runs_dir);
+	if (check_writable(home, st->runs_dir, err) < 0)
+		goto fail;
+	mark_top_directory(st->runs_dir);
 	return 0;
+fail:
+	store_close(st);
+	return -1;
 }
 
 void store_close(struct rp_store *st)
@@ -191,6 +267,8 @@ int store_new_run(struct rp_store *st, char id[RP_ID_MAX], char **run_dir, struc
 		}
 		int e = errno;
 		free(dir);
+		if (e == EROFS || e == EACCES || e == EPERM || e == ENOSPC || e == EDQUOT)
+			return store_unusable(st->home, e, err);
 		if (e != EEXIST) {
 			errno = e;
 			return rp_err_sys(err, "cannot create run directory in %s", st->runs_dir);

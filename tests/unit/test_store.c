@@ -164,10 +164,16 @@ static void test_open_home_defaults_and_relative(void **state)
 	assert_false(path_exists(want)); /* create=false creates nothing */
 	store_close(&st);
 	free(want);
-	/* a relative RUNPILOT_HOME is made absolute */
+	/* a relative RUNPILOT_HOME is made absolute; it is created, the folder above it never */
 	char *cwd = getcwd(NULL, 0);
 	assert_int_equal(chdir(f->tmp), 0);
 	setenv("RUNPILOT_HOME", "rel/home", 1);
+	struct rp_err e = {0};
+	assert_int_equal(store_open(&st, true, &e), -1);
+	assert_int_equal(e.kind, RP_ERR_USAGE);
+	assert_non_null(strstr(e.msg, "rel, does not exist: create it (mkdir -p "));
+	assert_false(path_exists("rel"));
+	assert_int_equal(mkdir("rel", 0755), 0);
 	int rc = store_open(&st, true, NULL);
 	assert_int_equal(chdir(cwd), 0);
 	assert_int_equal(rc, 0);
@@ -191,7 +197,8 @@ static void test_open_unwritable_home_fails(void **state)
 	struct rp_store st;
 	struct rp_err e = {0};
 	assert_int_equal(store_open(&st, true, &e), -1);
-	assert_non_null(strstr(e.msg, "cannot create the run store (set RUNPILOT_HOME to a writable folder)"));
+	assert_non_null(strstr(e.msg, "is not a folder (it or a folder above it is a file): point RUNPILOT_HOME at a folder"));
+	assert_int_equal(e.kind, RP_ERR_USAGE);
 	assert_null(st.home);
 	free(file);
 }
