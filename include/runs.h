@@ -35,6 +35,9 @@ int runs_find_uid(const struct rp_store *st, const char *uid, const char *hint, 
  * for a run being set up right now, BROKEN with why in err. */
 enum { RUNS_READ_OK, RUNS_READ_BEING_MADE, RUNS_READ_BROKEN };
 int runs_read_dir(const char *run_dir, struct rp_run *r, struct rp_err *err);
+/* Whether a run directory holds nothing but the room a run keeps for its record: its runpilot
+ * died between the mkdir and its claim (or is there right now). */
+bool runs_dir_never_made(const char *run_dir);
 /* A running run's status as of now: lost (with why) when its supervisor is gone. Nothing is
  * written. True when r changed. */
 bool runs_status_now(const char *run_dir, struct rp_run *r);

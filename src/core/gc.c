@@ -363,18 +363,15 @@ static void mark_lost_if_dead(struct gc *g, const char *run_dir, const char *id)
 static void remove_empty_run_dir(struct gc *g, const char *dir)
 {
 	struct stat st;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_nlink != 2 || !old_enough(&st, TEMP_MIN_AGE_S))
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_nlink != 2 || !old_enough(&st, TEMP_MIN_AGE_S) ||
+	    !runs_dir_never_made(dir))
 		return;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	bool empty = d != NULL;
-	while (empty && (de = readdir(d)))
-		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-	if (d)
-		closedir(d);
-	if (!empty)
-		return;
-	bool failed = !g->o->dry_run && rmdir(dir) < 0;
+	bool failed = false;
+	if (!g->o->dry_run) {
+		char *reserve = path_join(dir, RP_RECORD_RESERVE_NAME);
+		failed = (unlink(reserve) < 0 && errno != ENOENT) || rmdir(dir) < 0;
+		free(reserve);
+	}
 	report(g, GC_EMPTY_RUN_DIR, dir, NULL, 0, failed ? strerror(errno) : NULL);
 }
 

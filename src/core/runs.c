@@ -58,21 +58,19 @@ bool runs_status_now(const char *run_dir, struct rp_run *r)
 
 enum read_result { READ_OK, READ_BEING_MADE, READ_BROKEN };
 
-static bool dir_is_empty(const char *dir)
+bool runs_dir_never_made(const char *run_dir)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(run_dir);
 	if (!d)
 		return false;
 	struct dirent *de;
 	bool empty = true;
 	while (empty && (de = readdir(d)))
-		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, RP_RECORD_RESERVE_NAME);
 	closedir(d);
 	return empty;
 }
 
-/* A run directory without run.json: its supervisor is setting it up (claim held), died doing
- * so (claim free: shown lost from the claim), or it is a fresh mkdir or something broken. */
 static enum read_result read_unrecorded(const char *run_dir, struct rp_run *r, struct rp_err *err)
 {
 	char *lock = path_join(run_dir, "run.lock");
@@ -96,7 +94,7 @@ static enum read_result read_unrecorded(const char *run_dir, struct rp_run *r, s
 		return READ_BEING_MADE;
 	/* Nothing in it: its runpilot died between the mkdir and its claim. No run to show; gc
 	 * removes the directory. */
-	if (dir_is_empty(run_dir))
+	if (runs_dir_never_made(run_dir))
 		return READ_BEING_MADE;
 	return READ_BROKEN;
 }

@@ -240,6 +240,12 @@ rp gc > "$T/out" 2>&1
 check "empty run dir: gc removes it" test ! -e "$E"
 check "empty run dir: gc says so" grep -q "removed empty run dir $E" "$T/out"
 mkdir "$E"
+head -c 4096 /dev/zero > "$E/run.json.reserve"
+touch -d '2 hours ago' "$E/run.json.reserve" "$E"
+check "a run dir with only its record's reserved room: list does not show it" sh -c "! '$RUNPILOT_BIN' list 2>&1 | grep -q rp_0900"
+rp gc >/dev/null 2>&1
+check "a run dir with only its record's reserved room: gc removes it" test ! -e "$E"
+mkdir "$E"
 rp gc >/dev/null 2>&1
 check "empty run dir just made: gc leaves it (it may be a run being made)" test -d "$E"
 rmdir "$E"
