@@ -193,7 +193,8 @@ static char *check_metrics(const char *run_dir, const struct rp_run *r)
 	const cJSON *summary = record_section(r, "metrics");
 	if (!cJSON_IsObject(m)) {
 		problem = xstrdup("no \"metrics\" object");
-	} else if (!status_live(r->status)) {
+	} else if (!status_live(r->status) && r->status != RP_LOST) {
+		/* (a lost run's supervisor may have died between metrics.json and its last record) */
 		struct strvec file = {0}, rec = {0};
 		member_names(m, &file);
 		if (cJSON_IsObject(summary))
