@@ -373,6 +373,14 @@ static char *field_dup(const char *line, int n)
 	return f ? xstrndup(f, len) : xstrdup("");
 }
 
+static double field_time(const char *line, int n)
+{
+	char *t = field_dup(line, n);
+	double v = parse_slurm_time(t);
+	free(t);
+	return v;
+}
+
 /* A query that found nothing: the job is unknown to this command, or the command failed. */
 static enum slurm_answer not_found(const char *cmd, const struct cmd_result *r, struct rp_err *err)
 {
@@ -402,12 +410,8 @@ static enum slurm_answer from_squeue(const char *job_id, struct slurm_job *j, st
 		f = field(r.out, 2, &len);
 		if (f)
 			copy_field(j->node, sizeof j->node, f, len);
-		char *t = field_dup(r.out, 3);
-		j->submit_time = parse_slurm_time(t);
-		free(t);
-		t = field_dup(r.out, 4);
-		j->start_time = parse_slurm_time(t);
-		free(t);
+		j->submit_time = field_time(r.out, 3);
+		j->start_time = field_time(r.out, 4);
 		j->source = "squeue";
 		a = SLURM_KNOWN;
 	} else {
@@ -437,15 +441,9 @@ static enum slurm_answer from_sacct(const char *job_id, struct slurm_job *j)
 		f = field(r.out, 2, &len);
 		if (f && strncmp(f, "None", 4))
 			copy_field(j->node, sizeof j->node, f, len);
-		v = field_dup(r.out, 3);
-		j->submit_time = parse_slurm_time(v);
-		free(v);
-		v = field_dup(r.out, 4);
-		j->start_time = parse_slurm_time(v);
-		free(v);
-		v = field_dup(r.out, 5);
-		j->end_time = parse_slurm_time(v);
-		free(v);
+		j->submit_time = field_time(r.out, 3);
+		j->start_time = field_time(r.out, 4);
+		j->end_time = field_time(r.out, 5);
 		j->source = "sacct";
 		a = SLURM_KNOWN;
 	}
