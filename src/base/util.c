@@ -527,9 +527,14 @@ int parse_rfc3339(const char *s, double *epoch)
 		return -1;
 	double frac = 0;
 	if (*rest == '.') {
-		char *end;
-		frac = strtod(rest, &end);
-		rest = end;
+		/* digits only: strtod would take ".5e400" (an infinite time) */
+		size_t digits = strspn(rest + 1, "0123456789");
+		if (digits == 0)
+			return -1;
+		char buf[24];
+		snprintf(buf, sizeof buf, "0.%.*s", (int)(digits < 20 ? digits : 20), rest + 1);
+		frac = strtod(buf, NULL);
+		rest += 1 + digits;
 	}
 	if (strcmp(rest, "Z") != 0)
 		return -1;

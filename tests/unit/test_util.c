@@ -392,7 +392,14 @@ static void test_parse_rfc3339(void **state)
 	assert_int_equal(parse_rfc3339("2026-11-28T18:50:01.5Zjunk", &t), -1);
 	assert_int_equal(parse_rfc3339("yesterday", &t), -1);
 	assert_int_equal(parse_rfc3339("", &t), -1);
+	/* the fraction is digits only: an exponent would make any time, or an infinite one */
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.5e400Z", &t), -1);
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.5e3Z", &t), -1);
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.Z", &t), -1);
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.-5Z", &t), -1);
 	assert_float_equal(t, 42, 0); /* untouched on failure */
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.250000000000000000000000001Z", &t), 0);
+	assert_float_equal(t, 1735689600.25, 1e-6);
 }
 
 /* Every millisecond value survives format → parse → format. */
