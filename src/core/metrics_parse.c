@@ -567,19 +567,20 @@ static bool number_follows(const char *p, const char *end)
 	       c == 'I';
 }
 
-/* A mark the default forms need at c, with a number after it: ": ", ':' after a quote (JSON,
- * spaces between allowed) or '='. A log line like "INFO trainer: batch 7 done" has none and is never parsed. */
+/* A mark the default forms need at c, with a number after it: ": ", ':' after a quote (JSON) or
+ * '='. A log line like "INFO trainer: batch 7 done" has none and is never parsed. */
 static bool is_mark(const char *c, const char *start, const char *end)
 {
 	if (*c == '=')
 		return number_follows(c + 1, end);
-	const char *k = c; /* JSON allows spaces between a key and its colon */
-	while (k > start && is_space((unsigned char)k[-1]))
+	/* JSON: whitespace as cJSON skips it (any byte up to ' ') around the colon */
+	const char *k = c;
+	while (k > start && (unsigned char)k[-1] <= ' ')
 		k--;
 	if (k > start && k[-1] == '"') {
-		/* JSON: a number, or a string ("nan", "inf") */
+		/* a number, or a string ("nan", "inf") */
 		const char *v = c + 1;
-		while (v < end && is_space((unsigned char)*v))
+		while (v < end && (unsigned char)*v <= ' ')
 			v++;
 		return number_follows(v, end) || (v < end && *v == '"');
 	}

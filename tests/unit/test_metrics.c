@@ -90,6 +90,8 @@ static void test_json_lines(void **state)
 	assert_string_equal(parse("{\"loss\" :3.5}\n"), "loss=3.5@0");
 	assert_string_equal(parse("{\"loss\"\t :\t\"nan\"}\n"), "loss=nan@0");
 	assert_string_equal(parse("loss:\r2 acc=\r1\n"), "loss=2@0 acc=1@0");
+	/* nor one whose gaps are control bytes, which cJSON reads as whitespace */
+	assert_string_equal(parse("{\"loss\":\x16" "93.5}\n"), "loss=93.5@0");
 	/* a step that is not a step is not a metric either */
 	assert_string_equal(parse("{\"step\": 2.5, \"epoch\": -1, \"loss\": 1}\n"), "loss=1@0");
 }
