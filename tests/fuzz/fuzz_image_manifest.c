@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "img_int.h"
 
@@ -44,7 +45,11 @@ static void die(const char *what, const char *detail)
 
 static void setup(void)
 {
-	snprintf(top, sizeof top, "/tmp/fuzz_image.XXXXXX");
+	/* in memory where there is a tmpfs: each input writes and copies a few files */
+	struct stat st;
+	const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0
+		? "/dev/shm" : "/tmp";
+	snprintf(top, sizeof top, "%s/fuzz_image.XXXXXX", base);
 	if (!mkdtemp(top))
 		die("cannot make the scratch directory", top);
 	atexit(cleanup);
