@@ -220,9 +220,10 @@ static struct bundle_member *descriptor_blob(struct import *im, const cJSON *des
 	struct bundle_member *m = verified(im, name, digest + 7, what, err);
 	free(name);
 	const cJSON *size = cJSON_GetObjectItemCaseSensitive(desc, "size");
-	if (m && cJSON_IsNumber(size) && (long long)size->valuedouble != m->size) {
-		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: %s %s has %lld bytes, its descriptor says %lld",
-			   im->image, what, digest, m->size, (long long)size->valuedouble);
+	/* compared as doubles: a size past long long's range has no conversion */
+	if (m && cJSON_IsNumber(size) && size->valuedouble != (double)m->size) {
+		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: %s %s has %lld bytes, its descriptor says %.0f",
+			   im->image, what, digest, m->size, size->valuedouble);
 		return NULL;
 	}
 	return m;
