@@ -37,8 +37,9 @@ FUZZ_CONFIG_SRCS := tests/fuzz/fuzz_config.c src/core/config.c src/core/metrics_
 FUZZ_METRICS_SRCS := tests/fuzz/fuzz_metrics.c src/core/metrics_parse.c src/base/util.c src/base/err.c \
 	src/base/log.c
 
-# run.json's reader and writer.
-FUZZ_RECORD_SRCS := tests/fuzz/fuzz_record.c src/core/record.c src/base/util.c src/base/err.c src/base/log.c
+# run.json's reader and writer, and the metrics summary read from it (with what metrics_read.c links).
+FUZZ_RECORD_SRCS := tests/fuzz/fuzz_record.c src/core/record.c src/core/metrics_read.c src/core/metrics_record.c \
+	src/core/metrics_parse.c src/base/util.c src/base/err.c src/base/log.c
 
 # The image import's manifest, index and config parsing (img_import_scan) and the reference
 # parser, with what import.c links (its staging and unpacking code is linked, not run).
@@ -70,10 +71,10 @@ $(FUZZ_DIR)/fuzz_metrics: $(FUZZ_METRICS_SRCS) include/metrics.h mk/fuzz.mk
 	$(call say,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_METRICS_SRCS) -lcjson -lpcre2-8 -lm
 
-$(FUZZ_DIR)/fuzz_record: $(FUZZ_RECORD_SRCS) include/record.h mk/fuzz.mk
+$(FUZZ_DIR)/fuzz_record: $(FUZZ_RECORD_SRCS) include/record.h include/metrics.h mk/fuzz.mk
 	@mkdir -p $(FUZZ_DIR)
 	$(call say,FUZZ,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_RECORD_SRCS) -lcjson -lm
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_RECORD_SRCS) -lcjson -lpcre2-8 -lm
 
 $(FUZZ_DIR)/fuzz_image_manifest: $(FUZZ_IMAGE_MANIFEST_SRCS) src/image/img_int.h src/image/bundle.h include/image.h \
 		mk/fuzz.mk
