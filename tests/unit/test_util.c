@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,16 @@ static void test_format_rfc3339_known_values(void **state)
 	assert_string_equal(buf, "2026-11-28T18:50:01.123Z");
 	format_rfc3339(1795891801.9996, buf); /* rounds up into the next second */
 	assert_string_equal(buf, "2026-11-28T18:50:02.000Z");
+	/* but not out of the four-digit years parse_rfc3339 reads */
+	double t;
+	assert_int_equal(parse_rfc3339("9999-12-31T23:59:59.9999Z", &t), 0);
+	format_rfc3339(t, buf);
+	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
+	assert_int_equal(parse_rfc3339(buf, &t), 0);
+	format_rfc3339(1e300, buf);
+	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
+	format_rfc3339(INFINITY, buf);
+	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
 }
 
 static void test_parse_rfc3339(void **state)
