@@ -503,6 +503,8 @@ static void test_err_unknown_top_key_suggests(void **state)
 static void test_err_unknown_top_key_far_off(void **state)
 {
 	expect_error(*state, "name: demo\nentrypoint: x\ncolour: red\n", 3, 1, "unknown key 'colour'");
+	/* a quoted key with line breaks: the error stays one line */
+	expect_error(*state, "name: demo\nentrypoint: x\n\"col\\nour\\t\": red\n", 3, 1, "unknown key 'col?our?'");
 }
 
 static void test_err_unknown_nested_key(void **state)
