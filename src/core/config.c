@@ -153,6 +153,9 @@ int parse_duration(const char *s, double *seconds)
 		mult = 86400;
 	else
 		return -1;
+	/* finite and within what the runners convert to whole minutes or milliseconds (317 years) */
+	if (v * mult > 1e10)
+		return -1;
 	*seconds = v * mult;
 	return 0;
 }
