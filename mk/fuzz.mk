@@ -1,11 +1,12 @@
 # Fuzz targets, built with clang's libFuzzer and AddressSanitizer + UndefinedBehaviorSanitizer.
 #
-#   make fuzz                 build each target (build/fuzz/fuzz_where, build/fuzz/fuzz_import) and
+#   make fuzz                 build each target (build/fuzz/fuzz_<name> for FUZZ_NAMES) and
 #                             run it for FUZZ_TIME seconds (default 60), from the seeds in
 #                             tests/fuzz/corpus_<name>; what it finds new is kept in
 #                             build/fuzz/corpus_<name>, a crash in build/fuzz/crash-* (run the
 #                             target on that file to replay it)
-#   make test-fuzz            the same for TEST_FUZZ_TIME seconds in all (default 26, half each),
+#   make fuzz-<name>          one of them
+#   make test-fuzz            the same for TEST_FUZZ_TIME seconds in all (default 60, an equal share each),
 #                             `make test`'s step, or a loud SKIPPED notice where clang cannot
 #                             build a fuzzer
 #
@@ -13,7 +14,7 @@
 # fuzzer's coverage must be in the code under test.
 FUZZ_CC        ?= clang
 FUZZ_TIME      ?= 60
-TEST_FUZZ_TIME ?= 26
+TEST_FUZZ_TIME ?= 60
 FUZZ_DIR       := build/fuzz
 FUZZ_CFLAGS    := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc/core -D_GNU_SOURCE
@@ -26,7 +27,29 @@ FUZZ_WHERE_SRCS := tests/fuzz/fuzz_where.c src/core/where.c src/core/record.c sr
 FUZZ_IMPORT_SRCS := tests/fuzz/fuzz_import.c src/core/import_verify.c src/core/store.c src/core/record.c \
 	src/base/archive_api.c src/base/util.c src/base/err.c src/base/log.c
 
-.PHONY: fuzz test-fuzz fuzz-where fuzz-import
+# The config loader and what it links: the metrics patterns' check, the store's home (the user
+# config's path), run.json's status names. The target names the runners itself (runner.c would
+# link every runner).
+FUZZ_CONFIG_SRCS := tests/fuzz/fuzz_config.c src/core/config.c src/core/metrics_parse.c src/core/store.c \
+	src/core/record.c src/base/util.c src/base/err.c src/base/log.c
+
+# The metric line parser and its PCRE2 patterns.
+FUZZ_METRICS_SRCS := tests/fuzz/fuzz_metrics.c src/core/metrics_parse.c src/base/util.c src/base/err.c \
+	src/base/log.c
+
+# run.json's reader and writer, and the metrics summary read from it (with what metrics_read.c links).
+FUZZ_RECORD_SRCS := tests/fuzz/fuzz_record.c src/core/record.c src/core/metrics_read.c src/core/metrics_record.c \
+	src/core/metrics_parse.c src/base/util.c src/base/err.c src/base/log.c
+
+# The image import's manifest, index and config parsing (img_import_scan) and the reference
+# parser, with what import.c links (its staging and unpacking code is linked, not run).
+FUZZ_IMAGE_MANIFEST_SRCS := tests/fuzz/fuzz_image_manifest.c src/image/import.c src/image/bundle.c \
+	src/image/blobs.c src/image/ref.c src/image/store.c src/image/unpack.c src/image/layer.c src/image/archive.c \
+	src/base/archive_api.c src/base/util.c src/base/err.c src/base/log.c
+
+FUZZ_NAMES := where import config metrics record image_manifest
+
+.PHONY: fuzz test-fuzz $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_DIR)/fuzz_where: $(FUZZ_WHERE_SRCS) include/where.h src/core/index_schema.h mk/fuzz.mk
 	@mkdir -p $(FUZZ_DIR)
 	$(call say,FUZZ,$@)
@@ -37,6 +60,28 @@ $(FUZZ_DIR)/fuzz_import: $(FUZZ_IMPORT_SRCS) include/import.h src/core/import_in
 	$(call say,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"' -o $@ $(FUZZ_IMPORT_SRCS) \
 		-lcjson -lcrypto -ldl -lm
+
+$(FUZZ_DIR)/fuzz_config: $(FUZZ_CONFIG_SRCS) include/config.h include/metrics.h mk/fuzz.mk
+	@mkdir -p $(FUZZ_DIR)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_CONFIG_SRCS) -lcjson -lyaml -lpcre2-8 -lm
+
+$(FUZZ_DIR)/fuzz_metrics: $(FUZZ_METRICS_SRCS) include/metrics.h mk/fuzz.mk
+	@mkdir -p $(FUZZ_DIR)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_METRICS_SRCS) -lcjson -lpcre2-8 -lm
+
+$(FUZZ_DIR)/fuzz_record: $(FUZZ_RECORD_SRCS) include/record.h include/metrics.h mk/fuzz.mk
+	@mkdir -p $(FUZZ_DIR)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_RECORD_SRCS) -lcjson -lpcre2-8 -lm
+
+$(FUZZ_DIR)/fuzz_image_manifest: $(FUZZ_IMAGE_MANIFEST_SRCS) src/image/img_int.h src/image/bundle.h include/image.h \
+		mk/fuzz.mk
+	@mkdir -p $(FUZZ_DIR)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc/image -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"' -o $@ \
+		$(FUZZ_IMAGE_MANIFEST_SRCS) -lcjson -lcrypto -ldl -lm
 
 # One target for FUZZ_TIME seconds: $(1) its name (fuzz_$(1), corpus_$(1)), $(2) its extra libFuzzer
 # flags. Its chatter goes to build/fuzz/fuzz_$(1).log, shown whole only when it finds something.
@@ -59,7 +104,19 @@ fuzz-where: $(FUZZ_DIR)/fuzz_where
 fuzz-import: $(FUZZ_DIR)/fuzz_import
 	$(call fuzz_run,import,-max_len=65536 -rss_limit_mb=4096)
 
-fuzz: fuzz-where fuzz-import
+fuzz-config: $(FUZZ_DIR)/fuzz_config
+	$(call fuzz_run,config,-max_len=4096 -dict=tests/fuzz/config.dict)
+
+fuzz-metrics: $(FUZZ_DIR)/fuzz_metrics
+	$(call fuzz_run,metrics,-max_len=4096 -dict=tests/fuzz/metrics.dict)
+
+fuzz-record: $(FUZZ_DIR)/fuzz_record
+	$(call fuzz_run,record,-max_len=8192 -dict=tests/fuzz/record.dict)
+
+fuzz-image_manifest: $(FUZZ_DIR)/fuzz_image_manifest
+	$(call fuzz_run,image_manifest,-max_len=8192 -dict=tests/fuzz/image_manifest.dict)
+
+fuzz: $(FUZZ_NAMES:%=fuzz-%)
 
 # Whether clang can build a libFuzzer program at all (clang and its compiler-rt present).
 FUZZ_PROBE = mkdir -p $(FUZZ_DIR) && printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' \
@@ -67,10 +124,10 @@ FUZZ_PROBE = mkdir -p $(FUZZ_DIR) && printf 'int LLVMFuzzerTestOneInput(const ch
 
 test-fuzz:
 	@if $(FUZZ_PROBE); then \
-		$(MAKE) --no-print-directory fuzz FUZZ_TIME=$$(( $(TEST_FUZZ_TIME) / 2 )); \
+		$(MAKE) --no-print-directory fuzz FUZZ_TIME=$$(( $(TEST_FUZZ_TIME) / $(words $(FUZZ_NAMES)) )); \
 	else \
 		echo "##################################################################"; \
-		echo "## fuzz: SKIPPED the fuzzers (--where, import): $(FUZZ_CC) cannot build a libFuzzer"; \
+		echo "## fuzz: SKIPPED the fuzzers ($(FUZZ_NAMES)): $(FUZZ_CC) cannot build a libFuzzer"; \
 		echo "## fuzz: target (install clang: apt-get install clang)"; \
 		echo "##################################################################"; \
 	fi

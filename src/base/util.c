@@ -503,6 +503,12 @@ double now_monotonic(void)
 
 void format_rfc3339(double epoch, char out[40])
 {
+	/* Four-digit years, as parse_rfc3339 reads them: the last millisecond of 9999 must not round
+	 * into 10000, and nothing out of range (or not a number) reaches the conversions below. */
+	if (!(epoch >= -62167219200.0))
+		epoch = -62167219200.0;
+	if (epoch > 253402300799.999)
+		epoch = 253402300799.999;
 	/* Round to the nearest millisecond: x.123 is stored as x.12299..., which truncation would
 	 * print as x.122, so a parsed time would not come back as the same text. */
 	long long total_ms = (long long)(epoch * 1000.0 + (epoch < 0 ? -0.5 : 0.5));
@@ -527,9 +533,14 @@ int parse_rfc3339(const char *s, double *epoch)
 		return -1;
 	double frac = 0;
 	if (*rest == '.') {
-		char *end;
-		frac = strtod(rest, &end);
-		rest = end;
+		/* digits only: strtod would take ".5e400" (an infinite time) */
+		size_t digits = strspn(rest + 1, "0123456789");
+		if (digits == 0)
+			return -1;
+		char buf[24];
+		snprintf(buf, sizeof buf, "0.%.*s", (int)(digits < 20 ? digits : 20), rest + 1);
+		frac = strtod(buf, NULL);
+		rest += 1 + digits;
 	}
 	if (strcmp(rest, "Z") != 0)
 		return -1;

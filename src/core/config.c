@@ -38,6 +38,10 @@ static int fail_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* a quoted key or value can hold line breaks: the error stays one line */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (n)
 		return rp_err_set(L->err, RP_ERR_USAGE, "%s:%zu:%zu: %s", L->path, n->start_mark.line + 1,
 				  n->start_mark.column + 1, msg);
@@ -148,6 +152,9 @@ int parse_duration(const char *s, double *seconds)
 	else if (!strcmp(u, "d"))
 		mult = 86400;
 	else
+		return -1;
+	/* finite and within what the runners convert to whole minutes or milliseconds (317 years) */
+	if (v * mult > 1e10)
 		return -1;
 	*seconds = v * mult;
 	return 0;

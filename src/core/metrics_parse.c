@@ -558,7 +558,7 @@ void mx_parse_line(struct mx_parser *p, const char *line, size_t n, mx_emit_fn e
 /* Could a number start here (after spaces)? What the prefilter asks of a mark's right side. */
 static bool number_follows(const char *p, const char *end)
 {
-	while (p < end && (*p == ' ' || *p == '\t'))
+	while (p < end && is_space((unsigned char)*p))
 		p++;
 	if (p == end)
 		return false;
@@ -567,20 +567,24 @@ static bool number_follows(const char *p, const char *end)
 	       c == 'I';
 }
 
-/* A mark the default forms need at c, with a number after it: ": " or ':' after a quote (JSON),
- * or '='. A log line like "INFO trainer: batch 7 done" has none and is never parsed. */
+/* A mark the default forms need at c, with a number after it: ": ", ':' after a quote (JSON) or
+ * '='. A log line like "INFO trainer: batch 7 done" has none and is never parsed. */
 static bool is_mark(const char *c, const char *start, const char *end)
 {
 	if (*c == '=')
 		return number_follows(c + 1, end);
-	if (c > start && c[-1] == '"') {
-		/* JSON: a number, or a string ("nan", "inf") */
+	/* JSON: whitespace as cJSON skips it (any byte up to ' ') around the colon */
+	const char *k = c;
+	while (k > start && (unsigned char)k[-1] <= ' ')
+		k--;
+	if (k > start && k[-1] == '"') {
+		/* a number, or a string ("nan", "inf") */
 		const char *v = c + 1;
-		while (v < end && (*v == ' ' || *v == '\t'))
+		while (v < end && (unsigned char)*v <= ' ')
 			v++;
 		return number_follows(v, end) || (v < end && *v == '"');
 	}
-	return c + 1 < end && (c[1] == ' ' || c[1] == '\t') && number_follows(c + 1, end);
+	return c + 1 < end && is_space((unsigned char)c[1]) && number_follows(c + 1, end);
 }
 
 /* The first c in [s, end), or end. */

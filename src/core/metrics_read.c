@@ -323,8 +323,8 @@ static bool summary_from_json(const cJSON *o, struct mx_summary *s)
 {
 	const cJSON *count = cJSON_GetObjectItemCaseSensitive(o, "count");
 	const cJSON *step = cJSON_GetObjectItemCaseSensitive(o, "last_step");
-	if (!cJSON_IsNumber(count) || !cJSON_IsNumber(step) ||
-	    !mx_value_from_json(cJSON_GetObjectItemCaseSensitive(o, "last"), &s->last))
+	if (!cJSON_IsNumber(count) || !cJSON_IsNumber(step) || !valid_step(count->valuedouble) ||
+	    !valid_step(step->valuedouble) || !mx_value_from_json(cJSON_GetObjectItemCaseSensitive(o, "last"), &s->last))
 		return false;
 	s->count = (long long)count->valuedouble;
 	s->last_step = (long long)step->valuedouble;

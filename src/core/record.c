@@ -203,7 +203,9 @@ int record_from_json(const cJSON *j, struct rp_run *r, struct rp_err *err)
 	v = cJSON_GetObjectItemCaseSensitive(sup, "pid");
 	r->supervisor_pid = cJSON_IsNumber(v) ? v->valueint : 0;
 	v = cJSON_GetObjectItemCaseSensitive(sup, "start_ticks");
-	r->supervisor_start_ticks = cJSON_IsNumber(v) ? (unsigned long long)v->valuedouble : 0;
+	/* an edited value out of range is unknown, not a conversion with undefined behaviour */
+	r->supervisor_start_ticks = cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 18446744073709551616.0
+		? (unsigned long long)v->valuedouble : 0;
 	r->supervisor_boot_id = get_str(sup, "boot_id");
 	r->runpilot_version = get_str(j, "runpilot_version");
 	r->paths = get_object(j, "paths");

@@ -153,6 +153,12 @@ int img_place_tree(const char *home, const char *hex, const char *dir, struct rp
 int img_import_from(const char *home, const char *path, const char *name, const char *repo_digest,
 		    struct img_info *out, struct rp_err *err);
 
+/* What an import of the source at path would add, read and verified (every blob against its
+ * digest) in stage, an empty directory the caller removes, without unpacking a layer or touching
+ * the store: *n records (free each with img_rec_free, then *out). The parsing of manifests,
+ * indexes and configs, on its own for the fuzzer (tests/fuzz/fuzz_image_manifest.c). */
+int img_import_scan(const char *path, const char *stage, struct img_rec **out, size_t *n, struct rp_err *err);
+
 /* The host's OCI architecture ("amd64", "arm64"). */
 const char *img_host_arch(void);
 

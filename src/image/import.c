@@ -220,9 +220,10 @@ static struct bundle_member *descriptor_blob(struct import *im, const cJSON *des
 	struct bundle_member *m = verified(im, name, digest + 7, what, err);
 	free(name);
 	const cJSON *size = cJSON_GetObjectItemCaseSensitive(desc, "size");
-	if (m && cJSON_IsNumber(size) && (long long)size->valuedouble != m->size) {
-		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: %s %s has %lld bytes, its descriptor says %lld",
-			   im->image, what, digest, m->size, (long long)size->valuedouble);
+	/* compared as doubles: a size past long long's range has no conversion */
+	if (m && cJSON_IsNumber(size) && size->valuedouble != (double)m->size) {
+		rp_err_set(err, RP_ERR_RUNTIME, "image %s: refused: %s %s has %lld bytes, its descriptor says %.0f",
+			   im->image, what, digest, m->size, size->valuedouble);
 		return NULL;
 	}
 	return m;
@@ -480,6 +481,28 @@ static void import_free(struct import *im)
 	}
 	free(im->f);
 	bundle_close(&im->b);
+}
+
+int img_import_scan(const char *path, const char *stage, struct img_rec **out, size_t *n, struct rp_err *err)
+{
+	struct import im = {.image = path, .budget = {.max = img_max_bytes(), .what = path}};
+	*out = NULL;
+	*n = 0;
+	int rc = bundle_open(&im.b, path, stage, path, &im.budget, err);
+	if (rc == 0)
+		rc = find_images(&im, err);
+	if (rc == 0) {
+		*out = xcalloc(im.nf ? im.nf : 1, sizeof **out);
+		for (size_t i = 0; i < im.nf; i++) {
+			(*out)[i] = im.f[i].rec;
+			memset(&im.f[i].rec, 0, sizeof im.f[i].rec);
+		}
+		*n = im.nf;
+	}
+	import_free(&im);
+	if (rc < 0)
+		img_err_one_line(err);
+	return rc;
 }
 
 int img_import_from(const char *home, const char *path, const char *name, const char *repo_digest,

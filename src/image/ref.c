@@ -109,7 +109,8 @@ static char *familiar_repo(const char *name, struct rp_err *err, const char *ori
 int img_ref_parse(const char *s, struct img_ref *out, struct rp_err *err)
 {
 	memset(out, 0, sizeof *out);
-	if (!*s || strlen(s) > 255)
+	/* Docker's limit is on the repository (255), with a tag (128) and a digest after it */
+	if (!*s || strlen(s) > 512)
 		return rp_err_set(err, RP_ERR_USAGE, "'%s' is not a valid image reference", s);
 	char *name = xstrdup(s);
 	char *at = strchr(name, '@');
@@ -124,6 +125,12 @@ int img_ref_parse(const char *s, struct img_ref *out, struct rp_err *err)
 	}
 	char *tag;
 	split_tag(name, &tag);
+	if (strlen(name) > 255) {
+		rp_err_set(err, RP_ERR_USAGE, "'%s': the repository name is longer than 255 characters", s);
+		free(name);
+		img_ref_free(out);
+		return -1;
+	}
 	if (tag && !valid_tag(tag)) {
 		rp_err_set(err, RP_ERR_USAGE, "'%s': the tag '%s' is not valid", s, tag);
 		free(name);

@@ -503,6 +503,8 @@ static void test_err_unknown_top_key_suggests(void **state)
 static void test_err_unknown_top_key_far_off(void **state)
 {
 	expect_error(*state, "name: demo\nentrypoint: x\ncolour: red\n", 3, 1, "unknown key 'colour'");
+	/* a quoted key with line breaks: the error stays one line */
+	expect_error(*state, "name: demo\nentrypoint: x\n\"col\\nour\\t\": red\n", 3, 1, "unknown key 'col?our?'");
 }
 
 static void test_err_unknown_nested_key(void **state)
@@ -738,7 +740,8 @@ static void test_parse_duration(void **state)
 			fail_msg("parse_duration(%s) failed", ok[i].in);
 		assert_float_equal(d, ok[i].want, 1e-9);
 	}
-	const char *bad[] = {"5x", "-5", "0", "m", "", "5 minutes", "1h30m"};
+	/* too long to be a time limit: 1e308d is infinite, and config.yaml wrote it as 'inf' */
+	const char *bad[] = {"5x", "-5", "0", "m", "", "5 minutes", "1h30m", "1e308d", "1e300", "200000d"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		double d = 7;
 		if (parse_duration(bad[i], &d) == 0)

@@ -55,6 +55,16 @@ static void test_ref_normalise(void **state)
 	expect_name("busybox:", NULL);
 	expect_name("", NULL);
 	expect_name("busybox@sha256:abc", NULL);
+	/* the 255 limit is the repository's: a long one's name (":latest" added) reads back */
+	char long_repo[300], long_name[320];
+	memset(long_repo, 'a', 255);
+	long_repo[255] = '\0';
+	snprintf(long_name, sizeof long_name, "%s:latest", long_repo);
+	expect_name(long_repo, long_name);
+	expect_name(long_name, long_name);
+	long_repo[255] = 'a';
+	long_repo[256] = '\0';
+	expect_name(long_repo, NULL);
 	char ref[128];
 	snprintf(ref, sizeof ref, "docker.io/library/busybox@sha256:%064d", 0);
 	struct img_ref r;

@@ -86,6 +86,12 @@ static void test_json_lines(void **state)
 			    "loss=nan@1 g=-inf@1 h=inf@1");
 	assert_string_equal(parse("{\"a\": \"nan\", \"b\": \"inf\", \"c\": \"3\"}\n"), "a=nan@0 b=inf@0");
 	assert_string_equal(parse("{\"step\":4,\"loss\":2}\n"), "loss=2@4");
+	/* JSON allows spaces before a colon: the prefilter must not skip such a line */
+	assert_string_equal(parse("{\"loss\" :3.5}\n"), "loss=3.5@0");
+	assert_string_equal(parse("{\"loss\"\t :\t\"nan\"}\n"), "loss=nan@0");
+	assert_string_equal(parse("loss:\r2 acc=\r1\n"), "loss=2@0 acc=1@0");
+	/* nor one whose gaps are control bytes, which cJSON reads as whitespace */
+	assert_string_equal(parse("{\"loss\":\x16" "93.5}\n"), "loss=93.5@0");
 	/* a step that is not a step is not a metric either */
 	assert_string_equal(parse("{\"step\": 2.5, \"epoch\": -1, \"loss\": 1}\n"), "loss=1@0");
 }

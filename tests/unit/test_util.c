@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,16 @@ static void test_format_rfc3339_known_values(void **state)
 	assert_string_equal(buf, "2026-11-28T18:50:01.123Z");
 	format_rfc3339(1795891801.9996, buf); /* rounds up into the next second */
 	assert_string_equal(buf, "2026-11-28T18:50:02.000Z");
+	/* but not out of the four-digit years parse_rfc3339 reads */
+	double t;
+	assert_int_equal(parse_rfc3339("9999-12-31T23:59:59.9999Z", &t), 0);
+	format_rfc3339(t, buf);
+	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
+	assert_int_equal(parse_rfc3339(buf, &t), 0);
+	format_rfc3339(1e300, buf);
+	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
+	format_rfc3339(INFINITY, buf);
+	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
 }
 
 static void test_parse_rfc3339(void **state)
@@ -392,7 +403,14 @@ static void test_parse_rfc3339(void **state)
 	assert_int_equal(parse_rfc3339("2026-11-28T18:50:01.5Zjunk", &t), -1);
 	assert_int_equal(parse_rfc3339("yesterday", &t), -1);
 	assert_int_equal(parse_rfc3339("", &t), -1);
+	/* the fraction is digits only: an exponent would make any time, or an infinite one */
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.5e400Z", &t), -1);
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.5e3Z", &t), -1);
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.Z", &t), -1);
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.-5Z", &t), -1);
 	assert_float_equal(t, 42, 0); /* untouched on failure */
+	assert_int_equal(parse_rfc3339("2025-01-01T00:00:00.250000000000000000000000001Z", &t), 0);
+	assert_float_equal(t, 1735689600.25, 1e-6);
 }
 
 /* Every millisecond value survives format → parse → format. */
