@@ -2,7 +2,7 @@
 #
 #   make fuzz                 build each target (build/fuzz/fuzz_<name> for FUZZ_NAMES) and
 #                             run it for FUZZ_TIME seconds (default 60), from the seeds in
-#                             tests/fuzz/corpus_<name>; what it finds new is kept in
+#                             tests/fuzz/corpus/<name>; what it finds new is kept in
 #                             build/fuzz/corpus_<name>, a crash in build/fuzz/crash-* (run the
 #                             target on that file to replay it)
 #   make fuzz-<name>          one of them
@@ -89,7 +89,7 @@ define fuzz_run
 	@mkdir -p $(FUZZ_DIR)/corpus_$(1)
 	@echo "fuzz: fuzz_$(1) for $(FUZZ_TIME)s (log: $(FUZZ_DIR)/fuzz_$(1).log)"
 	@if ! $(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 $(2) \
-		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus_$(1) tests/fuzz/corpus_$(1) \
+		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus_$(1) tests/fuzz/corpus/$(1) \
 		> $(FUZZ_DIR)/fuzz_$(1).log 2>&1; then \
 		cat $(FUZZ_DIR)/fuzz_$(1).log; echo "fuzz: fuzz_$(1) FAILED (the input is in $(FUZZ_DIR)/crash-*)"; exit 1; \
 	fi

@@ -2,7 +2,7 @@
  * archive, read from memory by the same code `runpilot import` runs (import_verify_memory),
  * staged into one directory made once per process and emptied after each input:
  * - rejected: a usage error of one line, nothing staged outside the staging directory's runs/;
- * - accepted: a valid export (the seeds in tests/fuzz/corpus_import include some).
+ * - accepted: a valid export (the seeds in tests/fuzz/corpus/import include some).
  * Anything else aborts, and so do the sanitizers on any memory error or undefined behaviour. */
 #include <dirent.h>
 #include <fcntl.h>
