@@ -6,7 +6,7 @@
 #                             build/fuzz/corpus_<name>, a crash in build/fuzz/crash-* (run the
 #                             target on that file to replay it)
 #   make fuzz-<name>          one of them
-#   make test-fuzz            the same for TEST_FUZZ_TIME seconds in all (default 60, an equal share each),
+#   make test-fuzz            the same for TEST_FUZZ_TIME seconds in all (default 70, an equal share each),
 #                             `make test`'s step, or a loud SKIPPED notice where clang cannot
 #                             build a fuzzer
 #
@@ -14,7 +14,7 @@
 # fuzzer's coverage must be in the code under test.
 FUZZ_CC        ?= clang
 FUZZ_TIME      ?= 60
-TEST_FUZZ_TIME ?= 60
+TEST_FUZZ_TIME ?= 70
 FUZZ_DIR       := build/fuzz
 FUZZ_CFLAGS    := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc/core -D_GNU_SOURCE
@@ -47,7 +47,11 @@ FUZZ_IMAGE_MANIFEST_SRCS := tests/fuzz/fuzz_image_manifest.c src/image/import.c 
 	src/image/blobs.c src/image/ref.c src/image/store.c src/image/unpack.c src/image/layer.c src/image/archive.c \
 	src/base/archive_api.c src/base/util.c src/base/err.c src/base/log.c
 
-FUZZ_NAMES := where import config metrics record image_manifest
+# a layer's tar applied to a tree (layer.c and what it links)
+FUZZ_IMAGE_LAYER_SRCS := tests/fuzz/fuzz_image_layer.c src/image/layer.c src/image/blobs.c src/image/archive.c \
+	src/image/store.c src/image/ref.c src/base/archive_api.c src/base/util.c src/base/err.c src/base/log.c
+
+FUZZ_NAMES := where import config metrics record image_manifest image_layer
 
 .PHONY: fuzz test-fuzz $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_DIR)/fuzz_where: $(FUZZ_WHERE_SRCS) include/where.h src/core/index_schema.h mk/fuzz.mk
@@ -83,6 +87,12 @@ $(FUZZ_DIR)/fuzz_image_manifest: $(FUZZ_IMAGE_MANIFEST_SRCS) src/image/img_int.h
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc/image -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"' -o $@ \
 		$(FUZZ_IMAGE_MANIFEST_SRCS) -lcjson -lcrypto -ldl -lm
 
+$(FUZZ_DIR)/fuzz_image_layer: $(FUZZ_IMAGE_LAYER_SRCS) src/image/img_int.h include/image.h mk/fuzz.mk
+	@mkdir -p $(FUZZ_DIR)
+	$(call say,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc/image -DLIBARCHIVE_SONAME='"$(LIBARCHIVE_SONAME)"' -o $@ \
+		$(FUZZ_IMAGE_LAYER_SRCS) -lcjson -lcrypto -ldl -lm
+
 # One target for FUZZ_TIME seconds: $(1) its name (fuzz_$(1), corpus_$(1)), $(2) its extra libFuzzer
 # flags. Its chatter goes to build/fuzz/fuzz_$(1).log, shown whole only when it finds something.
 define fuzz_run
@@ -115,6 +125,9 @@ fuzz-record: $(FUZZ_DIR)/fuzz_record
 
 fuzz-image_manifest: $(FUZZ_DIR)/fuzz_image_manifest
 	$(call fuzz_run,image_manifest,-max_len=8192 -dict=tests/fuzz/image_manifest.dict)
+
+fuzz-image_layer: $(FUZZ_DIR)/fuzz_image_layer
+	$(call fuzz_run,image_layer,-max_len=65536 -rss_limit_mb=4096)
 
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 
