@@ -18,6 +18,7 @@ mkdir -p "$W"
 mkconfig "$W/short.yaml" short "\"echo $MARK start; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo line \$i; echo loss: 0.\$i; sleep 0.01; done\""
 read -r -a DELAYS <<< "$(python3 -c "import random; r=random.Random($SEED); print(' '.join('%.3f' % (r.random() * 0.3) for _ in range(2 * $N)))")"
 
+sb_mount_snapshot "$T/mounts.before"
 runners=(local)
 sb_usable && runners+=(sandbox)
 k=0
@@ -33,6 +34,8 @@ done
 total=$((k))
 
 check "no job outlives its supervisor" wait_for "! pgrep -f '$MARK' >/dev/null" 15
+sb_mount_snapshot "$T/mounts.after"
+check "no mount left on the host" cmp -s "$T/mounts.before" "$T/mounts.after"
 # Directories of runs that were made (a runpilot killed between its mkdir and its claim leaves one
 # with nothing in it but its record's reserved room: no run, skipped by readers, removed by gc).
 made_dirs() {
