@@ -27,8 +27,8 @@ const char usage_cancel[] =
 	"Exit status: 0 when every run is cancelled or had already ended, 1 otherwise, 2 for an\n"
 	"unknown run.\n";
 
-int resolve_run_args(int first, int argc, char **argv, const struct run_selection *sel, struct rp_store *st,
-		     struct strvec *ids, struct rp_err *err)
+static int resolve_run_args(int first, int argc, char **argv, const struct run_selection *sel, struct rp_store *st,
+			    struct strvec *ids, struct rp_err *err)
 {
 	struct strvec refs = {0};
 	int rc = 0;
@@ -47,8 +47,8 @@ int resolve_run_args(int first, int argc, char **argv, const struct run_selectio
 	return rc;
 }
 
-int parse_runs_args(int argc, char **argv, struct run_selection *sel, const char *usage, double *timeout,
-		    struct rp_err *err)
+static int parse_runs_args(int argc, char **argv, struct run_selection *sel, const char *usage, double *timeout,
+			   struct rp_err *err)
 {
 	static const struct option with_timeout[] = {SELECTION_LONGOPTS, {"timeout", required_argument, NULL, 'T'},
 						     {NULL, 0, NULL, 0}};
@@ -115,21 +115,29 @@ static void status_now(const char *dir, char *out, size_t n)
 	record_free(&r);
 }
 
-int cmd_cancel(int argc, char **argv, struct rp_err *err)
+int runs_from_args(int argc, char **argv, const char *usage, double *timeout, struct rp_store *st, struct strvec *ids,
+		   struct rp_err *err)
 {
 	struct run_selection sel = {0};
+	int first = parse_runs_args(argc, argv, &sel, usage, timeout, err);
+	int rc = first < 0 ? -1 : store_open(st, false, err);
+	if (rc == 0 && resolve_run_args(first, argc, argv, &sel, st, ids, err) < 0) {
+		store_close(st);
+		rc = -1;
+	}
+	selection_free(&sel);
+	return rc;
+}
+
+int cmd_cancel(int argc, char **argv, struct rp_err *err)
+{
 	struct strvec ids = {0};
 	struct rp_store st;
 	bool have_store = false, *sent = NULL;
 	int rc = -1;
-	int first = parse_runs_args(argc, argv, &sel, "runpilot cancel RUN... | SELECTION", NULL, err);
-	if (first < 0)
-		goto out;
-	if (store_open(&st, false, err) < 0)
+	if (runs_from_args(argc, argv, "runpilot cancel RUN... | SELECTION", NULL, &st, &ids, err) < 0)
 		goto out;
 	have_store = true;
-	if (resolve_run_args(first, argc, argv, &sel, &st, &ids, err) < 0)
-		goto out;
 	if (!ids.n) {
 		fprintf(stderr, "runpilot: no run matches the selection; nothing cancelled\n");
 		rc = 0;
@@ -175,6 +183,5 @@ out:
 	if (have_store)
 		store_close(&st);
 	strvec_free(&ids);
-	selection_free(&sel);
 	return rc;
 }

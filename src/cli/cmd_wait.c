@@ -55,20 +55,14 @@ static int report_run(const struct rp_store *st, const char *id)
 
 int cmd_wait(int argc, char **argv, struct rp_err *err)
 {
-	struct run_selection sel = {0};
 	struct strvec ids = {0};
 	struct rp_store st;
 	bool have_store = false;
 	double timeout_s = 0;
 	int rc = -1;
-	int first = parse_runs_args(argc, argv, &sel, "runpilot wait RUN... | SELECTION [--timeout DUR]", &timeout_s, err);
-	if (first < 0)
-		goto out;
-	if (store_open(&st, false, err) < 0)
+	if (runs_from_args(argc, argv, "runpilot wait RUN... | SELECTION [--timeout DUR]", &timeout_s, &st, &ids, err) < 0)
 		goto out;
 	have_store = true;
-	if (resolve_run_args(first, argc, argv, &sel, &st, &ids, err) < 0)
-		goto out;
 	if (!await_runs_over(&st, &ids, NULL, timeout_s)) {
 		char dur[32];
 		fmt_duration(timeout_s, dur, sizeof dur);
@@ -86,6 +80,5 @@ out:
 	if (have_store)
 		store_close(&st);
 	strvec_free(&ids);
-	selection_free(&sel);
 	return rc;
 }

@@ -35,10 +35,8 @@ int cmd_wait(int argc, char **argv, struct rp_err *err);
 struct run_selection;
 struct rp_store;
 struct strvec;
-int parse_runs_args(int argc, char **argv, struct run_selection *sel, const char *usage, double *timeout,
-		    struct rp_err *err);
-int resolve_run_args(int first, int argc, char **argv, const struct run_selection *sel, struct rp_store *st,
-		     struct strvec *ids, struct rp_err *err);
+int runs_from_args(int argc, char **argv, const char *usage, double *timeout, struct rp_store *st, struct strvec *ids,
+		   struct rp_err *err);
 /* Poll until each run of ids (those only[] marks, or all when only is NULL) is
  * over, or timeout_s (> 0) passes; true when all are over. */
 bool await_runs_over(const struct rp_store *st, const struct strvec *ids, const bool *only, double timeout_s);
