@@ -33,21 +33,30 @@
  * connections open now to close. */
 #define LOCK_WAIT_S 10.0
 
-#define CACHE_SLOTS 8
+#define CACHE_SLOTS 16
 
-/* Answers remembered on a handle while the index stays the same (index_counts, index_columns). */
+/* Answers remembered while the index stays the same (index_counts, index_columns), for one
+ * handle or shared by a pool of them (index_memo_share). */
 struct cache_slot {
 	char *key;
 	cJSON *value;
+	unsigned long long gen;   /* the memo's generation it was computed in */
+};
+
+struct index_memo {
+	pthread_mutex_t lock;
+	unsigned long long gen;   /* moves on each time a handle sees the index changed */
+	struct cache_slot slot[CACHE_SLOTS];
+	unsigned next;            /* the slot to reuse next */
+	int users;                /* handles sharing it */
 };
 
 struct rp_index {
 	sqlite3 *db;
 	int lock_fd;             /* index.lock, held shared while db is open */
 	const struct rp_store *st;
-	char cache_version[96];  /* what the cache was filled at (cache_version()) */
-	struct cache_slot cache[CACHE_SLOTS];
-	unsigned cache_next;     /* the slot to reuse next */
+	char cache_version[96];  /* the index as this handle last saw it (cache_version()) */
+	struct index_memo *memo; /* NULL until first used */
 };
 
 /* ---- small SQLite helpers ---- */
@@ -946,20 +955,45 @@ int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *
 	return 0;
 }
 
-static void cache_clear(struct rp_index *ix)
+struct index_memo *index_memo_new(void)
 {
+	struct index_memo *m = xcalloc(1, sizeof *m);
+	pthread_mutex_init(&m->lock, NULL);
+	m->users = 1;
+	return m;
+}
+
+void index_memo_free(struct index_memo *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	bool last = --m->users == 0;
+	pthread_mutex_unlock(&m->lock);
+	if (!last)
+		return;
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		free(ix->cache[i].key);
-		cJSON_Delete(ix->cache[i].value);
-		ix->cache[i] = (struct cache_slot){0};
+		free(m->slot[i].key);
+		cJSON_Delete(m->slot[i].value);
 	}
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+void index_memo_share(struct rp_index *ix, struct index_memo *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->users++;
+	pthread_mutex_unlock(&m->lock);
+	index_memo_free(ix->memo);
+	ix->memo = m;
 }
 
 void index_close(struct rp_index *ix)
 {
 	if (!ix)
 		return;
-	cache_clear(ix);
+	index_memo_free(ix->memo);
 	close_db(ix->db, &ix->lock_fd);
 	free(ix);
 }
@@ -1495,29 +1529,49 @@ static void cache_version(struct rp_index *ix, char out[96])
 	snprintf(out, 96, "%lld:%lld:%s", dv, (long long)sqlite3_total_changes64(ix->db), stamp);
 }
 
-/* The remembered answer for key (a copy), or NULL; forgets everything once the index changed. */
-static cJSON *cache_get(struct rp_index *ix, const char *key)
+/* The remembered answer for key (a copy), or NULL. Every handle checks its own view of the
+ * index first: when it changed, the memo's generation moves on and what was remembered before
+ * is forgotten, for every handle sharing it. *gen: the generation to cache_put an answer in. */
+static cJSON *cache_get(struct rp_index *ix, const char *key, unsigned long long *gen)
 {
+	if (!ix->memo)
+		ix->memo = index_memo_new();
+	struct index_memo *m = ix->memo;
 	char v[96];
 	cache_version(ix, v);
-	if (strcmp(v, ix->cache_version)) {
-		cache_clear(ix);
+	bool changed = strcmp(v, ix->cache_version) != 0;
+	if (changed)
 		snprintf(ix->cache_version, sizeof ix->cache_version, "%s", v);
-		return NULL;
-	}
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		if (ix->cache[i].key && !strcmp(ix->cache[i].key, key))
-			return cJSON_Duplicate(ix->cache[i].value, true);
-	return NULL;
+	cJSON *found = NULL;
+	pthread_mutex_lock(&m->lock);
+	if (changed)
+		m->gen++;
+	*gen = m->gen;
+	for (int i = 0; i < CACHE_SLOTS && !found; i++)
+		if (m->slot[i].key && m->slot[i].gen == m->gen && !strcmp(m->slot[i].key, key))
+			found = cJSON_Duplicate(m->slot[i].value, true);
+	pthread_mutex_unlock(&m->lock);
+	return found;
 }
 
-static void cache_put(struct rp_index *ix, const char *key, const cJSON *value)
+/* Remember an answer computed in generation gen (unless the index changed meanwhile). */
+static void cache_put(struct rp_index *ix, const char *key, const cJSON *value, unsigned long long gen)
 {
-	struct cache_slot *c = &ix->cache[ix->cache_next++ % CACHE_SLOTS];
-	free(c->key);
-	cJSON_Delete(c->value);
-	c->key = xstrdup(key);
-	c->value = cJSON_Duplicate(value, true);
+	struct index_memo *m = ix->memo;
+	cJSON *copy = cJSON_Duplicate(value, true);
+	char *k = xstrdup(key);
+	pthread_mutex_lock(&m->lock);
+	if (gen == m->gen) {
+		struct cache_slot *c = &m->slot[m->next++ % CACHE_SLOTS];
+		free(c->key);
+		cJSON_Delete(c->value);
+		*c = (struct cache_slot){k, copy, gen};
+		k = NULL;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(k);
+	cJSON_Delete(copy);
 }
 
 /* A sort field's SQL over `runs` (?1: a param key or metric name, in *key); NULL for an unknown one. */
@@ -1889,7 +1943,8 @@ static int count_statuses(struct rp_index *ix, const char *where, cJSON **out, s
 	if (where && *where && where_compile(where, now_realtime(), &ws, err) < 0)
 		return -1;
 	char *key = xasprintf("counts\n%s", where ? where : "");
-	cJSON *counts = cache_get(ix, key);
+	unsigned long long gen;
+	cJSON *counts = cache_get(ix, key, &gen);
 	int rc = SQLITE_DONE;
 	if (!counts) {
 		char *sql = xasprintf("SELECT status, COUNT(*) FROM runs WHERE (%s) GROUP BY status ORDER BY status",
@@ -1906,7 +1961,7 @@ static int count_statuses(struct rp_index *ix, const char *where, cJSON **out, s
 						(double)sqlite3_column_int64(s, 1));
 		sqlite3_finalize(s);
 		if (rc == SQLITE_DONE)
-			cache_put(ix, key, counts);
+			cache_put(ix, key, counts, gen);
 	}
 	free(key);
 	/* the running ones as of now: a dead supervisor's run is lost */
@@ -1986,7 +2041,8 @@ static int distinct_names(sqlite3 *db, const char *table, const char *col, cJSON
 
 int index_columns(struct rp_index *ix, cJSON **out, struct rp_err *err)
 {
-	cJSON *c = cache_get(ix, "columns");
+	unsigned long long gen;
+	cJSON *c = cache_get(ix, "columns", &gen);
 	if (c) {
 		*out = c;
 		return 0;
@@ -1997,7 +2053,7 @@ int index_columns(struct rp_index *ix, cJSON **out, struct rp_err *err)
 		cJSON_Delete(c);
 		return db_fail(ix->db, err, "columns");
 	}
-	cache_put(ix, "columns", c);
+	cache_put(ix, "columns", c, gen);
 	*out = c;
 	return 0;
 }

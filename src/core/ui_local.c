@@ -41,6 +41,7 @@ struct ui_local {
 	pthread_mutex_t lock;     /* guards idle */
 	pthread_mutex_t opening;  /* one index_open at a time: a first open may build the index */
 	struct conn *idle;
+	struct index_memo *memo;  /* counts and columns, shared by the connections */
 };
 
 /* ---- errors ---- */
@@ -78,6 +79,7 @@ static struct conn *conn_get(struct ui_local *u, struct rp_err *err)
 					   why.msg[0] ? ": " : "", why.msg);
 			return NULL;
 		}
+		index_memo_share(ix, u->memo);
 		c = xcalloc(1, sizeof *c);
 		c->ix = ix;
 		return c;
@@ -602,6 +604,7 @@ static void local_close(struct ui_source *s)
 		index_close(c->ix);
 		free(c);
 	}
+	index_memo_free(u->memo);
 	pthread_mutex_destroy(&u->lock);
 	pthread_mutex_destroy(&u->opening);
 	store_close(&u->st);
@@ -625,7 +628,9 @@ int ui_source_local_open(struct ui_source **out, struct rp_err *err)
 	u->base.ops = &local_ops;
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_mutex_init(&u->opening, NULL);
+	u->memo = index_memo_new();
 	if (store_open(&u->st, false, err) < 0) {
+		index_memo_free(u->memo);
 		pthread_mutex_destroy(&u->lock);
 		pthread_mutex_destroy(&u->opening);
 		free(u);

@@ -705,8 +705,20 @@ static void test_compare(void **state)
 
 /* ---- annotations ---- */
 
+/* The status counts a --where selects (remembered between calls). */
+static int count_of(const char *where, const char *status)
+{
+	cJSON *o = runs_ok(where, NULL, NULL, 1, NULL, 0);
+	const cJSON *c = get(get(o, "counts"), status);
+	int n = c ? (int)c->valuedouble : 0;
+	cJSON_Delete(o);
+	return n;
+}
+
 static void test_annotate(void **state)
 {
+	assert_int_equal(count_of("tags contains \"best\"", "success"), 0);
+	assert_int_equal(count_of("tags contains \"best\"", "success"), 0);
 	cJSON *change = cJSON_Parse("{\"tags\": [\"+best\", \"-ten\"], \"note\": \"ship it\"}");
 	cJSON *o = NULL;
 	struct rp_err err = {0};
@@ -732,6 +744,8 @@ static void test_annotate(void **state)
 	assert_int_equal(num_of(get(o, "runs")->child), 10);
 	assert_string_equal(cJSON_GetStringValue(get(o, "runs")->child->child), "rp_0010");
 	cJSON_Delete(o);
+	/* the remembered count is forgotten once the index changed */
+	assert_int_equal(count_of("tags contains \"best\"", "success"), 1);
 	/* the note removed again */
 	change = cJSON_Parse("{\"note\": \"\"}");
 	assert_int_equal(src->ops->annotate(src, "rp_0010", change, &o, &err), 0);
@@ -756,6 +770,17 @@ static void test_annotate(void **state)
 	cJSON_Delete(change);
 }
 
+/* A run that arrives is counted and listed at once (last: the others count NRUNS runs). */
+static void test_new_run_seen(void **state)
+{
+	int before = count_of(NULL, "success");
+	make_run(NRUNS + 1);
+	assert_int_equal(count_of(NULL, "success"), before + 1);
+	cJSON *o = runs_ok(NULL, NULL, NULL, 1, NULL, 0);
+	assert_int_equal(num_of(get(o, "runs")->child), NRUNS + 1);
+	cJSON_Delete(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_outputs),
 		cmocka_unit_test(test_compare),
 		cmocka_unit_test(test_annotate),
+		cmocka_unit_test(test_new_run_seen),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
