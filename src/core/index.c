@@ -43,8 +43,12 @@ struct cache_slot {
 	unsigned long long gen;   /* the memo's generation it was computed in */
 };
 
+#define MEMO_PENDING 16
+
 struct index_memo {
 	pthread_mutex_t lock;
+	pthread_cond_t done;      /* an answer being computed was remembered, or given up */
+	char *pending[MEMO_PENDING]; /* keys some handle is computing now: others wait for it */
 	unsigned long long gen;   /* moves on each time a handle sees the index changed */
 	struct cache_slot slot[CACHE_SLOTS];
 	unsigned next;            /* the slot to reuse next */
@@ -959,6 +963,7 @@ struct index_memo *index_memo_new(void)
 {
 	struct index_memo *m = xcalloc(1, sizeof *m);
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->done, NULL);
 	m->users = 1;
 	return m;
 }
@@ -976,6 +981,9 @@ void index_memo_free(struct index_memo *m)
 		free(m->slot[i].key);
 		cJSON_Delete(m->slot[i].value);
 	}
+	for (int i = 0; i < MEMO_PENDING; i++)
+		free(m->pending[i]);
+	pthread_cond_destroy(&m->done);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -1529,9 +1537,27 @@ static void cache_version(struct rp_index *ix, char out[96])
 	snprintf(out, 96, "%lld:%lld:%s", dv, (long long)sqlite3_total_changes64(ix->db), stamp);
 }
 
-/* The remembered answer for key (a copy), or NULL. Every handle checks its own view of the
- * index first: when it changed, the memo's generation moves on and what was remembered before
- * is forgotten, for every handle sharing it. *gen: the generation to cache_put an answer in. */
+static int pending_slot(struct index_memo *m, const char *key)
+{
+	for (int i = 0; i < MEMO_PENDING; i++)
+		if (m->pending[i] && !strcmp(m->pending[i], key))
+			return i;
+	return -1;
+}
+
+static cJSON *memo_find(struct index_memo *m, const char *key)
+{
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		if (m->slot[i].key && m->slot[i].gen == m->gen && !strcmp(m->slot[i].key, key))
+			return cJSON_Duplicate(m->slot[i].value, true);
+	return NULL;
+}
+
+/* The remembered answer for key (a copy), or NULL: then the caller computes it and hands it to
+ * cache_put (or cache_abandon). Every handle checks its own view of the index first: when it
+ * changed, the memo's generation moves on and what was remembered is forgotten, for every
+ * handle sharing it. While one handle computes an answer, the others asking for the same one
+ * wait for it rather than compute it too. *gen: the generation to cache_put it in. */
 static cJSON *cache_get(struct rp_index *ix, const char *key, unsigned long long *gen)
 {
 	if (!ix->memo)
@@ -1542,16 +1568,34 @@ static cJSON *cache_get(struct rp_index *ix, const char *key, unsigned long long
 	bool changed = strcmp(v, ix->cache_version) != 0;
 	if (changed)
 		snprintf(ix->cache_version, sizeof ix->cache_version, "%s", v);
-	cJSON *found = NULL;
 	pthread_mutex_lock(&m->lock);
 	if (changed)
 		m->gen++;
+	cJSON *found = memo_find(m, key);
+	while (!found && pending_slot(m, key) >= 0) {
+		pthread_cond_wait(&m->done, &m->lock);
+		found = memo_find(m, key);
+	}
+	if (!found)
+		for (int i = 0; i < MEMO_PENDING; i++)
+			if (!m->pending[i]) {
+				m->pending[i] = xstrdup(key);
+				break;
+			}
 	*gen = m->gen;
-	for (int i = 0; i < CACHE_SLOTS && !found; i++)
-		if (m->slot[i].key && m->slot[i].gen == m->gen && !strcmp(m->slot[i].key, key))
-			found = cJSON_Duplicate(m->slot[i].value, true);
 	pthread_mutex_unlock(&m->lock);
 	return found;
+}
+
+/* key's computation is over: others may go on. The caller holds the lock. */
+static void memo_release(struct index_memo *m, const char *key)
+{
+	int i = pending_slot(m, key);
+	if (i >= 0) {
+		free(m->pending[i]);
+		m->pending[i] = NULL;
+	}
+	pthread_cond_broadcast(&m->done);
 }
 
 /* Remember an answer computed in generation gen (unless the index changed meanwhile). */
@@ -1569,9 +1613,18 @@ static void cache_put(struct rp_index *ix, const char *key, const cJSON *value, 
 		k = NULL;
 		copy = NULL;
 	}
+	memo_release(m, key);
 	pthread_mutex_unlock(&m->lock);
 	free(k);
 	cJSON_Delete(copy);
+}
+
+/* The answer could not be computed: the next one asking tries. */
+static void cache_abandon(struct rp_index *ix, const char *key)
+{
+	pthread_mutex_lock(&ix->memo->lock);
+	memo_release(ix->memo, key);
+	pthread_mutex_unlock(&ix->memo->lock);
 }
 
 /* A sort field's SQL over `runs` (?1: a param key or metric name, in *key); NULL for an unknown one. */
@@ -1962,6 +2015,8 @@ static int count_statuses(struct rp_index *ix, const char *where, cJSON **out, s
 		sqlite3_finalize(s);
 		if (rc == SQLITE_DONE)
 			cache_put(ix, key, counts, gen);
+		else
+			cache_abandon(ix, key);
 	}
 	free(key);
 	/* the running ones as of now: a dead supervisor's run is lost */
@@ -2051,6 +2106,7 @@ int index_columns(struct rp_index *ix, cJSON **out, struct rp_err *err)
 	if (distinct_names(ix->db, "params", "key", cJSON_AddArrayToObject(c, "params")) < 0 ||
 	    distinct_names(ix->db, "metrics", "name", cJSON_AddArrayToObject(c, "metrics")) < 0) {
 		cJSON_Delete(c);
+		cache_abandon(ix, "columns");
 		return db_fail(ix->db, err, "columns");
 	}
 	cache_put(ix, "columns", c, gen);
