@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "index.h"
 #include "ui_int.h"
 #include "ui_source.h"
 #include "util.h"
@@ -781,6 +782,25 @@ static void test_new_run_seen(void **state)
 	cJSON_Delete(o);
 }
 
+/* An idle source lets go of the index: `runpilot reindex` can replace it (it waits for the
+ * connections open to close, and gives up after a while). */
+static void test_idle_lets_reindex(void **state)
+{
+	cJSON_Delete(runs_ok(NULL, NULL, NULL, 1, NULL, 0));
+	struct rp_store st;
+	struct rp_err err = {0};
+	assert_int_equal(store_open(&st, false, &err), 0);
+	double t0 = now_monotonic();
+	if (index_rebuild(&st, NULL, NULL, &err) < 0)
+		fail_msg("reindex: %s", err.msg);
+	assert_true(now_monotonic() - t0 < 8);
+	store_close(&st);
+	/* and the next page reads the new index */
+	cJSON *o = runs_ok(NULL, NULL, NULL, 2, NULL, 0);
+	assert_int_equal(num_of(get(o, "runs")->child), NRUNS + 1);
+	cJSON_Delete(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -799,6 +819,7 @@ int main(void)
 		cmocka_unit_test(test_compare),
 		cmocka_unit_test(test_annotate),
 		cmocka_unit_test(test_new_run_seen),
+		cmocka_unit_test(test_idle_lets_reindex),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
