@@ -470,6 +470,23 @@ static void *hammer(void *arg)
 			return (void *)1;
 		}
 		cJSON_Delete(out);
+		out = NULL;
+		if (src->ops->run(src, "rp_0001", &out, &err) < 0)
+			return (void *)2;
+		cJSON_Delete(out);
+		out = NULL;
+		if (src->ops->metric(src, "rp_0002", "loss", NAN, NAN, 100, &out, &err) < 0)
+			return (void *)3;
+		cJSON_Delete(out);
+		out = NULL;
+		if (src->ops->log(src, "rp_0001", -8, 0, &out, &err) < 0)
+			return (void *)4;
+		cJSON_Delete(out);
+		struct ui_output o;
+		if (src->ops->output(src, "rp_0001", "sub/deep/b.txt", &o, &err) < 0)
+			return (void *)5;
+		close(o.fd);
+		free(o.name);
 	}
 	return NULL;
 }
