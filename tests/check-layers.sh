@@ -23,7 +23,7 @@ base_h="err.h util.h log.h testhooks.h archive_api.h"
 sandbox_h="sandbox.h cgroup.h meter.h sb_init.h"
 fingerprint_h="fingerprint.h"
 image_h="image.h"
-core_h="config.h record.h store.h runs.h run.h sections.h environment.h metrics.h where.h index.h annotations.h verify.h rerun.h gc.h fsck.h import.h export.h sweep.h"
+core_h="config.h record.h store.h runs.h run.h sections.h environment.h metrics.h where.h index.h annotations.h verify.h rerun.h gc.h fsck.h import.h export.h sweep.h ui_source.h"
 runner_h="runner.h slurm.h"
 
 # The layer of a header named in an #include "..." (a public header, one next to the file, or
