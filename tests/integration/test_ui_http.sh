@@ -78,15 +78,17 @@ ROUTES=(/ /run/rp_0001 /compare /assets/app.js /api/runs /api/runs/rp_0001 /api/
 	/api/runs/rp_0001/log /api/runs/rp_0001/log/stream /api/runs/rp_0001/outputs/a.txt "/api/compare?ids=1,2"
 	/nothing/here)
 WRONG_SAME=$(printf '%s' "$TOK" | tr '0-9a-f' '1-9a-f0')
+WRONG_LAST=${TOK:0:63}$(printf '%s' "${TOK:63}" | tr '0-9a-f' '1-9a-f0')
 bad=""
 for r in "${ROUTES[@]}"; do
 	[ "$(code "$BASE$r")" = 401 ] || bad+=" none:$r"
 	[ "$(code -H "Authorization: Bearer $WRONG_SAME" "$BASE$r")" = 401 ] || bad+=" bearer-same-length:$r"
+	[ "$(code -H "Authorization: Bearer $WRONG_LAST" "$BASE$r")" = 401 ] || bad+=" bearer-last-char:$r"
 	[ "$(code -H "Authorization: Bearer ${TOK:0:10}" "$BASE$r")" = 401 ] || bad+=" bearer-short:$r"
 	[ "$(code -H "Authorization: Bearer ${TOK}00" "$BASE$r")" = 401 ] || bad+=" bearer-long:$r"
 	[ "$(code -b "rp_token=$WRONG_SAME" "$BASE$r")" = 401 ] || bad+=" cookie:$r"
 done
-check "token: every route is 401 without it or with a wrong one (same length, shorter, longer)" test -z "$bad"
+check "token: every route is 401 without it or with a wrong one (same length, last character, shorter, longer)" test -z "$bad"
 [ -n "$bad" ] && echo "    $bad"
 check "token: POST without it is 401" test "$(code -X POST -H 'X-Requested-With: runpilot' -d '{}' \
 	"$BASE/api/runs/rp_0001/annotations")" = 401
