@@ -52,7 +52,7 @@ OBJS      := $(SRCS:%.c=$(BUILD)/%.o) $(WEB_ASSETS_OBJ)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 GEN_OBJ   := $(BUILD)/gen/seccomp_prebuilt.o
 # Unit tests also reach the headers internal to a folder.
-TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isandbox
+TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isrc/web -Isandbox
 # The test build (runpilot-test): the same program with the hooks of include/testhooks.h, which
 # only the files that use them are compiled again for.
 HOOK_SRCS := $(shell grep -l '"testhooks.h"' $(SRCS))

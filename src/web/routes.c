@@ -172,9 +172,7 @@ static int api_log_stream(struct web_req *r)
 	return web_sse_start(r, r->cap[0], offset);
 }
 
-/* The quoted filename of Content-Disposition: what is not printable ASCII, '"' and '\\' become
- * '_'; with RFC 5987's filename* besides when the name is not all ASCII. */
-static char *disposition(const char *name)
+char *web_disposition(const char *name)
 {
 	char *v = NULL;
 	size_t n = 0;
@@ -216,7 +214,7 @@ static int api_output(struct web_req *r)
 	struct rp_err err = {0};
 	if (src(r)->ops->output(src(r), r->cap[0], path, &out, &err) < 0)
 		return web_reply_err(r, &err);
-	char *cd = disposition(out.name ? out.name : "output");
+	char *cd = web_disposition(out.name ? out.name : "output");
 	free(out.name);
 	struct MHD_Response *resp = cd ? r->srv->mhd->response_from_fd64((uint64_t)out.size, out.fd) : NULL;
 	if (!resp) {
@@ -274,8 +272,7 @@ static const struct route routes[] = {
 	{"POST", "/api/runs/*/annotations", api_annotate},
 };
 
-/* Does path match pattern? Fills cap[] with what the wildcards matched (allocated). */
-static bool match(const char *pattern, const char *path, char *cap[2])
+bool web_route_match(const char *pattern, const char *path, char *cap[2])
 {
 	size_t ncap = 0;
 	const char *p = pattern, *s = path;
@@ -309,8 +306,7 @@ static bool match(const char *pattern, const char *path, char *cap[2])
 	return false;
 }
 
-/* A path with a "." or ".." segment names nothing here. */
-static bool has_dot_segment(const char *path)
+bool web_path_has_dot_segment(const char *path)
 {
 	for (const char *s = path; *s;) {
 		s += strspn(s, "/");
@@ -324,14 +320,14 @@ static bool has_dot_segment(const char *path)
 
 int web_dispatch(struct web_req *r)
 {
-	if (has_dot_segment(r->path))
+	if (web_path_has_dot_segment(r->path))
 		return web_reply_error(r, 404, "not found: %s", r->path);
 	const char *method = strcmp(r->method, "HEAD") ? r->method : "GET";
 	bool path_known = false;
 	const char *allow = NULL;
 	for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
 		char *cap[2];
-		if (!match(routes[i].pattern, r->path, cap))
+		if (!web_route_match(routes[i].pattern, r->path, cap))
 			continue;
 		if (strcmp(routes[i].method, method)) {
 			free(cap[0]);

@@ -87,6 +87,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return web_dispatch(r);
 }
 
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	return web_unescape(s);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state, enum MHD_RequestTerminationCode toe)
 {
 	struct web_req *r = *state;
@@ -110,8 +115,7 @@ static int hexval(char c)
 	return -1;
 }
 
-/* MHD's percent-decoding, but "%00" is left as it is: a NUL would cut the path short. */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+size_t web_unescape(char *s)
 {
 	char *w = s;
 	for (const char *p = s; *p;) {

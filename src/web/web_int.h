@@ -71,6 +71,18 @@ int web_reply_err(struct web_req *r, const struct rp_err *err);
 
 /* routes.c */
 int web_dispatch(struct web_req *r);
+/* Does path match a route's pattern ('*': one segment, '**': the rest)? cap[] gets what the
+ * wildcards matched (allocated; NULL when none). */
+bool web_route_match(const char *pattern, const char *path, char *cap[2]);
+/* A path with a "." or ".." segment names nothing here. */
+bool web_path_has_dot_segment(const char *path);
+/* Content-Disposition for a download named name: the quoted filename has '_' for what is not
+ * printable ASCII, '"' and '\\'; RFC 5987's filename* besides when the name is not all ASCII. */
+char *web_disposition(const char *name);
+
+/* server.c: MHD's percent-decoding in place, but "%00" is left as it is (a NUL would cut a path
+ * short); the new length. */
+size_t web_unescape(char *s);
 
 /* sse.c */
 int web_sse_start(struct web_req *r, const char *id, long long offset);
