@@ -14,10 +14,11 @@ rp_cleanup_hooks+=('[ -n "${SLOW_PID:-}" ] && kill "$SLOW_PID" 2>/dev/null')
 rp_cleanup_hooks+=('[ -n "${LIVE_ID:-}" ] && "$RUNPILOT_BIN" cancel "$LIVE_ID" >/dev/null 2>&1')
 
 # start_ui OUT ARGS...: start `runpilot ui --port 0 ARGS` and wait for its URL line; sets UI_PID
-# (the server's own pid: not through rp, a function, whose subshell a signal would stop instead).
+# (the server's own pid: not through rp, a function, whose subshell a signal would stop instead);
+# UI_PATH: its PATH.
 start_ui() {
 	local out=$1; shift
-	"$RUNPILOT_BIN" ui --port 0 "$@" > "$out" 2> "$out.err" &
+	env PATH="${UI_PATH:-$PATH}" "$RUNPILOT_BIN" ui --port 0 "$@" > "$out" 2> "$out.err" &
 	UI_PID=$!
 	servers+=("$UI_PID")
 	wait_for "grep -q 'http://' '$out'" 10
@@ -293,6 +294,21 @@ kill "$HOLDER" 2>/dev/null
 start_ui "$T/ui3.out" --listen 0.0.0.0
 check "listen: another address warns" grep -q 'warning: serving on 0.0.0.0' "$T/ui3.out.err"
 kill -TERM "$UI_PID"; wait "$UI_PID"
+# --open: xdg-open gets the URL and is reaped; without one, a warning and the server serves on.
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\necho "$1" > %s/opened\n' "$T" > "$T/fakebin/xdg-open"
+chmod +x "$T/fakebin/xdg-open"
+UI_PATH=$T/fakebin:$PATH start_ui "$T/ui4.out" --open
+wait_for "test -s '$T/opened'" 10
+check "open: xdg-open is given the URL" test "$(cat "$T/opened" 2>/dev/null)" = "$(grep -o 'http://[^ ]*' "$T/ui4.out")"
+sleep 0.3
+check "open: and reaped (no zombie child)" sh -c "! ps -o stat= --ppid $UI_PID | grep -q Z"
+kill -TERM "$UI_PID"; wait "$UI_PID"
+UI_PATH=/nonexistent start_ui "$T/ui5.out" --open
+check "open: without xdg-open, a warning" grep -q 'warning: cannot open a browser' "$T/ui5.out.err"
+check "open: and the URL still printed" grep -q 'http://127.0.0.1' "$T/ui5.out"
+kill -TERM "$UI_PID"; wait "$UI_PID"
+
 rp ui --port 70000 > /dev/null 2> "$T/u.err"
 check "usage: a bad port is exit 2" test $? -eq 2
 rp ui --listen nowhere --port 0 > /dev/null 2> "$T/u.err"
