@@ -148,7 +148,7 @@ static int listen_on(const char *addr, int port, struct sockaddr_storage *sa, so
 	} else {
 		return rp_err_set(err, RP_ERR_USAGE, "--listen '%s': not an IPv4 or IPv6 address (e.g. 127.0.0.1)", addr);
 	}
-	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); /* the pool's threads all accept */
 	if (fd < 0)
 		return rp_err_sys(err, "socket");
 	int one = 1;
