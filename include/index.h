@@ -120,6 +120,13 @@ int index_counts(struct rp_index *ix, const char *where, struct cJSON **out, str
 /* The param keys and metric names the index knows: {"params": [...], "metrics": [...]}, sorted.
  * Remembered as index_counts. */
 int index_columns(struct rp_index *ix, struct cJSON **out, struct rp_err *err);
+/* What index_counts and index_columns remember, shared by handles (a server's pool of them, one
+ * per thread): each handle that sees the index changed makes all of them forget. A handle has
+ * a memo of its own until given one; index_close lets go of it. */
+struct index_memo;
+struct index_memo *index_memo_new(void);
+void index_memo_share(struct rp_index *ix, struct index_memo *m);
+void index_memo_free(struct index_memo *m);
 /* A handle kept open (a server's): in step with the directories again, as index_open leaves it. */
 int index_refresh(struct rp_index *ix, struct rp_err *err);
 

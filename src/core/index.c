@@ -33,21 +33,34 @@
  * connections open now to close. */
 #define LOCK_WAIT_S 10.0
 
-#define CACHE_SLOTS 8
+#define CACHE_SLOTS 16
 
-/* Answers remembered on a handle while the index stays the same (index_counts, index_columns). */
+/* Answers remembered while the index stays the same (index_counts, index_columns), for one
+ * handle or shared by a pool of them (index_memo_share). */
 struct cache_slot {
 	char *key;
 	cJSON *value;
+	unsigned long long gen;   /* the memo's generation it was computed in */
+};
+
+#define MEMO_PENDING 16
+
+struct index_memo {
+	pthread_mutex_t lock;
+	pthread_cond_t done;      /* an answer being computed was remembered, or given up */
+	char *pending[MEMO_PENDING]; /* keys some handle is computing now: others wait for it */
+	unsigned long long gen;   /* moves on each time a handle sees the index changed */
+	struct cache_slot slot[CACHE_SLOTS];
+	unsigned next;            /* the slot to reuse next */
+	int users;                /* handles sharing it */
 };
 
 struct rp_index {
 	sqlite3 *db;
 	int lock_fd;             /* index.lock, held shared while db is open */
 	const struct rp_store *st;
-	char cache_version[96];  /* what the cache was filled at (cache_version()) */
-	struct cache_slot cache[CACHE_SLOTS];
-	unsigned cache_next;     /* the slot to reuse next */
+	char cache_version[96];  /* the index as this handle last saw it (cache_version()) */
+	struct index_memo *memo; /* NULL until first used */
 };
 
 /* ---- small SQLite helpers ---- */
@@ -946,20 +959,49 @@ int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *
 	return 0;
 }
 
-static void cache_clear(struct rp_index *ix)
+struct index_memo *index_memo_new(void)
 {
+	struct index_memo *m = xcalloc(1, sizeof *m);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->done, NULL);
+	m->users = 1;
+	return m;
+}
+
+void index_memo_free(struct index_memo *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	bool last = --m->users == 0;
+	pthread_mutex_unlock(&m->lock);
+	if (!last)
+		return;
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		free(ix->cache[i].key);
-		cJSON_Delete(ix->cache[i].value);
-		ix->cache[i] = (struct cache_slot){0};
+		free(m->slot[i].key);
+		cJSON_Delete(m->slot[i].value);
 	}
+	for (int i = 0; i < MEMO_PENDING; i++)
+		free(m->pending[i]);
+	pthread_cond_destroy(&m->done);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+void index_memo_share(struct rp_index *ix, struct index_memo *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->users++;
+	pthread_mutex_unlock(&m->lock);
+	index_memo_free(ix->memo);
+	ix->memo = m;
 }
 
 void index_close(struct rp_index *ix)
 {
 	if (!ix)
 		return;
-	cache_clear(ix);
+	index_memo_free(ix->memo);
 	close_db(ix->db, &ix->lock_fd);
 	free(ix);
 }
@@ -1495,29 +1537,94 @@ static void cache_version(struct rp_index *ix, char out[96])
 	snprintf(out, 96, "%lld:%lld:%s", dv, (long long)sqlite3_total_changes64(ix->db), stamp);
 }
 
-/* The remembered answer for key (a copy), or NULL; forgets everything once the index changed. */
-static cJSON *cache_get(struct rp_index *ix, const char *key)
+static int pending_slot(struct index_memo *m, const char *key)
 {
-	char v[96];
-	cache_version(ix, v);
-	if (strcmp(v, ix->cache_version)) {
-		cache_clear(ix);
-		snprintf(ix->cache_version, sizeof ix->cache_version, "%s", v);
-		return NULL;
-	}
+	for (int i = 0; i < MEMO_PENDING; i++)
+		if (m->pending[i] && !strcmp(m->pending[i], key))
+			return i;
+	return -1;
+}
+
+static cJSON *memo_find(struct index_memo *m, const char *key)
+{
 	for (int i = 0; i < CACHE_SLOTS; i++)
-		if (ix->cache[i].key && !strcmp(ix->cache[i].key, key))
-			return cJSON_Duplicate(ix->cache[i].value, true);
+		if (m->slot[i].key && m->slot[i].gen == m->gen && !strcmp(m->slot[i].key, key))
+			return cJSON_Duplicate(m->slot[i].value, true);
 	return NULL;
 }
 
-static void cache_put(struct rp_index *ix, const char *key, const cJSON *value)
+/* The remembered answer for key (a copy), or NULL: then the caller computes it and hands it to
+ * cache_put (or cache_abandon). Every handle checks its own view of the index first: when it
+ * changed, the memo's generation moves on and what was remembered is forgotten, for every
+ * handle sharing it. While one handle computes an answer, the others asking for the same one
+ * wait for it rather than compute it too. *gen: the generation to cache_put it in. */
+static cJSON *cache_get(struct rp_index *ix, const char *key, unsigned long long *gen)
 {
-	struct cache_slot *c = &ix->cache[ix->cache_next++ % CACHE_SLOTS];
-	free(c->key);
-	cJSON_Delete(c->value);
-	c->key = xstrdup(key);
-	c->value = cJSON_Duplicate(value, true);
+	if (!ix->memo)
+		ix->memo = index_memo_new();
+	struct index_memo *m = ix->memo;
+	char v[96];
+	cache_version(ix, v);
+	bool changed = strcmp(v, ix->cache_version) != 0;
+	if (changed)
+		snprintf(ix->cache_version, sizeof ix->cache_version, "%s", v);
+	pthread_mutex_lock(&m->lock);
+	if (changed)
+		m->gen++;
+	cJSON *found = memo_find(m, key);
+	while (!found && pending_slot(m, key) >= 0) {
+		pthread_cond_wait(&m->done, &m->lock);
+		found = memo_find(m, key);
+	}
+	if (!found)
+		for (int i = 0; i < MEMO_PENDING; i++)
+			if (!m->pending[i]) {
+				m->pending[i] = xstrdup(key);
+				break;
+			}
+	*gen = m->gen;
+	pthread_mutex_unlock(&m->lock);
+	return found;
+}
+
+/* key's computation is over: others may go on. The caller holds the lock. */
+static void memo_release(struct index_memo *m, const char *key)
+{
+	int i = pending_slot(m, key);
+	if (i >= 0) {
+		free(m->pending[i]);
+		m->pending[i] = NULL;
+	}
+	pthread_cond_broadcast(&m->done);
+}
+
+/* Remember an answer computed in generation gen (unless the index changed meanwhile). */
+static void cache_put(struct rp_index *ix, const char *key, const cJSON *value, unsigned long long gen)
+{
+	struct index_memo *m = ix->memo;
+	cJSON *copy = cJSON_Duplicate(value, true);
+	char *k = xstrdup(key);
+	pthread_mutex_lock(&m->lock);
+	if (gen == m->gen) {
+		struct cache_slot *c = &m->slot[m->next++ % CACHE_SLOTS];
+		free(c->key);
+		cJSON_Delete(c->value);
+		*c = (struct cache_slot){k, copy, gen};
+		k = NULL;
+		copy = NULL;
+	}
+	memo_release(m, key);
+	pthread_mutex_unlock(&m->lock);
+	free(k);
+	cJSON_Delete(copy);
+}
+
+/* The answer could not be computed: the next one asking tries. */
+static void cache_abandon(struct rp_index *ix, const char *key)
+{
+	pthread_mutex_lock(&ix->memo->lock);
+	memo_release(ix->memo, key);
+	pthread_mutex_unlock(&ix->memo->lock);
 }
 
 /* A sort field's SQL over `runs` (?1: a param key or metric name, in *key); NULL for an unknown one. */
@@ -1889,7 +1996,8 @@ static int count_statuses(struct rp_index *ix, const char *where, cJSON **out, s
 	if (where && *where && where_compile(where, now_realtime(), &ws, err) < 0)
 		return -1;
 	char *key = xasprintf("counts\n%s", where ? where : "");
-	cJSON *counts = cache_get(ix, key);
+	unsigned long long gen;
+	cJSON *counts = cache_get(ix, key, &gen);
 	int rc = SQLITE_DONE;
 	if (!counts) {
 		char *sql = xasprintf("SELECT status, COUNT(*) FROM runs WHERE (%s) GROUP BY status ORDER BY status",
@@ -1906,7 +2014,9 @@ static int count_statuses(struct rp_index *ix, const char *where, cJSON **out, s
 						(double)sqlite3_column_int64(s, 1));
 		sqlite3_finalize(s);
 		if (rc == SQLITE_DONE)
-			cache_put(ix, key, counts);
+			cache_put(ix, key, counts, gen);
+		else
+			cache_abandon(ix, key);
 	}
 	free(key);
 	/* the running ones as of now: a dead supervisor's run is lost */
@@ -1986,7 +2096,8 @@ static int distinct_names(sqlite3 *db, const char *table, const char *col, cJSON
 
 int index_columns(struct rp_index *ix, cJSON **out, struct rp_err *err)
 {
-	cJSON *c = cache_get(ix, "columns");
+	unsigned long long gen;
+	cJSON *c = cache_get(ix, "columns", &gen);
 	if (c) {
 		*out = c;
 		return 0;
@@ -1995,9 +2106,10 @@ int index_columns(struct rp_index *ix, cJSON **out, struct rp_err *err)
 	if (distinct_names(ix->db, "params", "key", cJSON_AddArrayToObject(c, "params")) < 0 ||
 	    distinct_names(ix->db, "metrics", "name", cJSON_AddArrayToObject(c, "metrics")) < 0) {
 		cJSON_Delete(c);
+		cache_abandon(ix, "columns");
 		return db_fail(ix->db, err, "columns");
 	}
-	cache_put(ix, "columns", c);
+	cache_put(ix, "columns", c, gen);
 	*out = c;
 	return 0;
 }

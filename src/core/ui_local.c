@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
@@ -29,18 +30,27 @@
 #define OUTPUTS_MAX 10000         /* entries listed for one run */
 #define LOG_MAX_BYTES (1 << 20)   /* one log answer */
 #define LOG_DEFAULT_BYTES (64 << 10)
+/* An index connection idle this long is closed: it holds index.lock shared, and `runpilot
+ * reindex` waits (a while) for every connection to go before it replaces the index. */
+#define IDLE_CLOSE_S 2.0
 
 struct conn {
 	struct rp_index *ix;
 	struct conn *next;
+	double idle_since;        /* now_monotonic() when put back */
 };
 
 struct ui_local {
 	struct ui_source base;
 	struct rp_store st;
-	pthread_mutex_t lock;     /* guards idle */
+	pthread_mutex_t lock;     /* guards idle and stopping */
 	pthread_mutex_t opening;  /* one index_open at a time: a first open may build the index */
-	struct conn *idle;
+	struct conn *idle;        /* most recently used first */
+	pthread_cond_t tick;      /* wakes the reaper to stop */
+	bool stopping;
+	bool reaping;             /* the reaper thread runs */
+	pthread_t reaper;
+	struct index_memo *memo;  /* counts and columns, shared by the connections */
 };
 
 /* ---- errors ---- */
@@ -78,6 +88,7 @@ static struct conn *conn_get(struct ui_local *u, struct rp_err *err)
 					   why.msg[0] ? ": " : "", why.msg);
 			return NULL;
 		}
+		index_memo_share(ix, u->memo);
 		c = xcalloc(1, sizeof *c);
 		c->ix = ix;
 		return c;
@@ -92,10 +103,40 @@ static struct conn *conn_get(struct ui_local *u, struct rp_err *err)
 
 static void conn_put(struct ui_local *u, struct conn *c)
 {
+	c->idle_since = now_monotonic();
 	pthread_mutex_lock(&u->lock);
 	c->next = u->idle;
 	u->idle = c;
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* Close the connections idle for IDLE_CLOSE_S, once a second, until the source closes. */
+static void *reaper(void *arg)
+{
+	struct ui_local *u = arg;
+	pthread_mutex_lock(&u->lock);
+	while (!u->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&u->tick, &u->lock, &ts);
+		/* the list is most recent first: the old ones are its tail */
+		double now = now_monotonic();
+		struct conn **p = &u->idle, *old = NULL;
+		while (*p && now - (*p)->idle_since < IDLE_CLOSE_S)
+			p = &(*p)->next;
+		old = *p;
+		*p = NULL;
+		pthread_mutex_unlock(&u->lock);
+		for (struct conn *c = old, *nx; c; c = nx) {
+			nx = c->next;
+			index_close(c->ix);
+			free(c);
+		}
+		pthread_mutex_lock(&u->lock);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
 }
 
 /* ---- reading one run ---- */
@@ -597,11 +638,20 @@ static void local_close(struct ui_source *s)
 	struct ui_local *u = (struct ui_local *)s;
 	if (!u)
 		return;
+	if (u->reaping) {
+		pthread_mutex_lock(&u->lock);
+		u->stopping = true;
+		pthread_cond_broadcast(&u->tick);
+		pthread_mutex_unlock(&u->lock);
+		pthread_join(u->reaper, NULL);
+	}
 	for (struct conn *c = u->idle, *nx; c; c = nx) {
 		nx = c->next;
 		index_close(c->ix);
 		free(c);
 	}
+	index_memo_free(u->memo);
+	pthread_cond_destroy(&u->tick);
 	pthread_mutex_destroy(&u->lock);
 	pthread_mutex_destroy(&u->opening);
 	store_close(&u->st);
@@ -625,7 +675,15 @@ int ui_source_local_open(struct ui_source **out, struct rp_err *err)
 	u->base.ops = &local_ops;
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_mutex_init(&u->opening, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->tick, &ca);
+	pthread_condattr_destroy(&ca);
+	u->memo = index_memo_new();
 	if (store_open(&u->st, false, err) < 0) {
+		index_memo_free(u->memo);
+		pthread_cond_destroy(&u->tick);
 		pthread_mutex_destroy(&u->lock);
 		pthread_mutex_destroy(&u->opening);
 		free(u);
@@ -633,15 +691,13 @@ int ui_source_local_open(struct ui_source **out, struct rp_err *err)
 	}
 	/* the first connection now: the index is built (or brought in step) before serving */
 	struct conn *c = path_is_dir(u->st.runs_dir) ? conn_get(u, err) : NULL;
-	if (!c && !path_is_dir(u->st.runs_dir)) {
-		*out = &u->base;
-		return 0;
-	}
-	if (!c) {
+	if (!c && path_is_dir(u->st.runs_dir)) {
 		local_close(&u->base);
 		return -1;
 	}
-	conn_put(u, c);
+	if (c)
+		conn_put(u, c);
+	u->reaping = pthread_create(&u->reaper, NULL, reaper, u) == 0;
 	*out = &u->base;
 	return 0;
 }
