@@ -291,6 +291,26 @@ check "taken port: one line saying so" sh -c "[ \$(wc -l < '$T/taken.err') -eq 1
 check "taken port: nothing on stdout" test ! -s "$T/taken.out"
 kill "$HOLDER" 2>/dev/null
 
+# No --port: 7007, or the next free one up to 7027 (7007 held here when it is free).
+python3 -c 'import socket,time
+s=socket.socket()
+try:
+    s.bind(("127.0.0.1",7007)); s.listen()
+except OSError:
+    pass
+print("held", flush=True); time.sleep(30)' > "$T/holder7007" &
+H7=$!
+servers+=("$H7")
+wait_for "test -s '$T/holder7007'" 10
+"$RUNPILOT_BIN" ui > "$T/ui6.out" 2> "$T/ui6.err" &
+UI_PID=$!
+servers+=("$UI_PID")
+wait_for "grep -q 'http://' '$T/ui6.out'" 10
+P6=$(grep -o 'http://[^ ]*' "$T/ui6.out" | sed 's/.*:\([0-9]*\)\/.*/\1/')
+check "default port: the next free one after 7007, up to 7027" test "${P6:-0}" -ge 7008 -a "${P6:-0}" -le 7027
+kill -TERM "$UI_PID"; wait "$UI_PID"
+kill "$H7" 2>/dev/null
+
 start_ui "$T/ui3.out" --listen 0.0.0.0
 check "listen: another address warns" grep -q 'warning: serving on 0.0.0.0' "$T/ui3.out.err"
 kill -TERM "$UI_PID"; wait "$UI_PID"
