@@ -3,7 +3,7 @@
 //   node browser.cjs URL_WITH_TOKEN PROFILE_DIR SPEC_JSON
 // SPEC: {"where": a --where query, "bad_where": one that is wrong, "sort": a metric name,
 //        "run": a run id with metrics and a log, "xss": the id of the run named <script>,
-//        "compare": [ids]}
+//        "compare": [ids], "tag": a tag to add on the run's page}
 "use strict";
 const {createRequire} = require("module");
 const path = require("path");
@@ -12,7 +12,7 @@ const puppeteer = req("puppeteer-core");
 
 const [url, profile, specText] = process.argv.slice(2);
 const spec = JSON.parse(specText);
-const out = {console_errors: [], dialogs: 0, steps: {}};
+const out = {console_errors: [], expected_400: 0, dialogs: 0, steps: {}};
 const origin = new URL(url).origin;
 
 // How many pixels of a canvas are about this color (lines are antialiased), and how many are
@@ -48,13 +48,22 @@ async function main() {
 	out.browser_pid = browser.process() ? browser.process().pid : null;
 	try {
 		const page = await browser.newPage();
-		page.on("console", (m) => { if (m.type() === "error" || m.type() === "warn" || m.type() === "warning") out.console_errors.push(m.type() + ": " + m.text()); });
+		// The one error expected: the browser's own line for the 400 the wrong query gets.
+		const badUrl = "/api/runs?where=" + new URLSearchParams({w: spec.bad_where}).toString().slice(2) + "&";
+		page.on("console", (m) => {
+			if (!["error", "warn", "warning"].includes(m.type())) return;
+			const at = (m.location() && m.location().url) || "";
+			if (/status of 400/.test(m.text()) && at.includes(badUrl)) out.expected_400++;
+			else out.console_errors.push(m.type() + ": " + m.text() + (at ? " (" + at.replace(/token=[0-9a-f]+/, "token=…") + ")" : ""));
+		});
 		page.on("pageerror", (e) => out.console_errors.push("pageerror: " + e.message));
 		page.on("requestfailed", (r) => { if (!r.url().includes("/log/stream")) out.console_errors.push("requestfailed: " + r.url()); });
 		page.on("dialog", async (d) => { out.dialogs++; await d.dismiss(); });
+		const metricAnswers = [];
 		page.on("response", (r) => {
-			if (r.status() >= 400 && !r.url().includes("where=" + encodeURIComponent(spec.bad_where).slice(0, 10)))
-				out.steps.http_errors = (out.steps.http_errors || []).concat(r.status() + " " + r.url().replace(/token=[0-9a-f]+/, "token=…"));
+			if (r.status() >= 400 && !r.url().includes(badUrl))
+				out.http_errors = (out.http_errors || []).concat(r.status() + " " + r.url().replace(/token=[0-9a-f]+/, "token=…"));
+			if (r.url().includes("/metrics/") && r.url().includes("from=")) metricAnswers.push(r);
 		});
 
 		// The runs page: the token URL sets the cookie, then the table.
@@ -150,6 +159,30 @@ async function main() {
 			params: await page.$$eval("table.params tr", (trs) => trs.map((t) => [t.cells[0]?.textContent ?? t.querySelector("th").textContent, t.querySelector("td").textContent])),
 			sections: await page.$$eval("section.card h2", (hs) => hs.map((h) => h.textContent)),
 		};
+
+		// Zoom: drag across the middle tenth of the first chart; the server is asked for that range.
+		const over = await page.$(".chart[data-drawn] .u-over");
+		const box = await over.boundingBox();
+		await page.mouse.move(box.x + box.width * 0.45, box.y + box.height / 2);
+		await page.mouse.down();
+		await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2, {steps: 5});
+		await page.mouse.up();
+		const t1 = Date.now();
+		while (!metricAnswers.length && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 50));
+		if (metricAnswers.length) {
+			const z = await metricAnswers[0].json();
+			const q = new URL(metricAnswers[0].url()).searchParams;
+			out.steps.zoom = {from: Number(q.get("from")), to: Number(q.get("to")), downsampled: z.downsampled, points: z.steps.length,
+				all_steps: z.steps.length === Number(q.get("to")) - Number(q.get("from")) + 1 ||
+					z.steps.every((s, i) => i === 0 || s === z.steps[i - 1] + 1)};
+		} else out.steps.zoom = {from: null};
+
+		// A tag added on the page (the annotations route).
+		await page.type(".annot form input", spec.tag);
+		await page.keyboard.press("Enter");
+		await page.waitForFunction((t) => [...document.querySelectorAll(".annot li.tag")].some((l) => l.firstChild.textContent === t),
+			{timeout: 5000}, spec.tag);
+		out.steps.run.tags = await page.$$eval(".annot li.tag", (ls) => ls.map((l) => l.firstChild.textContent));
 
 		// The run named <script>: its name as text, nothing run.
 		await page.goto(origin + "/run/" + encodeURIComponent(spec.xss), {waitUntil: "domcontentloaded"});
