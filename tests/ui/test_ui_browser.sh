@@ -28,6 +28,15 @@ mkconfig "$T/t.yaml" template '["/bin/true"]' 'params: {lr: 0.1}'
 RUNPILOT_HOME=$T/template rp run -q --runner local "$T/t.yaml" >/dev/null 2>&1
 python3 "$here/bench/history_gen.py" "$T/template/runs/rp_0001/run.json" "$RUNPILOT_HOME" "$N"
 check "generated $N runs" test -f "$(printf '%s/runs/rp_%04d/run.json' "$RUNPILOT_HOME" "$N")"
+# A name the CLI would refuse, as a store written by other means may hold it.
+XSS=rp_0007
+python3 - "$RUNPILOT_HOME/runs/$XSS/run.json" <<'P'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["name"] = "<script>alert(1)</script>"
+json.dump(d, open(sys.argv[1], "w"))
+P
+HOSTILE='<img src=x onerror=alert(2)>'
 
 cat > "$W/train.py" <<'P'
 import math, os
@@ -40,7 +49,7 @@ mkconfig "$W/train.yaml" train '["python3", "train.py"]' 'params: {lr: 0.01, bat
 (cd "$W" && rp run "$W/train.yaml" --runner local -q) >/dev/null 2>&1
 R1=$(basename "$(last_run_dir)")
 echo "# the model changed" >> "$W/train.py"
-(cd "$W" && rp run "$W/train.yaml" --runner local -q --name '<script>alert(1)</script>') >/dev/null 2>&1
+(cd "$W" && rp run "$W/train.yaml" --runner local -q --param "note=$HOSTILE") >/dev/null 2>&1
 R2=$(basename "$(last_run_dir)")
 (cd "$W" && rp run "$W/train.yaml" --runner local -q --param lr=0.02) >/dev/null 2>&1
 R3=$(basename "$(last_run_dir)")
@@ -63,7 +72,7 @@ EXP_WHERE=$(json "$T/expect.json" 'd["where"]')
 "$RUNPILOT_BIN" ui --port 0 > "$T/ui.out" 2> "$T/ui.err" &
 UI_PID=$!
 rp_cleanup_hooks+=("kill $UI_PID 2>/dev/null; wait $UI_PID 2>/dev/null")
-wait_for "grep -q 'http://' '$T/ui.out'" 15
+wait_for "grep -q 'http://' '$T/ui.out' 2>/dev/null || pid_dead $UI_PID" 15
 URL=$(grep -o 'http://[^ ]*' "$T/ui.out" | head -n1)
 check "ui prints its URL with a token" sh -c "echo '$URL' | grep -Eq '^http://127\\.0\\.0\\.1:[0-9]+/\\?token=[0-9a-f]{64}$'"
 [ -n "$URL" ] || { fail "ui started" "$(cat "$T/ui.err")"; exit 0; }
@@ -72,7 +81,7 @@ check "ui prints its URL with a token" sh -c "echo '$URL' | grep -Eq '^http://12
 PROFILE=$(mktemp -d /tmp/rp-ui-chrome.XXXXXX)
 rp_cleanup_hooks+=("for p in \$(pgrep -f -- '--user-data-dir=$PROFILE'); do kill -9 \$p 2>/dev/null; done; rm -rf '$PROFILE'")
 SPEC=$(python3 -c 'import json,sys; print(json.dumps({"where": sys.argv[1], "bad_where": "params.lr <", "sort": "loss",
-	"run": sys.argv[2], "xss": sys.argv[3], "compare": sys.argv[2:5], "tag": "ui-best"}))' "$WHERE" "$R1" "$R2" "$R3")
+	"run": sys.argv[2], "xss": sys.argv[5], "compare": sys.argv[2:5], "tag": "ui-best"}))' "$WHERE" "$R1" "$R2" "$R3" "$XSS")
 NODE_PATH=$NPM timeout -k 5 150 node "$here/tests/ui/browser.cjs" "$URL" "$PROFILE" "$SPEC" > "$T/b.json" 2> "$T/b.err"
 rc=$?
 check "the browser script ran (exit 0, no exception)" sh -c "[ $rc -eq 0 ] && [ \"\$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(\"error\", \"\"))' '$T/b.json' 2>/dev/null)\" = '' ]" ||
@@ -122,14 +131,15 @@ check "... no script or element made of it, no dialog" \
 # Compare.
 check "compare: reached with the picked runs" test "$(j 'd["steps"]["compare"]["path"]')" = "/compare?ids=$R1,$R2,$R3"
 check "compare: the three runs in its table" test "$(j 'd["steps"]["compare"]["rows"]')" = 3
-check "compare: lr differs (highlighted)" test "$(j 'd["steps"]["compare"]["diff_params"]')" = '["lr"]'
+check "compare: lr and note differ (highlighted)" test "$(j 'd["steps"]["compare"]["diff_params"]')" = '["lr", "note"]'
+check "compare: a hostile param value shown as text" test "$(j 'd["steps"]["compare"]["cells"][1][-1]')" = "$HOSTILE"
 check "compare: the code differs, the change names train.py" \
 	test "$(j '[(c["differs"], any("train.py" in x for x in c["changes"])) for c in d["steps"]["compare"]["env"] if c["component"] == "code"]')" = '[[true, true]]'
 check "compare: config differs (lr), runtime the same" \
 	test "$(j '{c["component"]: c["differs"] for c in d["steps"]["compare"]["env"] if c["component"] in ("config", "runtime")}')" = '{"config": true, "runtime": false}'
 check "compare: a chart per metric, one curve per run" \
 	test "$(j '[sorted(d["steps"]["compare"]["charts"]), d["steps"]["compare"]["legend"][1:]]')" = \
-	"[[\"acc\", \"loss\"], [\"$R1 train\", \"$R2 <script>alert(1)</script>\", \"$R3 train\"]]"
+	"[[\"acc\", \"loss\"], [\"$R1 train\", \"$R2 train\", \"$R3 train\"]]"
 check "compare: the second run's curve is drawn" test "$(j 'all(c["line"] > 100 for c in d["steps"]["compare"]["ink"])')" = true
 
 check "no console error or warning, no page error" test "$(j 'd["console_errors"]')" = '[]' ||
