@@ -13,15 +13,17 @@ VERSION := 0.1.0
 # Debian packages the build needs (mk/deps.sh installs them as root, or prints the command),
 # passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
 # store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine;
-# PCRE2: the metrics section's patterns; SQLite: the run index and --where.
+# PCRE2: the metrics section's patterns; SQLite: the run index and --where; libmicrohttpd: `runpilot
+# ui`'s server (dlopened; npm installs the page's uPlot, mk/web.mk).
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
-	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev
+	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev libmicrohttpd-dev
 # Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
 # fuzz targets, mk/fuzz.mk; zsh, man-db and groff-base: test_shell.sh loads the completion and
 # renders the man page; slurm-wlm, munge, slurmdbd and mariadb-server: tests/slurm's private
-# one-node Slurm, with accounting; valgrind: test_valgrind.sh runs the core commands under memcheck).
+# one-node Slurm, with accounting; valgrind: test_valgrind.sh runs the core commands under memcheck;
+# wrk: bench/ui.sh loads `runpilot ui`).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind
+	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind wrk
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
@@ -40,11 +42,13 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -lsqlite3 -Wl,-Bdynamic -lm -ldl
 LDFLAGS += $(LDFLAGS_SAN)
 
-# Layers as folders (docs/architecture.md): src/base, src/cli, src/core, src/runners,
+# Layers as folders (docs/architecture.md): src/base, src/cli, src/web, src/core, src/runners,
 # src/fingerprint, src/image, sandbox. Public headers are in include/; a header used only inside one
 # folder sits next to its files.
 SRCS      := $(sort $(wildcard src/*/*.c sandbox/*.c))
-OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+# The UI's page assets, built in (mk/web.mk).
+WEB_ASSETS_OBJ := $(BUILD)/gen/web_assets.o
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o) $(WEB_ASSETS_OBJ)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 GEN_OBJ   := $(BUILD)/gen/seccomp_prebuilt.o
 # Unit tests also reach the headers internal to a folder.

@@ -12,8 +12,10 @@
 #        runners (src/runners)      base, sandbox, image, runner, the config (config.h)
 #        core (src/core)            base, fingerprint, image, core, runner, and the sandbox's
 #                                   plain structs (cgroup.h, meter.h), never its machinery
+#        web (src/web)              base, core, web (the UI's server: it reads through ui_source.h)
 #        face (src/cli)             anything
-#      so nothing in sandbox/ sees a core header, and nothing below the face a face header.
+#      so nothing in sandbox/ sees a core header, nothing below the face a face header, and
+#      nothing below the web layer a web header.
 #   3. Below the face, nothing writes to stdout or stderr but the one logging hook
 #      (src/base/log.c).
 #   4. cJSON does not appear in sandbox/.
@@ -23,14 +25,15 @@ base_h="err.h util.h log.h testhooks.h archive_api.h"
 sandbox_h="sandbox.h cgroup.h meter.h sb_init.h"
 fingerprint_h="fingerprint.h"
 image_h="image.h"
-core_h="config.h record.h store.h runs.h run.h sections.h environment.h metrics.h where.h index.h annotations.h verify.h rerun.h gc.h fsck.h import.h export.h sweep.h"
+core_h="config.h record.h store.h runs.h run.h sections.h environment.h metrics.h where.h index.h annotations.h verify.h rerun.h gc.h fsck.h import.h export.h sweep.h ui_source.h"
 runner_h="runner.h slurm.h"
+web_h="web.h"
 
 # The layer of a header named in an #include "..." (a public header, one next to the file, or
 # one inside another folder of the tree).
 layer_of_header() {
 	local h=$1 dir=$2 l d
-	for l in base sandbox fingerprint image core runner; do
+	for l in base sandbox fingerprint image core runner web; do
 		local var=${l}_h
 		case " ${!var} " in *" $h "*) echo "$l"; return ;; esac
 	done
@@ -49,6 +52,7 @@ layer_of_dir() {
 	*/src/image | */src/image/*) echo image ;;
 	*/src/runners | */src/runners/*) echo runner ;;
 	*/src/core | */src/core/*) echo core ;;
+	*/src/web | */src/web/*) echo web ;;
 	*/src/cli | */src/cli/*) echo face ;;
 	*/include) echo include ;;
 	*) echo other ;;
@@ -66,6 +70,7 @@ allowed() {
 	fingerprint | image) return 1 ;;
 	runner) [ "$to" = sandbox ] || [ "$to" = image ] || [ "$h" = config.h ] ;;
 	core) [ "$to" = fingerprint ] || [ "$to" = image ] || [ "$to" = runner ] || [ "$h" = cgroup.h ] || [ "$h" = meter.h ] ;;
+	web) [ "$to" = core ] ;;
 	*) return 1 ;;
 	esac
 }
@@ -105,7 +110,7 @@ check_tree() {
 		echo "layers: ${hit#"$root"/}: writes to the terminal below the face (use log.h or an event)"
 		bad=1
 	done < <(grep -rnE "$out" "$root/src/base" "$root/src/core" "$root/src/runners" "$root/src/fingerprint" \
-		"$root/src/image" "$root/sandbox" --include='*.[ch]' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+		"$root/src/image" "$root/src/web" "$root/sandbox" --include='*.[ch]' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
 	# 4. cJSON in the sandbox
 	while IFS= read -r hit; do
 		echo "layers: ${hit#"$root"/}: cJSON in sandbox/ (run.json is built in the core)"
@@ -154,6 +159,14 @@ self_test() {
 	expect_caught "the image store includes a runner header"
 	copy; sed -i '1i #include "image.h"' "$tmp/t/src/fingerprint/hash.c"
 	expect_caught "the fingerprint includes the image store"
+	copy; sed -i '1i #include "web.h"' "$tmp/t/src/core/store.c"
+	expect_caught "the core includes the web layer"
+	copy; sed -i '1i #include "print.h"' "$tmp/t/src/web/routes.c"
+	expect_caught "the web layer includes a face header"
+	copy; sed -i '1i #include "runner.h"' "$tmp/t/src/web/routes.c"
+	expect_caught "the web layer includes a runner header"
+	copy; printf 'static void f(void) { fprintf(stderr, "x"); }\n' >> "$tmp/t/src/web/server.c"
+	expect_caught "the web layer prints to stderr"
 	copy; printf '#define RP_NEW_H\n' > "$tmp/t/include/new.h"
 	expect_caught "a public header of no layer"
 	return $fails

@@ -60,6 +60,7 @@ int cmd_fsck(int argc, char **argv, struct rp_err *err);
 extern const char usage_fsck[];
 int cmd_import(int argc, char **argv, struct rp_err *err);
 int cmd_export(int argc, char **argv, struct rp_err *err);
+int cmd_ui(int argc, char **argv, struct rp_err *err);
 /* tag and note: read a run's annotations, change them, write them back, update the index. */
 struct rp_annotations;
 int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
@@ -73,6 +74,7 @@ extern const char usage_import[];
 extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 extern const char usage_cancel[], usage_wait[];
 extern const char usage_config[];
+extern const char usage_ui[];
 
 /* The shell side: completion scripts, the hidden `runpilot __complete WORD...` they call (it
  * prints the candidates for the last word, one a line, and always exits 0), and the man page

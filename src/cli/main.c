@@ -39,6 +39,8 @@ static const struct rp_cmd commands[] = {
 	{.name = "report", .fn = cmd_report,
 	 .summary = "write one self-contained HTML file comparing runs: runs table, metric charts",
 	 .usage = usage_report},
+	{.name = "ui", .fn = cmd_ui, .summary = "serve a web UI over the runs: table, charts, logs, compare",
+	 .usage = usage_ui},
 	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
 	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},
 	{.name = "export", .fn = cmd_export, .summary = "write runs into one archive (.tar, .tar.gz, .tar.zst) for import",
