@@ -32,6 +32,18 @@ void annotations_tag(struct rp_annotations *a, const char *change);
  * without the removed ones. */
 void annotations_tags(const struct rp_annotations *a, char **record_tags, struct strvec *out);
 
+/* A tag change as `runpilot tag` takes it ("t", "+t", "-t"): t is letters, digits and '._-:/',
+ * at most 64 bytes; else an RP_ERR_USAGE error saying so. */
+int annotations_check_tag(const char *change, struct rp_err *err);
+/* A note: one line of at most RP_NOTE_MAX bytes; else an RP_ERR_USAGE error. */
+#define RP_NOTE_MAX 4096
+int annotations_check_note(const char *note, struct rp_err *err);
+
+/* Read the annotations of the run ref names ($RUNPILOT_HOME's store: an id, a number, a name,
+ * last), change them, write them back and update the run's row in the index: what `runpilot tag`,
+ * `runpilot note` and the UI do. */
+int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
+
 /* Apply to a run.json as JSON: its "tags" become the annotated ones, "note" is set. */
 void annotations_apply_json(const struct rp_annotations *a, struct cJSON *record);
 

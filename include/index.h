@@ -20,6 +20,7 @@
 #include "store.h"
 #include "util.h"
 
+struct cJSON;
 struct rp_index;
 
 /* runs/'s state, to tell whether run directories came or went. */
@@ -87,6 +88,9 @@ struct index_row {
 	bool has_exit_code;
 	int exit_code, signal;
 	bool unreadable;          /* status "unreadable", reason the problem */
+	struct strvec tags;       /* index_page only: its tags */
+	struct cJSON *values;     /* index_page only: the columns asked, {"params.lr": 0.01, ...}; a
+				   * metric as its last value (null: NaN), absent when the run has none */
 };
 
 /* The runs selected, in order (oldest first unless sorted otherwise); *total is how many matched
@@ -94,5 +98,29 @@ struct index_row {
 int index_select(struct rp_index *ix, const struct index_query *q, struct index_row **rows, size_t *n,
 		 size_t *total, struct rp_err *err);
 void index_rows_free(struct index_row *rows, size_t n);
+
+/* One page of a table of runs, by key: the sort value and the run's number, never an offset. */
+struct index_page_query {
+	const char *where;        /* a --where expression (where.h); NULL or "": every run */
+	const char *sort;         /* index_query's fields; NULL or "": "-id" (newest first). Runs
+				   * without the value come last, whatever the direction */
+	const char *after;        /* the previous page's *next (opaque); NULL: the first page */
+	long limit;               /* rows at most (>= 1) */
+	char **columns;           /* params.K and metrics.M for each row's values */
+	size_t ncolumns;
+};
+/* The page's rows (status as of now, tags, values) and *next, the cursor of the page after it
+ * (NULL at the end; owned). A cursor that is not one this sort gave, a bad sort or column or
+ * --where: RP_ERR_USAGE. */
+int index_page(struct rp_index *ix, const struct index_page_query *q, struct index_row **rows, size_t *n,
+	       char **next, struct rp_err *err);
+/* How many runs where selects (NULL or "": all), by status: {"success": n, ...}; running rows
+ * as of now. Remembered on the handle while the index does not change. */
+int index_counts(struct rp_index *ix, const char *where, struct cJSON **out, struct rp_err *err);
+/* The param keys and metric names the index knows: {"params": [...], "metrics": [...]}, sorted.
+ * Remembered as index_counts. */
+int index_columns(struct rp_index *ix, struct cJSON **out, struct rp_err *err);
+/* A handle kept open (a server's): in step with the directories again, as index_open leaves it. */
+int index_refresh(struct rp_index *ix, struct rp_err *err);
 
 #endif

@@ -22,7 +22,7 @@ int cmd_note(int argc, char **argv, struct rp_err *err)
 {
 	if (argc != 3)
 		return rp_err_set(err, RP_ERR_USAGE, "usage: runpilot note RUN TEXT");
-	if (strlen(argv[2]) > 4096 || strchr(argv[2], '\n'))
-		return rp_err_set(err, RP_ERR_USAGE, "a note is one line of at most 4096 bytes");
+	if (annotations_check_note(argv[2], err) < 0)
+		return -1;
 	return annotate_run(argv[1], set_note, argv[2], err) < 0 ? -1 : 0;
 }

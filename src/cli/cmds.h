@@ -61,9 +61,6 @@ extern const char usage_fsck[];
 int cmd_import(int argc, char **argv, struct rp_err *err);
 int cmd_export(int argc, char **argv, struct rp_err *err);
 int cmd_ui(int argc, char **argv, struct rp_err *err);
-/* tag and note: read a run's annotations, change them, write them back, update the index. */
-struct rp_annotations;
-int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
 extern const char usage_verify[], usage_diff[];
 extern const char usage_doctor[];
 extern const char usage_image[];

@@ -1,11 +1,15 @@
 /* annotations.h: tags and a note added to a run after it ran. */
 #include "annotations.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+
+#include "index.h"
+#include "runs.h"
 
 static bool has(const struct strvec *sv, const char *s)
 {
@@ -152,4 +156,63 @@ void annotations_apply_json(const struct rp_annotations *a, cJSON *record)
 	if (a->note)
 		cJSON_AddStringToObject(record, "note", a->note);
 	strvec_free(&tags);
+}
+
+static bool valid_tag(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > 64)
+		return false;
+	for (; *t; t++)
+		if (!isalnum((unsigned char)*t) && !strchr("._-:/", *t))
+			return false;
+	return true;
+}
+
+int annotations_check_tag(const char *change, struct rp_err *err)
+{
+	const char *t = change[0] == '+' || change[0] == '-' ? change + 1 : change;
+	if (!valid_tag(t))
+		return rp_err_set(err, RP_ERR_USAGE,
+				  "tag '%s' may only use letters, digits and '._-:/' (at most 64); -TAG removes one", change);
+	return 0;
+}
+
+int annotations_check_note(const char *note, struct rp_err *err)
+{
+	if (strlen(note) > RP_NOTE_MAX || strchr(note, '\n'))
+		return rp_err_set(err, RP_ERR_USAGE, "a note is one line of at most %d bytes", RP_NOTE_MAX);
+	return 0;
+}
+
+/* The run's row again, now that its annotations changed (readers do not watch that file). */
+static void reindex_run(const struct rp_store *st, const char *dir)
+{
+	struct rp_run raw;
+	if (record_read(dir, &raw, NULL) == 0) {
+		index_note_run(st, dir, &raw, NULL, NULL);
+		record_free(&raw);
+	}
+}
+
+int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err)
+{
+	struct rp_store st;
+	struct rp_run r;
+	char *dir;
+	if (runs_load(ref, &st, &r, &dir, err) < 0)
+		return -1;
+	struct rp_annotations a;
+	int rc = annotations_read(dir, &a, err);
+	if (rc == 0) {
+		change(&a, ctx);
+		rc = annotations_write(dir, &a, err);
+	}
+	if (rc == 0)
+		reindex_run(&st, dir);
+	annotations_free(&a);
+	record_free(&r);
+	free(dir);
+	store_close(&st);
+	return rc;
 }

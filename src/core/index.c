@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,21 @@
  * connections open now to close. */
 #define LOCK_WAIT_S 10.0
 
+#define CACHE_SLOTS 8
+
+/* Answers remembered on a handle while the index stays the same (index_counts, index_columns). */
+struct cache_slot {
+	char *key;
+	cJSON *value;
+};
+
 struct rp_index {
 	sqlite3 *db;
 	int lock_fd;             /* index.lock, held shared while db is open */
 	const struct rp_store *st;
+	char cache_version[96];  /* what the cache was filled at (cache_version()) */
+	struct cache_slot cache[CACHE_SLOTS];
+	unsigned cache_next;     /* the slot to reuse next */
 };
 
 /* ---- small SQLite helpers ---- */
@@ -934,10 +946,20 @@ int index_open(const struct rp_store *st, struct rp_index **out, struct rp_err *
 	return 0;
 }
 
+static void cache_clear(struct rp_index *ix)
+{
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		free(ix->cache[i].key);
+		cJSON_Delete(ix->cache[i].value);
+		ix->cache[i] = (struct cache_slot){0};
+	}
+}
+
 void index_close(struct rp_index *ix)
 {
 	if (!ix)
 		return;
+	cache_clear(ix);
 	close_db(ix->db, &ix->lock_fd);
 	free(ix);
 }
@@ -1419,6 +1441,8 @@ void index_rows_free(struct index_row *rows, size_t n)
 		free(rows[i].status);
 		free(rows[i].reason);
 		free(rows[i].fingerprint);
+		strvec_free(&rows[i].tags);
+		cJSON_Delete(rows[i].values);
 	}
 	free(rows);
 }
@@ -1446,4 +1470,534 @@ int index_find_name(struct rp_index *ix, const char *name, char id[RP_ID_MAX], s
 int index_find_uid(struct rp_index *ix, const char *uid, char id[RP_ID_MAX], struct rp_err *err)
 {
 	return find_one(ix, "SELECT id FROM runs WHERE uid = ? LIMIT 2", uid, id, err);
+}
+
+/* ---- pages (the UI's table) ---- */
+
+int index_refresh(struct rp_index *ix, struct rp_err *err)
+{
+	return bring_in_step(ix->db, ix->st, false, err);
+}
+
+/* What the index is now, cheaply: another connection's commit changes data_version, this
+ * one's own the count of its changes, a run directory come or gone runs/'s stamp. */
+static void cache_version(struct rp_index *ix, char out[96])
+{
+	long long dv = -1;
+	sqlite3_stmt *s = prepare(ix->db, "PRAGMA data_version");
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		dv = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	struct runs_stamp now;
+	char stamp[48];
+	index_runs_stamp(ix->st, &now);
+	stamp_text(&now, stamp);
+	snprintf(out, 96, "%lld:%lld:%s", dv, (long long)sqlite3_total_changes64(ix->db), stamp);
+}
+
+/* The remembered answer for key (a copy), or NULL; forgets everything once the index changed. */
+static cJSON *cache_get(struct rp_index *ix, const char *key)
+{
+	char v[96];
+	cache_version(ix, v);
+	if (strcmp(v, ix->cache_version)) {
+		cache_clear(ix);
+		snprintf(ix->cache_version, sizeof ix->cache_version, "%s", v);
+		return NULL;
+	}
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		if (ix->cache[i].key && !strcmp(ix->cache[i].key, key))
+			return cJSON_Duplicate(ix->cache[i].value, true);
+	return NULL;
+}
+
+static void cache_put(struct rp_index *ix, const char *key, const cJSON *value)
+{
+	struct cache_slot *c = &ix->cache[ix->cache_next++ % CACHE_SLOTS];
+	free(c->key);
+	cJSON_Delete(c->value);
+	c->key = xstrdup(key);
+	c->value = cJSON_Duplicate(value, true);
+}
+
+/* A sort field's SQL over `runs` (?1: a param key or metric name, in *key); NULL for an unknown one. */
+static const char *page_sort_expr(const char *sort, bool *desc, const char **key, struct rp_err *err)
+{
+	*desc = sort[0] == '-';
+	const char *f = *desc ? sort + 1 : sort;
+	*key = NULL;
+	static const struct {
+		const char *name, *expr;
+	} plain[] = {{"started", "COALESCE(started, created)"}, {"created", "created"}, {"ended", "ended"},
+		     {"duration", "duration"}, {"name", "name"}, {"id", "num"}, {"status", "status"}};
+	for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+		if (!strcmp(f, plain[i].name))
+			return plain[i].expr;
+	if (!strncmp(f, "params.", 7) && f[7]) {
+		*key = f + 7;
+		return "(SELECT COALESCE(p.num, p.text) FROM params p WHERE p.run_id = runs.id AND p.key = ?1)";
+	}
+	if (!strncmp(f, "metrics.", 8) && f[8]) {
+		*key = f + 8;
+		return "(SELECT m.last FROM metrics m WHERE m.run_id = runs.id AND m.name = ?1)";
+	}
+	rp_err_set(err, RP_ERR_USAGE,
+		   "sort '%s': use id, started, created, ended, duration, name, status, params.KEY or metrics.NAME "
+		   "('-' first for descending)",
+		   sort);
+	return NULL;
+}
+
+/* A page cursor: where the last row of a page stood in its sort. Sent as hex of
+ * "rp1\n<sort>\n<num>\n<type><value>" and a checksum, so that one made for another sort, or
+ * changed on the way, is refused rather than misread. */
+struct cursor {
+	long long num;
+	int type;                 /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT */
+	long long i;
+	double r;
+	char *text;               /* owned */
+};
+
+static uint32_t fnv1a(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 16777619u;
+	return h;
+}
+
+static char *cursor_encode(const char *sort, sqlite3_stmt *s, int col, long long num)
+{
+	char *payload;
+	switch (sqlite3_column_type(s, col)) {
+	case SQLITE_INTEGER: payload = xasprintf("rp1\n%s\n%lld\ni%lld", sort, num, (long long)sqlite3_column_int64(s, col)); break;
+	case SQLITE_FLOAT: payload = xasprintf("rp1\n%s\n%lld\nr%a", sort, num, sqlite3_column_double(s, col)); break;
+	case SQLITE_TEXT: payload = xasprintf("rp1\n%s\n%lld\nt%s", sort, num, col_text(s, col)); break;
+	default: payload = xasprintf("rp1\n%s\n%lld\nn", sort, num); break;
+	}
+	size_t n = strlen(payload);
+	char *out = xmalloc(2 * n + 9);
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", (unsigned char)payload[i]);
+	snprintf(out + 2 * n, 9, "%08x", fnv1a(payload, n));
+	free(payload);
+	return out;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int bad_cursor(struct rp_err *err)
+{
+	return rp_err_set(err, RP_ERR_USAGE, "after: not a cursor of this sort (start again from the first page)");
+}
+
+/* A number of digits, all of it; false when it is not one. */
+static bool parse_ll(const char *p, const char *end, long long *out)
+{
+	if (p == end || (*p == '-' ? end - p < 2 : false))
+		return false;
+	char buf[32];
+	if ((size_t)(end - p) >= sizeof buf)
+		return false;
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
+	for (const char *c = buf + (buf[0] == '-'); *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	errno = 0;
+	*out = strtoll(buf, NULL, 10);
+	return errno == 0;
+}
+
+static int cursor_decode(const char *text, const char *sort, struct cursor *c, struct rp_err *err)
+{
+	memset(c, 0, sizeof *c);
+	size_t len = strlen(text);
+	if (len < 10 || len % 2 || len > 16384)
+		return bad_cursor(err);
+	size_t n = (len - 8) / 2;
+	char *p = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(p);
+			return bad_cursor(err);
+		}
+		p[i] = (char)(hi << 4 | lo);
+	}
+	p[n] = '\0';
+	char sum[9];
+	snprintf(sum, sizeof sum, "%08x", fnv1a(p, n));
+	size_t slen = strlen(sort);
+	const char *num = p + 4 + slen + 1, *nl = num < p + n ? strchr(num, '\n') : NULL;
+	bool ok = !strcmp(text + 2 * n, sum) && n > 4 + slen + 1 && !strncmp(p, "rp1\n", 4) &&
+		  !strncmp(p + 4, sort, slen) && p[4 + slen] == '\n' && nl && parse_ll(num, nl, &c->num) &&
+		  c->num >= 0;
+	const char *v = ok ? nl + 2 : NULL;
+	if (ok) {
+		switch (nl[1]) {
+		case 'n': c->type = SQLITE_NULL; ok = !*v; break;
+		case 'i': c->type = SQLITE_INTEGER; ok = parse_ll(v, v + strlen(v), &c->i); break;
+		case 't': c->type = SQLITE_TEXT; c->text = xstrdup(v); break;
+		case 'r': {
+			char *end;
+			c->type = SQLITE_FLOAT;
+			errno = 0;
+			c->r = strtod(v, &end);
+			ok = *v && !*end && errno == 0 && isfinite(c->r);
+			break;
+		}
+		default: ok = false;
+		}
+	}
+	free(p);
+	if (!ok) {
+		free(c->text);
+		c->text = NULL;
+		return bad_cursor(err);
+	}
+	return 0;
+}
+
+static void cursor_bind(sqlite3_stmt *s, int idx, const struct cursor *c)
+{
+	switch (c->type) {
+	case SQLITE_INTEGER: sqlite3_bind_int64(s, idx, c->i); break;
+	case SQLITE_FLOAT: sqlite3_bind_double(s, idx, c->r); break;
+	case SQLITE_TEXT: sqlite3_bind_text(s, idx, c->text, -1, SQLITE_STATIC); break;
+	default: sqlite3_bind_null(s, idx);
+	}
+}
+
+/* "params.K" / "metrics.M" split; false for another column. */
+static bool column_parts(const char *col, bool *is_param, const char **name)
+{
+	if (!strncmp(col, "params.", 7) && col[7]) {
+		*is_param = true;
+		*name = col + 7;
+		return true;
+	}
+	if (!strncmp(col, "metrics.", 8) && col[8]) {
+		*is_param = false;
+		*name = col + 8;
+		return true;
+	}
+	return false;
+}
+
+static struct index_row *row_by_id(struct index_row *rows, size_t n, const char *id)
+{
+	for (size_t i = 0; id && i < n; i++)
+		if (!strcmp(rows[i].id, id))
+			return &rows[i];
+	return NULL;
+}
+
+/* "?, ?, ..." for n values. */
+static char *placeholders(size_t n)
+{
+	char *s = xmalloc(3 * n + 1), *p = s;
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, i ? ",?" : "?");
+	*p = '\0';
+	return s;
+}
+
+/* The page's tags and asked values: one query per table for the whole page. */
+static int page_extras(struct rp_index *ix, struct index_row *rows, size_t n, char **columns, size_t ncolumns,
+		       struct rp_err *err)
+{
+	if (!n)
+		return 0;
+	char *in = placeholders(n);
+	for (size_t i = 0; i < n; i++)
+		rows[i].values = cJSON_CreateObject();
+	char *sql = xasprintf("SELECT run_id, tag FROM tags WHERE run_id IN (%s) ORDER BY run_id, tag", in);
+	sqlite3_stmt *s = prepare(ix->db, sql);
+	free(sql);
+	int rc = s ? SQLITE_OK : SQLITE_ERROR;
+	for (size_t i = 0; s && i < n; i++)
+		sqlite3_bind_text(s, (int)i + 1, rows[i].id, -1, SQLITE_STATIC);
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct index_row *r = row_by_id(rows, n, col_text(s, 0));
+		if (r && col_text(s, 1))
+			strvec_push(&r->tags, col_text(s, 1));
+	}
+	sqlite3_finalize(s);
+	for (int table = 0; table < 2 && (rc == SQLITE_DONE || rc == SQLITE_OK); table++) {
+		struct strvec names = {0}, full = {0};
+		for (size_t k = 0; k < ncolumns; k++) {
+			bool is_param;
+			const char *name;
+			if (column_parts(columns[k], &is_param, &name) && is_param == (table == 0)) {
+				strvec_push(&names, name);
+				strvec_push(&full, columns[k]);
+			}
+		}
+		if (!names.n) {
+			strvec_free(&names);
+			strvec_free(&full);
+			continue;
+		}
+		char *kin = placeholders(names.n);
+		sql = table == 0 ? xasprintf("SELECT run_id, key, num, text FROM params WHERE run_id IN (%s) AND key IN (%s)", in, kin)
+				 : xasprintf("SELECT run_id, name, last FROM metrics WHERE run_id IN (%s) AND name IN (%s)", in, kin);
+		free(kin);
+		s = prepare(ix->db, sql);
+		free(sql);
+		rc = s ? SQLITE_OK : SQLITE_ERROR;
+		for (size_t i = 0; s && i < n; i++)
+			sqlite3_bind_text(s, (int)i + 1, rows[i].id, -1, SQLITE_STATIC);
+		for (size_t k = 0; s && k < names.n; k++)
+			sqlite3_bind_text(s, (int)(n + k) + 1, names.v[k], -1, SQLITE_STATIC);
+		while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct index_row *r = row_by_id(rows, n, col_text(s, 0));
+			const char *name = col_text(s, 1);
+			if (!r || !name)
+				continue;
+			char *col = xasprintf("%s.%s", table == 0 ? "params" : "metrics", name);
+			cJSON *v;
+			if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+				v = cJSON_CreateNumber(sqlite3_column_double(s, 2));
+			else if (table == 1)
+				v = cJSON_CreateNull();
+			else
+				v = cJSON_CreateString(col_text(s, 3) ? col_text(s, 3) : "");
+			/* a bool param is kept as 0/1 and its text */
+			if (table == 0 && col_text(s, 3) && (!strcmp(col_text(s, 3), "true") || !strcmp(col_text(s, 3), "false"))) {
+				cJSON_Delete(v);
+				v = cJSON_CreateBool(!strcmp(col_text(s, 3), "true"));
+			}
+			cJSON_AddItemToObject(r->values, col, v);
+			free(col);
+		}
+		sqlite3_finalize(s);
+		strvec_free(&names);
+		strvec_free(&full);
+	}
+	free(in);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		return db_fail(ix->db, err, "page");
+	return 0;
+}
+
+static int page_once(struct rp_index *ix, const struct index_page_query *q, struct index_row **rows, size_t *n,
+		     char **next, struct rp_err *err)
+{
+	const char *sort = q->sort && *q->sort ? q->sort : "-id";
+	bool desc;
+	const char *key;
+	const char *expr = page_sort_expr(sort, &desc, &key, err);
+	if (!expr)
+		return -1;
+	for (size_t k = 0; k < q->ncolumns; k++) {
+		bool is_param;
+		const char *name;
+		if (!column_parts(q->columns[k], &is_param, &name))
+			return rp_err_set(err, RP_ERR_USAGE, "columns: '%s': use params.KEY or metrics.NAME", q->columns[k]);
+	}
+	struct cursor cur = {0};
+	bool after = q->after && *q->after;
+	if (after && cursor_decode(q->after, sort, &cur, err) < 0)
+		return -1;
+	struct where_sql ws = {0};
+	if (q->where && *q->where && where_compile(q->where, now_realtime(), &ws, err) < 0) {
+		free(cur.text);
+		return -1;
+	}
+	bool by_num = !strcmp(expr, "num");
+	int first = key ? 2 : 1;                  /* the --where's values follow ?1 */
+	int cv = first + (int)ws.nargs, cn = cv + 1;
+	const char *op = desc ? "<" : ">", *dir = desc ? "DESC" : "ASC";
+	char *keyset = !after ? xstrdup("1")
+		       : by_num ? xasprintf("num %s ?%d", op, cn)
+		       : cur.type == SQLITE_NULL ? xasprintf("((%s) IS NULL AND num %s ?%d)", expr, op, cn)
+		       : xasprintf("((%s) IS NULL OR ((%s), num) %s (?%d, ?%d))", expr, expr, op, cv, cn);
+	char *order = by_num ? xasprintf("num %s", dir) : xasprintf("(%s) IS NULL, (%s) %s, num %s", expr, expr, dir, dir);
+	char *sql = xasprintf("SELECT " ROW_COLUMNS ", %s, num FROM runs WHERE (%s) AND %s ORDER BY %s LIMIT %ld", expr,
+			      ws.sql ? ws.sql : "1", keyset, order, q->limit + 1);
+	free(keyset);
+	free(order);
+	sqlite3_stmt *s = prepare(ix->db, sql);
+	free(sql);
+	int rc = SQLITE_ERROR;
+	*rows = NULL;
+	*n = 0;
+	*next = NULL;
+	if (s) {
+		if (key)
+			sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		struct rp_err ignored = {0};
+		if (ws.sql)
+			where_bind(s, first, &ws, &ignored);
+		if (after) {
+			cursor_bind(s, cv, &cur);
+			sqlite3_bind_int64(s, cn, cur.num);
+		}
+		*rows = xcalloc((size_t)q->limit + 1, sizeof **rows);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (*n == (size_t)q->limit) {
+				/* one more than asked: there is a page after this one */
+				sqlite3_reset(s);
+				rc = SQLITE_DONE;
+				break;
+			}
+			row_from(s, &(*rows)[*n]);
+			free(*next);
+			*next = cursor_encode(sort, s, 10, sqlite3_column_int64(s, 11));
+			(*n)++;
+		}
+		if (rc == SQLITE_DONE && *n < (size_t)q->limit) {
+			free(*next);
+			*next = NULL;
+		}
+	}
+	sqlite3_finalize(s);
+	where_sql_free(&ws);
+	free(cur.text);
+	if (rc != SQLITE_DONE || page_extras(ix, *rows, *n, q->columns, q->ncolumns, err) < 0) {
+		if (rc != SQLITE_DONE)
+			db_fail(ix->db, err, "page");
+		index_rows_free(*rows, *n);
+		*rows = NULL;
+		*n = 0;
+		free(*next);
+		*next = NULL;
+		return -1;
+	}
+	for (size_t i = 0; i < *n; i++)
+		live_status(ix->st, &(*rows)[i]);
+	return 0;
+}
+
+int index_page(struct rp_index *ix, const struct index_page_query *q, struct index_row **rows, size_t *n, char **next,
+	       struct rp_err *err)
+{
+	if (q->limit < 1)
+		return rp_err_set(err, RP_ERR_USAGE, "limit: at least 1");
+	return page_once(ix, q, rows, n, next, err);
+}
+
+/* Count by status: SQL's counts, then each running row that matches as of now. */
+static int count_statuses(struct rp_index *ix, const char *where, cJSON **out, struct rp_err *err)
+{
+	struct where_sql ws = {0};
+	if (where && *where && where_compile(where, now_realtime(), &ws, err) < 0)
+		return -1;
+	char *key = xasprintf("counts\n%s", where ? where : "");
+	cJSON *counts = cache_get(ix, key);
+	int rc = SQLITE_DONE;
+	if (!counts) {
+		char *sql = xasprintf("SELECT status, COUNT(*) FROM runs WHERE (%s) GROUP BY status ORDER BY status",
+				      ws.sql ? ws.sql : "1");
+		sqlite3_stmt *s = prepare(ix->db, sql);
+		free(sql);
+		struct rp_err ignored = {0};
+		if (s && ws.sql)
+			where_bind(s, 1, &ws, &ignored);
+		counts = cJSON_CreateObject();
+		rc = s ? SQLITE_OK : SQLITE_ERROR;
+		while (s && (rc = sqlite3_step(s)) == SQLITE_ROW)
+			cJSON_AddNumberToObject(counts, col_text(s, 0) ? col_text(s, 0) : "unreadable",
+						(double)sqlite3_column_int64(s, 1));
+		sqlite3_finalize(s);
+		if (rc == SQLITE_DONE)
+			cache_put(ix, key, counts);
+	}
+	free(key);
+	/* the running ones as of now: a dead supervisor's run is lost */
+	char *sql = xasprintf("SELECT " ROW_COLUMNS " FROM runs WHERE (%s) AND status IN ('running', 'queued')",
+			      ws.sql ? ws.sql : "1");
+	sqlite3_stmt *s = rc == SQLITE_DONE ? prepare(ix->db, sql) : NULL;
+	free(sql);
+	struct rp_err ignored = {0};
+	if (s && ws.sql)
+		where_bind(s, 1, &ws, &ignored);
+	while (s && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct index_row row;
+		row_from(s, &row);
+		char *was = xstrdup(row.status);
+		live_status(ix->st, &row);
+		if (strcmp(was, row.status)) {
+			cJSON *from = cJSON_GetObjectItemCaseSensitive(counts, was);
+			if (from)
+				cJSON_SetNumberValue(from, from->valuedouble - 1);
+			cJSON *to = cJSON_GetObjectItemCaseSensitive(counts, row.status);
+			if (to)
+				cJSON_SetNumberValue(to, to->valuedouble + 1);
+			else
+				cJSON_AddNumberToObject(counts, row.status, 1);
+		}
+		free(was);
+		free(row.name);
+		free(row.status);
+		free(row.reason);
+		free(row.fingerprint);
+	}
+	sqlite3_finalize(s);
+	where_sql_free(&ws);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(counts);
+		return db_fail(ix->db, err, "counts");
+	}
+	/* drop the statuses left at none */
+	for (cJSON *c = counts->child, *nx; c; c = nx) {
+		nx = c->next;
+		if (c->valuedouble <= 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(counts, c));
+	}
+	*out = counts;
+	return 0;
+}
+
+int index_counts(struct rp_index *ix, const char *where, cJSON **out, struct rp_err *err)
+{
+	return count_statuses(ix, where, out, err);
+}
+
+/* The distinct values of an indexed column, one index seek each (not a scan of every row). */
+static int distinct_names(sqlite3 *db, const char *table, const char *col, cJSON *into)
+{
+	char *sql = xasprintf("SELECT %s FROM %s WHERE %s > ? ORDER BY %s LIMIT 1", col, table, col, col);
+	sqlite3_stmt *s = prepare(db, sql);
+	free(sql);
+	if (!s)
+		return -1;
+	char *last = xstrdup("");
+	int rc;
+	for (;;) {
+		sqlite3_bind_text(s, 1, last, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_ROW)
+			break;
+		free(last);
+		last = xstrdup(col_text(s, 0) ? col_text(s, 0) : "");
+		cJSON_AddItemToArray(into, cJSON_CreateString(last));
+		sqlite3_reset(s);
+	}
+	free(last);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int index_columns(struct rp_index *ix, cJSON **out, struct rp_err *err)
+{
+	cJSON *c = cache_get(ix, "columns");
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	c = cJSON_CreateObject();
+	if (distinct_names(ix->db, "params", "key", cJSON_AddArrayToObject(c, "params")) < 0 ||
+	    distinct_names(ix->db, "metrics", "name", cJSON_AddArrayToObject(c, "metrics")) < 0) {
+		cJSON_Delete(c);
+		return db_fail(ix->db, err, "columns");
+	}
+	cache_put(ix, "columns", c);
+	*out = c;
+	return 0;
 }
