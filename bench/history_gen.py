@@ -45,6 +45,7 @@ for i in range(1, n + 1):
     with open(os.path.join(d, "metrics.jsonl"), "w") as f:
         for s in range(30):
             f.write('{"name":"loss","step":%d,"value":%s,"time":%.3f,"source":"log"}\n' % (s, loss + (29 - s) * 0.05, created + s))
+            f.write('{"name":"val_acc","step":%d,"value":%s,"time":%.3f,"source":"log"}\n' % (s, round(acc - (29 - s) * 0.01, 4), created + s))
     with open(os.path.join(d, "logs.txt"), "w") as f:
         f.write("epoch: 29 loss: %s val_acc: %s\n" % (loss, acc))
 with open(os.path.join(runs, ".last_id"), "w") as f:
