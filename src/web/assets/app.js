@@ -660,7 +660,7 @@
 			if (c.image) parts.push("image " + fmtVal(c.image));
 		} else if (name === "packages") {
 			if (c.count !== undefined) parts.push(c.count + " packages");
-			if (c.lock_files) parts.push("locks: " + Object.keys(c.lock_files).join(", "));
+			if (c.lock_files && Object.keys(c.lock_files).length) parts.push("locks: " + Object.keys(c.lock_files).join(", "));
 		} else if (name === "env") {
 			if (c.vars) parts.push(Object.keys(c.vars).length + " variables");
 			if (c.hashed && c.hashed.length) parts.push(c.hashed.length + " hashed");
@@ -705,14 +705,17 @@
 		const diff = (ans.params && ans.params.differing) || {};
 		const same = (ans.params && ans.params.same) || {};
 		const dkeys = Object.keys(diff).sort();
+		const mnames = (ans.metrics || []).slice(0, 8);
 
 		const table = el("table", {class: "runs compare"}, el("thead", null, el("tr", null,
 			el("th", {scope: "col"}, "ID"), el("th", {scope: "col"}, "Name"), el("th", {scope: "col"}, "Status"),
-			el("th", {scope: "col"}, "Duration"), dkeys.map((k) => el("th", {scope: "col", class: "param diff"}, k)))),
+			el("th", {scope: "col"}, "Duration"), dkeys.map((k) => el("th", {scope: "col", class: "param diff"}, k)),
+			mnames.map((m) => el("th", {scope: "col", class: "metric"}, m)))),
 		el("tbody", null, runs.map((r, i) => el("tr", null,
 			el("td", {class: "id"}, el("span", {class: "swatch", "data-i": String(i % COLORS.length)}), runLink(r.id)),
 			el("td", {class: "name"}, r.name || ""), el("td", null, statusBadge(r)), el("td", {class: "num"}, fmtDur(r.duration)),
-			dkeys.map((k) => el("td", {class: "param diff"}, fmtVal((diff[k] || [])[i])))))));
+			dkeys.map((k) => el("td", {class: "param diff"}, fmtVal((diff[k] || [])[i]))),
+			mnames.map((m) => el("td", {class: "num metric"}, fmtVal((r.values || {})["metrics." + m])))))));
 		const sameKeys = Object.keys(same).sort();
 		main.append(section("Runs", el("div", null,
 			el("div", {class: "table-wrap"}, table),
@@ -736,8 +739,11 @@
 	}
 
 	async function compareChart(box, name, runs, fresh) {
-		const answers = await Promise.all(runs.map((r) =>
-			api("/api/runs/" + enc(r.id) + "/metrics/" + enc(name) + "?points=500").catch(() => null)));
+		// The rows' values say which runs have the metric (when they carry metrics at all).
+		const known = runs.some((r) => Object.keys(r.values || {}).some((k) => k.startsWith("metrics.")));
+		const has = (r) => !known || (r.values && ("metrics." + name) in r.values);
+		const answers = await Promise.all(runs.map((r) => has(r) ?
+			api("/api/runs/" + enc(r.id) + "/metrics/" + enc(name) + "?points=500").catch(() => null) : null));
 		if (!fresh()) return;
 		const tables = [], series = [];
 		answers.forEach((a, i) => {
@@ -750,6 +756,16 @@
 		const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
 		makePlot(box, name, series, data);
 		box.dataset.drawn = "1";
+	}
+
+	function changeItem(c) {
+		if (!c || typeof c !== "object" || Array.isArray(c) || !Array.isArray(c.summary)) return el("li", null, changeText(c));
+		const head = c.run ? c.run + (c.against ? " against " + c.against : "") + ": " : "";
+		const first = c.summary.slice(0, 6), rest = c.summary.slice(6);
+		return el("li", null, el("span", {class: "against"}, head),
+			first.length === 1 && !rest.length ? first[0] : el("ul", null, first.map((x) => el("li", null, changeText(x)))),
+			rest.length ? el("details", null, el("summary", null, rest.length + " more"),
+				el("ul", null, rest.map((x) => el("li", null, changeText(x))))) : null);
 	}
 
 	function changeText(c) {
@@ -767,7 +783,7 @@
 			el("th", {scope: "row"}, c.component || ""),
 			el("td", null, el("span", {class: c.differs ? "badge differs" : "badge same"}, c.differs ? "differs" : "same")),
 			el("td", null, (c.changes && c.changes.length) ?
-				el("ul", {class: "changes"}, c.changes.map((x) => el("li", null, changeText(x)))) : "")))));
+				el("ul", {class: "changes"}, c.changes.map(changeItem)) : "")))));
 	}
 
 	route();
