@@ -213,7 +213,7 @@ async function main() {
 				component: t.querySelector("th").textContent, differs: t.classList.contains("differs"),
 				changes: [...t.querySelectorAll("li")].map((l) => l.textContent)}))),
 			diff_params: await page.$$eval("table.compare thead th.diff", (t) => t.map((x) => x.textContent)),
-			cells: await page.$$eval("table.compare tbody tr", (trs) => trs.map((t) => [...t.cells].map((c) => c.textContent))),
+			cells: await page.$$eval("table.compare tbody tr", (trs) => trs.map((t) => [...t.querySelectorAll("td.diff")].map((c) => c.textContent))),
 			charts: await page.$$eval(".chart[data-drawn]", (c) => c.map((x) => x.dataset.metric)),
 			legend: await page.$$eval(".chart[data-drawn]:first-child .u-legend .u-series .u-label", (l) => l.map((x) => x.textContent)),
 		};
