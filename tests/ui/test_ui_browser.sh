@@ -151,6 +151,25 @@ check "no console error or warning, no page error" test "$(j 'd["console_errors"
 	j 'd["console_errors"]'
 check "no failed request but the wrong query's 400" test "$(j '[d.get("http_errors", []), d["expected_400"]]')" = '[[], 1]'
 
+# --- a running run: its log followed live (server-sent events) until it ends ----------------
+cat > "$W/slow.py" <<'P'
+import sys, time
+for i in range(1, 21):
+    print(f"tick {i}", flush=True)
+    time.sleep(0.25)
+P
+mkconfig "$W/slow.yaml" slow '["python3", "slow.py"]'
+LIVE=$(cd "$W" && rp run "$W/slow.yaml" --runner local --detach -q 2>/dev/null | tail -n1)
+wait_for "grep -q 'tick 2' '$RUNPILOT_HOME/runs/$LIVE/logs.txt' 2>/dev/null" 15
+NODE_PATH=$NPM timeout -k 5 60 node "$here/tests/ui/browser.cjs" "$URL" "$PROFILE" "{\"live\": \"$LIVE\"}" > "$T/live.json" 2> "$T/live.err"
+B=$T/live.json
+check "live: the page of a running run says so" test "$(j '[d.get("error"), d["steps"]["live"]["status_before"]]')" = '[null, "running"]'
+check "live: the stream adds the lines written after the page loaded, each once" \
+	test "$(j '[d["steps"]["live"]["first_ticks"] < 20, d["steps"]["live"]["ticks"] == ["tick %d" % i for i in range(1, 21)]]')" = '[true, true]'
+check "live: at the end the page shows the run ended, and its status" \
+	test "$(j '[d["steps"]["live"]["status_after"], "ended" in d["steps"]["live"]["info"]]')" = '["success", true]'
+check "live: no console error" test "$(j '[d["console_errors"], d.get("http_errors", [])]')" = '[[], []]'
+
 # --- the end: chromium gone, the server stops on SIGTERM ---------------------------------------
 chrome_gone() { ! pgrep -f -- "--user-data-dir=$PROFILE" >/dev/null; }
 check "no chromium process left behind" wait_for chrome_gone 10
