@@ -80,7 +80,7 @@
 	}
 	function statusText(row) {
 		let s = row.status || "";
-		if (row.reason) s += " (" + row.reason + ")";
+		if (row.reason && row.reason !== row.status) s += " (" + row.reason + ")";
 		else if (row.status === "failed" && row.exit_code !== null && row.exit_code !== undefined) s += " (exit " + row.exit_code + ")";
 		return s;
 	}
@@ -370,6 +370,15 @@
 		return Math.max(280, Math.min(640, (box.clientWidth || 600) - 4));
 	}
 
+	const plots = new Map();     // each chart of the view, and the box it fills
+	let resizeTimer = 0;
+	window.addEventListener("resize", () => {
+		clearTimeout(resizeTimer);
+		resizeTimer = setTimeout(() => {
+			for (const [u, box] of plots) u.setSize({width: chartWidth(box), height: 220});
+		}, 150);
+	});
+
 	function makePlot(box, title, series, data, hooks) {
 		const opts = {
 			title: title,
@@ -383,7 +392,8 @@
 			hooks: hooks || {},
 		};
 		const u = new uPlot(opts, data, box);
-		onCleanup(() => u.destroy());
+		plots.set(u, box);
+		onCleanup(() => { plots.delete(u); u.destroy(); });
 		return u;
 	}
 
