@@ -75,13 +75,14 @@ static int parse_args(int argc, char **argv, struct ui_opts *o, struct rp_err *e
 	return 0;
 }
 
-static bool is_loopback(const char *addr)
+/* An address other than the loopback (one that is no address at all the web layer refuses). */
+static bool is_open_address(const char *addr)
 {
 	struct in_addr v4;
 	struct in6_addr v6;
 	if (inet_pton(AF_INET, addr, &v4) == 1)
-		return (ntohl(v4.s_addr) >> 24) == 127;
-	return inet_pton(AF_INET6, addr, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+		return (ntohl(v4.s_addr) >> 24) != 127;
+	return inet_pton(AF_INET6, addr, &v6) == 1 && !IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 /* xdg-open URL in a child, reaped when SIGCHLD comes; 0 when there is none to start. */
@@ -133,7 +134,7 @@ int cmd_ui(int argc, char **argv, struct rp_err *err)
 	struct ui_opts o = {0};
 	if (parse_args(argc, argv, &o, err) < 0)
 		return -1;
-	if (o.web.listen && !is_loopback(o.web.listen))
+	if (o.web.listen && is_open_address(o.web.listen))
 		fprintf(stderr, "runpilot: warning: serving on %s: anyone on that network with the URL can read the runs\n",
 			o.web.listen);
 	sigset_t sigs, old;
