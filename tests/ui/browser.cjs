@@ -191,6 +191,11 @@ async function walk(page) {
 		params: await page.$$eval("table.params tr", (trs) => trs.map((t) => [t.cells[0]?.textContent ?? t.querySelector("th").textContent, t.querySelector("td").textContent])),
 		sections: await page.$$eval("section.card h2", (hs) => hs.map((h) => h.textContent)),
 	};
+	// Its outputs: listed, each link gives the file as an attachment.
+	out.steps.run.outputs = await page.$$eval("section.card a[download]", (as) => Promise.all(as.map(async (a) => {
+		const r = await fetch(a.href);
+		return {name: a.textContent, status: r.status, disposition: r.headers.get("content-disposition"), body: await r.text()};
+	})));
 
 	// Zoom: drag across the middle tenth of the first chart; the server is asked for that range.
 	const over = await page.$(".chart[data-drawn] .u-over");

@@ -44,6 +44,7 @@ lr = float(os.environ["RUNPILOT_PARAM_LR"])
 for s in range(3000):
     print(f"step {s} loss={1 / (1 + s * lr):.6f} acc={1 - 0.5 / (1 + s * lr):.6f}")
 print("training done")
+open(os.path.join(os.environ["RUNPILOT_OUTPUT_DIR"], "model.txt"), "w").write(f"weights for lr {lr}\n")
 P
 mkconfig "$W/train.yaml" train '["python3", "train.py"]' 'params: {lr: 0.01, batch_size: 48}'
 (cd "$W" && rp run "$W/train.yaml" --runner local -q) >/dev/null 2>&1
@@ -122,6 +123,8 @@ check "run page: the tail only (64 KiB of about 110), from a line start" \
 	test "$(j '[60000 < len(d["steps"]["run"]["log"]) <= 65536, d["steps"]["run"]["log"].startswith("step ")]')" = '[true, true]'
 check "run page: resources, outputs, fingerprint shown" \
 	test "$(j 'all(s in d["steps"]["run"]["sections"] for s in ["Resources", "Outputs", "Environment fingerprint", "Log"])')" = true
+check "run page: its output listed, and downloaded as an attachment" \
+	test "$(j '[(o["name"], o["status"], (o["disposition"] or "").startswith("attachment"), o["body"]) for o in d["steps"]["run"]["outputs"]]')" = '[["model.txt", 200, true, "weights for lr 0.01\n"]]'
 check "zoom: the chart asks for the range it shows, at full resolution" \
 	test "$(j '[d["steps"]["zoom"]["from"] is not None and 0 < d["steps"]["zoom"]["from"] < d["steps"]["zoom"]["to"] < 3000, d["steps"]["zoom"].get("downsampled"), d["steps"]["zoom"].get("all_steps")]')" = '[true, false, true]'
 check "a tag added on the page shows there" has "$(j 'd["steps"]["run"]["tags"]')" '"ui-best"'

@@ -482,7 +482,8 @@
 		const grid2 = el("div", {class: "grid"});
 		main.append(grid2);
 		grid2.append(section("Resources", resourcesTable(run.resources)));
-		grid2.append(section("Outputs", outputsTable(id, ans.outputs || [])));
+		grid2.append(section("Outputs", el("div", null, outputsTable(id, ans.outputs || []),
+			ans.outputs_truncated ? el("p", {class: "note"}, "Only the first " + ans.outputs.length + " files are listed.") : null)));
 		main.append(section("Log", logBlock(id, run, ans, renderHead, fresh), "log"));
 		main.append(section("Environment fingerprint", fingerprintBlock(run.environment)));
 	}
