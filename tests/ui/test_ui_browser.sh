@@ -179,3 +179,4 @@ check "no chromium process left behind" wait_for chrome_gone 10
 kill -TERM "$UI_PID"
 check "the server stops on SIGTERM" wait_for "pid_dead $UI_PID" 10
 wait "$UI_PID" 2>/dev/null
+check "the server reported no sanitizer error" sh -c "! grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' '$T/ui.err'"
