@@ -54,12 +54,11 @@ for i in range(1, n + 1):
         for s in range(npoints):
             f.write('{"name":"loss","step":%d,"value":%s,"time":%.3f,"source":"log"}\n'
                     % (s, round(loss + (npoints - 1 - s) * 1.5 / npoints, 6), created + s))
-            if nmetrics > 2:
-                f.write('{"name":"val_acc","step":%d,"value":%s,"time":%.3f,"source":"log"}\n'
-                        % (s, round(acc * (s + 1) / npoints, 6), created + s))
-                for m in extra:
-                    f.write('{"name":"%s","step":%d,"value":%s,"time":%.3f,"source":"log"}\n'
-                            % (m, s, round(1.0 + 0.5 * ((s * 7919 + i) % 100 - 50) / 50, 6), created + s))
+            f.write('{"name":"val_acc","step":%d,"value":%s,"time":%.3f,"source":"log"}\n'
+                    % (s, round(acc * (s + 1) / npoints, 6), created + s))
+            for m in extra:
+                f.write('{"name":"%s","step":%d,"value":%s,"time":%.3f,"source":"log"}\n'
+                        % (m, s, round(1.0 + 0.5 * ((s * 7919 + i) % 100 - 50) / 50, 6), created + s))
     with open(os.path.join(d, "logs.txt"), "w") as f:
         f.write("epoch: 29 loss: %s val_acc: %s\n" % (loss, acc))
 with open(os.path.join(runs, ".last_id"), "w") as f:
