@@ -337,6 +337,27 @@ static void list_outputs(int dirfd, const char *prefix, cJSON *arr, size_t *coun
 	closedir(d);
 }
 
+/* A live run's record has no metrics summary yet: the one of its series so far, so its charts
+ * can be drawn while it runs. */
+static void add_metrics_now(cJSON *o, const char *dir)
+{
+	struct mx_set set = {0};
+	struct rp_err ignored = {0};
+	if (mx_read_series(dir, &set, &ignored) < 0)
+		return;
+	cJSON *now = cJSON_AddObjectToObject(o, "metrics_now");
+	for (size_t i = 0; i < set.n; i++) {
+		const struct mx_summary *m = &set.v[i].sum;
+		cJSON *e = cJSON_AddObjectToObject(now, set.v[i].name);
+		cJSON_AddItemToObject(e, "last", mx_value_json(m->last));
+		cJSON_AddItemToObject(e, "min", mx_value_json(m->min));
+		cJSON_AddItemToObject(e, "max", mx_value_json(m->max));
+		cJSON_AddNumberToObject(e, "count", (double)m->count);
+		cJSON_AddNumberToObject(e, "last_step", (double)m->last_step);
+	}
+	mx_set_free(&set);
+}
+
 static cJSON *run_answer(const char *dir, const struct rp_run *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -356,6 +377,8 @@ static cJSON *run_answer(const char *dir, const struct rp_run *r)
 		list_outputs(fd, "", outs, &count, 0);
 	if (count >= OUTPUTS_MAX)
 		cJSON_AddBoolToObject(o, "outputs_truncated", true);
+	if (status_live(r->status))
+		add_metrics_now(o, dir);
 	char *lp = path_join(dir, "logs.txt");
 	struct stat sb;
 	cJSON_AddNumberToObject(o, "log_size", stat(lp, &sb) == 0 ? (double)sb.st_size : 0);

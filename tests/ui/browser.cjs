@@ -46,6 +46,9 @@ async function followLive(page) {
 	await page.waitForFunction(() => /live/.test(document.querySelector("section.log p.muted")?.textContent || ""), {timeout: 10000});
 	const first = await page.$eval("pre.log", (e) => e.textContent);
 	const status0 = await page.$eval("dl.facts .status", (e) => e.textContent);
+	const charted = () => page.$$eval("section.metrics .chart canvas", (cs) => cs.map((c) => c.closest(".chart").dataset.metric));
+	await page.waitForSelector("section.metrics .chart canvas", {timeout: 10000}).catch(() => null);
+	const chartsLive = await charted();
 	await page.waitForFunction(() => /ended/.test(document.querySelector("section.log p.muted")?.textContent || ""), {timeout: 30000});
 	await page.waitForFunction(() => document.querySelector("dl.facts .status")?.textContent !== "running", {timeout: 10000});
 	out.steps.live = {
@@ -53,6 +56,8 @@ async function followLive(page) {
 		first_ticks: (first.match(/^tick \d+$/gm) || []).length,
 		ticks: (await page.$eval("pre.log", (e) => e.textContent)).match(/^tick \d+$/gm) || [],
 		status_after: await page.$eval("dl.facts .status", (e) => e.textContent),
+		charts_live: chartsLive,
+		charts_after: await page.waitForSelector("section.metrics .chart canvas", {timeout: 10000}).then(charted, () => []),
 		info: await page.$eval("section.log p.muted", (e) => e.textContent),
 	};
 }

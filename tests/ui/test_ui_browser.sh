@@ -159,6 +159,7 @@ cat > "$W/slow.py" <<'P'
 import sys, time
 for i in range(1, 21):
     print(f"tick {i}", flush=True)
+    print(f"loss={1 / i:.4f}", flush=True)
     time.sleep(0.25)
 P
 mkconfig "$W/slow.yaml" slow '["python3", "slow.py"]'
@@ -169,6 +170,8 @@ B=$T/live.json
 check "live: the page of a running run says so" test "$(j '[d.get("error"), d["steps"]["live"]["status_before"]]')" = '[null, "running"]'
 check "live: the stream adds the lines written after the page loaded, each once" \
 	test "$(j '[d["steps"]["live"]["first_ticks"] < 20, d["steps"]["live"]["ticks"] == ["tick %d" % i for i in range(1, 21)]]')" = '[true, true]'
+check "live: the metric reported so far is charted while the run runs, and again after it ended" \
+	test "$(j '[d["steps"]["live"]["charts_live"], d["steps"]["live"]["charts_after"]]')" = '[["loss"], ["loss"]]'
 check "live: at the end the page shows the run ended, and its status" \
 	test "$(j '[d["steps"]["live"]["status_after"], "ended" in d["steps"]["live"]["info"]]')" = '["success", true]'
 check "live: no console error" test "$(j '[d["console_errors"], d.get("http_errors", [])]')" = '[[], []]'

@@ -478,13 +478,19 @@
 		main.append(grid);
 		grid.append(section("Params", paramsTable(run.params || {})));
 		grid.append(section("Tags and note", annotations(id, run)));
-		main.append(section("Metrics", metricsBlock(id, run, fresh), "metrics"));
+		const metricsCard = section("Metrics", metricsBlock(id, run.metrics || ans.metrics_now, fresh), "metrics");
+		main.append(metricsCard);
 		const grid2 = el("div", {class: "grid"});
 		main.append(grid2);
 		grid2.append(section("Resources", resourcesTable(run.resources)));
 		grid2.append(section("Outputs", el("div", null, outputsTable(id, ans.outputs || []),
 			ans.outputs_truncated ? el("p", {class: "note"}, "Only the first " + ans.outputs.length + " files are listed.") : null)));
-		main.append(section("Log", logBlock(id, run, ans, renderHead, fresh), "log"));
+		// When a live run ends, its header and its charts are drawn again from the final record.
+		const ended = (a) => {
+			renderHead(a.run || {});
+			metricsCard.replaceWith(section("Metrics", metricsBlock(id, (a.run || {}).metrics || a.metrics_now, fresh), "metrics"));
+		};
+		main.append(section("Log", logBlock(id, run, ans, ended, fresh), "log"));
 		main.append(section("Environment fingerprint", fingerprintBlock(run.environment)));
 	}
 
@@ -549,8 +555,8 @@
 		return box;
 	}
 
-	function metricsBlock(id, run, fresh) {
-		const ms = run.metrics || {};
+	function metricsBlock(id, metrics, fresh) {
+		const ms = metrics || {};
 		const names = Object.keys(ms).sort();
 		if (!names.length) return el("p", {class: "muted"}, "This run reported no metrics.");
 		const summary = el("table", {class: "data"}, el("thead", null, el("tr", null,
@@ -610,7 +616,7 @@
 			el("td", {class: "num"}, fmtBytes(o.size)), el("td", {class: "time"}, fmtTime(o.mtime))))));
 	}
 
-	function logBlock(id, run, ans, renderHead, fresh) {
+	function logBlock(id, run, ans, onEnded, fresh) {
 		const pre = el("pre", {class: "log", tabindex: "0", "aria-label": "log"});
 		const info = el("p", {class: "muted"});
 		const wrap = el("div", null, info, pre);
@@ -641,7 +647,7 @@
 				info.textContent = "the run has ended";
 				try {
 					const a = await api("/api/runs/" + enc(id));
-					if (fresh()) renderHead(a.run || {});
+					if (fresh()) onEnded(a);
 				} catch (e) { /* the header stays as it was */ }
 			});
 			es.onerror = () => { es.close(); if (fresh()) info.textContent = "stopped following the log (connection lost)"; };
