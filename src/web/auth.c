@@ -54,7 +54,7 @@ enum web_auth web_auth_check(struct web_req *r)
 	const char *q = m->lookup_value(r->conn, MHD_GET_ARGUMENT_KIND, "token");
 	if (q && !r->is_api && !strcmp(r->method, "GET"))
 		return token_ok(r->srv, q) ? WEB_AUTH_REDIRECT : WEB_AUTH_DENIED;
-	if (token_ok(r->srv, m->lookup_value(r->conn, MHD_COOKIE_KIND, "rp_token")))
+	if (token_ok(r->srv, m->lookup_value(r->conn, MHD_COOKIE_KIND, r->srv->cookie)))
 		return WEB_AUTH_OK;
 	if (token_ok(r->srv, bearer(r)))
 		return WEB_AUTH_OK;
@@ -100,7 +100,11 @@ int web_auth_redirect(struct web_req *r)
 	FILE *f = open_memstream(&loc, &n);
 	if (!f)
 		return MHD_NO;
-	put_encoded(f, r->path, true);
+	/* one leading slash: "//host/..." would send the browser to another host */
+	const char *path = r->path;
+	while (path[0] == '/' && path[1] == '/')
+		path++;
+	put_encoded(f, path, true);
 	struct query_ctx q = {f, true};
 	r->srv->mhd->get_values(r->conn, MHD_GET_ARGUMENT_KIND, put_arg, &q);
 	if (fclose(f)) {
@@ -112,7 +116,7 @@ int web_auth_redirect(struct web_req *r)
 		free(loc);
 		return MHD_NO;
 	}
-	char *cookie = xasprintf("rp_token=%s; HttpOnly; SameSite=Strict; Path=/", r->srv->token);
+	char *cookie = xasprintf("%s=%s; HttpOnly; SameSite=Strict; Path=/", r->srv->cookie, r->srv->token);
 	r->srv->mhd->add_response_header(resp, "Location", loc);
 	r->srv->mhd->add_response_header(resp, "Set-Cookie", cookie);
 	free(cookie);
@@ -133,4 +137,26 @@ bool web_auth_same_origin(struct web_req *r)
 	if (!host || strncmp(origin, "http://", 7))
 		return false;
 	return !strcmp(origin + 7, host);
+}
+
+/* Served on loopback, a request must name the server as its Host (127.0.0.1, localhost or [::1]
+ * with the port): a page of another site whose name was made to point at 127.0.0.1 (DNS
+ * rebinding) names its own. */
+bool web_host_ok(struct web_req *r)
+{
+	if (!r->srv->loopback)
+		return true;
+	const char *host = r->srv->mhd->lookup_value(r->conn, MHD_HEADER_KIND, "Host");
+	if (!host)
+		return false;
+	if (!strcasecmp(host, r->srv->host))
+		return true;
+	static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		size_t n = strlen(names[i]);
+		if (!strncasecmp(host, names[i], n) && host[n] == ':' && atoi(host + n + 1) == r->srv->port &&
+		    strspn(host + n + 1, "0123456789") == strlen(host + n + 1))
+			return true;
+	}
+	return false;
 }

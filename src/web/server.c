@@ -33,6 +33,8 @@ static int answer_refusal(struct web_req *r)
 		return web_reply_error(r, 401, "a token is needed: open the URL `runpilot ui` printed");
 	case 303:
 		return web_auth_redirect(r);
+	case 421:
+		return web_reply_error(r, 421, "refused: the request names another host than this server (open the URL `runpilot ui` printed)");
 	default:
 		return web_reply_error(r, 403, "refused: a change must come from the page (X-Requested-With, Origin)");
 	}
@@ -51,7 +53,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->method = method;
 		r->path = url;
 		r->is_api = is_api(url);
-		switch (web_auth_check(r)) {
+		if (!web_host_ok(r)) {
+			r->refusal = 421;
+		} else switch (web_auth_check(r)) {
 		case WEB_AUTH_DENIED: r->refusal = 401; break;
 		case WEB_AUTH_REDIRECT: r->refusal = 303; break;
 		case WEB_AUTH_OK:
@@ -192,7 +196,12 @@ static int open_listener(struct web_server *srv, const struct web_options *o, st
 	int port = ntohs(sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
 						  : ((struct sockaddr_in6 *)&sa)->sin6_port);
 	bool v6 = sa.ss_family == AF_INET6;
-	srv->url = xasprintf("http://%s%s%s:%d/?token=%s", v6 ? "[" : "", addr, v6 ? "]" : "", port, srv->token);
+	srv->port = port;
+	srv->loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&sa)->sin6_addr)
+			   : (ntohl(((struct sockaddr_in *)&sa)->sin_addr.s_addr) >> 24) == 127;
+	snprintf(srv->cookie, sizeof srv->cookie, "rp_token_%d", port);
+	snprintf(srv->host, sizeof srv->host, "%s%s%s:%d", v6 ? "[" : "", addr, v6 ? "]" : "", port);
+	srv->url = xasprintf("http://%s/?token=%s", srv->host, srv->token);
 	return 0;
 }
 

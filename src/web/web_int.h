@@ -24,6 +24,10 @@ struct web_server {
 	char token[WEB_TOKEN_HEX + 1];
 	char *url;
 	int listen_fd;
+	int port;
+	bool loopback;           /* listening on 127.0.0.0/8 or ::1: a request must name it as Host */
+	char cookie[32];         /* the token's cookie: its name carries the port, as cookies do not */
+	char host[80];           /* ADDR:PORT as the printed URL names it */
 	/* the log streams waiting for new text (sse.c) */
 	pthread_mutex_t lock;
 	pthread_cond_t tick_cond;
@@ -58,6 +62,7 @@ enum web_auth web_auth_check(struct web_req *r);
 int web_auth_redirect(struct web_req *r);
 /* A POST's X-Requested-With and Origin; false when refused. */
 bool web_auth_same_origin(struct web_req *r);
+bool web_host_ok(struct web_req *r);
 
 /* reply.c: every response goes out through web_queue (the security headers). */
 int web_queue(struct web_req *r, unsigned status, struct MHD_Response *resp);

@@ -87,7 +87,7 @@ for r in "${ROUTES[@]}"; do
 	[ "$(code -H "Authorization: Bearer $WRONG_LAST" "$BASE$r")" = 401 ] || bad+=" bearer-last-char:$r"
 	[ "$(code -H "Authorization: Bearer ${TOK:0:10}" "$BASE$r")" = 401 ] || bad+=" bearer-short:$r"
 	[ "$(code -H "Authorization: Bearer ${TOK}00" "$BASE$r")" = 401 ] || bad+=" bearer-long:$r"
-	[ "$(code -b "rp_token=$WRONG_SAME" "$BASE$r")" = 401 ] || bad+=" cookie:$r"
+	[ "$(code -b "rp_token_$PORT=$WRONG_SAME" "$BASE$r")" = 401 ] || bad+=" cookie:$r"
 done
 check "token: every route is 401 without it or with a wrong one (same length, last character, shorter, longer)" test -z "$bad"
 [ -n "$bad" ] && echo "    $bad"
@@ -100,7 +100,18 @@ check "cookie flow: ?token= answers 303" test "$(get redir "$URL")" = 303
 check "cookie flow: back to the page without the token" test "$(hdr redir Location)" = /
 SC=$(hdr redir Set-Cookie)
 check "cookie flow: the cookie is HttpOnly, SameSite=Strict, Path=/" \
-	sh -c "echo '$SC' | grep -q '^rp_token=$TOK;' && echo '$SC' | grep -q HttpOnly && echo '$SC' | grep -q 'SameSite=Strict' && echo '$SC' | grep -q 'Path=/'"
+	sh -c "echo '$SC' | grep -q '^rp_token_$PORT=$TOK;' && echo '$SC' | grep -q HttpOnly && echo '$SC' | grep -q 'SameSite=Strict' && echo '$SC' | grep -q 'Path=/'"
+check "cookie flow: another server's cookie (another port) is not this one's" \
+	test "$(code -b "rp_token=$TOK; rp_token_1$PORT=$TOK" "$BASE/api/runs")" = 401
+get redir3 "$BASE//example.com/x?token=$TOK" > /dev/null
+check "cookie flow: the redirect stays on this server (a path of //host)" test "$(hdr redir3 Location)" = /example.com/x
+hostbad=""
+for h in "evil.example:$PORT" "127.0.0.1:1$PORT" "127.0.0.1" "localhost:${PORT}x" "127.0.0.1:$PORT.evil.example"; do
+	[ "$(code -H "Host: $h" "${B[@]}" "$BASE/api/runs")" = 421 ] || hostbad+=" $h"
+done
+check "Host: a request naming another host (DNS rebinding) is refused with 421, token or not" test -z "$hostbad"
+[ -n "$hostbad" ] && echo "    $hostbad"
+check "Host: localhost with the port is this server" test "$(code -H "Host: localhost:$PORT" "${B[@]}" "$BASE/api/runs")" = 200
 get redir2 "$BASE/run/rp_0002?token=$TOK&tab=log%20tail" > /dev/null
 check "cookie flow: the other query arguments stay" test "$(hdr redir2 Location)" = "/run/rp_0002?tab=log%20tail"
 JAR=$T/jar
