@@ -13,6 +13,7 @@ $(BUILD)/src/web/mhd_api.o $(BUILD)/hooks/src/web/mhd_api.o: CFLAGS += -DLIBMHD_
 $(NPM_STAMP): src/web/package.json src/web/package-lock.json | $(DEPS_OK)
 	@mkdir -p $(NPM_DIR)
 	$(call say,NPM,$(NPM_DIR))
+	$(Q)command -v npm >/dev/null || { echo "make: npm is needed to install the UI's uPlot (src/web/package-lock.json): install Node.js >= 18 with npm" >&2; exit 1; }
 	$(Q)cp src/web/package.json src/web/package-lock.json $(NPM_DIR)/
 	$(Q)cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	$(Q)touch $@
