@@ -127,6 +127,8 @@ struct index_memo;
 struct index_memo *index_memo_new(void);
 void index_memo_share(struct rp_index *ix, struct index_memo *m);
 void index_memo_free(struct index_memo *m);
+/* How many times the memo forgot what it remembered (for tests). */
+unsigned long long index_memo_generation(struct index_memo *m);
 /* A handle kept open (a server's): in step with the directories again, as index_open leaves it. */
 int index_refresh(struct rp_index *ix, struct rp_err *err);
 

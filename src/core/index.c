@@ -50,6 +50,7 @@ struct index_memo {
 	pthread_cond_t done;      /* an answer being computed was remembered, or given up */
 	char *pending[MEMO_PENDING]; /* keys some handle is computing now: others wait for it */
 	unsigned long long gen;   /* moves on each time a handle sees the index changed */
+	char files[160];          /* index.db and its WAL as of the generation (files_version()) */
 	struct cache_slot slot[CACHE_SLOTS];
 	unsigned next;            /* the slot to reuse next */
 	int users;                /* handles sharing it */
@@ -988,6 +989,14 @@ void index_memo_free(struct index_memo *m)
 	free(m);
 }
 
+unsigned long long index_memo_generation(struct index_memo *m)
+{
+	pthread_mutex_lock(&m->lock);
+	unsigned long long g = m->gen;
+	pthread_mutex_unlock(&m->lock);
+	return g;
+}
+
 void index_memo_share(struct rp_index *ix, struct index_memo *m)
 {
 	pthread_mutex_lock(&m->lock);
@@ -1537,6 +1546,23 @@ static void cache_version(struct rp_index *ix, char out[96])
 	snprintf(out, 96, "%lld:%lld:%s", dv, (long long)sqlite3_total_changes64(ix->db), stamp);
 }
 
+/* index.db and its WAL as files: a commit by any connection changes the WAL's size or times, a
+ * checkpoint the database's. What a handle new to the memo compares, having no view of its own
+ * to compare with yet. */
+static void files_version(const struct rp_index *ix, char out[160])
+{
+	struct stat db, wal;
+	char *p = path_join(ix->st->home, INDEX_FILE);
+	char *w = xasprintf("%s-wal", p);
+	bool have_db = stat(p, &db) == 0, have_wal = stat(w, &wal) == 0;
+	free(p);
+	free(w);
+	snprintf(out, 160, "%lld.%ld:%lld/%lld.%ld:%lld:%lld", have_db ? (long long)db.st_mtim.tv_sec : -1L,
+		 have_db ? db.st_mtim.tv_nsec : 0L, have_db ? (long long)db.st_size : -1LL,
+		 have_wal ? (long long)wal.st_mtim.tv_sec : -1L, have_wal ? wal.st_mtim.tv_nsec : 0L,
+		 have_wal ? (long long)wal.st_size : -1LL, have_wal ? (long long)wal.st_ino : -1LL);
+}
+
 static int pending_slot(struct index_memo *m, const char *key)
 {
 	for (int i = 0; i < MEMO_PENDING; i++)
@@ -1563,14 +1589,21 @@ static cJSON *cache_get(struct rp_index *ix, const char *key, unsigned long long
 	if (!ix->memo)
 		ix->memo = index_memo_new();
 	struct index_memo *m = ix->memo;
-	char v[96];
+	char v[96], files[160];
 	cache_version(ix, v);
+	files_version(ix, files);
+	/* A handle's first look has nothing of its own to compare with: the files tell whether the
+	 * index changed since the memo's generation began (a pool opens handles as load grows, and
+	 * each must not throw away what the others remembered). */
+	bool first = !ix->cache_version[0];
 	bool changed = strcmp(v, ix->cache_version) != 0;
 	if (changed)
 		snprintf(ix->cache_version, sizeof ix->cache_version, "%s", v);
 	pthread_mutex_lock(&m->lock);
-	if (changed)
+	if (first ? strcmp(files, m->files) != 0 : changed) {
 		m->gen++;
+		snprintf(m->files, sizeof m->files, "%s", files);
+	}
 	cJSON *found = memo_find(m, key);
 	while (!found && pending_slot(m, key) >= 0) {
 		pthread_cond_wait(&m->done, &m->lock);

@@ -799,6 +799,48 @@ static void test_new_run_seen(void **state)
 	cJSON_Delete(o);
 }
 
+static int success_count(struct rp_index *ix)
+{
+	cJSON *c = NULL;
+	struct rp_err err = {0};
+	if (index_counts(ix, NULL, &c, &err) < 0)
+		fail_msg("counts: %s", err.msg);
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(c, "success");
+	int n = s ? (int)s->valuedouble : 0;
+	cJSON_Delete(c);
+	return n;
+}
+
+/* A pool opens handles as load grows: a new handle keeps what the others remembered while the
+ * index is unchanged, and forgets it when a change was committed before its first look. */
+static void test_memo_shared_by_new_handles(void **state)
+{
+	struct rp_store st;
+	struct rp_err err = {0};
+	assert_int_equal(store_open(&st, false, &err), 0);
+	struct index_memo *m = index_memo_new();
+	struct rp_index *a = NULL, *b = NULL, *c = NULL;
+	assert_int_equal(index_open(&st, &a, &err), 0);
+	assert_non_null(a);
+	index_memo_share(a, m);
+	int before = success_count(a);
+	unsigned long long gen = index_memo_generation(m);
+	assert_int_equal(index_open(&st, &b, &err), 0);
+	index_memo_share(b, m);
+	assert_int_equal(success_count(b), before);
+	assert_int_equal(index_memo_generation(m), gen);
+	make_run(NRUNS + 2);
+	assert_int_equal(index_open(&st, &c, &err), 0);
+	index_memo_share(c, m);
+	assert_int_equal(success_count(c), before + (failed(NRUNS + 2) ? 0 : 1));
+	assert_true(index_memo_generation(m) > gen);
+	index_close(a);
+	index_close(b);
+	index_close(c);
+	index_memo_free(m);
+	store_close(&st);
+}
+
 /* An idle source lets go of the index: `runpilot reindex` can replace it (it waits for the
  * connections open to close, and gives up after a while). */
 static void test_idle_lets_reindex(void **state)
@@ -837,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_annotate),
 		cmocka_unit_test(test_new_run_seen),
 		cmocka_unit_test(test_idle_lets_reindex),
+		cmocka_unit_test(test_memo_shared_by_new_handles),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
