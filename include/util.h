@@ -91,6 +91,8 @@ char *current_boot_id(void);            /* /proc/sys/kernel/random/boot_id, or N
 unsigned long long process_start_ticks(pid_t pid);
 /* True when pid exists and is not a zombie. */
 bool process_alive(pid_t pid);
+/* n bytes from the kernel's random source (getrandom, EINTR retried): 0, or -1 with errno. */
+int random_bytes(void *buf, size_t n);
 /* Version 4 UUID from getrandom(2), formatted 8-4-4-4-12. */
 void uuid_v4(char out[37]);
 

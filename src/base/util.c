@@ -592,22 +592,29 @@ bool process_alive(pid_t pid)
 	return alive;
 }
 
+int random_bytes(void *buf, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = getrandom((unsigned char *)buf + got, n - got, 0);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)k;
+	}
+	return 0;
+}
+
 void uuid_v4(char out[37])
 {
 	unsigned char b[16];
-	size_t got = 0;
-	while (got < sizeof b) {
-		ssize_t n = getrandom(b + got, sizeof b - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			/* getrandom cannot really fail here; fall back to time-seeded bytes */
-			srandom((unsigned)(now_realtime() * 1e6) ^ (unsigned)getpid());
-			for (; got < sizeof b; got++)
-				b[got] = (unsigned char)random();
-			break;
-		}
-		got += (size_t)n;
+	if (random_bytes(b, sizeof b) < 0) {
+		/* getrandom cannot really fail here; fall back to time-seeded bytes */
+		srandom((unsigned)(now_realtime() * 1e6) ^ (unsigned)getpid());
+		for (size_t i = 0; i < sizeof b; i++)
+			b[i] = (unsigned char)random();
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <openssl/crypto.h>
 
 #include "util.h"
@@ -15,16 +14,8 @@
 int web_token_new(char out[WEB_TOKEN_HEX + 1], struct rp_err *err)
 {
 	unsigned char raw[WEB_TOKEN_HEX / 2];
-	size_t got = 0;
-	while (got < sizeof raw) {
-		ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return rp_err_sys(err, "getrandom");
-		}
-		got += (size_t)n;
-	}
+	if (random_bytes(raw, sizeof raw) < 0)
+		return rp_err_sys(err, "getrandom");
 	for (size_t i = 0; i < sizeof raw; i++)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 	return 0;
