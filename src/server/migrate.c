@@ -135,7 +135,7 @@ static const char *const v1[] = {
 	" action text NOT NULL,"
 	" project text,"
 	" detail jsonb NOT NULL DEFAULT '{}',"
-	" prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),"
+	" prev_hash bytea NOT NULL UNIQUE CHECK (length(prev_hash) = 32)," /* the chain cannot fork */
 	" hash bytea NOT NULL UNIQUE CHECK (length(hash) = 32))",
 	"CREATE INDEX audit_project_at ON audit (project, at)",
 	"CREATE INDEX audit_at ON audit (at)",
