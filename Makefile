@@ -44,8 +44,8 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -lsqlite3 -Wl,-Bdynamic -lm -ldl
 LDFLAGS += $(LDFLAGS_SAN)
 
-# Layers as folders (docs/architecture.md): src/base, src/cli, src/web, src/core, src/runners,
-# src/fingerprint, src/image, sandbox. Public headers are in include/; a header used only inside one
+# Layers as folders (docs/architecture.md): src/base, src/cli, src/server, src/web, src/core,
+# src/runners, src/fingerprint, src/image, sandbox. Public headers are in include/; a header used only inside one
 # folder sits next to its files.
 SRCS      := $(sort $(wildcard src/*/*.c sandbox/*.c))
 # The UI's page assets, built in (mk/web.mk).
@@ -54,7 +54,7 @@ OBJS      := $(SRCS:%.c=$(BUILD)/%.o) $(WEB_ASSETS_OBJ)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 GEN_OBJ   := $(BUILD)/gen/seccomp_prebuilt.o
 # Unit tests also reach the headers internal to a folder.
-TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isrc/web -Isandbox
+TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isrc/web -Isrc/server -Isandbox
 # The test build (runpilot-test): the same program with the hooks of include/testhooks.h, which
 # only the files that use them are compiled again for.
 HOOK_SRCS := $(shell grep -l '"testhooks.h"' $(SRCS))

@@ -13,8 +13,7 @@
 
 const char usage_server[] =
 	"usage: runpilot server migrate [--db URL]\n"
-	"       runpilot server audit verify [--db URL]\n"
-	"       runpilot server audit export [--db URL] [-o FILE]\n"
+	"       runpilot server audit verify|export [--db URL] [-o FILE]\n"
 	"\n"
 	"The team server's PostgreSQL database.\n"
 	"  migrate          bring the schema up to this runpilot's version (each version once, in its\n"
