@@ -88,6 +88,8 @@ check "no --db and no RUNPILOT_DB: a usage error" bash -c "[ $rc = 2 ] && grep -
 out stray rp server migrate "postgresql://rp:$PW@h/db"
 check "a stray argument: usage error, no password" bash -c "[ $rc = 2 ] && ! grep -q '$PW' '$T/stray.err'"
 
+check "libpq is loaded at first use, not linked" bash -c "! ldd '$RUNPILOT_BIN' | grep -q libpq"
+
 # ---- usage ----
 out u0 rp server
 check "server alone: exit 2 naming its commands" bash -c "[ $rc = 2 ] && grep -q 'migrate, audit verify or audit export' '$T/u0.err'"
