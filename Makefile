@@ -14,16 +14,18 @@ VERSION := 0.1.0
 # passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
 # store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine;
 # PCRE2: the metrics section's patterns; SQLite: the run index and --where; libmicrohttpd: `runpilot
-# ui`'s server (dlopened; npm installs the page's uPlot, mk/web.mk).
+# ui`'s server (dlopened; npm installs the page's uPlot, mk/web.mk); libpq: `runpilot server`'s
+# PostgreSQL (dlopened at first use); libargon2: the server's password hashes (argon2id).
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
-	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev libmicrohttpd-dev
+	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev libmicrohttpd-dev libpq-dev libargon2-dev
 # Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
 # fuzz targets, mk/fuzz.mk; zsh, man-db and groff-base: test_shell.sh loads the completion and
 # renders the man page; slurm-wlm, munge, slurmdbd and mariadb-server: tests/slurm's private
 # one-node Slurm, with accounting; valgrind: test_valgrind.sh runs the core commands under memcheck;
-# wrk: bench/ui.sh loads `runpilot ui`).
+# wrk: bench/ui.sh loads `runpilot ui`; postgresql-15: tests/server's private PostgreSQL per test file).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind wrk
+	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind wrk \
+	postgresql-15
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'
@@ -42,8 +44,8 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -lsqlite3 -Wl,-Bdynamic -lm -ldl
 LDFLAGS += $(LDFLAGS_SAN)
 
-# Layers as folders (docs/architecture.md): src/base, src/cli, src/web, src/core, src/runners,
-# src/fingerprint, src/image, sandbox. Public headers are in include/; a header used only inside one
+# Layers as folders (docs/architecture.md): src/base, src/cli, src/server, src/web, src/core,
+# src/runners, src/fingerprint, src/image, sandbox. Public headers are in include/; a header used only inside one
 # folder sits next to its files.
 SRCS      := $(sort $(wildcard src/*/*.c sandbox/*.c))
 # The UI's page assets, built in (mk/web.mk).
@@ -52,7 +54,7 @@ OBJS      := $(SRCS:%.c=$(BUILD)/%.o) $(WEB_ASSETS_OBJ)
 LIB_OBJS  := $(filter-out $(BUILD)/src/cli/main.o,$(OBJS))
 GEN_OBJ   := $(BUILD)/gen/seccomp_prebuilt.o
 # Unit tests also reach the headers internal to a folder.
-TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isrc/web -Isandbox
+TEST_INC  := -Itests -Isrc/core -Isrc/fingerprint -Isrc/runners -Isrc/image -Isrc/web -Isrc/server -Isandbox
 # The test build (runpilot-test): the same program with the hooks of include/testhooks.h, which
 # only the files that use them are compiled again for.
 HOOK_SRCS := $(shell grep -l '"testhooks.h"' $(SRCS))

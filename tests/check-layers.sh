@@ -13,9 +13,10 @@
 #        core (src/core)            base, fingerprint, image, core, runner, and the sandbox's
 #                                   plain structs (cgroup.h, meter.h), never its machinery
 #        web (src/web)              base, core, web (the UI's server: it reads through ui_source.h)
+#        server (src/server)        base, core, web, server (the team server on PostgreSQL)
 #        face (src/cli)             anything
 #      so nothing in sandbox/ sees a core header, nothing below the face a face header, and
-#      nothing below the web layer a web header.
+#      nothing below the web layer a web header, nothing below the server a server header.
 #   3. Below the face, nothing writes to stdout or stderr but the one logging hook
 #      (src/base/log.c).
 #   4. cJSON does not appear in sandbox/.
@@ -28,12 +29,13 @@ image_h="image.h"
 core_h="config.h record.h store.h runs.h run.h sections.h environment.h metrics.h where.h index.h annotations.h verify.h rerun.h gc.h fsck.h import.h export.h sweep.h ui_source.h"
 runner_h="runner.h slurm.h"
 web_h="web.h"
+server_h="server.h pgdb.h"
 
 # The layer of a header named in an #include "..." (a public header, one next to the file, or
 # one inside another folder of the tree).
 layer_of_header() {
 	local h=$1 dir=$2 l d
-	for l in base sandbox fingerprint image core runner web; do
+	for l in base sandbox fingerprint image core runner web server; do
 		local var=${l}_h
 		case " ${!var} " in *" $h "*) echo "$l"; return ;; esac
 	done
@@ -53,6 +55,7 @@ layer_of_dir() {
 	*/src/runners | */src/runners/*) echo runner ;;
 	*/src/core | */src/core/*) echo core ;;
 	*/src/web | */src/web/*) echo web ;;
+	*/src/server | */src/server/*) echo server ;;
 	*/src/cli | */src/cli/*) echo face ;;
 	*/include) echo include ;;
 	*) echo other ;;
@@ -71,6 +74,7 @@ allowed() {
 	runner) [ "$to" = sandbox ] || [ "$to" = image ] || [ "$h" = config.h ] ;;
 	core) [ "$to" = fingerprint ] || [ "$to" = image ] || [ "$to" = runner ] || [ "$h" = cgroup.h ] || [ "$h" = meter.h ] ;;
 	web) [ "$to" = core ] ;;
+	server) [ "$to" = core ] || [ "$to" = web ] ;;
 	*) return 1 ;;
 	esac
 }
@@ -110,7 +114,7 @@ check_tree() {
 		echo "layers: ${hit#"$root"/}: writes to the terminal below the face (use log.h or an event)"
 		bad=1
 	done < <(grep -rnE "$out" "$root/src/base" "$root/src/core" "$root/src/runners" "$root/src/fingerprint" \
-		"$root/src/image" "$root/src/web" "$root/sandbox" --include='*.[ch]' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
+		"$root/src/image" "$root/src/web" "$root/src/server" "$root/sandbox" --include='*.[ch]' | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/?\*|//)')
 	# 4. cJSON in the sandbox
 	while IFS= read -r hit; do
 		echo "layers: ${hit#"$root"/}: cJSON in sandbox/ (run.json is built in the core)"
@@ -167,6 +171,16 @@ self_test() {
 	expect_caught "the web layer includes a runner header"
 	copy; printf 'static void f(void) { fprintf(stderr, "x"); }\n' >> "$tmp/t/src/web/server.c"
 	expect_caught "the web layer prints to stderr"
+	copy; sed -i '1i #include "server.h"' "$tmp/t/src/core/store.c"
+	expect_caught "the core includes the server layer"
+	copy; sed -i '1i #include "pgdb.h"' "$tmp/t/src/web/routes.c"
+	expect_caught "the web layer includes the server layer"
+	copy; sed -i '1i #include "runner.h"' "$tmp/t/src/server/db.c"
+	expect_caught "the server layer includes a runner header"
+	copy; sed -i '1i #include "print.h"' "$tmp/t/src/server/audit.c"
+	expect_caught "the server layer includes a face header"
+	copy; printf 'static void f(void) { fputs("x", stdout); }\n' >> "$tmp/t/src/server/migrate.c"
+	expect_caught "the server layer prints to stdout"
 	copy; printf '#define RP_NEW_H\n' > "$tmp/t/include/new.h"
 	expect_caught "a public header of no layer"
 	return $fails

@@ -61,6 +61,7 @@ extern const char usage_fsck[];
 int cmd_import(int argc, char **argv, struct rp_err *err);
 int cmd_export(int argc, char **argv, struct rp_err *err);
 int cmd_ui(int argc, char **argv, struct rp_err *err);
+int cmd_server(int argc, char **argv, struct rp_err *err);
 extern const char usage_verify[], usage_diff[];
 extern const char usage_doctor[];
 extern const char usage_image[];
@@ -72,6 +73,7 @@ extern const char usage_run[], usage_list[], usage_show[], usage_logs[];
 extern const char usage_cancel[], usage_wait[];
 extern const char usage_config[];
 extern const char usage_ui[];
+extern const char usage_server[];
 
 /* The shell side: completion scripts, the hidden `runpilot __complete WORD...` they call (it
  * prints the candidates for the last word, one a line, and always exits 0), and the man page
