@@ -14,16 +14,18 @@ VERSION := 0.1.0
 # passt: pasta wires the sandbox's default network (outbound); libarchive and skopeo: the image
 # store (unpacking layers, pulling from registries); libcurl: the Docker runner talks to the engine;
 # PCRE2: the metrics section's patterns; SQLite: the run index and --where; libmicrohttpd: `runpilot
-# ui`'s server (dlopened; npm installs the page's uPlot, mk/web.mk).
+# ui`'s server (dlopened; npm installs the page's uPlot, mk/web.mk); libpq: `runpilot server`'s
+# PostgreSQL (dlopened at first use); libargon2: the server's password hashes (argon2id).
 DEB_PKGS := libyaml-dev libcjson-dev libcmocka-dev libseccomp-dev libcap-dev libssl-dev libgit2-dev pkg-config passt \
-	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev libmicrohttpd-dev
+	libarchive-dev libcurl4-openssl-dev skopeo libpcre2-dev libsqlite3-dev libmicrohttpd-dev libpq-dev libargon2-dev
 # Packages only the tests need (chromium: test_report.sh renders the report headless; clang: the
 # fuzz targets, mk/fuzz.mk; zsh, man-db and groff-base: test_shell.sh loads the completion and
 # renders the man page; slurm-wlm, munge, slurmdbd and mariadb-server: tests/slurm's private
 # one-node Slurm, with accounting; valgrind: test_valgrind.sh runs the core commands under memcheck;
-# wrk: bench/ui.sh loads `runpilot ui`).
+# wrk: bench/ui.sh loads `runpilot ui`; postgresql-15: tests/server's private PostgreSQL per test file).
 DEB_TEST_PKGS := python3 hyperfine bubblewrap util-linux procps psmisc busybox-static git python3-torch iproute2 \
-	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind wrk
+	docker.io docker-registry zstd chromium clang zsh man-db groff-base slurm-wlm munge slurmdbd mariadb-server valgrind wrk \
+	postgresql-15
 
 CFLAGS_BASE := -std=gnu11 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Iinclude -D_GNU_SOURCE -DRUNPILOT_VERSION='"$(VERSION)"'

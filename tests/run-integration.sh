@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every tests/integration/test_*.sh, tests/ui/test_*.sh, tests/docker/test_*.sh and tests/slurm/test_*.sh (or those named) against the binaries of a build:
+# Run every tests/integration/test_*.sh, tests/ui/test_*.sh, tests/docker/test_*.sh and tests/slurm/test_*.sh and tests/server/test_*.sh (or those named) against the binaries of a build:
 #   tests/run-integration.sh BUILD_DIR [TEST_FILE...]
 # BUILD_DIR holds runpilot and runpilot-test (the test build, with the hooks of testhooks.h);
 # the workloads are in build/helpers. Both are copied into a temporary directory anyone can
@@ -21,7 +21,7 @@ cp "$here/../build/helpers/"* "$bin/helpers/" 2>/dev/null
 chmod -R a+rX "$bin"
 export RUNPILOT_BIN=$bin/runpilot RUNPILOT_TEST_BIN=$bin/runpilot-test RP_HELPERS=$bin/helpers
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=("$here"/integration/test_*.sh "$here"/ui/test_*.sh "$here"/docker/test_*.sh "$here"/slurm/test_*.sh)
+[ ${#files[@]} -gt 0 ] || files=("$here"/integration/test_*.sh "$here"/ui/test_*.sh "$here"/docker/test_*.sh "$here"/slurm/test_*.sh "$here"/server/test_*.sh)
 for f in "${files[@]}"; do
 	echo "== $(basename "$f")"
 	RP_RESULTS=$results timeout -k 10 "${RP_FILE_TIMEOUT:-600}" bash "$f"
