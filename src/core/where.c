@@ -47,6 +47,7 @@ struct parser {
 	enum where_dialect dialect;
 	int next_param;    /* WHERE_POSTGRES: the number of the next $N */
 	size_t nplaceholders;
+	int bad_line, bad_col; /* WHERE_POSTGRES: the first value that is not UTF-8 (line 0: none) */
 	int nesting;       /* see WHERE_MAX_NESTING */
 	int terms;
 	char *sql;
@@ -306,7 +307,17 @@ static void regex_char(char *re, size_t *len, const char *s, size_t n, unsigned 
  * this range. */
 #define REGEX_NOTHING "^[^\\u0001-\\U0010FFFF]$"
 
-/* The glob s (valid UTF-8) as an anchored PostgreSQL regular expression that matches exactly the
+/* One character of a glob: its length and code point; a byte that starts no UTF-8 character is
+ * one of its own (the expression is then refused: compile_comparison). */
+static size_t glob_char(const char *s, size_t n, unsigned *cp)
+{
+	size_t k = utf8_char((const unsigned char *)s, n, cp);
+	if (!k)
+		*cp = (unsigned char)s[0] | 0x100;
+	return k ? k : 1;
+}
+
+/* The glob s as an anchored PostgreSQL regular expression that matches exactly the
  * strings SQLite's GLOB does: * any run, ? one character, [...] a set with a-z ranges, ^ first to
  * invert, ] first as a member, - first or last as a member; an unclosed [ matches nothing. */
 static char *glob_to_regex(const char *s, size_t n)
@@ -316,7 +327,7 @@ static char *glob_to_regex(const char *s, size_t n)
 	unsigned cp;
 	re[len++] = '^';
 	while (i < n) {
-		k = utf8_char((const unsigned char *)s + i, n - i, &cp);
+		k = glob_char(s + i, n - i, &cp);
 		if (cp == '*') {
 			len += (size_t)sprintf(re + len, ".*");
 		} else if (cp == '?') {
@@ -335,9 +346,9 @@ static char *glob_to_regex(const char *s, size_t n)
 				i++;
 			}
 			while (i < n && s[i] != ']') {
-				k = utf8_char((const unsigned char *)s + i, n - i, &cp);
+				k = glob_char(s + i, n - i, &cp);
 				if (cp == '-' && prior && i + 1 < n && s[i + 1] != ']') {
-					size_t hk = utf8_char((const unsigned char *)s + i + 1, n - i - 1, &hi);
+					size_t hk = glob_char(s + i + 1, n - i - 1, &hi);
 					if (prior <= hi) { /* prior is already a member; add the rest of the range */
 						re[len++] = '-';
 						regex_char(re, &len, s + i + 1, hk, hi);
@@ -901,12 +912,9 @@ static int compile_tags(struct parser *P, const struct field *f, enum op op, con
 	return 0;
 }
 
-static int compile_comparison(struct parser *P, const struct field *f, enum op op, const struct value *v,
-			      int opline, int opcol)
+static int compile_field(struct parser *P, const struct field *f, enum op op, const struct value *v, int opline,
+			 int opcol)
 {
-	/* PostgreSQL's text is UTF-8: say so here rather than fail when the query runs */
-	if (P->dialect == WHERE_POSTGRES && !valid_utf8(v->text, v->len))
-		return fail_at(P, v->line, v->col, "the value is not valid UTF-8");
 	switch (f->kind) {
 	case F_TEXT:
 	case F_ID:
@@ -918,6 +926,20 @@ static int compile_comparison(struct parser *P, const struct field *f, enum op o
 	case F_TAGS: return compile_tags(P, f, op, v, opline, opcol);
 	}
 	return -1;
+}
+
+static int compile_comparison(struct parser *P, const struct field *f, enum op op, const struct value *v,
+			      int opline, int opcol)
+{
+	if (compile_field(P, f, op, v, opline, opcol) < 0)
+		return -1;
+	/* PostgreSQL's text is UTF-8: an error once the whole expression parsed (so that both dialects
+	 * refuse any other error alike), rather than when the query runs */
+	if (P->dialect == WHERE_POSTGRES && !P->bad_line && !valid_utf8(v->text, v->len)) {
+		P->bad_line = v->line;
+		P->bad_col = v->col;
+	}
+	return 0;
 }
 
 /* ---- the grammar ---- */
@@ -1049,6 +1071,8 @@ static int parse_all(struct parser *P)
 	if (P->tok.kind != T_END)
 		return fail_at(P, P->tok.line, P->tok.col, "expected 'and' or 'or' before %s",
 			       describe(&P->tok, what, sizeof what));
+	if (P->bad_line)
+		return fail_at(P, P->bad_line, P->bad_col, "the value is not valid UTF-8");
 	return 0;
 }
 

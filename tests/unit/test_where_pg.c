@@ -231,6 +231,11 @@ static void test_invalid_utf8(void **state)
 	assert_int_equal(where_compile_dialect("name = \xc0\x80", NOW, WHERE_POSTGRES, 1, &w, &e), -1);
 	assert_int_equal(where_compile("name = 'a\xff'", NOW, &w, &e), 0);
 	where_sql_free(&w);
+	/* any other error comes first, as SQLite's dialect reports it */
+	assert_int_equal(where_compile_dialect("name = \xff and status = sucess", NOW, WHERE_POSTGRES, 1, &w, &e), -1);
+	assert_string_equal(e.msg, "--where: 1:23: unknown status 'sucess' (did you mean 'success'?)");
+	assert_int_equal(where_compile_dialect("name = \xff b", NOW, WHERE_POSTGRES, 1, &w, &e), -1);
+	assert_string_equal(e.msg, "--where: 1:10: expected 'and' or 'or' before 'b'");
 }
 
 /* Values, keys and names are parameters in this dialect too; errors are the same. */
