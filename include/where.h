@@ -60,7 +60,8 @@ enum where_dialect {
  *  - `contains` is strpos(); text ordered by < <= > >= uses COLLATE "C" (SQLite's byte order);
  *  - `id` is the id the run's store showed (rp_0007), made from runs.num (runs.id is the key);
  *  - a value that is not valid UTF-8 is a usage error (PostgreSQL's text holds only UTF-8).
- * The caller scopes the query (`runs.project_id = $1`, deleted runs): the SQL covers only expr. */
+ * The caller scopes the query (`runs.project_id = $1`, deleted runs): the SQL covers only expr.
+ * A first_param below 1 or too high for PostgreSQL's 65535 parameters is a usage error. */
 int where_compile_dialect(const char *expr, double now, enum where_dialect dialect, int first_param,
 			  struct where_sql *out, struct rp_err *err);
 void where_sql_free(struct where_sql *w);
