@@ -38,10 +38,32 @@ struct where_sql {
 	size_t nargs;
 };
 
-/* Compile expr. now (epoch seconds) is what ages such as `started > 7d` count back from.
+/* Compile expr for SQLite. now (epoch seconds) is what ages such as `started > 7d` count back from.
  * 0 and *out filled (free it with where_sql_free), or -1 with an RP_ERR_USAGE error of one line:
  * "--where: LINE:COL: what is wrong", out left empty. */
 int where_compile(const char *expr, double now, struct where_sql *out, struct rp_err *err);
+
+/* The SQL dialects: the same language, parser and fragments; only what the databases spell
+ * differently differs. */
+enum where_dialect {
+	WHERE_SQLITE,   /* the run index (index_schema.h): `?` parameters; where_compile's output */
+	WHERE_POSTGRES, /* the team server's runs/params/tags/metrics tables */
+};
+
+/* where_compile for a dialect. WHERE_SQLITE ignores first_param (its `?` take where_bind's first).
+ * WHERE_POSTGRES numbers its parameters $first_param, $first_param + 1, ... (so the caller binds
+ * its own, such as `runs.project_id = $1`, before them: first_param 2), each cast to its type
+ * ($3::float8, $4::text, $5::bigint) and args[i] the value of $(first_param + i), its text in
+ * PostgreSQL's text form (a real as %.17g). What differs from SQLite:
+ *  - `~` is a POSIX regular expression: the glob is translated to an anchored one that matches
+ *    exactly what SQLite's GLOB does, and that is the arg;
+ *  - `contains` is strpos(); text ordered by < <= > >= uses COLLATE "C" (SQLite's byte order);
+ *  - `id` is the id the run's store showed (rp_0007), made from runs.num (runs.id is the key);
+ *  - a value that is not valid UTF-8 is a usage error (PostgreSQL's text holds only UTF-8).
+ * The caller scopes the query (`runs.project_id = $1`, deleted runs): the SQL covers only expr.
+ * A first_param below 1 or too high for PostgreSQL's 65535 parameters is a usage error. */
+int where_compile_dialect(const char *expr, double now, enum where_dialect dialect, int first_param,
+			  struct where_sql *out, struct rp_err *err);
 void where_sql_free(struct where_sql *w);
 
 /* Bind w's args to stmt's parameters first, first + 1, ... (SQLite counts from 1), so the caller

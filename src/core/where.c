@@ -44,6 +44,10 @@ struct parser {
 	int line, col;     /* of p */
 	struct token tok;  /* the current token */
 	double now;
+	enum where_dialect dialect;
+	int next_param;    /* WHERE_POSTGRES: the number of the next $N */
+	size_t nplaceholders;
+	int bad_line, bad_col; /* WHERE_POSTGRES: the first value that is not UTF-8 (line 0: none) */
 	int nesting;       /* see WHERE_MAX_NESTING */
 	int terms;
 	char *sql;
@@ -256,25 +260,177 @@ static void arg_int(struct parser *P, long long v)
 	new_arg(P, WHERE_ARG_INT)->integer = v;
 }
 
+/* ---- globs as PostgreSQL regular expressions ---- */
+
+/* The code point of the UTF-8 character at s (of at most n bytes) and its length, or 0 when it is
+ * not one (PostgreSQL takes valid UTF-8 only). */
+static size_t utf8_char(const unsigned char *s, size_t n, unsigned *cp)
+{
+	static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	unsigned v = len == 1 ? s[0] : s[0] & (0x7F >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3F);
+	}
+	if (v < min[len] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+static bool valid_utf8(const char *s, size_t n)
+{
+	unsigned cp;
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = utf8_char((const unsigned char *)s + i, n - i, &cp)))
+			return false;
+	return true;
+}
+
+/* Append one character of a glob to a regex: letters, digits and non-ASCII as they are, any other
+ * ASCII as a \u escape, which stays an ordinary character also inside a bracket expression. */
+static void regex_char(char *re, size_t *len, const char *s, size_t n, unsigned cp)
+{
+	if (cp >= 0x80 || isalnum((int)cp)) {
+		memcpy(re + *len, s, n);
+		*len += n;
+	} else {
+		*len += (size_t)sprintf(re + *len, "\\u%04X", cp);
+	}
+}
+
+/* A regex that matches nothing: no character of PostgreSQL's text (which holds no NUL) is outside
+ * this range. */
+#define REGEX_NOTHING "^[^\\u0001-\\U0010FFFF]$"
+
+/* One character of a glob: its length and code point; a byte that starts no UTF-8 character is
+ * one of its own (the expression is then refused: compile_comparison). */
+static size_t glob_char(const char *s, size_t n, unsigned *cp)
+{
+	size_t k = utf8_char((const unsigned char *)s, n, cp);
+	if (!k)
+		*cp = (unsigned char)s[0] | 0x100;
+	return k ? k : 1;
+}
+
+/* The glob s as an anchored PostgreSQL regular expression that matches exactly the
+ * strings SQLite's GLOB does: * any run, ? one character, [...] a set with a-z ranges, ^ first to
+ * invert, ] first as a member, - first or last as a member; an unclosed [ matches nothing. */
+static char *glob_to_regex(const char *s, size_t n)
+{
+	char *re = xmalloc(n * 6 + 4); /* a byte becomes at most a \uXXXX; then ^ $ and the NUL */
+	size_t len = 0, i = 0, k;
+	unsigned cp;
+	re[len++] = '^';
+	while (i < n) {
+		k = glob_char(s + i, n - i, &cp);
+		if (cp == '*') {
+			len += (size_t)sprintf(re + len, ".*");
+		} else if (cp == '?') {
+			re[len++] = '.';
+		} else if (cp == '[') {
+			/* SQLite's patternCompare: prior is the last single member, 0 after a range */
+			unsigned prior = 0, hi;
+			i += k;
+			re[len++] = '[';
+			if (i < n && s[i] == '^') {
+				re[len++] = '^';
+				i++;
+			}
+			if (i < n && s[i] == ']') {
+				len += (size_t)sprintf(re + len, "\\u005D");
+				i++;
+			}
+			while (i < n && s[i] != ']') {
+				k = glob_char(s + i, n - i, &cp);
+				if (cp == '-' && prior && i + 1 < n && s[i + 1] != ']') {
+					size_t hk = glob_char(s + i + 1, n - i - 1, &hi);
+					if (prior <= hi) { /* prior is already a member; add the rest of the range */
+						re[len++] = '-';
+						regex_char(re, &len, s + i + 1, hk, hi);
+					}
+					i += 1 + hk;
+					prior = 0;
+					continue;
+				}
+				regex_char(re, &len, s + i, k, cp);
+				prior = cp;
+				i += k;
+			}
+			if (i >= n) { /* unclosed: SQLite matches nothing */
+				free(re);
+				return xstrdup(REGEX_NOTHING);
+			}
+			/* never empty: a range follows a single member, and a z-a range adds nothing to it */
+			re[len++] = ']';
+			i++;
+			continue;
+		} else {
+			regex_char(re, &len, s + i, k, cp);
+		}
+		i += k;
+	}
+	re[len++] = '$';
+	re[len] = '\0';
+	return re;
+}
+
+/* The text a value is compared with: for PostgreSQL, a glob as its regular expression. */
+static void arg_compared(struct parser *P, enum op op, const char *s, size_t n)
+{
+	if (P->dialect == WHERE_POSTGRES && op == OP_GLOB)
+		new_arg(P, WHERE_ARG_TEXT)->text = glob_to_regex(s, n);
+	else
+		arg_text(P, s, n);
+}
+
 static const char *op_text(enum op op)
 {
 	static const char *const names[] = {"=", "!=", "<", "<=", ">", ">=", "~", "contains"};
 	return names[op];
 }
 
-/* "col OP ?": the comparison of one column with the next bound value. */
-static void emit_compare(struct parser *P, const char *col, enum op op)
+/* The next parameter: `?` for SQLite; `$N::type` for PostgreSQL, typed because it cannot always
+ * infer one (a value compared with an expression, a bigint with a float). */
+static void emit_placeholder(struct parser *P, enum where_arg_type type)
 {
-	emit(P, op == OP_CONTAINS ? "instr(" : "");
-	emit(P, col);
-	switch (op) {
-	case OP_GLOB: emit(P, " GLOB ?"); break;
-	case OP_CONTAINS: emit(P, ", ?) > 0"); break;
-	default:
-		emit(P, " ");
-		emit(P, op_text(op));
-		emit(P, " ?");
+	P->nplaceholders++;
+	if (P->dialect == WHERE_SQLITE) {
+		emit(P, "?");
+		return;
 	}
+	static const char *const casts[] = {[WHERE_ARG_TEXT] = "text", [WHERE_ARG_REAL] = "float8",
+					    [WHERE_ARG_INT] = "bigint"};
+	char buf[32];
+	snprintf(buf, sizeof buf, "$%d::%s", P->next_param++, casts[type]);
+	emit(P, buf);
+}
+
+/* "col OP ?": the comparison of one column with the next bound value, of that type. */
+static void emit_compare(struct parser *P, const char *col, enum op op, enum where_arg_type type)
+{
+	bool pg = P->dialect == WHERE_POSTGRES;
+	if (op == OP_CONTAINS) {
+		emit(P, pg ? "strpos(" : "instr(");
+		emit(P, col);
+		emit(P, ", ");
+		emit_placeholder(P, type);
+		emit(P, ") > 0");
+		return;
+	}
+	emit(P, col);
+	emit(P, " ");
+	/* PostgreSQL: ~ is a regular expression, the glob translated to one (glob_to_regex) */
+	emit(P, op == OP_GLOB ? (pg ? "~" : "GLOB") : op_text(op));
+	emit(P, " ");
+	emit_placeholder(P, type);
+	/* SQLite orders text by its bytes; PostgreSQL by the database's collation unless told */
+	if (pg && type == WHERE_ARG_TEXT && op >= OP_LT && op <= OP_GE)
+		emit(P, " COLLATE \"C\"");
 }
 
 /* ---- fields ---- */
@@ -625,14 +781,20 @@ static int check_status(struct parser *P, const struct value *v)
 }
 
 /* A column of runs: "(col IS NOT NULL AND col OP ?)", so a run without it matches no comparison. */
-static void emit_run_column(struct parser *P, const char *col, enum op op)
+static void emit_run_column(struct parser *P, const char *col, enum op op, enum where_arg_type type)
 {
 	emit(P, "(");
 	emit(P, col);
 	emit(P, " IS NOT NULL AND ");
-	emit_compare(P, col, op);
+	emit_compare(P, col, op, type);
 	emit(P, ")");
 }
+
+/* PostgreSQL's runs.id is the server's key: the run's id as its store showed it (rp_0007, store.c's
+ * rp_%04ld) is made from num. */
+#define PG_RUN_ID "(" "'rp_' || CASE WHEN runs.num BETWEEN 0 AND 999 THEN lpad(runs.num::text, 4, '0') " \
+	"ELSE runs.num::text END" ")"
+
 
 static int compile_text(struct parser *P, const struct field *f, enum op op, const struct value *v)
 {
@@ -643,13 +805,14 @@ static int compile_text(struct parser *P, const struct field *f, enum op op, con
 	if (f->kind == F_ID && !v->quoted && !is_text_op(op) && parse_number(v->text, v->len, &num) &&
 	    num > -9.0e15 && num < 9.0e15 && num == (double)(long long)num) {
 		emit(P, "(");
-		emit_compare(P, "runs.num", op);
+		emit_compare(P, "runs.num", op, WHERE_ARG_INT);
 		emit(P, ")");
 		arg_int(P, (long long)num);
 		return 0;
 	}
-	emit_run_column(P, f->column, op);
-	arg_text(P, v->text, v->len);
+	bool pg_id = f->kind == F_ID && P->dialect == WHERE_POSTGRES;
+	emit_run_column(P, pg_id ? PG_RUN_ID : f->column, op, WHERE_ARG_TEXT);
+	arg_compared(P, op, v->text, v->len);
 	return 0;
 }
 
@@ -669,9 +832,9 @@ static int compile_time(struct parser *P, const struct field *f, enum op op, con
 		emit(P, c);
 		emit(P, " IS NOT NULL AND ");
 		emit(P, op == OP_EQ ? "" : "(");
-		emit_compare(P, c, op == OP_EQ ? OP_GE : OP_LT);
+		emit_compare(P, c, op == OP_EQ ? OP_GE : OP_LT, WHERE_ARG_REAL);
 		emit(P, op == OP_EQ ? " AND " : " OR ");
-		emit_compare(P, c, op == OP_EQ ? OP_LT : OP_GE);
+		emit_compare(P, c, op == OP_EQ ? OP_LT : OP_GE, WHERE_ARG_REAL);
 		emit(P, op == OP_EQ ? ")" : "))");
 		arg_real(P, t);
 		arg_real(P, t + 86400);
@@ -682,7 +845,7 @@ static int compile_time(struct parser *P, const struct field *f, enum op op, con
 		t += 86400;
 		op = op == OP_LE ? OP_LT : OP_GE;
 	}
-	emit_run_column(P, c, op);
+	emit_run_column(P, c, op, WHERE_ARG_REAL);
 	arg_real(P, t);
 	return 0;
 }
@@ -695,7 +858,7 @@ static int compile_duration(struct parser *P, const struct field *f, enum op op,
 		return not_for_numbers(P, f, op, opline, opcol, "a number of seconds");
 	if (!parse_number(v->text, v->len, &s) && !parse_span(v->text, v->len, &s))
 		return value_error(P, f, v, "a duration (seconds, or 90s, 5m, 2h, 1d)");
-	emit_run_column(P, f->column, op);
+	emit_run_column(P, f->column, op, WHERE_ARG_REAL);
 	arg_real(P, s);
 	return 0;
 }
@@ -705,14 +868,16 @@ static int compile_param(struct parser *P, const struct field *f, enum op op, co
 {
 	double num;
 	bool numeric = !v->quoted && !is_text_op(op) && parse_number(v->text, v->len, &num);
-	emit(P, "EXISTS (SELECT 1 FROM params p WHERE p.run_id = runs.id AND p.key = ? AND ");
-	emit_compare(P, numeric ? "p.num" : "p.text", op);
+	emit(P, "EXISTS (SELECT 1 FROM params p WHERE p.run_id = runs.id AND p.key = ");
+	emit_placeholder(P, WHERE_ARG_TEXT);
+	emit(P, " AND ");
+	emit_compare(P, numeric ? "p.num" : "p.text", op, numeric ? WHERE_ARG_REAL : WHERE_ARG_TEXT);
 	emit(P, ")");
 	arg_text(P, f->key, f->keylen);
 	if (numeric)
 		arg_real(P, num);
 	else
-		arg_text(P, v->text, v->len);
+		arg_compared(P, op, v->text, v->len);
 	return 0;
 }
 
@@ -724,8 +889,10 @@ static int compile_metric(struct parser *P, const struct field *f, enum op op, c
 		return not_for_numbers(P, f, op, opline, opcol, "a number");
 	if (!parse_number(v->text, v->len, &num))
 		return value_error(P, f, v, "a number");
-	emit(P, "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = runs.id AND m.name = ? AND ");
-	emit_compare(P, f->column, op);
+	emit(P, "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = runs.id AND m.name = ");
+	emit_placeholder(P, WHERE_ARG_TEXT);
+	emit(P, " AND ");
+	emit_compare(P, f->column, op, WHERE_ARG_REAL);
 	emit(P, ")");
 	arg_text(P, f->key, f->keylen);
 	arg_real(P, num);
@@ -739,14 +906,14 @@ static int compile_tags(struct parser *P, const struct field *f, enum op op, con
 		return fail_at(P, opline, opcol,
 			       "'%s' does not apply to tags; use contains, = or ~ (and not to exclude a tag)", op_text(op));
 	emit(P, "EXISTS (SELECT 1 FROM tags t WHERE t.run_id = runs.id AND ");
-	emit_compare(P, "t.tag", op == OP_GLOB ? OP_GLOB : OP_EQ);
+	emit_compare(P, "t.tag", op == OP_GLOB ? OP_GLOB : OP_EQ, WHERE_ARG_TEXT);
 	emit(P, ")");
-	arg_text(P, v->text, v->len);
+	arg_compared(P, op, v->text, v->len);
 	return 0;
 }
 
-static int compile_comparison(struct parser *P, const struct field *f, enum op op, const struct value *v,
-			      int opline, int opcol)
+static int compile_field(struct parser *P, const struct field *f, enum op op, const struct value *v, int opline,
+			 int opcol)
 {
 	switch (f->kind) {
 	case F_TEXT:
@@ -759,6 +926,20 @@ static int compile_comparison(struct parser *P, const struct field *f, enum op o
 	case F_TAGS: return compile_tags(P, f, op, v, opline, opcol);
 	}
 	return -1;
+}
+
+static int compile_comparison(struct parser *P, const struct field *f, enum op op, const struct value *v,
+			      int opline, int opcol)
+{
+	if (compile_field(P, f, op, v, opline, opcol) < 0)
+		return -1;
+	/* PostgreSQL's text is UTF-8: an error once the whole expression parsed (so that both dialects
+	 * refuse any other error alike), rather than when the query runs */
+	if (P->dialect == WHERE_POSTGRES && !P->bad_line && !valid_utf8(v->text, v->len)) {
+		P->bad_line = v->line;
+		P->bad_col = v->col;
+	}
+	return 0;
 }
 
 /* ---- the grammar ---- */
@@ -890,6 +1071,8 @@ static int parse_all(struct parser *P)
 	if (P->tok.kind != T_END)
 		return fail_at(P, P->tok.line, P->tok.col, "expected 'and' or 'or' before %s",
 			       describe(&P->tok, what, sizeof what));
+	if (P->bad_line)
+		return fail_at(P, P->bad_line, P->bad_col, "the value is not valid UTF-8");
 	return 0;
 }
 
@@ -902,12 +1085,21 @@ static void free_args(struct where_arg *args, size_t n)
 
 int where_compile(const char *expr, double now, struct where_sql *out, struct rp_err *err)
 {
+	return where_compile_dialect(expr, now, WHERE_SQLITE, 1, out, err);
+}
+
+int where_compile_dialect(const char *expr, double now, enum where_dialect dialect, int first_param,
+			  struct where_sql *out, struct rp_err *err)
+{
 	memset(out, 0, sizeof *out);
+	if (dialect == WHERE_POSTGRES && (first_param < 1 || first_param > 65535 - WHERE_MAX_TERMS * 3))
+		return rp_err_set(err, RP_ERR_USAGE, "--where: first parameter %d out of range", first_param);
 	size_t len = strlen(expr);
 	if (len > WHERE_MAX_LEN)
 		return rp_err_set(err, RP_ERR_USAGE, "--where: expression too long (%zu bytes, at most %d)", len,
 				  WHERE_MAX_LEN);
-	struct parser P = {.p = expr, .line = 1, .col = 1, .now = now, .err = err};
+	struct parser P = {.p = expr, .line = 1, .col = 1, .now = now, .dialect = dialect, .next_param = first_param,
+			   .err = err};
 	int rc = parse_all(&P);
 	free(P.tok.str);
 	if (rc < 0) {
@@ -915,6 +1107,8 @@ int where_compile(const char *expr, double now, struct where_sql *out, struct rp
 		free_args(P.args, P.nargs);
 		return -1;
 	}
+	if (P.nplaceholders != P.nargs) /* every emit_placeholder has its arg_* */
+		abort();
 	out->sql = P.sql;
 	out->args = P.args;
 	out->nargs = P.nargs;

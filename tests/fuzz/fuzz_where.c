@@ -3,7 +3,9 @@
  * - accepted: SQL with no quote or semicolon (nothing of the input pasted in) and one bound
  *   arg per "?", which SQLite prepares inside a caller's query and runs to the end against an
  *   in-memory index with the real schema and a few runs.
- * Anything else aborts, and so do the sanitizers on any memory error or undefined behaviour. */
+ * The PostgreSQL dialect (no server here) must take and refuse the same inputs with the same
+ * errors (a value that is not UTF-8 aside), number its parameters $2, $3, ... in order, one per
+ * arg of the same types as SQLite's, with no quote or semicolon outside its fixed fragments.  * Anything else aborts, and so do the sanitizers on any memory error or undefined behaviour. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,47 @@ static void run_query(sqlite3 *db, const char *expr, const struct where_sql *w)
 	free(sql);
 }
 
+/* The fixed fragments of the PostgreSQL dialect that hold quotes (where.c). */
+static const char *const pg_fragments[] = {
+	" COLLATE \"C\"",
+	"('rp_' || CASE WHEN runs.num BETWEEN 0 AND 999 THEN lpad(runs.num::text, 4, '0') ELSE runs.num::text END)",
+};
+
+static void check_pg(const char *expr, const struct where_sql *lite, const struct rp_err *lite_err)
+{
+	struct where_sql w;
+	struct rp_err e = {0};
+	int rc = where_compile_dialect(expr, NOW, WHERE_POSTGRES, 2, &w, &e);
+	if (rc != 0) {
+		check_rejected(expr, &w, &e);
+		if (lite ? !strstr(e.msg, "not valid UTF-8") : strcmp(e.msg, lite_err->msg) != 0)
+			die("PostgreSQL refuses what SQLite does not, or otherwise", expr, e.msg);
+		return;
+	}
+	if (!lite)
+		die("PostgreSQL takes what SQLite refuses", expr, lite_err->msg);
+	if (w.nargs != lite->nargs)
+		die("PostgreSQL's args differ in number from SQLite's", expr, w.sql);
+	for (size_t i = 0; i < w.nargs; i++)
+		if (w.args[i].type != lite->args[i].type)
+			die("PostgreSQL's args differ in type from SQLite's", expr, w.sql);
+	/* the fixed fragments blanked out, then no quote, no semicolon, and $2, $3, ... in order */
+	char *sql = strdup(w.sql), *p;
+	for (size_t i = 0; i < sizeof pg_fragments / sizeof *pg_fragments; i++)
+		while ((p = strstr(sql, pg_fragments[i])))
+			memset(p, ' ', strlen(pg_fragments[i]));
+	if (strpbrk(sql, "'\";?"))
+		die("PostgreSQL SQL with a quote, semicolon or ?", expr, w.sql);
+	long want = 2;
+	for (p = strchr(sql, '$'); p; p = strchr(p + 1, '$'))
+		if (strtol(p + 1, NULL, 10) != want++)
+			die("PostgreSQL parameters out of order", expr, w.sql);
+	if ((size_t)(want - 2) != w.nargs)
+		die("PostgreSQL SQL whose $N count differs from its args", expr, w.sql);
+	free(sql);
+	where_sql_free(&w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static sqlite3 *db;
@@ -95,9 +138,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rp_err e = {0};
 	if (where_compile(expr, NOW, &w, &e) != 0) {
 		check_rejected(expr, &w, &e);
+		check_pg(expr, NULL, &e);
 	} else {
 		check_sql_text(expr, &w);
 		run_query(db, expr, &w);
+		check_pg(expr, &w, &e);
 		where_sql_free(&w);
 	}
 	free(expr);
