@@ -1546,21 +1546,23 @@ static void cache_version(struct rp_index *ix, char out[96])
 	snprintf(out, 96, "%lld:%lld:%s", dv, (long long)sqlite3_total_changes64(ix->db), stamp);
 }
 
-/* index.db and its WAL as files: a commit by any connection changes the WAL's size or times, a
- * checkpoint the database's. What a handle new to the memo compares, having no view of its own
- * to compare with yet. */
+/* index.db and its WAL as files: a commit by any connection grows the WAL or, once it is reset,
+ * changes its times; a checkpoint changes the database's. An empty WAL counts as none: the last
+ * connection to close removes it and the next to open makes it again, unchanged. What a handle
+ * new to the memo compares, having no view of its own to compare with yet. */
 static void files_version(const struct rp_index *ix, char out[160])
 {
 	struct stat db, wal;
 	char *p = path_join(ix->st->home, INDEX_FILE);
 	char *w = xasprintf("%s-wal", p);
-	bool have_db = stat(p, &db) == 0, have_wal = stat(w, &wal) == 0;
+	bool have_db = stat(p, &db) == 0, have_wal = stat(w, &wal) == 0 && wal.st_size > 0;
 	free(p);
 	free(w);
-	snprintf(out, 160, "%lld.%ld:%lld/%lld.%ld:%lld:%lld", have_db ? (long long)db.st_mtim.tv_sec : -1L,
-		 have_db ? db.st_mtim.tv_nsec : 0L, have_db ? (long long)db.st_size : -1LL,
-		 have_wal ? (long long)wal.st_mtim.tv_sec : -1L, have_wal ? wal.st_mtim.tv_nsec : 0L,
-		 have_wal ? (long long)wal.st_size : -1LL, have_wal ? (long long)wal.st_ino : -1LL);
+	int n = snprintf(out, 160, "%lld.%ld:%lld", have_db ? (long long)db.st_mtim.tv_sec : -1LL,
+			 have_db ? db.st_mtim.tv_nsec : 0L, have_db ? (long long)db.st_size : -1LL);
+	if (have_wal && n > 0 && n < 160)
+		snprintf(out + n, 160 - (size_t)n, "/%lld.%ld:%lld:%lld", (long long)wal.st_mtim.tv_sec,
+			 wal.st_mtim.tv_nsec, (long long)wal.st_size, (long long)wal.st_ino);
 }
 
 static int pending_slot(struct index_memo *m, const char *key)

@@ -817,6 +817,7 @@ static void test_memo_shared_by_new_handles(void **state)
 {
 	struct rp_store st;
 	struct rp_err err = {0};
+	src->ops->close(src); /* its connections too: these handles are then the index's only ones */
 	assert_int_equal(store_open(&st, false, &err), 0);
 	struct index_memo *m = index_memo_new();
 	struct rp_index *a = NULL, *b = NULL, *c = NULL;
@@ -829,6 +830,15 @@ static void test_memo_shared_by_new_handles(void **state)
 	index_memo_share(b, m);
 	assert_int_equal(success_count(b), before);
 	assert_int_equal(index_memo_generation(m), gen);
+	/* every connection closed: the WAL goes, and comes back empty with the next */
+	index_close(a);
+	index_close(b);
+	assert_int_equal(index_open(&st, &a, &err), 0);
+	index_memo_share(a, m);
+	assert_int_equal(success_count(a), before);
+	assert_int_equal(index_memo_generation(m), gen);
+	assert_int_equal(index_open(&st, &b, &err), 0);
+	index_memo_share(b, m);
 	make_run(NRUNS + 2);
 	assert_int_equal(index_open(&st, &c, &err), 0);
 	index_memo_share(c, m);
@@ -839,6 +849,8 @@ static void test_memo_shared_by_new_handles(void **state)
 	index_close(c);
 	index_memo_free(m);
 	store_close(&st);
+	if (ui_source_local_open(&src, &err) < 0)
+		fail_msg("open: %s", err.msg);
 }
 
 /* An idle source lets go of the index: `runpilot reindex` can replace it (it waits for the
