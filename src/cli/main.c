@@ -41,7 +41,7 @@ static const struct rp_cmd commands[] = {
 	 .usage = usage_report},
 	{.name = "ui", .fn = cmd_ui, .summary = "serve a web UI over the runs: table, charts, logs, compare",
 	 .usage = usage_ui},
-	{.name = "server", .fn = cmd_server, .summary = "the team server's PostgreSQL database: migrate, audit verify, audit export",
+	{.name = "server", .fn = cmd_server, .summary = "the team server: serve its API; its database: migrate, audit, accounts, projects, members, tokens",
 	 .usage = usage_server},
 	{.name = "tag", .fn = cmd_tag, .summary = "add or remove a run's tags after it ran", .usage = usage_tag},
 	{.name = "note", .fn = cmd_note, .summary = "set a run's note", .usage = usage_note},

@@ -24,6 +24,8 @@ struct rp_mhd_api {
 	__typeof__(MHD_get_connection_values) *get_values;
 	__typeof__(MHD_suspend_connection) *suspend_connection;
 	__typeof__(MHD_resume_connection) *resume_connection;
+	__typeof__(MHD_quiesce_daemon) *quiesce_daemon;
+	__typeof__(MHD_get_connection_info) *get_connection_info;
 };
 
 /* The loaded API, or NULL with err when libmicrohttpd cannot be loaded. */
