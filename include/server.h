@@ -109,6 +109,19 @@ const char *srv_url(const struct srv *s);
 /* Stop accepting, let the requests in flight finish (up to a few seconds), close everything. */
 void srv_stop(struct srv *s);
 
+/* ---- the CLI's side (client.c) ---- */
+
+/* One request to the server at base (http(s)://HOST:PORT): method, path, an optional Bearer token
+ * and JSON body. 0 with the status and the answer (malloc'd), -1 with err when there was none. */
+int srv_client_call(const char *method, const char *base, const char *path, const char *token, const char *body,
+		    long *status, char **answer, struct rp_err *err);
+/* The API token for url: RUNPILOT_TOKEN, else the one `runpilot login` kept in
+ * home/credentials; NULL with err (not logged in). */
+char *srv_cred_token(const char *home, const char *url, struct rp_err *err);
+/* Keep token (with its account) for url in home/credentials (mode 0600, atomically); a NULL
+ * token forgets url. */
+int srv_cred_set(const char *home, const char *url, const char *account, const char *token, struct rp_err *err);
+
 /* The route table as a JSON array of {method, pattern, role}, malloc'd. */
 char *srv_routes_json(void);
 

@@ -372,8 +372,7 @@ static char *read_line(FILE *f)
 	return line;
 }
 
-/* The password from stdin's first line, or asked on the terminal without echo. */
-static char *read_password(bool from_stdin, struct rp_err *err)
+char *ask_password(bool from_stdin, struct rp_err *err)
 {
 	if (from_stdin) {
 		char *pw = read_line(stdin);
@@ -445,7 +444,7 @@ static int admin_cmd(int argc, char **argv, const char *what, struct rp_err *err
 		if (!srv_name_ok(o.pos[0]))
 			return rp_err_set(err, RP_ERR_USAGE, "account name '%.64s' is not valid: 1 to 64 of letters, "
 					  "digits, '.', '_', '-', starting with a letter or digit", o.pos[0]);
-		if (!(password = read_password(o.password_stdin, err)))
+		if (!(password = ask_password(o.password_stdin, err)))
 			return -1;
 	}
 	struct pg_db *db = pg_connect(o.db, err);

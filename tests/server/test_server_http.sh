@@ -225,6 +225,24 @@ check "secrets: no token in a pg_dump" test "$dleaks" = 0
 check "secrets: the tokens' SHA-256 is what it holds" grep -qF "$(printf '%s' "${TOK[viewer]}" | sha256sum | cut -c1-64)" "$T/dump.sql"
 check "secrets: no password in a pg_dump" bash -c "! grep -qF '$PW' '$T/dump.sql'"
 
+# ---- runpilot login / logout ----
+printf '%s\n' "$PW-dummy" | rp login "$BASE" --name dummy --password-stdin > "$T/login.out" 2> "$T/login.err"
+check "login: exit 0" test $? = 0
+check "login: says where it kept the token" grep -q "^logged in to $BASE as dummy" "$T/login.out"
+check "login: the credentials file is mode 0600" test "$(stat -c %a "$RUNPILOT_HOME/credentials")" = 600
+CT=$(json "$RUNPILOT_HOME/credentials" "d['servers']['$BASE']['token']")
+check "login: a token kept for the URL" bash -c "[[ '$CT' =~ ^rpt_[0-9a-f]{64}$ ]]"
+check "login: the token is not printed" bash -c "! grep -qF '$CT' '$T/login.out' '$T/login.err'"
+check "login: the kept token works" test "$(code GET /api/v1/whoami -H "Authorization: Bearer $CT")" = 200
+check "login: named after this host" test "$(q "select count(*) from tokens where name = 'runpilot login on $(hostname)'")" -ge 1
+printf 'wrong\n' | rp login "$BASE" --name viewer --password-stdin > "$T/lbad.out" 2> "$T/lbad.err"
+check "login: a wrong password: exit 1, the server's message" bash -c "[ $? = 1 ] && grep -q 'answered 401: wrong name or password' '$T/lbad.err'"
+rp logout "$BASE" > "$T/logout.out" 2> "$T/logout.err"
+check "logout: exit 0" test $? = 0
+check "logout: the token is revoked on the server" test "$(code GET /api/v1/whoami -H "Authorization: Bearer $CT")" = 401
+check "logout: and forgotten" test "$(json "$RUNPILOT_HOME/credentials" "len(d['servers'])")" = 0
+check "logout: again: not logged in (exit 2)" bash -c "'$RUNPILOT_BIN' logout '$BASE' 2>&1 >/dev/null | grep -q 'not logged in'; [ \${PIPESTATUS[0]} = 2 ]"
+
 # ---- the drain on SIGTERM ----
 start_server drain RUNPILOT_TEST_SLOW_WHOAMI=1
 DRAIN_PID=$SRV_PID
