@@ -257,6 +257,29 @@ check "SIGTERM: the request in flight completes (200)" test "$(cat "$T/slow.code
 check "SIGTERM: exit 0" test "$drc" = 0
 check "SIGTERM: no longer accepting" bash -c "! curl -s --max-time 2 '$DBASE/api/v1/whoami' > /dev/null"
 
+# ---- TLS ----
+if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 -subj /CN=127.0.0.1 \
+	> /dev/null 2>&1; then
+	"$RUNPILOT_TEST_BIN" server --db "$URL" --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" \
+		> "$T/tls.out" 2> "$T/tls.err" &
+	TLS_PID=$!
+	SERVER_PIDS+=("$TLS_PID")
+	wait_for "[ -s '$T/tls.out' ]" 20
+	TBASE=$(head -n1 "$T/tls.out")
+	check "TLS: the URL is https ($TBASE)" bash -c "[[ '$TBASE' =~ ^https://127\.0\.0\.1:[0-9]+$ ]]"
+	check "TLS: served over HTTPS" test "$(curl -s --cacert "$T/cert.pem" -o /dev/null -w '%{http_code}' -H "$(auth viewer)" "$TBASE/api/v1/whoami")" = 200
+	check "TLS: plain HTTP is not answered" bash -c "[ \"\$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' '${TBASE/https/http}/api/v1/whoami')\" != 200 ]"
+	curl -s --cacert "$T/cert.pem" -D "$T/tls.h" -o /dev/null -d "{\"name\":\"dummy\",\"password\":\"$PW-dummy\"}" "$TBASE/api/v1/login"
+	check "TLS: the session cookie is Secure" grep -qi '^Set-Cookie: rp_session=.*; Secure' "$T/tls.h"
+	kill -TERM "$TLS_PID"
+	wait "$TLS_PID"
+	check "TLS: SIGTERM exits 0" test $? = 0
+else
+	skip "TLS" "openssl cannot make a certificate"
+fi
+"$RUNPILOT_TEST_BIN" server --db "$URL" --listen 127.0.0.1:0 --tls-cert "$T/cert.pem" > /dev/null 2> "$T/tlshalf.err"
+check "TLS: a certificate without its key: a usage error" bash -c "[ $? = 2 ] && grep -q 'both --tls-cert and --tls-key' '$T/tlshalf.err'"
+
 kill -TERM "$MAIN_PID"
 wait "$MAIN_PID"; mrc=$?
 check "main server: SIGTERM exits 0" test "$mrc" = 0
