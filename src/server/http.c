@@ -100,8 +100,9 @@ const char *srv_arg(struct srv_req *r, const char *name)
 
 const char *srv_cap(struct srv_req *r, const char *name)
 {
+	size_t n = strlen(name);
 	for (int i = 0; i < SRV_CAPS; i++)
-		if (r->cap_name[i] && !strcmp(r->cap_name[i], name))
+		if (r->cap_name[i] && !strncmp(r->cap_name[i] + 1, name, n) && r->cap_name[i][n + 1] == '}')
 			return r->cap[i];
 	return NULL;
 }
@@ -221,9 +222,7 @@ static bool match(const char *pattern, const char *path, struct srv_req *r)
 		p++, s++;
 		size_t pn = strcspn(p, "/"), sn = strcspn(s, "/");
 		if (*p == '{') {
-			static __thread char names[SRV_CAPS][32];
-			snprintf(names[ncap], sizeof names[ncap], "%.*s", (int)(pn - 2), p + 1);
-			r->cap_name[ncap] = names[ncap];
+			r->cap_name[ncap] = p;
 			r->cap[ncap++] = xstrndup(s, sn);
 		}
 		p += pn, s += sn;

@@ -240,6 +240,9 @@ static int start_session(struct srv_req *r, struct pg_db *db, long long account,
 	srv_sha256_hex(sid, hash);
 	snprintf(acc, sizeof acc, "%lld", account);
 	const char *p[] = {hash, acc, csrf};
+	/* the account's expired sessions go when it starts a new one */
+	if (pg_cmd(db, "DELETE FROM sessions WHERE account_id = $1::bigint AND expires_at <= now()", 1, p + 1, &err) < 0)
+		return srv_reply_internal(r, &err);
 	if (pg_cmd(db, "INSERT INTO sessions (hash, account_id, csrf, expires_at)"
 		       " VALUES (decode($1, 'hex'), $2::bigint, $3, now() + interval '" SESSION_HOURS " hours')",
 		   3, p, &err) < 0)

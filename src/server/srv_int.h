@@ -63,8 +63,8 @@ struct srv_req {
 	size_t body_len;
 	struct srv_caller who;  /* account_id 0: anonymous */
 	bool bad_credentials;   /* a token or cookie was given and is not valid */
-	const char *cap_name[SRV_CAPS];
-	char *cap[SRV_CAPS];    /* what the pattern's {NAME} segments matched */
+	const char *cap_name[SRV_CAPS]; /* the pattern's {NAME} segments, where they start in it */
+	char *cap[SRV_CAPS];            /* what they matched */
 	long long project_id;   /* resolved from {project} */
 	const char *project;
 	const char *role;       /* the caller's role in it */
