@@ -153,17 +153,26 @@ cJSON *srv_body_json(struct srv_req *r)
 
 static __thread struct pg_db *thread_db;
 
+/* A connection found lost (PostgreSQL restarted) is replaced at the thread's next request. */
 struct pg_db *srv_db(struct srv_req *r, struct rp_err *err)
 {
-	if (thread_db)
+	if (thread_db && pg_connected(thread_db))
 		return thread_db;
 	struct pg_db *db = pg_connect(r->srv->db_url, err);
 	if (!db)
 		return NULL;
 	struct srv *s = r->srv;
 	pthread_mutex_lock(&s->lock);
-	s->dbs = xrealloc(s->dbs, (s->ndbs + 1) * sizeof *s->dbs);
-	s->dbs[s->ndbs++] = db;
+	size_t i = 0;
+	while (i < s->ndbs && s->dbs[i] != thread_db)
+		i++;
+	if (thread_db && i < s->ndbs) {
+		pg_close(thread_db);
+		s->dbs[i] = db;
+	} else {
+		s->dbs = xrealloc(s->dbs, (s->ndbs + 1) * sizeof *s->dbs);
+		s->dbs[s->ndbs++] = db;
+	}
 	pthread_mutex_unlock(&s->lock);
 	thread_db = db;
 	return db;

@@ -243,6 +243,12 @@ check "logout: the token is revoked on the server" test "$(code GET /api/v1/whoa
 check "logout: and forgotten" test "$(json "$RUNPILOT_HOME/credentials" "len(d['servers'])")" = 0
 check "logout: again: not logged in (exit 2)" bash -c "'$RUNPILOT_BIN' logout '$BASE' 2>&1 >/dev/null | grep -q 'not logged in'; [ \${PIPESTATUS[0]} = 2 ]"
 
+# ---- PostgreSQL restarted under the server: each worker reconnects ----
+_pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 30 -m fast restart > /dev/null 2>&1
+for i in $(seq 40); do code GET /api/v1/whoami -H "$(auth viewer)"; echo; done > "$T/restart"
+check "PostgreSQL restarted: the server serves again ($(sort "$T/restart" | uniq -c | tr '\n' ' '))" \
+	bash -c "[ \$(grep -c '^200$' '$T/restart') -ge 24 ] && ! grep -vqE '^(200|500)$' '$T/restart'"
+
 # ---- the drain on SIGTERM ----
 start_server drain RUNPILOT_TEST_SLOW_WHOAMI=1
 DRAIN_PID=$SRV_PID
