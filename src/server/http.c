@@ -28,6 +28,7 @@
 #define CONNECTION_MEMORY (64 * 1024)
 #define DRAIN_S 10
 
+/* An API answers data, never a page: nothing in it may load or run. */
 static const char csp[] = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /* ---- replies ---- */
@@ -35,10 +36,7 @@ static const char csp[] = "default-src 'none'; frame-ancestors 'none'; base-uri 
 int srv_reply(struct srv_req *r, unsigned status, struct MHD_Response *resp)
 {
 	const struct rp_mhd_api *m = r->srv->mhd;
-	m->add_response_header(resp, "Content-Security-Policy", csp);
-	m->add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	m->add_response_header(resp, "Referrer-Policy", "no-referrer");
-	m->add_response_header(resp, "Cache-Control", "no-store");
+	web_security_headers(m, resp, csp, "no-store");
 	enum MHD_Result rc = m->queue_response(r->conn, status, resp);
 	m->destroy_response(resp);
 	r->answered = true;

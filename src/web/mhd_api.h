@@ -28,6 +28,10 @@ struct rp_mhd_api {
 	__typeof__(MHD_get_connection_info) *get_connection_info;
 };
 
+/* The headers every answer carries (reply.c): csp as Content-Security-Policy, nosniff, no
+ * referrer, cache as Cache-Control. Shared by `runpilot ui` and `runpilot server`. */
+void web_security_headers(const struct rp_mhd_api *m, struct MHD_Response *resp, const char *csp, const char *cache);
+
 /* The loaded API, or NULL with err when libmicrohttpd cannot be loaded. */
 const struct rp_mhd_api *rp_mhd(struct rp_err *err);
 

@@ -128,6 +128,7 @@ login() { curl -s -D "$T/login.h" -o "$T/login.json" -w '%{http_code}' "$@" -d "
 LOGIN="{\"name\":\"admin\",\"password\":\"$PW-admin\"}"
 check "login: 200" test "$(login)" = 200
 check "login: the session cookie is HttpOnly, SameSite=Strict, Path=/" grep -qi '^Set-Cookie: rp_session=[0-9a-f]\{64\}; HttpOnly; SameSite=Strict; Path=/' "$T/login.h"
+check "answers carry the security headers (CSP, nosniff, no-store)" bash -c "grep -qi '^Content-Security-Policy: default-src .none.' '$T/login.h' && grep -qi '^X-Content-Type-Options: nosniff' '$T/login.h' && grep -qi '^Cache-Control: no-store' '$T/login.h'"
 check "login: no Secure without TLS" bash -c "! grep -qi '^Set-Cookie:.*Secure' '$T/login.h'"
 CSRF=$(json "$T/login.json" 'd["csrf"]')
 COOKIE=$(sed -n 's/^Set-Cookie: \(rp_session=[0-9a-f]*\);.*/\1/ip' "$T/login.h")
