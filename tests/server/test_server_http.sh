@@ -52,6 +52,8 @@ read -r TOKID[expired] TOK[expired] <<< "$(newtok viewer --name old --expires-da
 q "alter table tokens disable trigger user; update tokens set expires_at = now() - interval '1 hour' where id = ${TOKID[expired]}" > /dev/null
 check "token revoke: an unknown id refused" bash -c "! '$RUNPILOT_TEST_BIN' server token revoke 99999 2>/dev/null"
 
+check "libargon2 is linked in, libcurl loaded only by login and logout" bash -c "! ldd '$RUNPILOT_BIN' | grep -q 'argon2\|libcurl'"
+
 # ---- the server starts: the URL first ----
 start_server() { # start_server NAME [ENV...]: $SRV_PID, $BASE
 	local n=$1; shift
