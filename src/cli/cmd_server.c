@@ -455,19 +455,17 @@ static int admin_cmd(int argc, char **argv, const char *what, struct rp_err *err
 	int from, to, rc = server_migrate(db, &from, &to, err);
 	char token[SRV_TOKEN_LEN + 1] = "";
 	bool found = true;
-	if (rc < 0)
-		;
-	else if (!strcmp(what, "account add"))
+	if (rc == 0 && !strcmp(what, "account add"))
 		rc = srv_account_add(db, &who, o.pos[0], password, o.admin, err);
-	else if (!strcmp(what, "account disable"))
+	else if (rc == 0 && !strcmp(what, "account disable"))
 		rc = srv_account_disable(db, &who, o.pos[0], err);
-	else if (!strcmp(what, "project add"))
+	else if (rc == 0 && !strcmp(what, "project add"))
 		rc = srv_project_add(db, &who, o.pos[0], err);
-	else if (!strcmp(what, "member set"))
+	else if (rc == 0 && !strcmp(what, "member set"))
 		rc = srv_member_set(db, &who, o.pos[0], o.pos[1], o.pos[2], err);
-	else if (!strcmp(what, "token create"))
+	else if (rc == 0 && !strcmp(what, "token create"))
 		rc = srv_token_create(db, &who, o.pos[0], o.name, o.expires_days, token, &id, err);
-	else
+	else if (rc == 0)
 		rc = srv_token_revoke(db, &who, id, 0, &found, err);
 	pg_close(db);
 	free(password);

@@ -36,6 +36,9 @@ for m in "p1 viewer viewer" "p1 editor editor" "p1 admin admin" "p2 other admin"
 	set -- $m
 	rpt server member set "$1" "$2" "$3" > /dev/null || fail "member set $m"
 done
+check "account add: an existing name refused (exit 2)" bash -c "echo pw | '$RUNPILOT_TEST_BIN' server account add viewer --password-stdin 2>&1 >/dev/null | grep -q \"account 'viewer' exists already\"; [ \${PIPESTATUS[1]} = 2 ]"
+check "account add: no password on stdin refused" bash -c "! '$RUNPILOT_TEST_BIN' server account add nopw --password-stdin < /dev/null 2>/dev/null"
+check "project add: a bad name refused (exit 2)" bash -c "'$RUNPILOT_TEST_BIN' server project add 'a b' 2>/dev/null; [ \$? = 2 ]"
 check "member set: a bad role refused" bash -c "! '$RUNPILOT_TEST_BIN' server member set p1 viewer owner 2>/dev/null"
 check "member set: an unknown account refused" bash -c "! '$RUNPILOT_TEST_BIN' server member set p1 nobody viewer 2>/dev/null"
 declare -A TOK TOKID
