@@ -41,7 +41,7 @@ CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_OPT)
 # packages): only the objects used are linked, and no shared object is loaded for them at each
 # start (libcrypto's alone cost 0.7 ms of every run; the other three 0.3 ms together). SQLite (the
 # run index) too; it needs libm, which glibc only links dynamically (+0.1 ms a start).
-LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -lsqlite3 -Wl,-Bdynamic -lm -ldl
+LDLIBS  := -lcjson -Wl,-Bstatic -lyaml -lseccomp -lcap -lcrypto -lpcre2-8 -lsqlite3 -largon2 -Wl,-Bdynamic -lm -ldl
 LDFLAGS += $(LDFLAGS_SAN)
 
 # Layers as folders (docs/architecture.md): src/base, src/cli, src/server, src/web, src/core,

@@ -15,6 +15,8 @@ struct pg_res;
 /* Connect to url (a postgresql:// URL or a key=value string); NULL with err. */
 struct pg_db *pg_connect(const char *url, struct rp_err *err);
 void pg_close(struct pg_db *db);
+/* Is the connection still up? (false once a statement found it lost: reconnect then) */
+bool pg_connected(const struct pg_db *db);
 
 /* Run one statement with n parameters ($1..$n; a NULL entry is SQL NULL). pg_exec returns the
  * result (free it with pg_res_free), or NULL with err; pg_cmd discards it. */

@@ -1,9 +1,15 @@
-/* runpilot server migrate | audit verify | audit export: the team server's database (the work is
- * src/server's: server.h, pgdb.h). */
+/* runpilot server [serve] | migrate | audit verify|export | account | project | member | token:
+ * the team server and its database (the work is src/server's: server.h, pgdb.h). */
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "cmds.h"
 #include "pgdb.h"
@@ -12,10 +18,33 @@
 #include "util.h"
 
 const char usage_server[] =
-	"usage: runpilot server migrate [--db URL]\n"
+	"usage: runpilot server [--db URL] [--listen ADDR:PORT] [--data-dir DIR] [--tls-cert FILE --tls-key FILE]\n"
+	"       runpilot server migrate [--db URL]\n"
 	"       runpilot server audit verify|export [--db URL] [-o FILE]\n"
+	"       runpilot server account add NAME [--admin] [--password-stdin] [--db URL]\n"
+	"       runpilot server account disable NAME [--db URL]\n"
+	"       runpilot server project add NAME [--db URL]\n"
+	"       runpilot server member set PROJECT ACCOUNT viewer|editor|admin|none [--db URL]\n"
+	"       runpilot server token create ACCOUNT [--name N] [--expires-days D] [--db URL]\n"
+	"       runpilot server token revoke ID [--db URL]\n"
 	"\n"
-	"The team server's PostgreSQL database.\n"
+	"The team server (docs/server.md) and its PostgreSQL database.\n"
+	"  (no command)     serve the API: migrate the database, print the URL as the first line, serve\n"
+	"                   until SIGTERM or SIGINT (requests in flight finish, then exit 0)\n"
+	"  --listen ADDR:PORT  where to listen (default 127.0.0.1:7100; port 0: any free one, printed)\n"
+	"  --data-dir DIR   the server's files (created, mode 0700)\n"
+	"  --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate and key (else put a\n"
+	"                   TLS proxy in front: docs/server.md)\n"
+	"The administration commands work on the database directly (run them on its host); each is\n"
+	"audited with the actor local:<unix user>.\n"
+	"  account add      an account; its password is read from the terminal (no echo), or with\n"
+	"                   --password-stdin one line of stdin; --admin: a server administrator\n"
+	"  account disable  refuse the account's logins, sessions and tokens from now on\n"
+	"  project add      a project (members are added with member set)\n"
+	"  member set       an account's role in a project (none removes it)\n"
+	"  token create     an API token for the account, printed once (--name, default \"cli\";\n"
+	"                   --expires-days D, default never)\n"
+	"  token revoke     revoke token ID\n"
 	"  migrate          bring the schema up to this runpilot's version (each version once, in its\n"
 	"                   own transaction; concurrent runs wait for each other); prints the version.\n"
 	"                   A database made by a newer runpilot is refused\n"
@@ -202,10 +231,281 @@ static int audit_append_cmd(int argc, char **argv, struct rp_err *err)
 }
 #endif
 
+/* ---- serving ---- */
+
+static int serve_cmd(int argc, char **argv, struct rp_err *err)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},	    {"listen", required_argument, NULL, 'l'},
+		{"data-dir", required_argument, NULL, 'D'}, {"tls-cert", required_argument, NULL, 'c'},
+		{"tls-key", required_argument, NULL, 'k'},  {NULL, 0, NULL, 0}};
+	struct srv_options o = {0};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o.db_url = optarg; break;
+		case 'l': o.listen = optarg; break;
+		case 'D': o.data_dir = optarg; break;
+		case 'c': o.tls_cert = optarg; break;
+		case 'k': o.tls_key = optarg; break;
+		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default: {
+			char *shown = pg_redact_url(argv[optind - 1]);
+			rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see runpilot server --help)", shown);
+			free(shown);
+			return -1;
+		}
+		}
+	}
+	if (optind < argc) {
+		char *shown = pg_redact_url(argv[optind]);
+		rp_err_set(err, RP_ERR_USAGE, "no server command '%s': use migrate, audit, account, project, member or token",
+			   shown);
+		free(shown);
+		return -1;
+	}
+	if (!o.db_url || !*o.db_url)
+		o.db_url = getenv("RUNPILOT_DB");
+	if (!o.db_url || !*o.db_url)
+		return rp_err_set(err, RP_ERR_USAGE, "no database: give --db URL or set RUNPILOT_DB");
+	/* the workers inherit the mask: the signals wait for this thread's sigwait */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0)
+		return rp_err_set(err, RP_ERR_RUNTIME, "cannot block SIGTERM");
+	struct srv *s = NULL;
+	if (srv_start(&o, &s, err) < 0)
+		return -1;
+	printf("%s\n", srv_url(s));
+	fflush(stdout);
+	int sig = 0;
+	while (sigwait(&stop, &sig) != 0)
+		;
+	srv_stop(s);
+	if (test_hook("RUNPILOT_TEST_ARGON2_PEAK"))
+		fprintf(stderr, "argon2 peak: %d\n", srv_argon2_peak());
+	return 0;
+}
+
+/* ---- administration on the database host ---- */
+
+struct admin_opts {
+	const char *db;
+	const char *name;
+	int expires_days;
+	bool admin;
+	bool password_stdin;
+	const char *pos[4];
+	int npos;
+};
+
+static int parse_admin(int argc, char **argv, int want, const char *form, struct admin_opts *o, struct rp_err *err)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},	   {"name", required_argument, NULL, 'n'},
+		{"expires-days", required_argument, NULL, 'e'}, {"admin", no_argument, NULL, 'a'},
+		{"password-stdin", no_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
+	optind = 1;
+	opterr = 0;
+	int c;
+	char *end;
+	while ((c = getopt_long(argc, argv, "-:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (o->npos == 4)
+				return rp_err_set(err, RP_ERR_USAGE, "too many arguments (usage: %s)", form);
+			o->pos[o->npos++] = optarg;
+			break;
+		case 'd': o->db = optarg; break;
+		case 'n': o->name = optarg; break;
+		case 'e':
+			errno = 0;
+			o->expires_days = (int)strtol(optarg, &end, 10);
+			if (errno || *end || !*optarg || o->expires_days < 0)
+				return rp_err_set(err, RP_ERR_USAGE, "--expires-days '%s': a number of days", optarg);
+			break;
+		case 'a': o->admin = true; break;
+		case 'p': o->password_stdin = true; break;
+		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default: {
+			char *shown = pg_redact_url(argv[optind - 1]);
+			rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (usage: %s)", shown, form);
+			free(shown);
+			return -1;
+		}
+		}
+	}
+	if (o->npos != want)
+		return rp_err_set(err, RP_ERR_USAGE, "usage: %s", form);
+	if (!o->db || !*o->db)
+		o->db = getenv("RUNPILOT_DB");
+	if (!o->db || !*o->db)
+		return rp_err_set(err, RP_ERR_USAGE, "no database: give --db URL or set RUNPILOT_DB");
+	return 0;
+}
+
+static void local_actor(char *out, size_t n)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw)
+		snprintf(out, n, "local:%s", pw->pw_name);
+	else
+		snprintf(out, n, "local:%u", (unsigned)geteuid());
+}
+
+/* One line of f, its newline removed; NULL at the end. */
+static char *read_line(FILE *f)
+{
+	char *line = NULL;
+	size_t n = 0;
+	ssize_t len = getline(&line, &n, f);
+	if (len < 0) {
+		free(line);
+		return NULL;
+	}
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	return line;
+}
+
+char *ask_password(bool from_stdin, struct rp_err *err)
+{
+	if (from_stdin) {
+		char *pw = read_line(stdin);
+		if (!pw || !*pw) {
+			free(pw);
+			rp_err_set(err, RP_ERR_USAGE, "--password-stdin: no password on stdin");
+			return NULL;
+		}
+		return pw;
+	}
+	FILE *tty = fopen("/dev/tty", "r+e");
+	if (!tty) {
+		rp_err_set(err, RP_ERR_USAGE, "no terminal to ask the password on: use --password-stdin");
+		return NULL;
+	}
+	struct termios old, quiet;
+	bool echo_off = tcgetattr(fileno(tty), &old) == 0;
+	if (echo_off) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	}
+	fputs("Password: ", tty);
+	fflush(tty);
+	char *pw = read_line(tty);
+	if (echo_off)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputs("\n", tty);
+	fclose(tty);
+	if (!pw || !*pw) {
+		free(pw);
+		rp_err_set(err, RP_ERR_USAGE, "no password given");
+		return NULL;
+	}
+	return pw;
+}
+
+static int admin_cmd(int argc, char **argv, const char *what, struct rp_err *err)
+{
+	struct admin_opts o = {.name = "cli"};
+	char actor_name[300];
+	local_actor(actor_name, sizeof actor_name);
+	struct srv_actor who = {actor_name, NULL};
+	char *password = NULL;
+	const char *form;
+	int want;
+	if (!strcmp(what, "account add"))
+		form = "runpilot server account add NAME [--admin] [--password-stdin]", want = 1;
+	else if (!strcmp(what, "account disable"))
+		form = "runpilot server account disable NAME", want = 1;
+	else if (!strcmp(what, "project add"))
+		form = "runpilot server project add NAME", want = 1;
+	else if (!strcmp(what, "member set"))
+		form = "runpilot server member set PROJECT ACCOUNT viewer|editor|admin|none", want = 3;
+	else if (!strcmp(what, "token create"))
+		form = "runpilot server token create ACCOUNT [--name N] [--expires-days D]", want = 1;
+	else
+		form = "runpilot server token revoke ID", want = 1;
+	if (parse_admin(argc, argv, want, form, &o, err) < 0)
+		return -1;
+	long long id = 0;
+	if (!strcmp(what, "token revoke")) {
+		char *end;
+		id = strtoll(o.pos[0], &end, 10);
+		if (*end || id <= 0)
+			return rp_err_set(err, RP_ERR_USAGE, "token revoke: '%s' is not a token id", o.pos[0]);
+	}
+	if (!strcmp(what, "account add")) {
+		if (!srv_name_ok(o.pos[0]))
+			return rp_err_set(err, RP_ERR_USAGE, "account name '%.64s' is not valid: 1 to 64 of letters, "
+					  "digits, '.', '_', '-', starting with a letter or digit", o.pos[0]);
+		if (!(password = ask_password(o.password_stdin, err)))
+			return -1;
+	}
+	struct pg_db *db = pg_connect(o.db, err);
+	if (!db) {
+		free(password);
+		return -1;
+	}
+	int from, to, rc = server_migrate(db, &from, &to, err);
+	char token[SRV_TOKEN_LEN + 1] = "";
+	bool found = true;
+	if (rc == 0 && !strcmp(what, "account add"))
+		rc = srv_account_add(db, &who, o.pos[0], password, o.admin, err);
+	else if (rc == 0 && !strcmp(what, "account disable"))
+		rc = srv_account_disable(db, &who, o.pos[0], err);
+	else if (rc == 0 && !strcmp(what, "project add"))
+		rc = srv_project_add(db, &who, o.pos[0], err);
+	else if (rc == 0 && !strcmp(what, "member set"))
+		rc = srv_member_set(db, &who, o.pos[0], o.pos[1], o.pos[2], err);
+	else if (rc == 0 && !strcmp(what, "token create"))
+		rc = srv_token_create(db, &who, o.pos[0], o.name, o.expires_days, token, &id, err);
+	else if (rc == 0)
+		rc = srv_token_revoke(db, &who, id, 0, &found, err);
+	pg_close(db);
+	free(password);
+	if (rc != 0)
+		return -1;
+	if (!found)
+		return rp_err_set(err, RP_ERR_USAGE, "no token %lld", id);
+	if (!strcmp(what, "token create")) {
+		printf("token %lld: %s\n", id, token);
+		fprintf(stderr, "runpilot: this token is shown once: keep it now\n");
+	} else if (!strcmp(what, "token revoke")) {
+		printf("token %lld revoked\n", id);
+	} else {
+		printf("%s: done\n", what);
+	}
+	return 0;
+}
+
+static const char *const admin_words[] = {"account add", "account disable", "project add", "member set",
+					  "token create", "token revoke"};
+
 int cmd_server(int argc, char **argv, struct rp_err *err)
 {
-	if (argc < 2)
-		return rp_err_set(err, RP_ERR_USAGE, "`runpilot server` needs a command: migrate, audit verify or audit export");
+	if (argc < 2 || argv[1][0] == '-')
+		return serve_cmd(argc, argv, err);
+	if (argc >= 3) {
+		char words[64];
+		snprintf(words, sizeof words, "%s %s", argv[1], argv[2]);
+		for (size_t i = 0; i < sizeof admin_words / sizeof *admin_words; i++)
+			if (!strcmp(words, admin_words[i]))
+				return admin_cmd(argc - 2, argv + 2, admin_words[i], err);
+	}
+#ifdef RUNPILOT_TEST_HOOKS
+	if (!strcmp(argv[1], "routes")) {
+		char *json = srv_routes_json();
+		printf("%s\n", json);
+		free(json);
+		return 0;
+	}
+#endif
 	if (!strcmp(argv[1], "migrate"))
 		return server_migrate_cmd(argc - 1, argv + 1, err);
 	if (!strcmp(argv[1], "audit") && argc >= 3 && !strcmp(argv[2], "verify"))
@@ -218,7 +518,8 @@ int cmd_server(int argc, char **argv, struct rp_err *err)
 #endif
 	bool audit = !strcmp(argv[1], "audit") && argc >= 3;
 	char *shown = pg_redact_url(audit ? argv[2] : argv[1]);
-	rp_err_set(err, RP_ERR_USAGE, "no server command '%s%s': use migrate, audit verify or audit export",
+	rp_err_set(err, RP_ERR_USAGE, "no server command '%s%s': use migrate, audit verify|export, account add|disable, "
+		   "project add, member set or token create|revoke",
 		   audit ? "audit " : "", shown);
 	free(shown);
 	return -1;

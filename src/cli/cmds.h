@@ -23,6 +23,14 @@ struct rp_cmd {
 /* Find a command by name; NULL if unknown. */
 const struct rp_cmd *cmd_find(const char *name);
 
+/* A password: stdin's first line (from_stdin), else asked on the terminal without echo
+ * (cmd_server.c); NULL with err. */
+char *ask_password(bool from_stdin, struct rp_err *err);
+int cmd_login(int argc, char **argv, struct rp_err *err);
+int cmd_logout(int argc, char **argv, struct rp_err *err);
+extern const char usage_login[];
+extern const char usage_logout[];
+
 int cmd_run(int argc, char **argv, struct rp_err *err);
 int cmd_rerun(int argc, char **argv, struct rp_err *err);
 int cmd_list(int argc, char **argv, struct rp_err *err);

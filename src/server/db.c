@@ -367,3 +367,8 @@ void pg_res_free(struct pg_res *r)
 	r->pq->clear(r->res);
 	free(r);
 }
+
+bool pg_connected(const struct pg_db *db)
+{
+	return db->pq->status(db->conn) == CONNECTION_OK;
+}

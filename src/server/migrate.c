@@ -150,7 +150,13 @@ static const char *const v1[] = {
 	NULL,
 };
 
-static const char *const *const migrations[] = {v1};
+/* Version 2: server administrators (they create projects; project roles stay in members). */
+static const char *const v2[] = {
+	"ALTER TABLE accounts ADD COLUMN is_admin boolean NOT NULL DEFAULT false",
+	NULL,
+};
+
+static const char *const *const migrations[] = {v1, v2};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof *migrations))
 
 int server_schema_latest(void)

@@ -32,6 +32,8 @@ static int load_api(void)
 		SYM(get_values, MHD_get_connection_values),
 		SYM(suspend_connection, MHD_suspend_connection),
 		SYM(resume_connection, MHD_resume_connection),
+		SYM(quiesce_daemon, MHD_quiesce_daemon),
+		SYM(get_connection_info, MHD_get_connection_info),
 	};
 	if (dl_load(LIBMHD_SONAME, syms, sizeof syms / sizeof *syms, api_error, sizeof api_error) < 0)
 		return api_state;

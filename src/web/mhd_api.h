@@ -24,7 +24,13 @@ struct rp_mhd_api {
 	__typeof__(MHD_get_connection_values) *get_values;
 	__typeof__(MHD_suspend_connection) *suspend_connection;
 	__typeof__(MHD_resume_connection) *resume_connection;
+	__typeof__(MHD_quiesce_daemon) *quiesce_daemon;
+	__typeof__(MHD_get_connection_info) *get_connection_info;
 };
+
+/* The headers every answer carries (reply.c): csp as Content-Security-Policy, nosniff, no
+ * referrer, cache as Cache-Control. Shared by `runpilot ui` and `runpilot server`. */
+void web_security_headers(const struct rp_mhd_api *m, struct MHD_Response *resp, const char *csp, const char *cache);
 
 /* The loaded API, or NULL with err when libmicrohttpd cannot be loaded. */
 const struct rp_mhd_api *rp_mhd(struct rp_err *err);

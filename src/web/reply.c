@@ -12,13 +12,18 @@
 static const char csp[] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
 			  "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+void web_security_headers(const struct rp_mhd_api *m, struct MHD_Response *resp, const char *policy, const char *cache)
+{
+	m->add_response_header(resp, "Content-Security-Policy", policy);
+	m->add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	m->add_response_header(resp, "Referrer-Policy", "no-referrer");
+	m->add_response_header(resp, "Cache-Control", cache);
+}
+
 int web_queue(struct web_req *r, unsigned status, struct MHD_Response *resp)
 {
 	const struct rp_mhd_api *m = r->srv->mhd;
-	m->add_response_header(resp, "Content-Security-Policy", csp);
-	m->add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	m->add_response_header(resp, "Referrer-Policy", "no-referrer");
-	m->add_response_header(resp, "Cache-Control", r->is_api ? "no-store" : "no-cache");
+	web_security_headers(m, resp, csp, r->is_api ? "no-store" : "no-cache");
 	enum MHD_Result rc = m->queue_response(r->conn, status, resp);
 	m->destroy_response(resp);
 	r->answered = true;

@@ -26,7 +26,7 @@ URL=$RP_TEST_PG_URL
 # ---- migrate ----
 out m1 rp server migrate --db "$URL"
 check "migrate: exit 0" test "$rc" = 0
-check "migrate: prints the version it reached" test "$(cat "$T/m1.out")" = "schema version 1 (migrated from 0)"
+check "migrate: prints the version it reached" test "$(cat "$T/m1.out")" = "schema version 2 (migrated from 0)"
 tables="accounts annotations audit blobs members metrics params projects run_blobs runs schema_migrations series sessions tags tokens"
 got=$(q rp_test "select string_agg(tablename, ' ' order by tablename) from pg_tables where schemaname = 'public'")
 check "migrate: creates every table ($got)" test "$got" = "$tables"
@@ -43,9 +43,9 @@ check "migrate: a token's hash is unique" test "$(q rp_test "select count(*) fro
 before=$(q rp_test "select version || ' ' || applied_at from schema_migrations order by version")
 out m2 rp server migrate --db "$URL"
 check "migrate again: exit 0" test "$rc" = 0
-check "migrate again: up to date" test "$(cat "$T/m2.out")" = "schema version 1 (up to date)"
+check "migrate again: up to date" test "$(cat "$T/m2.out")" = "schema version 2 (up to date)"
 check "migrate again: schema_migrations unchanged" test "$(q rp_test "select version || ' ' || applied_at from schema_migrations order by version")" = "$before"
-check "migrate: RUNPILOT_DB when --db is absent" bash -c "RUNPILOT_DB='$URL' '$RUNPILOT_BIN' server migrate | grep -qx 'schema version 1 (up to date)'"
+check "migrate: RUNPILOT_DB when --db is absent" bash -c "RUNPILOT_DB='$URL' '$RUNPILOT_BIN' server migrate | grep -qx 'schema version 2 (up to date)'"
 
 # Two at once on a fresh database: both succeed, the schema is applied once.
 pg_createdb conc
@@ -56,15 +56,15 @@ wait $p1; r1=$?
 wait $p2; r2=$?
 check "concurrent migrate: both exit 0 ($r1, $r2)" test "$r1$r2" = 00
 check "concurrent migrate: one applied, one found it done" test "$(cat "$T/c1.out" "$T/c2.out" | sort | tr '\n' '|')" = \
-	"schema version 1 (migrated from 0)|schema version 1 (up to date)|"
-check "concurrent migrate: version 1 recorded once" test "$(q conc "select count(*) from schema_migrations")" = 1
+	"schema version 2 (migrated from 0)|schema version 2 (up to date)|"
+check "concurrent migrate: versions 1 and 2 recorded once" test "$(q conc "select count(*) from schema_migrations")" = 2
 
 # A database a newer runpilot made.
 q conc "insert into schema_migrations (version) values (99)" > /dev/null
 out newer rp server migrate --db "$CURL"
 check "newer database: exit 1" test "$rc" = 1
 check "newer database: says a newer runpilot made it" grep -q "^runpilot: error: .*version 99, made by a newer runpilot.*: upgrade it" "$T/newer.err"
-check "newer database: nothing applied" test "$(q conc "select string_agg(version::text, ',' order by version) from schema_migrations")" = "1,99"
+check "newer database: nothing applied" test "$(q conc "select string_agg(version::text, ',' order by version) from schema_migrations")" = "1,2,99"
 
 # ---- connection errors: one line, exit 1, never the password ----
 PW=hunter2pw
@@ -91,10 +91,10 @@ check "a stray argument: usage error, no password" bash -c "[ $rc = 2 ] && ! gre
 check "libpq is loaded at first use, not linked" bash -c "! ldd '$RUNPILOT_BIN' | grep -q libpq"
 
 # ---- usage ----
-out u0 rp server
-check "server alone: exit 2 naming its commands" bash -c "[ $rc = 2 ] && grep -q 'migrate, audit verify or audit export' '$T/u0.err'"
+out u0 env -u RUNPILOT_DB "$RUNPILOT_BIN" server
+check "server alone (serving) without a database: exit 2 asking for one" bash -c "[ $rc = 2 ] && grep -q 'give --db URL or set RUNPILOT_DB' '$T/u0.err'"
 out u1 rp server serve --db "$URL"
-check "server serve (none yet): exit 2" bash -c "[ $rc = 2 ] && grep -q \"no server command 'serve'\" '$T/u1.err'"
+check "server serve (no such word): exit 2 naming the commands" bash -c "[ $rc = 2 ] && grep -q \"no server command 'serve'.*account add|disable\" '$T/u1.err'"
 out u2 rp server audit append --db "$URL" --actor x --action y
 check "audit append exists only in the test build" test "$rc" = 2
 out u3 rp server --help
