@@ -216,6 +216,8 @@ static int audit_append_cmd(int argc, char **argv, struct rp_err *err)
  *   server push-local --db URL --project NAME --data-dir DIR [--force] RUN...
  *   server pull-local --db URL --project NAME UID
  *   server blob-put --db URL --data-dir DIR [--cap BYTES] [--size BYTES] SHA256 FILE
+ *   server push-json --db URL --project NAME [--force] FILE   (a payload as is, no blobs)
+ *   server payload-local RUN                                   (the payload push-local sends)
  * push-local creates the project when it is missing and prints "ID OUTCOME" per run. */
 struct local_opts {
 	const char *db, *project, *data_dir;
@@ -377,6 +379,54 @@ static int pull_local_cmd(int argc, char **argv, struct rp_err *err)
 	return rc;
 }
 
+static int push_json_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.project || o.first != argc - 1)
+		return rp_err_set(err, RP_ERR_USAGE, "push-json needs --project NAME and FILE");
+	char *text = NULL;
+	size_t len = 0;
+	if (read_file(argv[o.first], &text, &len, err) < 0)
+		return -1;
+	struct pg_db *db = pg_connect(o.db, err);
+	long long project_id;
+	struct push_result res;
+	struct push_who who = {.name = "push-json", .address = "local"};
+	int rc = db && push_project_id(db, o.project, true, &project_id, err) == 0 ? 0 : -1;
+	if (rc == 0)
+		rc = push_run(db, project_id, &who, text, len, o.force, &res, err);
+	pg_close(db);
+	free(text);
+	if (rc == 0)
+		printf("%s\n", push_outcome_name(res.outcome));
+	return rc < 0 ? -1 : res.outcome == PUSHED_CONFLICT ? 1 : 0;
+}
+
+static int payload_local_cmd(int argc, char **argv, struct rp_err *err)
+{
+	if (argc != 2)
+		return rp_err_set(err, RP_ERR_USAGE, "payload-local needs one RUN");
+	struct rp_store st;
+	struct rp_run r;
+	char *dir;
+	if (runs_load(argv[1], &st, &r, &dir, err) < 0)
+		return -1;
+	record_free(&r);
+	store_close(&st);
+	cJSON *p = NULL;
+	int rc = sync_payload_build(dir, &p, err);
+	free(dir);
+	if (rc == 0) {
+		char *text = cJSON_PrintUnformatted(p);
+		printf("%s\n", text);
+		free(text);
+	}
+	cJSON_Delete(p);
+	return rc;
+}
+
 static int blob_put_cmd(int argc, char **argv, struct rp_err *err)
 {
 	struct local_opts o;
@@ -417,6 +467,10 @@ int cmd_server(int argc, char **argv, struct rp_err *err)
 		return push_local_cmd(argc - 1, argv + 1, err);
 	if (!strcmp(argv[1], "pull-local"))
 		return pull_local_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "push-json"))
+		return push_json_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "payload-local"))
+		return payload_local_cmd(argc - 1, argv + 1, err);
 	if (!strcmp(argv[1], "blob-put"))
 		return blob_put_cmd(argc - 1, argv + 1, err);
 #endif
