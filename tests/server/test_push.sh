@@ -76,6 +76,7 @@ check "re-push: same for both" test "$(cat "$T/p2.out")" = "rp_0001 same
 rp_0002 same"
 check "re-push: no row, audit or xmin change" test "$(snap)" = "$before"
 rpt server payload-local rp_0001 > "$T/pl1.json"
+cp "$T/pl1.json" "$T/pl1.json.orig"
 out pj rpt server push-json --project vision "$T/pl1.json"
 check "re-push through push_run itself: same, nothing changed" test "$(cat "$T/pj.out") $(snap)" = "same $before"
 
@@ -168,13 +169,24 @@ refused "with a series over 1,000,000 points" 'p["metrics"]["big"] = {"steps": l
 refused "with an unsorted manifest" 'p["manifest"].reverse()' "not sorted by path"
 cat > "$T/fix_hash.py" <<'PY'
 import hashlib, json, sys
-# The canonical form of sync.h for payloads of plain values (cJSON prints these as Python does).
-def canon(v): return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# sync.h's canonical form: members sorted, compact, a double as cJSON prints it.
+def num(v):
+    if isinstance(v, bool) or not isinstance(v, float): return json.dumps(v)
+    if v == int(v) and abs(v) < 2**31: return "%d" % v
+    s = "%1.15g" % v
+    return s if float(s) == v else "%1.17g" % v
+def canon(v):
+    if isinstance(v, dict): return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
+    if isinstance(v, list): return "[" + ",".join(canon(x) for x in v) + "]"
+    if isinstance(v, (int, float)) and not isinstance(v, bool): return num(v)
+    return json.dumps(v, ensure_ascii=False)
 p = json.load(open(sys.argv[1]))
 h = hashlib.sha256(b"runpilot-sync-1\n")
 for k in ("record", "metrics", "manifest"): h.update((canon(p[k]) + "\n").encode())
 p["content_hash"] = h.hexdigest(); json.dump(p, open(sys.argv[1], "w"))
 PY
+python3 "$T/fix_hash.py" "$T/pl1.json"
+check "the content hash recomputed outside runpilot (sync.h's definition) is runpilot's" test "$(json "$T/pl1.json" 'd["content_hash"]')" = "$(json "$T/pl1.json.orig" 'd["content_hash"]')"
 edit 'p["uid"] = p["record"]["uid"] = "0000-new"; p["manifest"].append({"path": "zz", "size": 3, "sha256": "ab" * 32})'
 python3 "$T/fix_hash.py" "$T/bad.json"
 out nb rpt server push-json --project vision "$T/bad.json"
