@@ -243,11 +243,43 @@ static int check_manifest(const cJSON *manifest, struct rp_err *err)
 	return 0;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether an object anywhere in j names a member twice (jsonb would keep only the last). */
+static bool has_duplicates(const cJSON *j)
+{
+	if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+		return false;
+	size_t n = 0;
+	for (const cJSON *c = j->child; c; c = c->next) {
+		if (has_duplicates(c))
+			return true;
+		n++;
+	}
+	if (!cJSON_IsObject(j) || n < 2)
+		return false;
+	const char **names = xcalloc(n, sizeof *names);
+	size_t i = 0;
+	for (const cJSON *c = j->child; c; c = c->next)
+		names[i++] = c->string ? c->string : "";
+	qsort(names, n, sizeof *names, cmp_names);
+	bool dup = false;
+	for (i = 1; i < n && !dup; i++)
+		dup = !strcmp(names[i - 1], names[i]);
+	free(names);
+	return dup;
+}
+
 static int check_payload(const cJSON *p, struct rp_err *err)
 {
 	static const char *const members[] = {"uid", "revision", "content_hash", "record", "metrics", "manifest"};
 	if (!cJSON_IsObject(p) || !only_members(p, members, 6))
 		return bad(err, "it is not an object of uid, revision, content_hash, record, metrics and manifest");
+	if (has_duplicates(p))
+		return bad(err, "an object names a member twice");
 	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(p, "uid"));
 	if (!text_ok(uid, 200))
 		return bad(err, "uid is not a string of 1 to 200 bytes");

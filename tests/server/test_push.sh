@@ -166,6 +166,13 @@ refused "with steps and values of different lengths" 'p["metrics"]["loss"]["valu
 refused "with a record over 1 MiB" 'p["record"]["blob"] = "x" * (1 << 20)' "over 1 MiB"
 refused "with a running record" 'p["record"]["status"] = "running"' "has not ended"
 refused "with a series over 1,000,000 points" 'p["metrics"]["big"] = {"steps": list(range(1000001)), "values": [0] * 1000001}' "more than 1,000,000 points"
+python3 - "$T/pl1.json" "$T/dup.json" <<'PY'
+import sys
+t = open(sys.argv[1]).read()
+open(sys.argv[2], "w").write(t.replace('"params":{', '"params":{"lr":7,', 1))
+PY
+b=$(snap); out dup rpt server push-json --project vision "$T/dup.json"
+check "payload naming a member twice: refused, nothing changed" test "$rc $(grep -c 'names a member twice' "$T/dup.err") $(snap)" = "2 1 $b"
 refused "with an unsorted manifest" 'p["manifest"].reverse()' "not sorted by path"
 cat > "$T/fix_hash.py" <<'PY'
 import hashlib, json, sys
