@@ -214,9 +214,19 @@ out k2 push rp_0003
 check "killed push retried: new" test "$rc $(cat "$T/k2.out")" = "0 rp_0003 new"
 check "killed push retried: exactly one run, complete" test "$(q "select count(*) || ' ' || max((select count(*) from run_blobs b where b.run_id = r.id)) || ' ' || max((select count(*) from series s where s.run_id = r.id)) || ' ' || max((select count(*) from params p where p.run_id = r.id)) from runs r where uid = '$UID3'")" = "1 7 2 3"
 
+# ---- two pushes of one new run at once: one stores it, the other finds it the same ----
+rp run -q --runner local a.yaml --param lr=0.5 > /dev/null 2>&1   # rp_0004
+UID5=$(json "$RUNPILOT_HOME/runs/rp_0004/run.json" 'd["uid"]')
+push rp_0004 > "$T/cc1.out" 2>&1 & c1=$!
+push rp_0004 > "$T/cc2.out" 2>&1 & c2=$!
+wait $c1; r1=$?; wait $c2; r2=$?
+check "concurrent pushes: both exit 0 ($r1 $r2)" test "$r1$r2" = 00
+check "concurrent pushes: one new, one same" test "$(cat "$T/cc1.out" "$T/cc2.out" | sort | tr '\n' '|')" = "rp_0004 new|rp_0004 same|"
+check "concurrent pushes: one run, audited once" test "$(q "select count(*) from runs where uid = '$UID5'") $(q "select count(*) from audit where detail->>'uid' = '$UID5'")" = "1 1"
+
 # ---- SQL injection through a uid, a param key, a tag and a metric name: data ----
-rp run -q --runner local a.yaml --param lr=0.4 > /dev/null 2>&1   # rp_0004
-R4=$RUNPILOT_HOME/runs/rp_0004
+rp run -q --runner local a.yaml --param lr=0.4 > /dev/null 2>&1   # rp_0005
+R4=$RUNPILOT_HOME/runs/rp_0005
 EVIL="x'); DROP TABLE runs; --"
 python3 - "$R4" "$EVIL" <<'PY'
 import json, os, sys
@@ -231,13 +241,13 @@ with open(os.path.join(d, "metrics.jsonl"), "a") as f:
 PY
 rp reindex > /dev/null 2>&1
 tags_before=$(q "select count(*) from tags")
-out inj push rp_0004
-check "injection: pushed as a new run" test "$rc $(cat "$T/inj.out")" = "0 rp_0004 new"
+out inj push rp_0005
+check "injection: pushed as a new run" test "$rc $(cat "$T/inj.out")" = "0 rp_0005 new"
 check "injection: every table still there" test "$(q "select count(*) from pg_tables where schemaname = 'public' and tablename in ('runs', 'params', 'tags', 'series', 'metrics', 'run_blobs', 'blobs')")" = 7
 check "injection: the uid stored as data" test "$(q "select count(*) from runs where uid = \$\$$EVIL\$\$")" = 1
 check "injection: the param key, tag and metric name stored as data" test \
 	"$(q "select (select count(*) from params where key = \$\$k'; DROP TABLE params; --\$\$)::text || (select count(*) from tags where tag = \$\$t'); DELETE FROM tags; --\$\$)::text || (select count(*) from series where name = \$\$m\"; DROP TABLE series; --\$\$)")" = 111
-check "injection: the other runs' rows intact, the new run's two tags added" test "$(q "select count(*) from runs") $(q "select count(*) from tags")" = "4 $((tags_before + 2))"
+check "injection: the other runs' rows intact, the new run's two tags added" test "$(q "select count(*) from runs") $(q "select count(*) from tags")" = "5 $((tags_before + 2))"
 out inj2 rpt server pull-local --project vision "$EVIL"
 check "injection: pulled back by its uid" bash -c "[ $rc = 0 ] && grep -q 'DROP TABLE series' '$T/inj2.out'"
 
