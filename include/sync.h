@@ -25,9 +25,10 @@ int sync_payload_build(const char *run_dir, struct cJSON **out, struct rp_err *e
 
 /* SHA-256, as 64 lowercase hex digits, over the canonical form of payload's record, metrics and
  * manifest: "runpilot-sync-1\n", then each of the three as JSON with every object's members
- * sorted by name (bytes), no white space, numbers as cJSON prints a double (%1.15g, or %1.17g
- * when that does not read back the same), strings in UTF-8 with cJSON's escapes, each followed
- * by "\n". A JSON round trip (PostgreSQL's jsonb reorders members) keeps the hash; any change of
+ * sorted by name (bytes), no white space, strings in UTF-8 with cJSON's escapes, numbers as
+ * cJSON prints them (a whole number within 32 bits as %d, else %1.15g when that reads back
+ * within one part in 2^52 of the value, else %1.17g), each part followed by "\n". That form
+ * reads back to itself, so a stored copy hashes the same. A JSON round trip (PostgreSQL's jsonb reorders members) keeps the hash; any change of
  * a value changes it. -1 when a member is missing. */
 int sync_content_hash(const struct cJSON *payload, char out[65]);
 

@@ -178,10 +178,11 @@ cat > "$T/fix_hash.py" <<'PY'
 import hashlib, json, sys
 # sync.h's canonical form: members sorted, compact, a double as cJSON prints it.
 def num(v):
-    if isinstance(v, bool) or not isinstance(v, float): return json.dumps(v)
-    if v == int(v) and abs(v) < 2**31: return "%d" % v
+    if isinstance(v, bool): return json.dumps(v)
+    if v == int(v) and -2**31 <= v < 2**31: return "%d" % v
     s = "%1.15g" % v
-    return s if float(s) == v else "%1.17g" % v
+    t = float(s)
+    return s if abs(t - v) <= max(abs(t), abs(v)) * 2.220446049250313e-16 else "%1.17g" % v
 def canon(v):
     if isinstance(v, dict): return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
     if isinstance(v, list): return "[" + ",".join(canon(x) for x in v) + "]"
@@ -198,6 +199,18 @@ edit 'p["uid"] = p["record"]["uid"] = "0000-new"; p["manifest"].append({"path": 
 python3 "$T/fix_hash.py" "$T/bad.json"
 out nb rpt server push-json --project vision "$T/bad.json"
 check "payload naming a blob not uploaded: refused, no run" test "$rc $(grep -c 'upload them first' "$T/nb.err") $(q "select count(*) from runs where uid = '0000-new'")" = "2 1 0"
+
+edit 'p["uid"] = p["record"]["uid"] = "0000-values"; p["metrics"]["odd"] = {"steps": [-3, 0, 123456789012345, 7, 8], "values": [0.30000000000000004, 1e-07, None, -1.5e300, 123456789.12345679]}'
+python3 "$T/fix_hash.py" "$T/bad.json"
+out odd rpt server push-json --project vision "$T/bad.json"
+rpt server pull-local --project vision 0000-values > "$T/odd.json"
+check "a series' extreme values and steps come back exactly" python3 - "$T/bad.json" "$T/odd.json" <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+# cJSON prints a double in 15 digits when that reads back within one part in 2^52
+a["metrics"]["odd"]["values"][0] = 0.3
+assert a == b, (a["metrics"]["odd"], b["metrics"]["odd"])
+PY
 
 # ---- a push killed before its commit, then retried ----
 rp run -q --runner local a.yaml --param lr=0.3 > /dev/null 2>&1   # rp_0003
@@ -247,7 +260,7 @@ check "injection: every table still there" test "$(q "select count(*) from pg_ta
 check "injection: the uid stored as data" test "$(q "select count(*) from runs where uid = \$\$$EVIL\$\$")" = 1
 check "injection: the param key, tag and metric name stored as data" test \
 	"$(q "select (select count(*) from params where key = \$\$k'; DROP TABLE params; --\$\$)::text || (select count(*) from tags where tag = \$\$t'); DELETE FROM tags; --\$\$)::text || (select count(*) from series where name = \$\$m\"; DROP TABLE series; --\$\$)")" = 111
-check "injection: the other runs' rows intact, the new run's two tags added" test "$(q "select count(*) from runs") $(q "select count(*) from tags")" = "5 $((tags_before + 2))"
+check "injection: the other runs' rows intact, the new run's two tags added" test "$(q "select count(*) from runs") $(q "select count(*) from tags")" = "6 $((tags_before + 2))"
 out inj2 rpt server pull-local --project vision "$EVIL"
 check "injection: pulled back by its uid" bash -c "[ $rc = 0 ] && grep -q 'DROP TABLE series' '$T/inj2.out'"
 
