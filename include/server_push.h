@@ -82,6 +82,11 @@ int push_blobs_missing(struct pg_db *db, const char *data_dir, const char *const
 int blob_put(struct pg_db *db, const char *data_dir, const char *sha256, int fd, uint64_t size, uint64_t cap,
 	     bool *stored, struct rp_err *err);
 
+/* Remove the temporary files of uploads that never finished (their process was killed) from
+ * data_dir/blobs/tmp: those last changed more than older_than seconds ago; *removed counts them.
+ * For the server's start and its periodic upkeep. */
+int blob_sweep_tmp(const char *data_dir, double older_than, unsigned *removed, struct rp_err *err);
+
 /* The run uid of the project as stored, in the shape it was pushed (the same content hash):
  * *json is the caller's; a run the project lacks is an RP_ERR_USAGE error. */
 int pull_run(struct pg_db *db, long long project_id, const char *uid, char **json, struct rp_err *err);

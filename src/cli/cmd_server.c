@@ -218,12 +218,14 @@ static int audit_append_cmd(int argc, char **argv, struct rp_err *err)
  *   server blob-put --db URL --data-dir DIR [--cap BYTES] [--size BYTES] SHA256 FILE
  *   server push-json --db URL --project NAME [--force] FILE   (a payload as is, no blobs)
  *   server payload-local RUN                                   (the payload push-local sends)
+ *   server blob-sweep --data-dir DIR [--older-than SECONDS]    (unfinished uploads' files)
  * push-local creates the project when it is missing and prints "ID OUTCOME" per run. */
 struct local_opts {
 	const char *db, *project, *data_dir;
 	bool force;
 	unsigned long long cap, size;
 	bool has_size;
+	double older_than;
 	int first;               /* argv index of the first operand */
 };
 
@@ -233,7 +235,7 @@ static int local_opts_parse(int argc, char **argv, struct local_opts *o, struct 
 		{"db", required_argument, NULL, 'd'},	    {"project", required_argument, NULL, 'p'},
 		{"data-dir", required_argument, NULL, 'D'}, {"force", no_argument, NULL, 'f'},
 		{"cap", required_argument, NULL, 'c'},	    {"size", required_argument, NULL, 's'},
-		{NULL, 0, NULL, 0}};
+		{"older-than", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
 	*o = (struct local_opts){.db = getenv("RUNPILOT_DB"), .cap = 1ULL << 30};
 	optind = 1;
 	opterr = 0;
@@ -246,6 +248,7 @@ static int local_opts_parse(int argc, char **argv, struct local_opts *o, struct 
 		case 'f': o->force = true; break;
 		case 'c': o->cap = strtoull(optarg, NULL, 10); break;
 		case 's': o->size = strtoull(optarg, NULL, 10), o->has_size = true; break;
+		case 'o': o->older_than = strtod(optarg, NULL); break;
 		default: return rp_err_set(err, RP_ERR_USAGE, "%s: bad option '%s'", argv[0], argv[optind - 1]);
 		}
 	}
@@ -427,6 +430,20 @@ static int payload_local_cmd(int argc, char **argv, struct rp_err *err)
 	return rc;
 }
 
+static int blob_sweep_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.data_dir || o.first != argc)
+		return rp_err_set(err, RP_ERR_USAGE, "blob-sweep needs --data-dir DIR");
+	unsigned removed = 0;
+	if (blob_sweep_tmp(o.data_dir, o.older_than, &removed, err) < 0)
+		return -1;
+	printf("%u\n", removed);
+	return 0;
+}
+
 static int blob_put_cmd(int argc, char **argv, struct rp_err *err)
 {
 	struct local_opts o;
@@ -471,6 +488,8 @@ int cmd_server(int argc, char **argv, struct rp_err *err)
 		return push_json_cmd(argc - 1, argv + 1, err);
 	if (!strcmp(argv[1], "payload-local"))
 		return payload_local_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "blob-sweep"))
+		return blob_sweep_cmd(argc - 1, argv + 1, err);
 	if (!strcmp(argv[1], "blob-put"))
 		return blob_put_cmd(argc - 1, argv + 1, err);
 #endif

@@ -1,6 +1,7 @@
 /* push.c: runs pushed into the server's database, their blobs, and pulled back
  * (include/server_push.h). Every value is a bound parameter; lists travel as one jsonb
  * parameter expanded by PostgreSQL, so a run costs a handful of statements whatever its size. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -755,6 +756,8 @@ int blob_put(struct pg_db *db, const char *data_dir, const char *sha256, int fd,
 				(unsigned long long)got, (unsigned long long)size);
 	if (rc == 0 && strcmp(hex, sha256))
 		rc = rp_err_set(err, RP_ERR_USAGE, "the blob's SHA-256 is %s, not its name %s: refused", hex, sha256);
+	if (rc == 0)
+		test_hook_stop_at("blob-tmp-written");
 	if (rc == 0 && fsync(tfd) < 0)
 		rc = rp_err_sys(err, "cannot sync %s", tmp);
 	if (tfd >= 0 && close(tfd) < 0 && rc == 0)
@@ -772,6 +775,34 @@ int blob_put(struct pg_db *db, const char *data_dir, const char *sha256, int fd,
 	free(final);
 	free(tmpdir);
 	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int blob_sweep_tmp(const char *data_dir, double older_than, unsigned *removed, struct rp_err *err)
+{
+	*removed = 0;
+	char *dir = xasprintf("%s/blobs/tmp", data_dir);
+	DIR *d = opendir(dir);
+	if (!d) {
+		int rc = errno == ENOENT ? 0 : rp_err_sys(err, "cannot list %s", dir);
+		free(dir);
+		return rc;
+	}
+	int rc = 0;
+	double now = now_realtime();
+	struct dirent *de;
+	while ((de = readdir(d)) && rc == 0) {
+		struct stat st;
+		if (strncmp(de->d_name, "blob.", 5) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || now - (double)st.st_mtim.tv_sec < older_than)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			(*removed)++;
+		else if (errno != ENOENT)
+			rc = rp_err_sys(err, "cannot remove %s/%s", dir, de->d_name);
+	}
+	closedir(d);
 	free(dir);
 	return rc;
 }

@@ -137,6 +137,19 @@ out b4 rpt server blob-put --data-dir "$D" "$good" "$T/blob"
 check "blob: stored" test "$rc $(cat "$T/b4.out") $(q "select size from blobs where sha256 = '$good'")" = "0 stored 11"
 out b5 rpt server blob-put --data-dir "$D" "$good" "$T/blob"
 check "blob again: a no-op" test "$rc $(cat "$T/b5.out") $(q "select count(*) from blobs where sha256 = '$good'")" = "0 present 1"
+echo "an upload killed" > "$T/blob2"
+b2hash=$(sha256sum < "$T/blob2" | cut -d' ' -f1)
+RUNPILOT_TEST_STOP_AT=blob-tmp-written "$RUNPILOT_TEST_BIN" server blob-put --data-dir "$D" "$b2hash" "$T/blob2" > /dev/null 2>&1 &
+bpid=$!
+bstopped() { [ "$(awk '{print $3}' "/proc/$bpid/stat" 2>/dev/null)" = T ]; }
+check "upload killed: stopped with its temporary file written" wait_for bstopped 20
+kill -KILL "$bpid"; wait "$bpid" 2> /dev/null
+check "upload killed: its temporary file is left, no blob" test "$(ls -A "$D/blobs/tmp" | wc -l) $(q "select count(*) from blobs where sha256 = '$b2hash'")" = "1 0"
+check "blob-sweep: a recent temporary file is kept" test "$(rpt server blob-sweep --data-dir "$D" --older-than 3600) $(ls -A "$D/blobs/tmp" | wc -l)" = "0 1"
+touch -d '2 hours ago' "$D"/blobs/tmp/*
+check "blob-sweep: an old one is removed" test "$(rpt server blob-sweep --data-dir "$D" --older-than 3600) $(ls -A "$D/blobs/tmp" | wc -l)" = "1 0"
+out b7 rpt server blob-put --data-dir "$D" "$b2hash" "$T/blob2"
+check "upload killed, then retried: stored" test "$rc $(cat "$T/b7.out")" = "0 stored"
 out b6 rpt server blob-put --data-dir "$D" "../../etc/passwd" "$T/blob"
 check "blob: a name that is not a SHA-256 is refused" test "$rc" = 2
 
@@ -273,7 +286,7 @@ out live push rp_0002
 check "a running run is not pushed: a usage error naming it" bash -c "[ $rc = 2 ] && grep -q 'rp_0002 is running' '$T/live.err'"
 
 # ---- the product binary has none of these ----
-for c in push-local pull-local push-json blob-put payload-local; do
+for c in push-local pull-local push-json blob-put blob-sweep payload-local; do
 	out prod rp server $c --project vision x
 	check "product: server $c refused" test "$rc" = 2
 done
