@@ -1,6 +1,8 @@
 /* annotations.json beside run.json: what users add to a run after it ran (`runpilot tag`,
  * `runpilot note`), kept apart so the record itself is never rewritten.
- *   {"tags_added": ["best"], "tags_removed": ["draft"], "note": "the one to ship"}
+ *   {"tags_added": ["best"], "tags_removed": ["draft"], "note": "the one to ship", "revision": 3}
+ * revision counts the changes made through annotate_run (a file without it counts as one), so
+ * the team server can tell a newer copy of the run from an older one (docs/server.md).
  * A run's tags are then its record's, plus tags_added, minus tags_removed. */
 #ifndef RP_ANNOTATIONS_H
 #define RP_ANNOTATIONS_H
@@ -17,11 +19,13 @@ struct cJSON;
 struct rp_annotations {
 	struct strvec added, removed;
 	char *note;               /* NULL: none */
+	long long revision;       /* changes so far: 0 without a file, 1 for a file without the field */
 };
 
 /* Read run_dir's annotations; none (a missing file) is an empty set. */
 int annotations_read(const char *run_dir, struct rp_annotations *a, struct rp_err *err);
-/* Write them atomically (the file is removed when nothing is left in it). */
+/* Write them atomically (the file is removed when nothing is left in it and no change was ever
+ * counted). */
 int annotations_write(const char *run_dir, const struct rp_annotations *a, struct rp_err *err);
 void annotations_free(struct rp_annotations *a);
 
@@ -40,7 +44,7 @@ int annotations_check_tag(const char *change, struct rp_err *err);
 int annotations_check_note(const char *note, struct rp_err *err);
 
 /* Read the annotations of the run ref names ($RUNPILOT_HOME's store: an id, a number, a name,
- * last), change them, write them back and update the run's row in the index: what `runpilot tag`,
+ * last), change them, count the change in revision, write them back and update the run's row in the index: what `runpilot tag`,
  * `runpilot note` and the UI do. */
 int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void *ctx), void *ctx, struct rp_err *err);
 

@@ -14,6 +14,17 @@
 #include "cmds.h"
 #include "pgdb.h"
 #include "server.h"
+#ifdef RUNPILOT_TEST_HOOKS
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include "runs.h"
+#include "server_push.h"
+#include "store.h"
+#include "sync.h"
+#endif
 #include "testhooks.h"
 #include "util.h"
 
@@ -228,6 +239,260 @@ static int audit_append_cmd(int argc, char **argv, struct rp_err *err)
 		return -1;
 	printf("%lld\n", id);
 	return 0;
+}
+
+/* The test build's push and pull without HTTP, what the server's routes will call:
+ *   server push-local --db URL --project NAME --data-dir DIR [--force] RUN...
+ *   server pull-local --db URL --project NAME UID
+ *   server blob-put --db URL --data-dir DIR [--cap BYTES] [--size BYTES] SHA256 FILE
+ *   server push-json --db URL --project NAME [--force] FILE   (a payload as is, no blobs)
+ *   server payload-local RUN                                   (the payload push-local sends)
+ *   server blob-sweep --data-dir DIR [--older-than SECONDS]    (unfinished uploads' files)
+ * push-local creates the project when it is missing and prints "ID OUTCOME" per run. */
+struct local_opts {
+	const char *db, *project, *data_dir;
+	bool force;
+	unsigned long long cap, size;
+	bool has_size;
+	double older_than;
+	int first;               /* argv index of the first operand */
+};
+
+static int local_opts_parse(int argc, char **argv, struct local_opts *o, struct rp_err *err)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},	    {"project", required_argument, NULL, 'p'},
+		{"data-dir", required_argument, NULL, 'D'}, {"force", no_argument, NULL, 'f'},
+		{"cap", required_argument, NULL, 'c'},	    {"size", required_argument, NULL, 's'},
+		{"older-than", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+	*o = (struct local_opts){.db = getenv("RUNPILOT_DB"), .cap = 1ULL << 30};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->db = optarg; break;
+		case 'p': o->project = optarg; break;
+		case 'D': o->data_dir = optarg; break;
+		case 'f': o->force = true; break;
+		case 'c': o->cap = strtoull(optarg, NULL, 10); break;
+		case 's': o->size = strtoull(optarg, NULL, 10), o->has_size = true; break;
+		case 'o': o->older_than = strtod(optarg, NULL); break;
+		default: return rp_err_set(err, RP_ERR_USAGE, "%s: bad option '%s'", argv[0], argv[optind - 1]);
+		}
+	}
+	if (!o->db)
+		return rp_err_set(err, RP_ERR_USAGE, "no database: give --db URL or set RUNPILOT_DB");
+	o->first = optind;
+	return 0;
+}
+
+/* Upload the blobs of payload p (the run in dir) that the server lacks. */
+static int upload_blobs(struct pg_db *db, const struct local_opts *o, const char *dir, const cJSON *p,
+			struct rp_err *err)
+{
+	const cJSON *manifest = cJSON_GetObjectItemCaseSensitive(p, "manifest");
+	size_t n = (size_t)cJSON_GetArraySize(manifest);
+	const char **hashes = xcalloc(n ? n : 1, sizeof *hashes);
+	bool *missing = xcalloc(n ? n : 1, sizeof *missing);
+	size_t i = 0;
+	for (const cJSON *e = manifest->child; e; e = e->next)
+		hashes[i++] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "sha256"));
+	int rc = push_blobs_missing(db, o->data_dir, hashes, n, missing, err);
+	i = 0;
+	for (const cJSON *e = manifest->child; e && rc == 0; e = e->next, i++) {
+		if (!missing[i])
+			continue;
+		char *path = path_join(dir, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "path")));
+		int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		bool stored;
+		if (fd < 0)
+			rc = rp_err_sys(err, "cannot open %s", path);
+		else
+			rc = blob_put(db, o->data_dir, hashes[i], fd,
+				      (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "size")), o->cap,
+				      &stored, err);
+		if (fd >= 0)
+			close(fd);
+		free(path);
+	}
+	free(hashes);
+	free(missing);
+	return rc;
+}
+
+struct local_run {
+	char *id, *dir;
+	cJSON *payload;
+};
+
+static int push_local_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.project || !o.data_dir || o.first >= argc)
+		return rp_err_set(err, RP_ERR_USAGE, "push-local needs --project NAME, --data-dir DIR and RUN...");
+	size_t n = (size_t)(argc - o.first);
+	if (n > PUSH_ITEMS_MAX)
+		return rp_err_set(err, RP_ERR_USAGE, "push-local: at most %d runs at once", PUSH_ITEMS_MAX);
+	struct local_run *runs = xcalloc(n, sizeof *runs);
+	struct push_item *items = xcalloc(n, sizeof *items);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct rp_store st;
+		struct rp_run r;
+		if ((rc = runs_load(argv[o.first + (int)i], &st, &r, &runs[i].dir, err)) < 0)
+			break;
+		runs[i].id = xstrdup(r.id ? r.id : argv[o.first + (int)i]);
+		record_free(&r);
+		store_close(&st);
+		if ((rc = sync_payload_build(runs[i].dir, &runs[i].payload, err)) < 0)
+			break;
+		items[i].uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(runs[i].payload, "uid"));
+		items[i].revision = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(runs[i].payload, "revision"));
+		items[i].content_hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(runs[i].payload, "content_hash"));
+	}
+	struct pg_db *db = rc == 0 ? pg_connect(o.db, err) : NULL;
+	long long project_id = 0;
+	if (rc == 0 && (!db || push_project_id(db, o.project, true, &project_id, err) < 0 ||
+			push_missing(db, project_id, items, n, err) < 0))
+		rc = -1;
+	bool conflict = false;
+	struct push_who who = {.name = "push-local", .address = "local"};
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (items[i].state == PUSH_SAME) {
+			printf("%s same\n", runs[i].id);
+			continue;
+		}
+		char *text = cJSON_PrintUnformatted(runs[i].payload);
+		struct push_result res;
+		rc = upload_blobs(db, &o, runs[i].dir, runs[i].payload, err);
+		if (rc == 0)
+			rc = push_run(db, project_id, &who, text, strlen(text), o.force, &res, err);
+		free(text);
+		if (rc == 0) {
+			printf("%s %s\n", runs[i].id, push_outcome_name(res.outcome));
+			conflict |= res.outcome == PUSHED_CONFLICT;
+		}
+	}
+	pg_close(db);
+	for (size_t i = 0; i < n; i++) {
+		free(runs[i].id);
+		free(runs[i].dir);
+		cJSON_Delete(runs[i].payload);
+	}
+	free(runs);
+	free(items);
+	if (rc < 0)
+		return -1;
+	return conflict ? 1 : 0;
+}
+
+static int pull_local_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.project || o.first != argc - 1)
+		return rp_err_set(err, RP_ERR_USAGE, "pull-local needs --project NAME and one UID");
+	struct pg_db *db = pg_connect(o.db, err);
+	if (!db)
+		return -1;
+	long long project_id;
+	char *json = NULL;
+	int rc = push_project_id(db, o.project, false, &project_id, err);
+	if (rc == 0)
+		rc = pull_run(db, project_id, argv[o.first], &json, err);
+	pg_close(db);
+	if (rc == 0)
+		printf("%s\n", json);
+	free(json);
+	return rc;
+}
+
+static int push_json_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.project || o.first != argc - 1)
+		return rp_err_set(err, RP_ERR_USAGE, "push-json needs --project NAME and FILE");
+	char *text = NULL;
+	size_t len = 0;
+	if (read_file(argv[o.first], &text, &len, err) < 0)
+		return -1;
+	struct pg_db *db = pg_connect(o.db, err);
+	long long project_id;
+	struct push_result res;
+	struct push_who who = {.name = "push-json", .address = "local"};
+	int rc = db && push_project_id(db, o.project, true, &project_id, err) == 0 ? 0 : -1;
+	if (rc == 0)
+		rc = push_run(db, project_id, &who, text, len, o.force, &res, err);
+	pg_close(db);
+	free(text);
+	if (rc == 0)
+		printf("%s\n", push_outcome_name(res.outcome));
+	return rc < 0 ? -1 : res.outcome == PUSHED_CONFLICT ? 1 : 0;
+}
+
+static int payload_local_cmd(int argc, char **argv, struct rp_err *err)
+{
+	if (argc != 2)
+		return rp_err_set(err, RP_ERR_USAGE, "payload-local needs one RUN");
+	struct rp_store st;
+	struct rp_run r;
+	char *dir;
+	if (runs_load(argv[1], &st, &r, &dir, err) < 0)
+		return -1;
+	record_free(&r);
+	store_close(&st);
+	cJSON *p = NULL;
+	int rc = sync_payload_build(dir, &p, err);
+	free(dir);
+	if (rc == 0) {
+		char *text = cJSON_PrintUnformatted(p);
+		printf("%s\n", text);
+		free(text);
+	}
+	cJSON_Delete(p);
+	return rc;
+}
+
+static int blob_sweep_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.data_dir || o.first != argc)
+		return rp_err_set(err, RP_ERR_USAGE, "blob-sweep needs --data-dir DIR");
+	unsigned removed = 0;
+	if (blob_sweep_tmp(o.data_dir, o.older_than, &removed, err) < 0)
+		return -1;
+	printf("%u\n", removed);
+	return 0;
+}
+
+static int blob_put_cmd(int argc, char **argv, struct rp_err *err)
+{
+	struct local_opts o;
+	if (local_opts_parse(argc, argv, &o, err) < 0)
+		return -1;
+	if (!o.data_dir || o.first != argc - 2)
+		return rp_err_set(err, RP_ERR_USAGE, "blob-put needs --data-dir DIR, SHA256 and FILE");
+	int fd = open(argv[argc - 1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rp_err_sys(err, "cannot open %s", argv[argc - 1]);
+	struct stat st;
+	uint64_t size = o.has_size ? o.size : fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	struct pg_db *db = pg_connect(o.db, err);
+	bool stored = false;
+	int rc = db ? blob_put(db, o.data_dir, argv[o.first], fd, size, o.cap, &stored, err) : -1;
+	pg_close(db);
+	close(fd);
+	if (rc == 0)
+		printf("%s\n", stored ? "stored" : "present");
+	return rc;
 }
 #endif
 
@@ -515,6 +780,18 @@ int cmd_server(int argc, char **argv, struct rp_err *err)
 #ifdef RUNPILOT_TEST_HOOKS
 	if (!strcmp(argv[1], "audit") && argc >= 3 && !strcmp(argv[2], "append"))
 		return audit_append_cmd(argc - 2, argv + 2, err);
+	if (!strcmp(argv[1], "push-local"))
+		return push_local_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "pull-local"))
+		return pull_local_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "push-json"))
+		return push_json_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "payload-local"))
+		return payload_local_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "blob-sweep"))
+		return blob_sweep_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "blob-put"))
+		return blob_put_cmd(argc - 1, argv + 1, err);
 #endif
 	bool audit = !strcmp(argv[1], "audit") && argc >= 3;
 	char *shown = pg_redact_url(audit ? argv[2] : argv[1]);

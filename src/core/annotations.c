@@ -61,6 +61,8 @@ int annotations_read(const char *run_dir, struct rp_annotations *a, struct rp_er
 		strings_into(cJSON_GetObjectItemCaseSensitive(j, "tags_removed"), &a->removed);
 		const char *note = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "note"));
 		a->note = note && *note ? xstrdup(note) : NULL;
+		const cJSON *rev = cJSON_GetObjectItemCaseSensitive(j, "revision");
+		a->revision = cJSON_IsNumber(rev) && rev->valuedouble >= 1 ? (long long)rev->valuedouble : 1;
 	}
 	cJSON_Delete(j);
 	free(text);
@@ -80,7 +82,7 @@ int annotations_write(const char *run_dir, const struct rp_annotations *a, struc
 {
 	char *path = path_join(run_dir, RP_ANNOTATIONS_FILE);
 	int rc = 0;
-	if (!a->added.n && !a->removed.n && !a->note) {
+	if (!a->added.n && !a->removed.n && !a->note && a->revision == 0) {
 		if (unlink(path) < 0 && errno != ENOENT)
 			rc = rp_err_sys(err, "cannot remove %s", path);
 		free(path);
@@ -93,6 +95,8 @@ int annotations_write(const char *run_dir, const struct rp_annotations *a, struc
 		cJSON_AddStringToObject(j, "note", a->note);
 	else
 		cJSON_AddNullToObject(j, "note");
+	if (a->revision > 0)
+		cJSON_AddNumberToObject(j, "revision", (double)a->revision);
 	char *text = cJSON_Print(j);
 	cJSON_Delete(j);
 	size_t n = strlen(text);
@@ -206,6 +210,7 @@ int annotate_run(const char *ref, void (*change)(struct rp_annotations *a, void 
 	int rc = annotations_read(dir, &a, err);
 	if (rc == 0) {
 		change(&a, ctx);
+		a.revision++;
 		rc = annotations_write(dir, &a, err);
 	}
 	if (rc == 0)
