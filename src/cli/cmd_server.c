@@ -215,6 +215,8 @@ int cmd_server(int argc, char **argv, struct rp_err *err)
 #ifdef RUNPILOT_TEST_HOOKS
 	if (!strcmp(argv[1], "audit") && argc >= 3 && !strcmp(argv[2], "append"))
 		return audit_append_cmd(argc - 2, argv + 2, err);
+	if (!strcmp(argv[1], "ui-query"))
+		return server_ui_query_cmd(argc - 1, argv + 1, err);
 #endif
 	bool audit = !strcmp(argv[1], "audit") && argc >= 3;
 	char *shown = pg_redact_url(audit ? argv[2] : argv[1]);
