@@ -50,10 +50,12 @@ print(p.hex() + "%08x" % fnv(p))
 PY
 )
 echo "  first page (newest 50, counts, columns): $(q runs)"
+echo "  the same, 16 threads at once:            $(q runs --threads 16)"
 echo "  a page 50,000 runs in:                   $(q runs --after "$deep")"
 echo "  first page with 4 columns:               $(q runs --columns params.lr,params.p3,metrics.loss,metrics.val_acc)"
 echo "  sorted by params.lr:                     $(q runs --sort params.lr)"
 echo "  sorted by -metrics.loss:                 $(q runs --sort -metrics.loss)"
 echo "  param+metric+status filter:              $(q runs --where 'params.lr < 0.01 and metrics.loss < 0.5 and status = success')"
+echo "  the same, 16 threads at once:            $(q runs --threads 16 --where "params.lr < 0.01 and metrics.loss < 0.5 and status = success")"
 echo "  param+metric filter, tag:                $(q runs --where 'params.p3 > 50 and metrics.val_acc >= 0.9 and tags contains v1')"
 pass "bench done"

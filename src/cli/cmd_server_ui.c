@@ -1,8 +1,10 @@
 /* The test build's `server ui-query`: one op of a UI source (ui_source.h) called in-process and
  * its JSON answer printed, over a project of the server's database or (--local) the local store,
- * so tests compare the two sources' answers and time them without HTTP. */
+ * so tests compare the two sources' answers and time them without HTTP (--repeat N calls, from
+ * --threads N threads at once: their times as JSON). */
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ struct uiq {
 	const char *db, *project, *data_dir;
 	bool local, all;
 	long repeat;
+	long threads;
 	struct ui_runs_query q;
 	double from, to;
 	int points;
@@ -103,6 +106,70 @@ static int call(struct ui_source *s, struct uiq *o, const char *op, char **args,
 	return print_json(out);
 }
 
+/* --threads N: N threads each making --repeat calls at once, their times in t. */
+struct worker {
+	pthread_t th;
+	struct ui_source *s;
+	struct uiq *o;
+	const char *op;
+	char **args;
+	int nargs;
+	double *t;
+	int rc;
+	struct rp_err err;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (long i = 0; i < w->o->repeat && w->rc == 0; i++) {
+		double t0 = now_monotonic();
+		w->rc = call(w->s, w->o, w->op, w->args, w->nargs, true, &w->err);
+		w->t[i] = (now_monotonic() - t0) * 1000;
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int timed(struct ui_source *s, struct uiq *o, const char *op, char **args, int nargs, struct rp_err *err)
+{
+	long nt = o->threads > 0 ? o->threads : 1, total = nt * o->repeat;
+	double *t = xcalloc((size_t)total, sizeof *t);
+	struct worker *w = xcalloc((size_t)nt, sizeof *w);
+	double t0 = now_monotonic();
+	for (long i = 0; i < nt; i++) {
+		w[i] = (struct worker){.s = s, .o = o, .op = op, .args = args, .nargs = nargs, .t = t + i * o->repeat};
+		if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) {
+			w[i].rc = -1;
+			rp_err_set(&w[i].err, RP_ERR_RUNTIME, "cannot start a thread");
+		}
+	}
+	int rc = 0;
+	for (long i = 0; i < nt; i++) {
+		if (w[i].th)
+			pthread_join(w[i].th, NULL);
+		if (w[i].rc < 0 && rc == 0) {
+			*err = w[i].err;
+			rc = -1;
+		}
+	}
+	double wall = now_monotonic() - t0;
+	if (rc == 0) {
+		qsort(t, (size_t)total, sizeof *t, cmp_double);
+		printf("{\"threads\": %ld, \"calls\": %ld, \"per_s\": %.0f, \"min_ms\": %.3f, \"median_ms\": %.3f, "
+		       "\"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+		       nt, total, total / wall, t[0], t[total / 2], t[(long)(total * 0.99)], t[total - 1]);
+	}
+	free(w);
+	free(t);
+	return rc;
+}
+
 /* runs --all: every page, one answer a line, following next. */
 static int all_pages(struct ui_source *s, struct uiq *o, struct rp_err *err)
 {
@@ -135,6 +202,7 @@ int server_ui_query_cmd(int argc, char **argv, struct rp_err *err)
 		{"from", required_argument, NULL, 'f'},	   {"to", required_argument, NULL, 't'},
 		{"points", required_argument, NULL, 'P'},  {"offset", required_argument, NULL, 'o'},
 		{"max", required_argument, NULL, 'm'},	   {"repeat", required_argument, NULL, 'r'},
+		{"threads", required_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0}};
 	struct uiq o = {.db = getenv("RUNPILOT_DB"), .from = NAN, .to = NAN, .repeat = 0};
 	struct strvec cols = {0};
@@ -165,6 +233,7 @@ int server_ui_query_cmd(int argc, char **argv, struct rp_err *err)
 		case 'o': o.offset = strtoll(optarg, NULL, 10); break;
 		case 'm': o.max = strtoul(optarg, NULL, 10); break;
 		case 'r': o.repeat = strtol(optarg, NULL, 10); break;
+		case 'T': o.threads = strtol(optarg, NULL, 10); break;
 		default: strvec_free(&cols); return rp_err_set(err, RP_ERR_USAGE, "ui-query: bad option '%s'", argv[optind - 1]);
 		}
 	}
@@ -189,24 +258,7 @@ int server_ui_query_cmd(int argc, char **argv, struct rp_err *err)
 		if (o.all && !strcmp(op, "runs")) {
 			rc = all_pages(s, &o, err);
 		} else if (o.repeat > 0) {
-			/* times of each call, in ms: min, median, p99, max */
-			double *t = xmalloc((size_t)o.repeat * sizeof *t);
-			for (long i = 0; i < o.repeat && rc == 0; i++) {
-				double t0 = now_monotonic();
-				rc = call(s, &o, op, args, nargs, true, err);
-				t[i] = (now_monotonic() - t0) * 1000;
-			}
-			if (rc == 0) {
-				for (long i = 1; i < o.repeat; i++)
-					for (long j = i; j > 0 && t[j - 1] > t[j]; j--) {
-						double x = t[j];
-						t[j] = t[j - 1];
-						t[j - 1] = x;
-					}
-				printf("{\"calls\": %ld, \"min_ms\": %.3f, \"median_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
-				       o.repeat, t[0], t[o.repeat / 2], t[(long)(o.repeat * 0.99)], t[o.repeat - 1]);
-			}
-			free(t);
+			rc = timed(s, &o, op, args, nargs, err);
 		} else {
 			rc = call(s, &o, op, args, nargs, false, err);
 		}

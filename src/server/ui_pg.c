@@ -29,6 +29,10 @@
 #define OUTPUTS_MAX 10000 /* entries listed for one run, as the local source */
 #define COLUMNS_MAX 200
 #define UID_MAX 100
+/* Counts and columns cost a pass over the project's runs: each answer is kept this long (per
+ * --where), so a table's pages and its polling do not pay it each time. */
+#define MEMO_TTL_S 5.0
+#define MEMO_MAX 64
 
 struct conn {
 	struct pg_db *db;
@@ -39,8 +43,15 @@ struct ui_pg {
 	struct ui_source base;
 	char *url, *data_dir;
 	char project[24];         /* $1 of every statement */
-	pthread_mutex_t lock;     /* guards idle */
+	pthread_mutex_t lock;     /* guards idle and the memo */
+	pthread_mutex_t filling;  /* one fill of the memo at a time: the others then find it there */
 	struct conn *idle;
+	struct memo {
+		char *key;
+		cJSON *value;
+		double at;        /* now_monotonic() when made */
+	} memo[MEMO_MAX];
+	unsigned long long gen;   /* bumped by a change: a memo made before it is not kept */
 };
 
 /* ---- connections ---- */
@@ -74,6 +85,59 @@ static void conn_put(struct ui_pg *u, struct conn *c, bool failed)
 	pthread_mutex_lock(&u->lock);
 	c->next = u->idle;
 	u->idle = c;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* ---- the memo of counts and columns ---- */
+
+/* A copy of what key's memo holds, if fresh; *gen is the generation to give memo_put. */
+static cJSON *memo_get(struct ui_pg *u, const char *key, unsigned long long *gen)
+{
+	cJSON *v = NULL;
+	double now = now_monotonic();
+	pthread_mutex_lock(&u->lock);
+	*gen = u->gen;
+	for (int i = 0; i < MEMO_MAX && !v; i++)
+		if (u->memo[i].key && !strcmp(u->memo[i].key, key) && now - u->memo[i].at < MEMO_TTL_S)
+			v = cJSON_Duplicate(u->memo[i].value, true);
+	pthread_mutex_unlock(&u->lock);
+	return v;
+}
+
+static void memo_put(struct ui_pg *u, const char *key, const cJSON *value, unsigned long long gen)
+{
+	cJSON *copy = cJSON_Duplicate(value, true);
+	pthread_mutex_lock(&u->lock);
+	if (gen != u->gen) {
+		pthread_mutex_unlock(&u->lock);
+		cJSON_Delete(copy);
+		return;
+	}
+	/* the same key's slot, else an empty one, else the oldest */
+	int at = 0;
+	for (int i = 0; i < MEMO_MAX; i++) {
+		if (u->memo[i].key && !strcmp(u->memo[i].key, key)) {
+			at = i;
+			break;
+		}
+		if (!u->memo[i].key || (u->memo[at].key && u->memo[i].at < u->memo[at].at))
+			at = i;
+	}
+	free(u->memo[at].key);
+	cJSON_Delete(u->memo[at].value);
+	u->memo[at] = (struct memo){xstrdup(key), copy, now_monotonic()};
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void memo_forget(struct ui_pg *u)
+{
+	pthread_mutex_lock(&u->lock);
+	u->gen++;
+	for (int i = 0; i < MEMO_MAX; i++) {
+		free(u->memo[i].key);
+		cJSON_Delete(u->memo[i].value);
+		u->memo[i] = (struct memo){0};
+	}
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -701,8 +765,17 @@ static int page(struct ui_pg *u, struct pg_db *db, const struct ui_runs_query *q
 	return rc;
 }
 
-static int counts(struct ui_pg *u, struct pg_db *db, const struct where_sql *ws, cJSON *o, struct rp_err *err)
+static int counts_fill(struct ui_pg *u, struct pg_db *db, const char *where, const struct where_sql *ws, cJSON *o,
+		       struct rp_err *err)
 {
+	char *key = xasprintf("counts\n%s", where ? where : "");
+	unsigned long long gen;
+	cJSON *memo = memo_get(u, key, &gen);
+	if (memo) {
+		free(key);
+		cJSON_AddItemToObject(o, "counts", memo);
+		return 0;
+	}
 	struct args a = {0};
 	arg_text(&a, u->project);
 	args_where(&a, ws);
@@ -712,14 +785,35 @@ static int counts(struct ui_pg *u, struct pg_db *db, const struct where_sql *ws,
 	struct pg_res *r = pg_exec(db, sql, a.n, a.v, err);
 	free(sql);
 	args_free(&a);
-	if (!r)
+	if (!r) {
+		free(key);
 		return query_fail(db, err, "counts");
+	}
 	cJSON *c = cJSON_AddObjectToObject(o, "counts");
 	for (int i = 0; i < pg_rows(r); i++)
 		cJSON_AddNumberToObject(c, pg_value(r, i, 0) ? pg_value(r, i, 0) : "unreadable",
 					strtod(pg_value(r, i, 1), NULL));
 	pg_res_free(r);
+	memo_put(u, key, c, gen);
+	free(key);
 	return 0;
+}
+
+static int counts(struct ui_pg *u, struct pg_db *db, const char *where, const struct where_sql *ws, cJSON *o,
+		  struct rp_err *err)
+{
+	char *key = xasprintf("counts\n%s", where ? where : "");
+	unsigned long long gen;
+	cJSON *memo = memo_get(u, key, &gen);
+	free(key);
+	if (memo) {
+		cJSON_AddItemToObject(o, "counts", memo);
+		return 0;
+	}
+	pthread_mutex_lock(&u->filling);
+	int rc = counts_fill(u, db, where, ws, o, err);
+	pthread_mutex_unlock(&u->filling);
+	return rc;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -732,10 +826,12 @@ static int cmp_str(const void *a, const void *b)
 static int distinct_names(struct ui_pg *u, struct pg_db *db, const char *table, const char *col, cJSON *into,
 			  struct rp_err *err)
 {
+	/* scalar subqueries: a nested loop over the project's runs, stopping at the first that has it */
 	char *sql = xasprintf("WITH RECURSIVE k(v) AS (SELECT min(%2$s) FROM %1$s UNION ALL "
 			      "SELECT (SELECT min(t.%2$s) FROM %1$s t WHERE t.%2$s > k.v) FROM k WHERE k.v IS NOT NULL) "
-			      "SELECT k.v FROM k WHERE k.v IS NOT NULL AND EXISTS (SELECT 1 FROM %1$s t JOIN runs ON "
-			      "runs.id = t.run_id WHERE t.%2$s = k.v AND runs.project_id = $1::bigint AND runs.deleted_at IS NULL)",
+			      "SELECT k.v FROM k WHERE k.v IS NOT NULL AND (SELECT true FROM runs WHERE runs.project_id = "
+			      "$1::bigint AND runs.deleted_at IS NULL AND (SELECT true FROM %1$s t WHERE t.run_id = runs.id "
+			      "AND t.%2$s = k.v) LIMIT 1)",
 			      table, col);
 	const char *p[] = {u->project};
 	struct pg_res *r = pg_exec(db, sql, 1, p, err);
@@ -778,13 +874,26 @@ static int pg_runs(struct ui_source *src, const struct ui_runs_query *q, cJSON *
 	cJSON *o = cJSON_CreateObject();
 	int rc = page(u, c->db, q, limit, &ws, o, err);
 	if (rc == 0)
-		rc = counts(u, c->db, &ws, o, err);
-	if (rc == 0) {
-		cJSON *cols = cJSON_AddObjectToObject(o, "columns");
+		rc = counts(u, c->db, q->where, &ws, o, err);
+	unsigned long long gen;
+	cJSON *cols = rc == 0 ? memo_get(u, "columns", &gen) : NULL;
+	bool filling = !cols && rc == 0;
+	if (filling) {
+		pthread_mutex_lock(&u->filling);
+		cols = memo_get(u, "columns", &gen);
+	}
+	if (cols) {
+		cJSON_AddItemToObject(o, "columns", cols);
+	} else if (rc == 0) {
+		cols = cJSON_AddObjectToObject(o, "columns");
 		rc = distinct_names(u, c->db, "params", "key", cJSON_AddArrayToObject(cols, "params"), err);
 		if (rc == 0)
 			rc = distinct_names(u, c->db, "metrics", "name", cJSON_AddArrayToObject(cols, "metrics"), err);
+		if (rc == 0)
+			memo_put(u, "columns", cols, gen);
 	}
+	if (filling)
+		pthread_mutex_unlock(&u->filling);
 	conn_put(u, c, rc < 0);
 	where_sql_free(&ws);
 	if (rc < 0) {
@@ -1211,6 +1320,8 @@ static int pg_annotate(struct ui_source *src, const char *id, const cJSON *chang
 	if (rc == 0)
 		rc = annotate_tx(c->db, run_id, tags, note, err);
 	if (rc == 0)
+		memo_forget(u); /* the counts of a --where on tags or note may have changed */
+	if (rc == 0)
 		rc = run_answer(u, c->db, run_id, out, err);
 	conn_put(u, c, rc < 0 && !ui_err_is_not_found(err));
 	return rc;
@@ -1228,7 +1339,9 @@ static void pg_source_close(struct ui_source *src)
 		pg_close(c->db);
 		free(c);
 	}
+	memo_forget(u);
 	pthread_mutex_destroy(&u->lock);
+	pthread_mutex_destroy(&u->filling);
 	free(u->url);
 	free(u->data_dir);
 	free(u);
@@ -1256,6 +1369,7 @@ int ui_source_pg_open(const char *db_url, const char *data_dir, long long projec
 	u->data_dir = xstrdup(data_dir ? data_dir : ".");
 	snprintf(u->project, sizeof u->project, "%lld", project_id);
 	pthread_mutex_init(&u->lock, NULL);
+	pthread_mutex_init(&u->filling, NULL);
 	/* the first connection now: a database that cannot be reached fails the open */
 	struct conn *c = conn_get(u, err);
 	if (!c) {

@@ -271,3 +271,9 @@ for id in "1 OR 1=1" "$U7'--" "../$U7" "" "rp_0007"; do
 	check "run '$id' is not found" grep -q "not found" "$T/err"
 done
 check "the tables are as loaded (annotate's one tag aside)" test "$(tables)" = "$(echo "$loaded" | awk '{print $1, $2, $3 + 1, $4, $5}')"
+
+# ---- many threads at once: each call its own connection from the pool ----
+out=$(pgq runs --repeat 10 --threads 8 --where 'status = success' --sort -params.lr 2>&1)
+check "8 threads x 10 calls at once all answer ($out)" python3 -c 'import json, sys; assert json.loads(sys.argv[1])["calls"] == 80' "$out"
+out=$(pgq compare "$U3" "$U7" --repeat 5 --threads 8 2>&1)
+check "8 threads compare at once" python3 -c 'import json, sys; assert json.loads(sys.argv[1])["calls"] == 40' "$out"
