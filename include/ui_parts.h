@@ -42,6 +42,11 @@ struct ui_compare_side {
 	struct cJSON *row;
 	const struct cJSON *files;
 };
+/* A fingerprint's per-file list (its name in a run: UI_FILES_NAME, fingerprint.h's FP_FILES_NAME)
+ * read from path; NULL when it cannot be (a broken list only costs compare the file names). */
+#define UI_FILES_NAME "files.json"
+struct cJSON *ui_files_load(const char *path);
+
 /* compare's answer (ui_source.h) for n sides, 1 <= n <= UI_COMPARE_TABLE_MAX. */
 struct cJSON *ui_compare_answer(struct ui_compare_side *sides, size_t n);
 

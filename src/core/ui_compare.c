@@ -203,6 +203,16 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+_Static_assert(sizeof UI_FILES_NAME == sizeof FP_FILES_NAME, "UI_FILES_NAME is FP_FILES_NAME");
+
+cJSON *ui_files_load(const char *path)
+{
+	cJSON *files = NULL;
+	if (fp_files_load(path, &files, NULL) < 0)
+		return NULL;
+	return files;
+}
+
 cJSON *ui_compare_answer(struct ui_compare_side *sides, size_t n)
 {
 	cJSON *o = cJSON_CreateObject();

@@ -18,7 +18,6 @@
 #include <cjson/cJSON.h>
 
 #include "annotations.h"
-#include "fingerprint.h"
 #include "pgdb.h"
 #include "store.h"
 #include "ui_parts.h"
@@ -1179,12 +1178,11 @@ static int pg_compare(struct ui_source *src, char **ids, size_t n, cJSON **out, 
 			run_ids[i] = sides[i].run_id;
 		}
 		char *sha = NULL;
-		if (rc == 0 && run_blob(c->db, sides[i].run_id, FP_FILES_NAME, &sha, err) < 0)
+		if (rc == 0 && run_blob(c->db, sides[i].run_id, UI_FILES_NAME, &sha, err) < 0)
 			rc = -1;
 		if (sha) {
 			char *path = server_blob_path(u->data_dir, sha);
-			if (path && fp_files_load(path, &sides[i].files, NULL) < 0)
-				sides[i].files = NULL; /* a broken list only costs the file names */
+			sides[i].files = path ? ui_files_load(path) : NULL;
 			free(path);
 			free(sha);
 		}
