@@ -1099,9 +1099,10 @@ static int pg_log(struct ui_source *src, const char *id, long long offset, size_
 	if (rc < 0)
 		return -1;
 	off_t size = 0;
-	int fd = sha ? blob_open(u, sha, &size, err) : -1;
+	bool has_log = sha != NULL;
+	int fd = has_log ? blob_open(u, sha, &size, err) : -1;
 	free(sha);
-	if (sha && fd < 0)
+	if (has_log && fd < 0)
 		return -1;
 	rc = ui_log_answer(fd, size, false, offset, max, id, out, err);
 	if (fd >= 0)
