@@ -125,4 +125,24 @@ int srv_cred_set(const char *home, const char *url, const char *account, const c
 /* The route table as a JSON array of {method, pattern, role}, malloc'd. */
 char *srv_routes_json(void);
 
+/* ---- blobs ---- */
+
+/* Where the blob of a sha256 (64 lowercase hex digits) lies under the data directory:
+ * DATA_DIR/blobs/ab/cdef... (its first two digits, then the other 62); NULL for another name.
+ * A run's blobs are named in run_blobs by their path in the run's directory: "logs.txt",
+ * "outputs/PATH", "files.json" (the fingerprint's per-file list). */
+char *server_blob_path(const char *data_dir, const char *sha256);
+
+/* ---- the web UI's data (ui_pg.c) ---- */
+
+/* A UI source (ui_source.h) over one project's runs in the database at db_url, its blobs under
+ * data_dir. Runs are named by their uid (a project holds several stores' runs, so rp_0007 may
+ * name more than one); a row's "label" is the id its store showed. A run of another project, or
+ * a soft-deleted one, is not found. Safe to call from many threads: each call borrows a
+ * connection of its own from a pool, all closed by close. annotate changes the annotations table
+ * (and the tags and note --where sees) in one transaction; its audit event is the caller's. */
+struct ui_source;
+int ui_source_pg_open(const char *db_url, const char *data_dir, long long project_id, struct ui_source **out,
+		      struct rp_err *err);
+
 #endif

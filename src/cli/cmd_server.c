@@ -792,6 +792,8 @@ int cmd_server(int argc, char **argv, struct rp_err *err)
 		return blob_sweep_cmd(argc - 1, argv + 1, err);
 	if (!strcmp(argv[1], "blob-put"))
 		return blob_put_cmd(argc - 1, argv + 1, err);
+	if (!strcmp(argv[1], "ui-query"))
+		return server_ui_query_cmd(argc - 1, argv + 1, err);
 #endif
 	bool audit = !strcmp(argv[1], "audit") && argc >= 3;
 	char *shown = pg_redact_url(audit ? argv[2] : argv[1]);

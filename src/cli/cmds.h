@@ -70,6 +70,10 @@ int cmd_import(int argc, char **argv, struct rp_err *err);
 int cmd_export(int argc, char **argv, struct rp_err *err);
 int cmd_ui(int argc, char **argv, struct rp_err *err);
 int cmd_server(int argc, char **argv, struct rp_err *err);
+#ifdef RUNPILOT_TEST_HOOKS
+/* The test build's `server ui-query` (cmd_server_ui.c). */
+int server_ui_query_cmd(int argc, char **argv, struct rp_err *err);
+#endif
 extern const char usage_verify[], usage_diff[];
 extern const char usage_doctor[];
 extern const char usage_image[];

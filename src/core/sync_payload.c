@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "annotations.h"
+#include "fingerprint.h"
 #include "metrics.h"
 #include "record.h"
 #include "util.h"
@@ -240,7 +241,8 @@ static cJSON *sorted_manifest(cJSON *m)
 
 static int build_manifest(const char *run_dir, cJSON **out, struct rp_err *err)
 {
-	static const char *const top[] = {"logs.txt", RP_METRICS_JSONL, RP_METRICS_JSON, "config.yaml", "params.json"};
+	static const char *const top[] = {"logs.txt", RP_METRICS_JSONL, RP_METRICS_JSON, "config.yaml", "params.json",
+					  FP_FILES_NAME};
 	int root = open(run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return rp_err_sys(err, "cannot open %s", run_dir);

@@ -8,6 +8,7 @@
 
 #include "fingerprint.h"
 #include "ui_int.h"
+#include "ui_parts.h"
 #include "ui_source.h"
 #include "util.h"
 
@@ -119,12 +120,12 @@ static cJSON *summary(const char *name, const cJSON *c)
 }
 
 /* environment: per component, whether any run differs from the first and what changed. */
-static cJSON *environment(struct cmp_side *sides, size_t n)
+static cJSON *environment(struct ui_compare_side *sides, size_t n)
 {
 	cJSON *cmps[UI_COMPARE_TABLE_MAX] = {0};
-	const cJSON *e0 = record_section(&sides[0].r, "environment");
+	const cJSON *e0 = record_section(sides[0].r, "environment");
 	for (size_t i = 1; i < n; i++) {
-		const cJSON *ei = record_section(&sides[i].r, "environment");
+		const cJSON *ei = record_section(sides[i].r, "environment");
 		if (get(e0, "fingerprint") && get(ei, "fingerprint")) {
 			cmps[i] = fp_compare(e0, ei);
 			fp_compare_files(cmps[i], sides[0].files, sides[i].files);
@@ -142,8 +143,8 @@ static cJSON *environment(struct cmp_side *sides, size_t n)
 				continue;
 			differs = true;
 			cJSON *ch = cJSON_CreateObject();
-			cJSON_AddStringToObject(ch, "run", sides[i].r.id);
-			cJSON_AddStringToObject(ch, "against", sides[0].r.id);
+			cJSON_AddStringToObject(ch, "run", sides[i].label);
+			cJSON_AddStringToObject(ch, "against", sides[0].label);
 			if (c) {
 				cJSON_AddItemToObject(ch, "summary", summary(components[k], c));
 				cJSON_AddItemToObject(ch, "detail", cJSON_Duplicate(c, true));
@@ -163,13 +164,13 @@ static cJSON *environment(struct cmp_side *sides, size_t n)
 }
 
 /* params: {"differing": {k: [v per run]}, "same": {k: v}}, keys in the order first seen. */
-static cJSON *params(struct cmp_side *sides, size_t n)
+static cJSON *params(struct ui_compare_side *sides, size_t n)
 {
 	cJSON *out = cJSON_CreateObject();
 	cJSON *diff = cJSON_AddObjectToObject(out, "differing"), *same = cJSON_AddObjectToObject(out, "same");
 	struct strvec keys = {0};
 	for (size_t i = 0; i < n; i++)
-		for (const cJSON *p = cJSON_IsObject(sides[i].r.params) ? sides[i].r.params->child : NULL; p; p = p->next) {
+		for (const cJSON *p = cJSON_IsObject(sides[i].r->params) ? sides[i].r->params->child : NULL; p; p = p->next) {
 			bool seen = false;
 			for (size_t k = 0; k < keys.n && !seen; k++)
 				seen = !strcmp(keys.v[k], p->string);
@@ -177,10 +178,10 @@ static cJSON *params(struct cmp_side *sides, size_t n)
 				strvec_push(&keys, p->string);
 		}
 	for (size_t k = 0; k < keys.n; k++) {
-		const cJSON *first = get(sides[0].r.params, keys.v[k]);
+		const cJSON *first = get(sides[0].r->params, keys.v[k]);
 		bool all_same = first != NULL;
 		for (size_t i = 1; i < n && all_same; i++) {
-			const cJSON *v = get(sides[i].r.params, keys.v[k]);
+			const cJSON *v = get(sides[i].r->params, keys.v[k]);
 			all_same = v && cJSON_Compare(first, v, true);
 		}
 		if (all_same) {
@@ -189,7 +190,7 @@ static cJSON *params(struct cmp_side *sides, size_t n)
 		}
 		cJSON *vals = cJSON_AddArrayToObject(diff, keys.v[k]);
 		for (size_t i = 0; i < n; i++) {
-			const cJSON *v = get(sides[i].r.params, keys.v[k]);
+			const cJSON *v = get(sides[i].r->params, keys.v[k]);
 			cJSON_AddItemToArray(vals, v ? cJSON_Duplicate(v, true) : cJSON_CreateNull());
 		}
 	}
@@ -202,29 +203,25 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int ui_compare_runs(const struct rp_store *st, char **ids, size_t n, cJSON **out, struct rp_err *err)
+_Static_assert(sizeof UI_FILES_NAME == sizeof FP_FILES_NAME, "UI_FILES_NAME is FP_FILES_NAME");
+
+cJSON *ui_files_load(const char *path)
 {
-	if (n == 0)
-		return rp_err_set(err, RP_ERR_USAGE, "ids: name at least one run");
-	if (n > UI_COMPARE_TABLE_MAX)
-		return rp_err_set(err, RP_ERR_USAGE, "ids: at most %d runs", UI_COMPARE_TABLE_MAX);
-	struct cmp_side *sides = xcalloc(n, sizeof *sides);
-	int rc = -1;
-	for (size_t i = 0; i < n; i++) {
-		if (ui_load_run(st, ids[i], &sides[i].r, &sides[i].dir, err) < 0)
-			goto out;
-		sides[i].loaded = true;
-		char *fp = path_join(sides[i].dir, FP_FILES_NAME);
-		if (path_exists(fp) && fp_files_load(fp, &sides[i].files, NULL) < 0)
-			sides[i].files = NULL; /* a broken list only costs the file names */
-		free(fp);
-	}
+	cJSON *files = NULL;
+	if (fp_files_load(path, &files, NULL) < 0)
+		return NULL;
+	return files;
+}
+
+cJSON *ui_compare_answer(struct ui_compare_side *sides, size_t n)
+{
 	cJSON *o = cJSON_CreateObject();
 	cJSON *rows = cJSON_AddArrayToObject(o, "runs");
 	struct strvec metrics = {0};
 	for (size_t i = 0; i < n; i++) {
-		cJSON *row = ui_row_from_record(sides[i].dir, &sides[i].r);
-		for (const cJSON *v = get(row, "values")->child; v; v = v->next)
+		cJSON *row = sides[i].row;
+		sides[i].row = NULL;
+		for (const cJSON *v = get(row, "values") ? get(row, "values")->child : NULL; v; v = v->next)
 			if (!strncmp(v->string, "metrics.", 8)) {
 				bool seen = false;
 				for (size_t k = 0; k < metrics.n && !seen; k++)
@@ -242,7 +239,31 @@ int ui_compare_runs(const struct rp_store *st, char **ids, size_t n, cJSON **out
 		cJSON_AddItemToArray(m, cJSON_CreateString(metrics.v[k]));
 	strvec_free(&metrics);
 	cJSON_AddItemToObject(o, "environment", environment(sides, n));
-	*out = o;
+	return o;
+}
+
+int ui_compare_runs(const struct rp_store *st, char **ids, size_t n, cJSON **out, struct rp_err *err)
+{
+	if (n == 0)
+		return rp_err_set(err, RP_ERR_USAGE, "ids: name at least one run");
+	if (n > UI_COMPARE_TABLE_MAX)
+		return rp_err_set(err, RP_ERR_USAGE, "ids: at most %d runs", UI_COMPARE_TABLE_MAX);
+	struct cmp_side *sides = xcalloc(n, sizeof *sides);
+	struct ui_compare_side *cs = xcalloc(n, sizeof *cs);
+	int rc = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (ui_load_run(st, ids[i], &sides[i].r, &sides[i].dir, err) < 0)
+			goto out;
+		sides[i].loaded = true;
+		char *fp = path_join(sides[i].dir, FP_FILES_NAME);
+		if (path_exists(fp) && fp_files_load(fp, &sides[i].files, NULL) < 0)
+			sides[i].files = NULL; /* a broken list only costs the file names */
+		free(fp);
+	}
+	for (size_t i = 0; i < n; i++)
+		cs[i] = (struct ui_compare_side){&sides[i].r, sides[i].r.id, ui_row_from_record(sides[i].dir, &sides[i].r),
+						 sides[i].files};
+	*out = ui_compare_answer(cs, n);
 	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++) {
@@ -251,6 +272,7 @@ out:
 		free(sides[i].dir);
 		cJSON_Delete(sides[i].files);
 	}
+	free(cs);
 	free(sides);
 	return rc;
 }

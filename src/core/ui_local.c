@@ -449,6 +449,49 @@ static size_t log_text_clean(char *buf, size_t n, bool at_end)
 	return n;
 }
 
+int ui_log_answer(int fd, long long size, bool running, long long offset, size_t max, const char *id, cJSON **out,
+		  struct rp_err *err)
+{
+	if (max == 0)
+		max = LOG_DEFAULT_BYTES;
+	if (max > LOG_MAX_BYTES)
+		max = LOG_MAX_BYTES;
+	long long start = offset;
+	bool tail = offset < 0;
+	if (tail)
+		start = size + offset > 0 ? size + offset : 0;
+	if (start > size)
+		start = size;
+	size_t want = (size_t)(size - start) < max ? (size_t)(size - start) : max;
+	char *buf = xmalloc(want + 1);
+	ssize_t got = 0;
+	if (fd >= 0 && want) {
+		got = pread(fd, buf, want, start);
+		if (got < 0) {
+			free(buf);
+			return rp_err_sys(err, "cannot read the log of %s", id);
+		}
+	}
+	size_t skip = 0, len = (size_t)got;
+	/* the tail starts at a line: after the first newline in it, unless that is the whole of it */
+	if (tail && start > 0 && len) {
+		char *nl = memchr(buf, '\n', len);
+		if (nl && (size_t)(nl - buf) + 1 < len)
+			skip = (size_t)(nl - buf) + 1;
+	}
+	size_t keep = log_text_clean(buf + skip, len - skip, start + (long long)len >= size && !running);
+	buf[skip + keep] = '\0';
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "text", buf + skip);
+	cJSON_AddNumberToObject(o, "offset", (double)(start + (long long)skip));
+	cJSON_AddNumberToObject(o, "next", (double)(start + (long long)skip + (long long)keep));
+	cJSON_AddNumberToObject(o, "size", (double)size);
+	cJSON_AddBoolToObject(o, "running", running);
+	free(buf);
+	*out = o;
+	return 0;
+}
+
 static int local_log(struct ui_source *s, const char *id, long long offset, size_t max, cJSON **out,
 		     struct rp_err *err)
 {
@@ -469,47 +512,10 @@ static int local_log(struct ui_source *s, const char *id, long long offset, size
 		size = sb.st_size;
 	else if (fd < 0 && errno != ENOENT)
 		return rp_err_sys(err, "cannot read the log of %s", id);
-	if (max == 0)
-		max = LOG_DEFAULT_BYTES;
-	if (max > LOG_MAX_BYTES)
-		max = LOG_MAX_BYTES;
-	long long start = offset;
-	bool tail = offset < 0;
-	if (tail)
-		start = size + offset > 0 ? size + offset : 0;
-	if (start > size)
-		start = size;
-	size_t want = (size_t)(size - start) < max ? (size_t)(size - start) : max;
-	char *buf = xmalloc(want + 1);
-	ssize_t got = 0;
-	if (fd >= 0 && want) {
-		got = pread(fd, buf, want, start);
-		if (got < 0) {
-			free(buf);
-			close(fd);
-			return rp_err_sys(err, "cannot read the log of %s", id);
-		}
-	}
+	int rc = ui_log_answer(fd, size, running, offset, max, id, out, err);
 	if (fd >= 0)
 		close(fd);
-	size_t skip = 0, len = (size_t)got;
-	/* the tail starts at a line: after the first newline in it, unless that is the whole of it */
-	if (tail && start > 0 && len) {
-		char *nl = memchr(buf, '\n', len);
-		if (nl && (size_t)(nl - buf) + 1 < len)
-			skip = (size_t)(nl - buf) + 1;
-	}
-	size_t keep = log_text_clean(buf + skip, len - skip, start + (long long)len >= size && !running);
-	buf[skip + keep] = '\0';
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "text", buf + skip);
-	cJSON_AddNumberToObject(o, "offset", (double)(start + (long long)skip));
-	cJSON_AddNumberToObject(o, "next", (double)(start + (long long)skip + (long long)keep));
-	cJSON_AddNumberToObject(o, "size", (double)size);
-	cJSON_AddBoolToObject(o, "running", running);
-	free(buf);
-	*out = o;
-	return 0;
+	return rc;
 }
 
 /* ---- output ---- */
@@ -625,23 +631,31 @@ static void apply_change(struct rp_annotations *a, void *ctx)
 	}
 }
 
-static int local_annotate(struct ui_source *s, const char *id, const cJSON *change, cJSON **out, struct rp_err *err)
+int ui_annotation_change(const cJSON *change, const cJSON **tags, const cJSON **note, struct rp_err *err)
 {
-	struct ui_local *u = (struct ui_local *)s;
 	if (!cJSON_IsObject(change))
 		return rp_err_set(err, RP_ERR_USAGE, "annotations: a JSON object {\"tags\": [...], \"note\": \"...\"}");
-	struct change_ctx c = {cJSON_GetObjectItemCaseSensitive(change, "tags"),
-			       cJSON_GetObjectItemCaseSensitive(change, "note")};
+	*tags = cJSON_GetObjectItemCaseSensitive(change, "tags");
+	*note = cJSON_GetObjectItemCaseSensitive(change, "note");
 	for (const cJSON *k = change->child; k; k = k->next)
 		if (strcmp(k->string, "tags") && strcmp(k->string, "note"))
 			return rp_err_set(err, RP_ERR_USAGE, "annotations: unknown field '%.100s' (tags, note)", k->string);
-	if (c.tags && !cJSON_IsArray(c.tags))
+	if (*tags && !cJSON_IsArray(*tags))
 		return rp_err_set(err, RP_ERR_USAGE, "annotations: tags is a list of \"+tag\" and \"-tag\"");
-	for (const cJSON *t = c.tags ? c.tags->child : NULL; t; t = t->next)
+	for (const cJSON *t = *tags ? (*tags)->child : NULL; t; t = t->next)
 		if (!cJSON_IsString(t) || annotations_check_tag(t->valuestring, err) < 0)
 			return cJSON_IsString(t) ? -1 : rp_err_set(err, RP_ERR_USAGE, "annotations: a tag is a string");
-	if (c.note && (!cJSON_IsString(c.note) || annotations_check_note(c.note->valuestring, err) < 0))
-		return cJSON_IsString(c.note) ? -1 : rp_err_set(err, RP_ERR_USAGE, "annotations: note is a string");
+	if (*note && (!cJSON_IsString(*note) || annotations_check_note((*note)->valuestring, err) < 0))
+		return cJSON_IsString(*note) ? -1 : rp_err_set(err, RP_ERR_USAGE, "annotations: note is a string");
+	return 0;
+}
+
+static int local_annotate(struct ui_source *s, const char *id, const cJSON *change, cJSON **out, struct rp_err *err)
+{
+	struct ui_local *u = (struct ui_local *)s;
+	struct change_ctx c;
+	if (ui_annotation_change(change, &c.tags, &c.note, err) < 0)
+		return -1;
 	/* the run by its id in this store, never by a name or "last" */
 	struct rp_run r;
 	char *dir;

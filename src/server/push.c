@@ -646,10 +646,6 @@ int push_run(struct pg_db *db, long long project_id, const struct push_who *who,
 
 /* ---- blobs ---- */
 
-static char *blob_path(const char *data_dir, const char *sha256)
-{
-	return xasprintf("%s/blobs/%.2s/%s", data_dir, sha256, sha256 + 2);
-}
 
 int push_blobs_missing(struct pg_db *db, const char *data_dir, const char *const *hashes, size_t n, bool *missing,
 		       struct rp_err *err)
@@ -672,7 +668,7 @@ int push_blobs_missing(struct pg_db *db, const char *data_dir, const char *const
 		long long o = strtoll(pg_value(r, row, 0), NULL, 10);
 		if (o < 1 || (size_t)o > n)
 			continue;
-		char *path = blob_path(data_dir, hashes[o - 1]);
+		char *path = server_blob_path(data_dir, hashes[o - 1]);
 		missing[o - 1] = !path_exists(path);
 		free(path);
 	}
@@ -736,7 +732,7 @@ int blob_put(struct pg_db *db, const char *data_dir, const char *sha256, int fd,
 	if (size > cap)
 		return rp_err_set(err, RP_ERR_USAGE, "the blob is %llu bytes, over the server's cap of %llu: refused",
 				  (unsigned long long)size, (unsigned long long)cap);
-	char *final = blob_path(data_dir, sha256);
+	char *final = server_blob_path(data_dir, sha256);
 	if (path_exists(final)) {
 		free(final);
 		return record_blob(db, sha256, size, err);

@@ -50,7 +50,7 @@ check "push: a series is one row per metric, arrays of steps and values" test "$
 	"acc {1} {0.9},loss {0,1} {0.5,0.25}"
 manifest=$(q "select string_agg(path, ' ' order by path) from run_blobs b join runs r on r.id = b.run_id where r.uid = '$UID1'")
 check "push: run_blobs name the run's files, not the symbolic link ($manifest)" test "$manifest" = \
-	"config.yaml logs.txt metrics.json metrics.jsonl outputs/model.bin outputs/sub/lr.txt params.json"
+	"config.yaml files.json logs.txt metrics.json metrics.jsonl outputs/model.bin outputs/sub/lr.txt params.json"
 check "push: run_blobs' hashes are the files'" test "$(q "select b.sha256 from run_blobs b join runs r on r.id = b.run_id where r.uid = '$UID1' and path = 'outputs/model.bin'")" = \
 	"$(sha256sum < "$R1/outputs/model.bin" | cut -d' ' -f1)"
 blob_files_ok() {
@@ -238,7 +238,7 @@ wait_for "[ \"\$(q \"select count(*) from pg_stat_activity where state like 'idl
 check "killed push: no half run left" test "$(q "select (select count(*) from runs where uid = '$UID3') || ' ' || (select count(*) from params p left join runs r on r.id = p.run_id where r.id is null) || ' ' || (select count(*) from audit where detail->>'uid' = '$UID3')")" = "0 0 0"
 out k2 push rp_0003
 check "killed push retried: new" test "$rc $(cat "$T/k2.out")" = "0 rp_0003 new"
-check "killed push retried: exactly one run, complete" test "$(q "select count(*) || ' ' || max((select count(*) from run_blobs b where b.run_id = r.id)) || ' ' || max((select count(*) from series s where s.run_id = r.id)) || ' ' || max((select count(*) from params p where p.run_id = r.id)) from runs r where uid = '$UID3'")" = "1 7 2 3"
+check "killed push retried: exactly one run, complete" test "$(q "select count(*) || ' ' || max((select count(*) from run_blobs b where b.run_id = r.id)) || ' ' || max((select count(*) from series s where s.run_id = r.id)) || ' ' || max((select count(*) from params p where p.run_id = r.id)) from runs r where uid = '$UID3'")" = "1 8 2 3"
 
 # ---- two pushes of one new run at once: one stores it, the other finds it the same ----
 rp run -q --runner local a.yaml --param lr=0.5 > /dev/null 2>&1   # rp_0004

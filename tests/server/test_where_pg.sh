@@ -2,7 +2,8 @@
 # --where compiled for PostgreSQL (where_compile_dialect) answers exactly as `runpilot list
 # --where` does on SQLite: ~300 synthetic runs (bench/history_gen.py, then varied: names full of
 # regex metacharacters, times over two months, text and numeric params, missing values) are
-# loaded from the run index into a private PostgreSQL with the server's tables, in two projects;
+# loaded from the run index into a private PostgreSQL with the server's tables (made by `runpilot
+# server migrate`), in two projects;
 # for each expression the uids of project 1's matching runs must be the same set. Injection
 # attempts through values, keys and names match nothing or are usage errors, and leave the tables
 # as they were. build/helpers/where_pg compiles each expression and runs it through libpq, every
@@ -89,23 +90,6 @@ if ! _pg_as "$PG_BIN/createdb" -h "$PG_HOST" -U rp -T template0 --locale-provide
 	exit 1
 fi
 DB_URL=$(pg_url rp_where)
-cat > "$T/schema.sql" <<'SQL'
-CREATE TABLE projects (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE);
-CREATE TABLE runs (id bigserial PRIMARY KEY, project_id bigint NOT NULL REFERENCES projects, num bigint NOT NULL,
-  uid text NOT NULL, revision integer NOT NULL DEFAULT 1, content_hash text NOT NULL,
-  name text, status text, reason text, created double precision, started double precision,
-  ended double precision, duration double precision, runner text, image text, fingerprint text,
-  exit_code integer, signal integer, fp_config text, fp_code text, fp_runtime text,
-  fp_packages text, fp_env text, note text, sweep text, record jsonb NOT NULL,
-  pushed_at timestamptz NOT NULL DEFAULT now(), pushed_by bigint, deleted_at timestamptz,
-  UNIQUE (project_id, uid));
-CREATE TABLE params (run_id bigint REFERENCES runs ON DELETE CASCADE, key text, num double precision, text text,
-  PRIMARY KEY (run_id, key));
-CREATE TABLE tags (run_id bigint REFERENCES runs ON DELETE CASCADE, tag text, PRIMARY KEY (run_id, tag));
-CREATE TABLE metrics (run_id bigint REFERENCES runs ON DELETE CASCADE, name text, last double precision,
-  min double precision, max double precision, count bigint, last_step bigint, PRIMARY KEY (run_id, name));
-INSERT INTO projects (id, name) VALUES (1, 'one'), (2, 'two');
-SQL
 python3 - "$RUNPILOT_HOME/index.db" > "$T/data.sql" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
@@ -137,7 +121,10 @@ for table, c in (("params", "key, num, text"), ("tags", "tag"), ("metrics", "nam
             print("\t".join(cell(v) for v in [key[(proj, r[0])]] + list(r[1:])))
     print("\\.")
 PY
-if ! pg_psql rp_where -f "$T/schema.sql" > /dev/null || ! pg_psql rp_where -f "$T/data.sql" > /dev/null; then
+# the server's own schema (its migrations), two projects
+if ! rp server migrate --db "$DB_URL" > /dev/null ||
+	! pg_psql rp_where -c "INSERT INTO projects (id, name) VALUES (1, 'one'), (2, 'two')" ||
+	! pg_psql rp_where -f "$T/data.sql" > /dev/null; then
 	fail "the runs load into postgresql" "see above"
 	exit 1
 fi
