@@ -492,6 +492,20 @@ static int write_children(struct pg_db *db, const char *run_id, const cJSON *p, 
 		const char *a[] = {run_id, steps[i].list};
 		rc = pg_cmd(db, steps[i].sql, 2, a, err);
 	}
+	/* Tags and a note changed on the server (its annotations row) stay on top of the record as
+	 * pushed, for --where as for the run's page. */
+	static const char *const server_annotations[] = {
+		"DELETE FROM tags t USING annotations a WHERE a.run_id = $1::bigint AND t.run_id = a.run_id"
+		" AND t.tag = ANY (a.tags_removed)",
+		"INSERT INTO tags (run_id, tag) SELECT a.run_id, x FROM annotations a, unnest(a.tags_added) x"
+		" WHERE a.run_id = $1::bigint ON CONFLICT DO NOTHING",
+		"UPDATE runs r SET note = a.note FROM annotations a WHERE a.run_id = $1::bigint AND r.id = a.run_id"
+		" AND a.note IS NOT NULL",
+	};
+	for (size_t i = 0; i < sizeof server_annotations / sizeof *server_annotations && rc == 0; i++) {
+		const char *a[] = {run_id};
+		rc = pg_cmd(db, server_annotations[i], 1, a, err);
+	}
 	free(params);
 	free(tags);
 	free(metrics);

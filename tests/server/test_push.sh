@@ -286,6 +286,20 @@ out live push rp_0002
 check "a running run is not pushed: a usage error naming it" bash -c "[ $rc = 2 ] && grep -q 'rp_0002 is running' '$T/live.err'"
 
 # ---- the product binary has none of these ----
+# ---- tags and a note changed on the server survive the next revision pushed ----
+(cd "$W" && rp run -q --runner local a.yaml > /dev/null 2>&1)
+RS=$(basename "$(last_run_dir)")
+UIDS=$(json "$RUNPILOT_HOME/runs/$RS/run.json" 'd["uid"]')
+push "$RS" > /dev/null
+REV=$(q "select revision from runs where uid = '$UIDS'")
+rpt server ui-query --project vision --data-dir "$D" annotate "$UIDS" '{"tags": ["+reviewed", "-base"], "note": "checked on the server"}' > /dev/null
+rp tag "$RS" local2 > /dev/null
+out p4 push "$RS"
+check "server annotations: the next revision is pushed" test "$(cat "$T/p4.out")" = "$RS updated"
+check "server annotations: its tags stay on top of the record's (for --where too), its note too" \
+	test "$(q "select r.revision || ' ' || (select string_agg(tag, ',' order by tag) from tags t where t.run_id = r.id) || ' ' || r.note from runs r where uid = '$UIDS'")" = \
+	"$((REV + 1)) local2,reviewed checked on the server"
+
 for c in push-local pull-local push-json blob-put blob-sweep payload-local; do
 	out prod rp server $c --project vision x
 	check "product: server $c refused" test "$rc" = 2
