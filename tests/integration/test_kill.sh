@@ -50,6 +50,15 @@ check "every run started has a directory ($dirs of $total)" test "$dirs" -le "$t
 rp list --jsonl > "$T/list.jsonl" 2>"$T/list.err"
 check "list reads every directory" test "$(wc -l < "$T/list.jsonl")" -eq "$dirs"
 check "list complains of none" test ! -s "$T/list.err"
+# what an unreadable run's directory holds, should there be one (for the failure's reader)
+python3 - "$T/list.jsonl" "$RUNPILOT_HOME/runs" <<'P'
+import json, os, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d.get("status") == "unreadable":
+        p = os.path.join(sys.argv[2], d["id"])
+        print("    %s: %s" % (d["id"], " ".join("%s(%d)" % (n, os.lstat(os.path.join(p, n)).st_size) for n in sorted(os.listdir(p)))))
+P
 python3 - "$T/list.jsonl" > "$T/counts" <<'PY'
 import collections, json, sys
 c = collections.Counter(json.loads(l)["status"] for l in open(sys.argv[1]))
