@@ -358,8 +358,8 @@ static void mark_lost_if_dead(struct gc *g, const char *run_dir, const char *id)
 	record_free(&r);
 }
 
-/* A run directory with nothing in it and no claim, old enough not to be one being made now: its
- * runpilot died between the mkdir and its claim. */
+/* A run directory with nothing in it and no claim (at most a claim its runpilot died writing),
+ * old enough not to be one being made now: its runpilot died between the mkdir and its claim. */
 static void remove_empty_run_dir(struct gc *g, const char *dir)
 {
 	struct stat st;
@@ -368,9 +368,16 @@ static void remove_empty_run_dir(struct gc *g, const char *dir)
 		return;
 	bool failed = false;
 	if (!g->o->dry_run) {
-		char *reserve = path_join(dir, RP_RECORD_RESERVE_NAME);
-		failed = (unlink(reserve) < 0 && errno != ENOENT) || rmdir(dir) < 0;
-		free(reserve);
+		/* the room kept for run.json, and a claim its runpilot died writing */
+		struct strvec names = {0};
+		orphan_temp_files(dir, 0, &names);
+		for (size_t i = 0; i < names.n && !failed; i++) {
+			char *p = path_join(dir, names.v[i]);
+			failed = unlink(p) < 0 && errno != ENOENT;
+			free(p);
+		}
+		strvec_free(&names);
+		failed = failed || rmdir(dir) < 0;
 	}
 	report(g, GC_EMPTY_RUN_DIR, dir, NULL, 0, failed ? strerror(errno) : NULL);
 }

@@ -58,6 +58,16 @@ bool runs_status_now(const char *run_dir, struct rp_run *r)
 
 enum read_result { READ_OK, READ_BEING_MADE, READ_BROKEN };
 
+/* A claim being written (run.lock.PID) whose runpilot is gone: it was never renamed into place,
+ * so no run was ever made here. */
+static bool dead_claim_temp(const char *name)
+{
+	if (strncmp(name, "run.lock.", 9))
+		return false;
+	pid_t pid = orphan_temp_file_pid(name);
+	return pid > 0 && !process_alive(pid);
+}
+
 bool runs_dir_never_made(const char *run_dir)
 {
 	DIR *d = opendir(run_dir);
@@ -66,7 +76,8 @@ bool runs_dir_never_made(const char *run_dir)
 	struct dirent *de;
 	bool empty = true;
 	while (empty && (de = readdir(d)))
-		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, RP_RECORD_RESERVE_NAME);
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, RP_RECORD_RESERVE_NAME) ||
+			dead_claim_temp(de->d_name);
 	closedir(d);
 	return empty;
 }

@@ -245,6 +245,17 @@ touch -d '2 hours ago' "$E/run.json.reserve" "$E"
 check "a run dir with only its record's reserved room: list does not show it" sh -c "! '$RUNPILOT_BIN' list 2>&1 | grep -q rp_0900"
 rp gc >/dev/null 2>&1
 check "a run dir with only its record's reserved room: gc removes it" test ! -e "$E"
+# its runpilot killed while writing its claim, before the rename that takes it
+sh -c 'exit 0' & dead=$!; wait $dead
+mkdir "$E"
+head -c 4096 /dev/zero > "$E/run.json.reserve"
+printf 'pid %s\n' "$dead" > "$E/run.lock.$dead"
+touch -d '2 hours ago' "$E/run.json.reserve" "$E/run.lock.$dead" "$E"
+rp list >/dev/null 2>"$T/err"
+check "a claim never taken (run.lock.PID of a dead runpilot): list neither shows nor complains of it" \
+	sh -c "! grep -q rp_0900 '$T/err' && ! '$RUNPILOT_BIN' list 2>&1 | grep -q rp_0900"
+rp gc >/dev/null 2>&1
+check "a claim never taken: gc removes the directory" test ! -e "$E"
 mkdir "$E"
 rp gc >/dev/null 2>&1
 check "empty run dir just made: gc leaves it (it may be a run being made)" test -d "$E"

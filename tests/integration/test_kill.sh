@@ -41,7 +41,8 @@ check "no mount left on the host" cmp -s "$T/mounts.before" "$T/mounts.after"
 made_dirs() {
 	local d n=0
 	for d in "$RUNPILOT_HOME"/runs/rp_*; do
-		[ -n "$(ls -A "$d" | grep -vx run.json.reserve)" ] && n=$((n + 1))
+		# a dead runpilot's claim never renamed into place is no run either
+		[ -n "$(ls -A "$d" | grep -vx -e run.json.reserve -e 'run\.lock\.[0-9]*')" ] && n=$((n + 1))
 	done
 	echo $n
 }
