@@ -36,6 +36,7 @@ total=$((k))
 check "no job outlives its supervisor" wait_for "! pgrep -f '$MARK' >/dev/null" 15
 sb_mount_snapshot "$T/mounts.after"
 check "no mount left on the host" cmp -s "$T/mounts.before" "$T/mounts.after"
+cmp -s "$T/mounts.before" "$T/mounts.after" || diff "$T/mounts.before" "$T/mounts.after" | sed 's/^/    /' | head -10
 # Directories of runs that were made (a runpilot killed between its mkdir and its claim leaves one
 # with nothing in it but its record's reserved room: no run, skipped by readers, removed by gc).
 made_dirs() {
