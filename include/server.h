@@ -99,6 +99,7 @@ struct srv_options {
 	const char *data_dir;
 	const char *tls_cert; /* PEM files; both or neither */
 	const char *tls_key;
+	unsigned long long max_blob; /* the largest blob an upload may bring; 0: 1 GiB */
 };
 
 struct srv;

@@ -284,19 +284,25 @@ static int audit_list(struct srv_req *r)
 /* ---- the table ---- */
 
 const struct srv_route srv_routes[] = {
-	{"POST", "/api/v1/login", ROLE_ANY, srv_login},
-	{"POST", "/api/v1/logout", ROLE_AUTH, srv_logout},
-	{"GET", "/api/v1/whoami", ROLE_AUTH, whoami},
-	{"GET", "/api/v1/projects", ROLE_AUTH, projects_list},
-	{"POST", "/api/v1/projects", ROLE_SERVER_ADMIN, project_create},
-	{"GET", "/api/v1/projects/{project}", ROLE_VIEWER, project_get},
-	{"GET", "/api/v1/projects/{project}/members", ROLE_VIEWER, members_list},
-	{"PUT", "/api/v1/projects/{project}/members/{account}", ROLE_ADMIN, member_put},
-	{"DELETE", "/api/v1/projects/{project}/members/{account}", ROLE_ADMIN, member_delete},
-	{"POST", "/api/v1/tokens", ROLE_AUTH, token_create},
-	{"GET", "/api/v1/tokens", ROLE_AUTH, tokens_list},
-	{"DELETE", "/api/v1/tokens/{id}", ROLE_AUTH, token_delete},
-	{"GET", "/api/v1/projects/{project}/audit", ROLE_ADMIN, audit_list},
+	{"POST", "/api/v1/login", ROLE_ANY, srv_login, 0},
+	{"POST", "/api/v1/logout", ROLE_AUTH, srv_logout, 0},
+	{"GET", "/api/v1/whoami", ROLE_AUTH, whoami, 0},
+	{"GET", "/api/v1/projects", ROLE_AUTH, projects_list, 0},
+	{"POST", "/api/v1/projects", ROLE_SERVER_ADMIN, project_create, 0},
+	{"GET", "/api/v1/projects/{project}", ROLE_VIEWER, project_get, 0},
+	{"GET", "/api/v1/projects/{project}/members", ROLE_VIEWER, members_list, 0},
+	{"PUT", "/api/v1/projects/{project}/members/{account}", ROLE_ADMIN, member_put, 0},
+	{"DELETE", "/api/v1/projects/{project}/members/{account}", ROLE_ADMIN, member_delete, 0},
+	{"POST", "/api/v1/tokens", ROLE_AUTH, token_create, 0},
+	{"GET", "/api/v1/tokens", ROLE_AUTH, tokens_list, 0},
+	{"DELETE", "/api/v1/tokens/{id}", ROLE_AUTH, token_delete, 0},
+	{"GET", "/api/v1/projects/{project}/audit", ROLE_ADMIN, audit_list, 0},
+	{"POST", "/api/v1/projects/{project}/runs/missing", ROLE_EDITOR, srv_runs_missing, 0},
+	{"POST", "/api/v1/projects/{project}/blobs/missing", ROLE_EDITOR, srv_blobs_missing, 0},
+	{"PUT", "/api/v1/projects/{project}/blobs/{sha256}", ROLE_EDITOR, srv_blob_upload, ROUTE_STREAM},
+	{"GET", "/api/v1/projects/{project}/blobs/{sha256}", ROLE_VIEWER, srv_blob_download, 0},
+	{"POST", "/api/v1/projects/{project}/runs", ROLE_EDITOR, srv_run_push, ROUTE_BIG},
+	{"GET", "/api/v1/projects/{project}/runs/{uid}", ROLE_VIEWER, srv_run_pull, 0},
 };
 const size_t srv_nroutes = sizeof srv_routes / sizeof *srv_routes;
 
