@@ -302,6 +302,7 @@ const struct srv_route srv_routes[] = {
 	{"PUT", "/api/v1/projects/{project}/blobs/{sha256}", ROLE_EDITOR, srv_blob_upload, ROUTE_STREAM},
 	{"GET", "/api/v1/projects/{project}/blobs/{sha256}", ROLE_VIEWER, srv_blob_download, 0},
 	{"POST", "/api/v1/projects/{project}/runs", ROLE_EDITOR, srv_run_push, ROUTE_BIG},
+	{"GET", "/api/v1/projects/{project}/runs", ROLE_VIEWER, srv_runs_list, 0},
 	{"GET", "/api/v1/projects/{project}/runs/{uid}", ROLE_VIEWER, srv_run_pull, 0},
 };
 const size_t srv_nroutes = sizeof srv_routes / sizeof *srv_routes;

@@ -125,6 +125,7 @@ int srv_blob_upload(struct srv_req *r);
 int srv_blob_download(struct srv_req *r);
 int srv_run_push(struct srv_req *r);
 int srv_run_pull(struct srv_req *r);
+int srv_runs_list(struct srv_req *r);
 
 /* login.c: the login/logout handlers, the session cookie, the throttle */
 int srv_login(struct srv_req *r);

@@ -13,6 +13,7 @@
 #include "server_push.h"
 #include "srv_int.h"
 #include "util.h"
+#include "where.h"
 
 static bool hex64(const char *s)
 {
@@ -239,4 +240,64 @@ int srv_run_pull(struct srv_req *r)
 	}
 	r->srv->mhd->add_response_header(resp, "Content-Type", "application/json");
 	return srv_reply(r, 200, resp);
+}
+
+#define LIST_PAGE_DEFAULT 1000
+#define LIST_PAGE_MAX 10000
+
+/* GET .../runs?where=EXPR&after=UID&limit=N: the project's runs {uid, revision, content_hash},
+ * by uid a page at a time; "next" is the after= of the next page (null at the end). */
+int srv_runs_list(struct srv_req *r)
+{
+	const char *expr = srv_arg(r, "where"), *after = srv_arg(r, "after"), *lim = srv_arg(r, "limit");
+	char *end = NULL;
+	long limit = lim ? strtol(lim, &end, 10) : LIST_PAGE_DEFAULT;
+	if (lim && (*end || limit < 1 || limit > LIST_PAGE_MAX))
+		return srv_reply_error(r, 400, "limit is 1 to %d", LIST_PAGE_MAX);
+	struct where_sql w = {0};
+	struct rp_err err = {0};
+	if (expr && *expr && where_compile_dialect(expr, now_realtime(), WHERE_POSTGRES, 4, &w, &err) < 0)
+		return srv_reply_error(r, 400, "%s", err.msg);
+	char pid[24], l[24];
+	snprintf(pid, sizeof pid, "%lld", r->project_id);
+	snprintf(l, sizeof l, "%ld", limit);
+	char *sql = xasprintf("SELECT runs.uid, runs.revision, runs.content_hash FROM runs WHERE runs.project_id = "
+			      "$1::bigint AND runs.deleted_at IS NULL AND runs.uid COLLATE \"C\" > $2 AND (%s)"
+			      " ORDER BY runs.uid COLLATE \"C\" LIMIT $3::bigint",
+			      w.sql ? w.sql : "true");
+	const char **p = xcalloc(3 + w.nargs, sizeof *p);
+	p[0] = pid, p[1] = after ? after : "", p[2] = l;
+	char **texts = xcalloc(w.nargs ? w.nargs : 1, sizeof *texts);
+	for (size_t i = 0; i < w.nargs; i++) {
+		const struct where_arg *a = &w.args[i];
+		texts[i] = a->type == WHERE_ARG_TEXT ? xstrdup(a->text)
+			   : a->type == WHERE_ARG_REAL ? xasprintf("%.17g", a->real)
+						       : xasprintf("%lld", a->integer);
+		p[3 + i] = texts[i];
+	}
+	struct pg_db *db = srv_db(r, &err);
+	struct pg_res *res = db ? pg_exec(db, sql, 3 + (int)w.nargs, p, &err) : NULL;
+	for (size_t i = 0; i < w.nargs; i++)
+		free(texts[i]);
+	free(texts);
+	free(p);
+	free(sql);
+	where_sql_free(&w);
+	if (!res)
+		return srv_reply_internal(r, &err);
+	cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "runs");
+	int n = pg_rows(res);
+	for (int i = 0; i < n; i++) {
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "uid", pg_value(res, i, 0));
+		cJSON_AddNumberToObject(x, "revision", strtod(pg_value(res, i, 1), NULL));
+		cJSON_AddStringToObject(x, "content_hash", pg_value(res, i, 2));
+		cJSON_AddItemToArray(a, x);
+	}
+	if (n == limit)
+		cJSON_AddStringToObject(o, "next", pg_value(res, n - 1, 0));
+	else
+		cJSON_AddNullToObject(o, "next");
+	pg_res_free(res);
+	return srv_reply_json(r, 200, o);
 }
