@@ -39,7 +39,7 @@ done
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_server() { # start_server NAME [ENV...]
 	local n=$1; shift
-	env "$@" "$RUNPILOT_TEST_BIN" server --db "$URL" --listen "127.0.0.1:$PORT" --data-dir "$T/data" \
+	env "$@" "$RUNPILOT_TEST_BIN" server --db "$URL" --listen "127.0.0.1:$PORT" --data-dir "$T/data" ${SRV_ARGS:-} \
 		> "$T/$n.out" 2> "$T/$n.err" &
 	SRV_PID=$!
 	SERVER_PIDS+=("$SRV_PID")
@@ -187,4 +187,17 @@ PP=$!
 seen=$(for i in 1 2 3 4 5 6 7 8 9 10; do ps -eo args; sleep 0.02; done | grep -cFf "$T/tokens")
 wait "$PP"
 check "token: not in ps while pushing" test "$seen" = 0
+# ---- the blob cap ----
+kill -TERM "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
+SRV_ARGS="--max-blob 1000" start_server srv5
+head -c 2000 /dev/zero > "$T/2k"
+sha2k=$(sha256sum < "$T/2k" | cut -d' ' -f1)
+code=$(curl -s -o "$T/cap1.json" -w '%{http_code}' -X PUT -H "Authorization: Bearer ${TOK[editor]}" --data-binary "@$T/2k" "$BASE/api/v1/projects/vision/blobs/$sha2k")
+check "--max-blob: a larger upload announced is refused (413)" test "$code" = 413
+code=$(curl -s -o "$T/cap2.json" -w '%{http_code}' -X PUT -H "Authorization: Bearer ${TOK[editor]}" -H "Transfer-Encoding: chunked" -T - "$BASE/api/v1/projects/vision/blobs/$sha2k" < "$T/2k")
+check "--max-blob: a larger upload streamed is refused (413), nothing kept" bash -c "[ $code = 413 ] && [ ! -e '$T/data/blobs/${sha2k:0:2}/${sha2k:2}' ]"
+head -c 500 /dev/zero > "$T/500"
+sha500=$(sha256sum < "$T/500" | cut -d' ' -f1)
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer ${TOK[editor]}" -H "Transfer-Encoding: chunked" -T - "$BASE/api/v1/projects/vision/blobs/$sha500" < "$T/500")
+check "--max-blob: a smaller upload streamed is stored (201)" bash -c "[ $code = 201 ] && cmp -s '$T/500' '$T/data/blobs/${sha500:0:2}/${sha500:2}'"
 kill -TERM "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null
