@@ -201,3 +201,4 @@ sha500=$(sha256sum < "$T/500" | cut -d' ' -f1)
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer ${TOK[editor]}" -H "Transfer-Encoding: chunked" -T - "$BASE/api/v1/projects/vision/blobs/$sha500" < "$T/500")
 check "--max-blob: a smaller upload streamed is stored (201)" bash -c "[ $code = 201 ] && cmp -s '$T/500' '$T/data/blobs/${sha500:0:2}/${sha500:2}'"
 kill -TERM "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null
+check "no sanitizer report from the server or the client" test -z "$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/*.err "$T"/*.out 2>/dev/null)"
