@@ -49,8 +49,8 @@ const char usage_list[] =
 	"  --json            the runs' run.json records as a JSON array\n"
 	"  --jsonl           the same, one record a line\n"
 	"  --csv             the table's columns as CSV\n"
-	"  --remote[=SERVER/PROJECT]  the runs `runpilot pull` fetched from a team server's project\n"
-	"                    (default: sync.server and sync.project of runpilot.yaml) instead of the\n"
+	"  --remote          the runs `runpilot pull` fetched from the team server's project of\n"
+	"                    runpilot.yaml's sync: (or --remote=HOST:PORT/PROJECT) instead of the\n"
 	"                    local ones; the id column is the pushing store's id (--where and --sort\n"
 	"                    are for local runs)\n";
 
