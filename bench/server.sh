@@ -38,7 +38,7 @@ printf 'made %d runs in %.1f s\n' "$N" "$(echo "$t1 - $t0" | bc)"
 ids=$(cd "$RUNPILOT_HOME/runs" && ls -d rp_* | sort -V)
 
 t0=$(date +%s.%N)
-"$RUNPILOT_BIN" push --server "$BASE" --project p --jobs "$JOBS" $ids > "$T/push1.out" 2>&1
+/usr/bin/time -f "client: %U s user, %S s sys" "$RUNPILOT_BIN" push --server "$BASE" --project p --jobs "$JOBS" $ids > "$T/push1.out" 2> "$T/push1.time"; cat "$T/push1.time"; echo "server: $(ps -o cputime= -p $SRV) of CPU so far (PostgreSQL not counted)"
 t1=$(date +%s.%N)
 printf 'push, %d uploads at once: %s, %.2f s, %.0f runs/s\n' "$JOBS" "$(tail -n1 "$T/push1.out")" "$(echo "$t1 - $t0" | bc)" "$(echo "$N / ($t1 - $t0)" | bc -l)"
 snap() { q "select (select count(*) from runs) || ' ' || (select count(*) from series) || ' ' || (select max(id) from audit)"; }
