@@ -54,6 +54,10 @@ int sync_pull(const char *home, const struct sync_target *t, const char *const *
 	      const char *where, void (*on_run)(void *ctx, const char *uid, const char *dir), void *ctx,
 	      unsigned *fetched, struct rp_err *err);
 
+/* The pulled run uid's folder under home/remote/ (any server, any project; the first found), or
+ * NULL when none was pulled. */
+char *sync_remote_find(const char *home, const char *uid);
+
 /* ---- the queue (home/sync/queue/<uid>) ---- */
 
 /* Push the queued runs (all, or with due_only those whose backoff has passed), grouped by their

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -693,4 +694,20 @@ int sync_queue_drain(const char *home, bool due_only, const struct sync_push_opt
 	sync_queue_free(v, n);
 	free(v);
 	return 0;
+}
+
+char *sync_remote_find(const char *home, const char *uid)
+{
+	if (!sync_path_ok(uid) || strchr(uid, '/'))
+		return NULL;
+	char *pattern = xasprintf("%s/remote/*/*/%s/run.json", home, uid);
+	glob_t g;
+	char *dir = NULL;
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc >= 1) {
+		const char *p = g.gl_pathv[0];
+		dir = xstrndup(p, strlen(p) - strlen("/run.json"));
+	}
+	globfree(&g);
+	free(pattern);
+	return dir;
 }

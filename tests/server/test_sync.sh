@@ -154,6 +154,14 @@ check "pull: no local run.json changed" bash -c "find '$RUNPILOT_HOME/runs' -nam
 out l1 rp list --remote="127.0.0.1:$PORT/vision" --columns id,name,status
 check "list --remote: the six pulled runs" test "$(grep -c ' success' "$T/l1.out")" = 6
 check "list --remote: the forced name shows" grep -q edited-elsewhere "$T/l1.out"
+UID4=$(json "$RUNPILOT_HOME/runs/rp_0004/run.json" 'd["uid"]')
+mv "$RUNPILOT_HOME/runs/rp_0004" "$T/rp_0004.away"
+out cm1 rp compare "$UID4" rp_0001 --json
+got=$(json "$T/cm1.out" '" ".join("%s=%s" % (r["id"], r["params"]["lr"]) for r in d)' 2>/dev/null)
+check "compare: a pulled run by its uid beside a local one ($got)" test "$rc $got" = "0 rp_0004=0.4 rp_0001=0.1"
+mv "$T/rp_0004.away" "$RUNPILOT_HOME/runs/rp_0004"
+out cm2 rp compare 0123456789abcdef rp_0001
+check "compare: an unknown uid is still an error" test "$rc" = 2
 out pl2 env RUNPILOT_TOKEN="${TOK[viewer]}" "$RUNPILOT_BIN" pull --server "$BASE" --project vision --where "params.lr >= 0.4"
 check "pull --where: the server selects (2 runs)" grep -q '^pulled 2 runs into ' "$T/pl2.out"
 
