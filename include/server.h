@@ -117,6 +117,9 @@ void srv_stop(struct srv *s);
  * and JSON body. 0 with the status and the answer (malloc'd), -1 with err when there was none. */
 int srv_client_call(const char *method, const char *base, const char *path, const char *token, const char *body,
 		    long *status, char **answer, struct rp_err *err);
+/* Every later request of this process ends after ms (0: the defaults, 30 s for a call, none for
+ * a file's upload or download). */
+void srv_client_set_timeout(long ms);
 /* PUT the size bytes of fd (from its offset) at path: an upload streamed from the file. */
 int srv_client_put_file(const char *base, const char *path, const char *token, int fd, uint64_t size, long *status,
 			char **answer, struct rp_err *err);

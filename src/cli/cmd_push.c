@@ -10,6 +10,7 @@
 #include "cmds.h"
 #include "runs.h"
 #include "select.h"
+#include "server.h"
 #include "store.h"
 #include "sync_client.h"
 #include "util.h"
@@ -103,8 +104,11 @@ int cmd_push(int argc, char **argv, struct rp_err *err)
 	unsigned counts[SYNC_NRESULTS] = {0};
 	int rc = 0;
 	if (queued || (optind == argc && !sel.given)) {
-		if (queued)
+		if (queued) {
+			/* a request that hangs fails (and is recorded) before the alarm ends it all */
+			srv_client_set_timeout((QUEUED_TIME_LIMIT_S - 2) * 1000L);
 			alarm(QUEUED_TIME_LIMIT_S);
+		}
 		rc = sync_queue_drain(st.home, queued, &o, counts, err);
 	} else {
 		struct strvec ids = {0}, dirs = {0};

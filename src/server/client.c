@@ -92,6 +92,13 @@ static size_t spill(char *p, size_t size, size_t n, void *ctx)
 	return write_all(fd, p, size * n) < 0 ? 0 : size * n;
 }
 
+static long timeout_override_ms; /* 0: TIMEOUT_MS for calls, none for files */
+
+void srv_client_set_timeout(long ms)
+{
+	timeout_override_ms = ms;
+}
+
 struct call {
 	const char *method, *base, *path, *token, *body;
 	int in_fd;          /* an upload's file (PUT), -1 when none */
@@ -122,7 +129,8 @@ static int perform(const struct call *c, long *status, char **answer, struct rp_
 	api.easy_setopt(h, CURLOPT_URL, url);
 	api.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	api.easy_setopt(h, CURLOPT_TIMEOUT_MS, c->in_fd >= 0 || c->out_fd >= 0 ? 0L : TIMEOUT_MS);
+	api.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_override_ms ? timeout_override_ms
+					       : c->in_fd >= 0 || c->out_fd >= 0 ? 0L : TIMEOUT_MS);
 	api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	if (out_fd >= 0) {

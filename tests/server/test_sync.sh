@@ -169,6 +169,21 @@ check "pull --where: the server selects (2 runs)" grep -q '^pulled 2 runs into '
 A=$T/auto; mkdir -p "$A"
 printf 'sync: {server: "%s", project: vision, auto: true}\n' "$BASE" > "$A/runpilot.yaml"
 mkconfig "$A/job.yaml" auto '"echo hi; exit 3"'
+# a server that takes the connection and never answers: the run does not wait for it
+python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8); print(s.getsockname()[1], flush=True); time.sleep(60)' > "$T/hole.port" &
+HOLE=$!
+rp_cleanup_hooks+=("kill $HOLE 2>/dev/null")
+wait_for "[ -s '$T/hole.port' ]" 10
+B=$T/hole; mkdir -p "$B"
+printf 'sync: {server: "http://127.0.0.1:%s", project: vision, auto: true}\n' "$(cat "$T/hole.port")" > "$B/runpilot.yaml"
+mkconfig "$B/job.yaml" hole '"echo hi"'
+t0=$(date +%s%N)
+(cd "$B" && RUNPILOT_HOME=$T/home-hole RUNPILOT_TOKEN=${TOK[editor]} "$RUNPILOT_BIN" run --runner local job.yaml > "$T/h1.out" 2> "$T/h1.err"); hrc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "auto: a server that never answers does not delay the run (${ms} ms, exit $hrc)" bash -c "[ $hrc = 0 ] && [ $ms -lt 3000 ]"
+check "auto: that run is queued" test "$(ls "$T/home-hole/sync/queue" | wc -l)" = 1
+check "auto: the background push gives up within its time limit, recorded in last-error" \
+	wait_for "grep -q 'Timeout' '$T/home-hole/sync/last-error' 2>/dev/null" 15
 kill -KILL "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
 (cd "$A" && RUNPILOT_TOKEN=${TOK[editor]} "$RUNPILOT_BIN" run --runner local job.yaml > "$T/a1.out" 2> "$T/a1.err"); arc=$?
 check "auto: the run's own exit code (3) against a stopped server" test "$arc" = 3
