@@ -156,6 +156,18 @@ int config_load(const char *path, const struct rp_overrides *ov, struct rp_spec 
 void config_free(struct rp_spec *spec);
 
 #define RP_PROJECT_FILE "runpilot.yaml"
+
+/* The project's `sync:` (runpilot.yaml only): the team server its runs are pushed to. */
+struct rp_sync_cfg {
+	char *server;             /* http(s)://HOST:PORT, or NULL */
+	char *project;            /* the server's project, or NULL */
+	bool auto_push;           /* queue each finished run and try one push in the background */
+};
+/* The sync: of the nearest runpilot.yaml from dir (config_find_project): 1 with *out filled
+ * (free it with config_sync_free), 0 when there is none or it has no sync:, -1 with err (a usage
+ * error "PATH:LINE:COL: ..." for a bad one). */
+int config_sync_find(const char *dir, struct rp_sync_cfg *out, struct rp_err *err);
+void config_sync_free(struct rp_sync_cfg *c);
 /* The nearest runpilot.yaml from dir up to the repository root (the first folder holding a
  * .git) or /: 1 with *found (owned), 0 when there is none, with *stop (owned, may be NULL)
  * the folder the search stopped at. */

@@ -4,6 +4,7 @@
 #define RP_SERVER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -99,6 +100,7 @@ struct srv_options {
 	const char *data_dir;
 	const char *tls_cert; /* PEM files; both or neither */
 	const char *tls_key;
+	unsigned long long max_blob; /* the largest blob an upload may bring; 0: 1 GiB */
 };
 
 struct srv;
@@ -115,6 +117,15 @@ void srv_stop(struct srv *s);
  * and JSON body. 0 with the status and the answer (malloc'd), -1 with err when there was none. */
 int srv_client_call(const char *method, const char *base, const char *path, const char *token, const char *body,
 		    long *status, char **answer, struct rp_err *err);
+/* Every later request of this process ends after ms (0: the defaults, 30 s for a call, none for
+ * a file's upload or download). */
+void srv_client_set_timeout(long ms);
+/* PUT the size bytes of fd (from its offset) at path: an upload streamed from the file. */
+int srv_client_put_file(const char *base, const char *path, const char *token, int fd, uint64_t size, long *status,
+			char **answer, struct rp_err *err);
+/* GET path with the answer's body written to fd (the status tells whether it is the file). */
+int srv_client_get_file(const char *base, const char *path, const char *token, int fd, long *status,
+			struct rp_err *err);
 /* The API token for url: RUNPILOT_TOKEN, else the one `runpilot login` kept in
  * home/credentials; NULL with err (not logged in). */
 char *srv_cred_token(const char *home, const char *url, struct rp_err *err);

@@ -14,6 +14,7 @@
 #define RP_SYNC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "err.h"
 
@@ -35,5 +36,33 @@ int sync_content_hash(const struct cJSON *payload, char out[65]);
 /* Whether a manifest path is one a run may hold: relative, no empty, "." or ".." component, no
  * backslash or control character, at most 4096 bytes. */
 bool sync_path_ok(const char *path);
+
+/* ---- the queue of runs to push (sync_queue.c): home/sync/queue/<uid>, one JSON file each ---- */
+
+struct sync_queued {
+	char *uid, *run_dir, *server, *project;
+	double queued_at;
+	int attempts;            /* failed pushes so far */
+	double next_try;         /* not before (epoch seconds; 0: now) */
+	char *last_error;        /* or NULL */
+};
+
+/* Queue the run (replacing an entry of the same uid). */
+int sync_queue_add(const char *home, const char *uid, const char *run_dir, const char *server, const char *project,
+		   struct rp_err *err);
+/* Every entry, oldest first; entries that cannot be read are skipped. */
+int sync_queue_list(const char *home, struct sync_queued **out, size_t *n, struct rp_err *err);
+/* Write e back (its attempts, next try, error). */
+int sync_queue_save(const char *home, const struct sync_queued *e, struct rp_err *err);
+int sync_queue_remove(const char *home, const char *uid, struct rp_err *err);
+void sync_queue_free(struct sync_queued *v, size_t n);
+/* home/sync/<name> := text (a line, atomically); a failure is ignored (a status file). */
+void sync_note(const char *home, const char *name, const char *text);
+
+/* After a run's final record: when the nearest runpilot.yaml from config_dir has sync: with
+ * auto: true, queue the run and start `runpilot push --queued` detached (its own session, stdio
+ * on /dev/null, a short time limit), not waiting for it. Never fails and never prints: a problem
+ * goes to home/sync/last-error. */
+void sync_auto_after_run(const char *home, const char *config_dir, const char *run_dir, const char *uid);
 
 #endif

@@ -29,7 +29,7 @@ image_h="image.h"
 core_h="config.h record.h store.h runs.h run.h sections.h environment.h metrics.h where.h index.h annotations.h verify.h rerun.h gc.h fsck.h import.h export.h sweep.h ui_source.h sync.h ui_parts.h"
 runner_h="runner.h slurm.h"
 web_h="web.h"
-server_h="server.h pgdb.h server_push.h"
+server_h="server.h pgdb.h server_push.h sync_client.h"
 
 # The layer of a header named in an #include "..." (a public header, one next to the file, or
 # one inside another folder of the tree).

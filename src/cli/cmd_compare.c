@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "print.h"
 #include "runs.h"
+#include "sync_client.h"
 #include "util.h"
 
 const char usage_compare[] =
@@ -21,7 +22,8 @@ const char usage_compare[] =
 	"Put runs side by side, one row each: id, name, status, duration, the params whose values\n"
 	"differ between the runs, and the last value of each metric any of them reported ('-' where\n"
 	"a run has none). One run is fine too (it has no differing params: use --all-params). RUN is\n"
-	"a run id (rp_0007), its number, a unique run name, or 'last'.\n"
+	"a run id (rp_0007), its number, a unique run name, or 'last'; or the uid of a run\n"
+	"`runpilot pull` fetched from a team server.\n"
 	"\n"
 	"  --sort METRIC   order the rows by that metric's last value (METRIC or metrics.METRIC),\n"
 	"                  lowest first; -METRIC for highest first. Runs without it (or with NaN)\n"
@@ -88,10 +90,29 @@ static int parse_compare_args(int argc, char **argv, struct compare_opts *o, str
 	return optind;
 }
 
+/* A run `runpilot pull` fetched, by its uid. */
+static int load_remote(const char *uid, struct cmp_run *c, struct rp_err *err)
+{
+	if (store_open(&c->st, false, err) < 0)
+		return -1;
+	c->dir = sync_remote_find(c->st.home, uid);
+	struct rp_err why = {0};
+	if (!c->dir || runs_read_dir(c->dir, &c->r, &why) != RUNS_READ_OK) {
+		store_close(&c->st);
+		return -1;
+	}
+	return 0;
+}
+
 static int load_run(const char *ref, struct cmp_run *c, struct rp_err *err)
 {
-	if (runs_load(ref, &c->st, &c->r, &c->dir, err) < 0)
-		return -1;
+	if (runs_load(ref, &c->st, &c->r, &c->dir, err) < 0) {
+		free(c->dir);
+		c->dir = NULL;
+		if (load_remote(ref, c, err) < 0)
+			return -1;
+		*err = (struct rp_err){0};
+	}
 	c->loaded = true;
 	if (mx_read_summary(c->dir, &c->r, &c->metrics, err) < 0)
 		return rp_err_wrap(err, "%s", c->r.id);

@@ -1,6 +1,7 @@
 /* runpilot list: the runs in the store, oldest first (newest last), selected and sorted through
  * the run index (index.h), as a table, JSON, JSON lines or CSV. Where the index cannot be used
  * (a read-only store), the run directories are scanned with the same filters, --where aside. */
+#include <dirent.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include "print.h"
 #include "runs.h"
 #include "select.h"
+#include "sync_client.h"
 #include "util.h"
 
 const char usage_list[] =
@@ -46,7 +48,11 @@ const char usage_list[] =
 	"  --fingerprint     add a column with each run's environment fingerprint (first 12 hex)\n"
 	"  --json            the runs' run.json records as a JSON array\n"
 	"  --jsonl           the same, one record a line\n"
-	"  --csv             the table's columns as CSV\n";
+	"  --csv             the table's columns as CSV\n"
+	"  --remote          the runs `runpilot pull` fetched from the team server's project of\n"
+	"                    runpilot.yaml's sync: (or --remote=HOST:PORT/PROJECT) instead of the\n"
+	"                    local ones; the id column is the pushing store's id (--where and --sort\n"
+	"                    are for local runs)\n";
 
 /* On a terminal without --limit: this many, and a note for the rest. */
 #define TERMINAL_LIMIT 50
@@ -62,6 +68,8 @@ struct list_opts {
 	bool limit_given;
 	enum list_format format;
 	bool fingerprint;
+	bool remote;
+	const char *remote_target; /* SERVER/PROJECT, or NULL: runpilot.yaml's sync: */
 };
 
 static int set_format(struct list_opts *o, enum list_format f, struct rp_err *err)
@@ -81,7 +89,8 @@ static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp
 		{"fingerprint", no_argument, NULL, 'f'},   {"name", required_argument, NULL, 'N'},
 		{"since", required_argument, NULL, 'S'},   {"until", required_argument, NULL, 'U'},
 		{"where", required_argument, NULL, 'w'},   {"sort", required_argument, NULL, 'o'},
-		{"columns", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0},
+		{"columns", required_argument, NULL, 'C'}, {"remote", optional_argument, NULL, 'R'},
+		{NULL, 0, NULL, 0},
 	};
 	optind = 1;
 	opterr = 0;
@@ -114,6 +123,7 @@ static int parse_list_args(int argc, char **argv, struct list_opts *o, struct rp
 		case 'w': o->where = optarg; break;
 		case 'o': o->sort = optarg; break;
 		case 'C': o->columns = optarg; break;
+		case 'R': o->remote = true, o->remote_target = optarg; break;
 		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default: return rp_err_set(err, RP_ERR_USAGE, "unknown option '%s' (see `runpilot list --help`)", argv[optind - 1]);
 		}
@@ -259,6 +269,14 @@ static int select_scanned(const struct rp_store *st, const struct list_opts *o, 
 		*n -= drop;
 	}
 	return 0;
+}
+
+static int by_started(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+	double tx = x->row.started > 0 ? x->row.started : x->row.created;
+	double ty = y->row.started > 0 ? y->row.started : y->row.created;
+	return tx < ty ? -1 : tx > ty;
 }
 
 /* ---- output ---- */
@@ -465,6 +483,62 @@ static void print_json(const struct rp_store *st, struct listed *v, size_t n, bo
 		fputs(n ? "\n]\n" : "]\n", stdout);
 }
 
+/* The pulled runs of the remote project: home/remote/<host>/<project>/<uid>/run.json. */
+static int select_remote(const struct rp_store *st, const struct list_opts *o, struct listed **out, size_t *n,
+			 size_t *total, struct rp_err *err)
+{
+	if (o->where || o->sort)
+		return rp_err_set(err, RP_ERR_USAGE, "--where and --sort are for local runs (pull --where selects on the "
+				  "server)");
+	char *server = NULL, *project = NULL, *os = NULL, *op = NULL, *token = NULL;
+	if (o->remote_target) {
+		const char *slash = strrchr(o->remote_target, '/');
+		if (!slash || !slash[1] || slash == o->remote_target)
+			return rp_err_set(err, RP_ERR_USAGE, "--remote '%s': give SERVER/PROJECT", o->remote_target);
+		server = xstrndup(o->remote_target, (size_t)(slash - o->remote_target));
+		project = xstrdup(slash + 1);
+	}
+	struct sync_target t;
+	char *full = server && !strstr(server, "://") ? xasprintf("http://%s", server) : NULL;
+	int rc = sync_resolve(full ? full : server, project, false, st->home, &t, &os, &op, &token, err);
+	char *dir = rc == 0 ? sync_remote_dir(st->home, t.server, t.project) : NULL;
+	sync_resolve_free(os, op, token);
+	free(full);
+	free(server);
+	free(project);
+	if (rc < 0)
+		return -1;
+	struct strvec uids = {0};
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			strvec_push(&uids, de->d_name);
+	if (d)
+		closedir(d);
+	*out = xcalloc(uids.n ? uids.n : 1, sizeof **out);
+	*n = 0;
+	for (size_t i = 0; i < uids.n; i++) {
+		char *rd = path_join(dir, uids.v[i]);
+		struct run_view v = {0};
+		struct rp_err why = {0};
+		v.readable = runs_read_dir(rd, &v.rec, &why) == RUNS_READ_OK;
+		free(rd);
+		if (!v.readable)
+			continue;
+		snprintf(v.id, sizeof v.id, "%s", v.rec.id ? v.rec.id : uids.v[i]);
+		if (scan_matches(&v, o))
+			row_of_view(&v, &(*out)[(*n)++]);
+		else
+			record_free(&v.rec);
+	}
+	strvec_free(&uids);
+	free(dir);
+	qsort(*out, *n, sizeof **out, by_started);
+	*total = *n;
+	return 0;
+}
+
 int cmd_list(int argc, char **argv, struct rp_err *err)
 {
 	struct list_opts o = {0};
@@ -478,13 +552,17 @@ int cmd_list(int argc, char **argv, struct rp_err *err)
 	struct rp_index *ix = NULL;
 	struct listed *runs = NULL;
 	size_t n = 0, total = 0;
-	if (index_open(&st, &ix, err) < 0)
+	if (o.remote) {
+		if (select_remote(&st, &o, &runs, &n, &total, err) < 0)
+			goto out_store;
+	} else if (index_open(&st, &ix, err) < 0)
 		goto out_store;
 	if (!ix && err->msg[0]) {
 		fprintf(stderr, "runpilot: warning: %s; reading the run directories instead\n", err->msg);
 		err->msg[0] = '\0';
 	}
-	if (ix) {
+	if (o.remote) {
+	} else if (ix) {
 		if (select_indexed(ix, &o, &runs, &n, &total, err) < 0)
 			goto out_index;
 		for (size_t i = 0; i < n; i++)

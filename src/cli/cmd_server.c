@@ -29,7 +29,8 @@
 #include "util.h"
 
 const char usage_server[] =
-	"usage: runpilot server [--db URL] [--listen ADDR:PORT] [--data-dir DIR] [--tls-cert FILE --tls-key FILE]\n"
+	"usage: runpilot server [--db URL] [--listen ADDR:PORT] [--data-dir DIR] [--max-blob BYTES]\n"
+	"                       [--tls-cert FILE --tls-key FILE]\n"
 	"       runpilot server migrate [--db URL]\n"
 	"       runpilot server audit verify|export [--db URL] [-o FILE]\n"
 	"       runpilot server account add NAME [--admin] [--password-stdin] [--db URL]\n"
@@ -43,7 +44,8 @@ const char usage_server[] =
 	"  (no command)     serve the API: migrate the database, print the URL as the first line, serve\n"
 	"                   until SIGTERM or SIGINT (requests in flight finish, then exit 0)\n"
 	"  --listen ADDR:PORT  where to listen (default 127.0.0.1:7100; port 0: any free one, printed)\n"
-	"  --data-dir DIR   the server's files (created, mode 0700)\n"
+	"  --data-dir DIR   the server's files (created, mode 0700): the pushed runs' blobs\n"
+	"  --max-blob BYTES the largest file a push may upload (default 1073741824, 1 GiB; larger: 413)\n"
 	"  --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate and key (else put a\n"
 	"                   TLS proxy in front: docs/server.md)\n"
 	"The administration commands work on the database directly (run them on its host); each is\n"
@@ -503,8 +505,10 @@ static int serve_cmd(int argc, char **argv, struct rp_err *err)
 	static const struct option longopts[] = {
 		{"db", required_argument, NULL, 'd'},	    {"listen", required_argument, NULL, 'l'},
 		{"data-dir", required_argument, NULL, 'D'}, {"tls-cert", required_argument, NULL, 'c'},
-		{"tls-key", required_argument, NULL, 'k'},  {NULL, 0, NULL, 0}};
+		{"tls-key", required_argument, NULL, 'k'},  {"max-blob", required_argument, NULL, 'm'},
+		{NULL, 0, NULL, 0}};
 	struct srv_options o = {0};
+	char *end;
 	optind = 1;
 	opterr = 0;
 	int c;
@@ -515,6 +519,12 @@ static int serve_cmd(int argc, char **argv, struct rp_err *err)
 		case 'D': o.data_dir = optarg; break;
 		case 'c': o.tls_cert = optarg; break;
 		case 'k': o.tls_key = optarg; break;
+		case 'm':
+			errno = 0;
+			o.max_blob = strtoull(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' || !o.max_blob)
+				return rp_err_set(err, RP_ERR_USAGE, "--max-blob '%s': a number of bytes", optarg);
+			break;
 		case ':': return rp_err_set(err, RP_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default: {
 			char *shown = pg_redact_url(argv[optind - 1]);

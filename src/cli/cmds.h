@@ -27,8 +27,14 @@ const struct rp_cmd *cmd_find(const char *name);
  * (cmd_server.c); NULL with err. */
 char *ask_password(bool from_stdin, struct rp_err *err);
 int cmd_login(int argc, char **argv, struct rp_err *err);
+int cmd_push(int argc, char **argv, struct rp_err *err);
+int cmd_pull(int argc, char **argv, struct rp_err *err);
+int cmd_sync(int argc, char **argv, struct rp_err *err);
 int cmd_logout(int argc, char **argv, struct rp_err *err);
 extern const char usage_login[];
+extern const char usage_push[];
+extern const char usage_pull[];
+extern const char usage_sync[];
 extern const char usage_logout[];
 
 int cmd_run(int argc, char **argv, struct rp_err *err);
@@ -106,5 +112,14 @@ struct sweep_plan;
 struct rp_spec;
 int run_sweep_print(const char *config, const struct run_opts *o, const struct sweep_plan *plan, long parallel,
 		    const struct rp_spec *spec, struct rp_err *err);
+
+/* cmd_sync.c: the server and project of push, pull and list --remote: the flags, else sync: in
+ * runpilot.yaml; with want_token the token too (RUNPILOT_TOKEN or the credentials). Free the
+ * owned strings with sync_resolve_free. */
+#include <stdbool.h>
+struct sync_target;
+int sync_resolve(const char *server, const char *project, bool want_token, const char *home, struct sync_target *t,
+		 char **owned_server, char **owned_project, char **token, struct rp_err *err);
+void sync_resolve_free(char *owned_server, char *owned_project, char *token);
 
 #endif

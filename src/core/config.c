@@ -949,7 +949,7 @@ static int load_runner(struct loader *L, const yaml_node_t *k, const yaml_node_t
 }
 
 static const char *const top_keys[] = {"name", "entrypoint", "image", "workdir", "env", "params",
-				       "tags", "resources", "sandbox", "fingerprint", "metrics", "defaults", "runner", "slurm", NULL};
+				       "tags", "resources", "sandbox", "fingerprint", "metrics", "defaults", "runner", "slurm", "sync", NULL};
 
 static int load_image(struct loader *L, const yaml_node_t *v, char **out)
 {
@@ -1025,6 +1025,49 @@ static int top_defaults(struct loader *L, const yaml_node_t *k, const yaml_node_
 	return rc;
 }
 
+static bool is_project_file(const char *path);
+
+/* sync: {server: URL, project: NAME, auto: BOOL} */
+static int load_sync(struct loader *L, const yaml_node_t *k, const yaml_node_t *v, struct rp_sync_cfg *out)
+{
+	static const char *const known[] = {"server", "project", "auto", NULL};
+	if (!is_project_file(L->path))
+		return fail_at(L, k, "'sync' is only allowed in a project's " RP_PROJECT_FILE);
+	if (want_kind(L, v, YAML_MAPPING_NODE, "sync") < 0 || check_unique_keys(L, v, "sync") < 0)
+		return -1;
+	yaml_node_t *sk, *sv;
+	FOR_PAIRS(L, v, sk, sv) {
+		if (check_key_scalar(L, sk) < 0)
+			return -1;
+		const char *key = scalar(sk);
+		if (!strcmp(key, "server")) {
+			if (want_string(L, sv, "sync.server") < 0)
+				return -1;
+			if (strncmp(scalar(sv), "http://", 7) && strncmp(scalar(sv), "https://", 8))
+				return fail_at(L, sv, "sync.server '%s' is not a server URL: give http(s)://HOST:PORT",
+					       scalar(sv));
+			free(out->server);
+			out->server = xstrdup(scalar(sv));
+		} else if (!strcmp(key, "project")) {
+			if (want_string(L, sv, "sync.project") < 0)
+				return -1;
+			if (!valid_name(scalar(sv)))
+				return fail_at(L, sv, "sync.project '%s' may only use letters, digits, '.', '_' and '-' "
+						      "(at most 64)", scalar(sv));
+			free(out->project);
+			out->project = xstrdup(scalar(sv));
+		} else if (!strcmp(key, "auto")) {
+			if (parse_bool_node(L, sv, "sync.auto", &out->auto_push) < 0)
+				return -1;
+		} else {
+			return unknown_key(L, sk, "sync", known);
+		}
+	}
+	if (!out->server || !out->project)
+		return fail_at(L, v, "sync needs both server and project");
+	return 0;
+}
+
 static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s)
 {
 	if (!root || (root->type == YAML_SCALAR_NODE && !*scalar(root)))
@@ -1087,6 +1130,10 @@ static int load_top(struct loader *L, const yaml_node_t *root, struct rp_spec *s
 		} else if (!strcmp(key, "slurm")) {
 			s->has_slurm = true;
 			rc = load_slurm(L, v, &s->slurm);
+		} else if (!strcmp(key, "sync")) {
+			struct rp_sync_cfg sc = {0};
+			rc = load_sync(L, k, v, &sc);
+			config_sync_free(&sc);
 		}
 		if (rc < 0)
 			return -1;
@@ -1364,6 +1411,12 @@ static int load_defaults_file(struct loader *L, const yaml_node_t *root, enum fi
 		} else if (kind == FILE_USER) {
 			static const char *const known[] = {"defaults", NULL};
 			return unknown_key(L, k, "the user config", known);
+		} else if (!strcmp(scalar(k), "sync")) {
+			struct rp_sync_cfg sc = {0};
+			int rc = load_sync(L, k, v, &sc);
+			config_sync_free(&sc);
+			if (rc < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -1433,6 +1486,50 @@ int config_find_project(const char *dir, char **found, char **stop)
 		else
 			*slash = '\0';
 	}
+}
+
+void config_sync_free(struct rp_sync_cfg *c)
+{
+	free(c->server);
+	free(c->project);
+	*c = (struct rp_sync_cfg){0};
+}
+
+int config_sync_find(const char *dir, struct rp_sync_cfg *out, struct rp_err *err)
+{
+	*out = (struct rp_sync_cfg){0};
+	char *path = NULL;
+	if (config_find_project(dir, &path, NULL) != 1)
+		return 0;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		rp_err_sys(err, "cannot read the project config %s", path);
+		free(path);
+		return -1;
+	}
+	struct loader L = {.path = path, .err = err, .abs_path = path, .source = RP_SRC_PROJECT};
+	int rc = parse_document(&L, f);
+	fclose(f);
+	bool found = false;
+	if (rc == 0) {
+		yaml_node_t *root = yaml_document_get_root_node(&L.doc), *k, *v;
+		if (root && root->type == YAML_MAPPING_NODE) {
+			FOR_PAIRS(&L, root, k, v) {
+				if (k->type == YAML_SCALAR_NODE && !strcmp(scalar(k), "sync")) {
+					rc = load_sync(&L, k, v, out);
+					found = rc == 0;
+					break;
+				}
+			}
+		}
+		yaml_document_delete(&L.doc);
+	}
+	free(path);
+	if (rc < 0) {
+		config_sync_free(out);
+		return -1;
+	}
+	return found ? 1 : 0;
 }
 
 char *config_user_path(void)

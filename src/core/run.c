@@ -29,6 +29,7 @@
 #include "sections.h"
 #include "supervise.h"
 #include "testhooks.h"
+#include "sync.h"
 #include "util.h"
 
 /* A job still running this long after its start gets its start time and the runner's facts
@@ -686,8 +687,10 @@ int run_execute(const struct run_request *req, const struct run_events *ev, stru
 	out->exit_code = exit_code_of(&so.res);
 	if (c.ev->ended)
 		c.ev->ended(c.ev->ctx, &c.rec, out->exit_code);
-	if (recorded)
+	if (recorded) {
 		note_in_index(&c);
+		sync_auto_after_run(c.store.home, c.req->spec ? c.req->spec->config_dir : NULL, c.run_dir, c.uid);
+	}
 	rc = 0;
 done:
 	collect_orphans(&c);

@@ -3,11 +3,13 @@
  * $RUNPILOT_HOME/credentials. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "server.h"
 #include "util.h"
@@ -17,7 +19,7 @@
 #endif
 #define CURL_LIB (LIBCURL_SONAME[0] ? LIBCURL_SONAME : "libcurl.so.4")
 #define TIMEOUT_MS 30000L
-#define ANSWER_MAX (4 * 1024 * 1024)
+#define ANSWER_MAX (64 * 1024 * 1024) /* a pulled run's payload */
 
 struct curl_api {
 	CURLcode (*global_init)(long flags);
@@ -72,8 +74,39 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
 	return add;
 }
 
-int srv_client_call(const char *method, const char *base, const char *path, const char *token, const char *body,
-		    long *status, char **answer, struct rp_err *err)
+/* Read an upload from an fd. */
+static size_t feed(char *p, size_t size, size_t n, void *ctx)
+{
+	int fd = *(int *)ctx;
+	ssize_t got;
+	do
+		got = read(fd, p, size * n);
+	while (got < 0 && errno == EINTR);
+	return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
+}
+
+/* Write a download to an fd. */
+static size_t spill(char *p, size_t size, size_t n, void *ctx)
+{
+	int fd = *(int *)ctx;
+	return write_all(fd, p, size * n) < 0 ? 0 : size * n;
+}
+
+static long timeout_override_ms; /* 0: TIMEOUT_MS for calls, none for files */
+
+void srv_client_set_timeout(long ms)
+{
+	timeout_override_ms = ms;
+}
+
+struct call {
+	const char *method, *base, *path, *token, *body;
+	int in_fd;          /* an upload's file (PUT), -1 when none */
+	uint64_t in_size;
+	int out_fd;         /* the answer's file, -1: into *answer */
+};
+
+static int perform(const struct call *c, long *status, char **answer, struct rp_err *err)
 {
 	pthread_once(&api_once, load_api);
 	if (api_state < 0)
@@ -81,25 +114,44 @@ int srv_client_call(const char *method, const char *base, const char *path, cons
 	CURL *h = api.easy_init();
 	if (!h)
 		return rp_err_set(err, RP_ERR_RUNTIME, "libcurl: cannot make a request");
-	size_t bl = strlen(base);
-	while (bl && base[bl - 1] == '/')
+	size_t bl = strlen(c->base);
+	while (bl && c->base[bl - 1] == '/')
 		bl--;
-	char *url = xasprintf("%.*s%s", (int)bl, base, path);
-	char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
-	struct curl_slist *hdr = api.slist_append(NULL, "Content-Type: application/json");
+	char *url = xasprintf("%.*s%s", (int)bl, c->base, c->path);
+	char *auth = c->token ? xasprintf("Authorization: Bearer %s", c->token) : NULL;
+	struct curl_slist *hdr = api.slist_append(NULL, c->in_fd >= 0 ? "Content-Type: application/octet-stream"
+								       : "Content-Type: application/json");
+	hdr = api.slist_append(hdr, "Expect:");
 	if (auth)
 		hdr = api.slist_append(hdr, auth);
 	struct answer a = {xstrdup(""), 0};
+	int in_fd = c->in_fd, out_fd = c->out_fd;
 	api.easy_setopt(h, CURLOPT_URL, url);
-	api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	api.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	api.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	api.easy_setopt(h, CURLOPT_TIMEOUT_MS, TIMEOUT_MS);
+	api.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_override_ms ? timeout_override_ms
+					       : c->in_fd >= 0 || c->out_fd >= 0 ? 0L : TIMEOUT_MS);
+	api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	api.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	api.easy_setopt(h, CURLOPT_WRITEDATA, &a);
-	if (body)
-		api.easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	if (out_fd >= 0) {
+		api.easy_setopt(h, CURLOPT_WRITEFUNCTION, spill);
+		api.easy_setopt(h, CURLOPT_WRITEDATA, &out_fd);
+	} else {
+		api.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+		api.easy_setopt(h, CURLOPT_WRITEDATA, &a);
+	}
+	if (in_fd >= 0) {
+		api.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		api.easy_setopt(h, CURLOPT_READFUNCTION, feed);
+		api.easy_setopt(h, CURLOPT_READDATA, &in_fd);
+		api.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->in_size);
+	} else {
+		api.easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+		if (c->body) {
+			api.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body));
+			api.easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+		}
+	}
 	CURLcode rc = api.easy_perform(h);
 	if (rc == CURLE_OK)
 		api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -116,8 +168,32 @@ int srv_client_call(const char *method, const char *base, const char *path, cons
 		return -1;
 	}
 	free(url);
-	*answer = a.data;
+	if (answer)
+		*answer = a.data;
+	else
+		free(a.data);
 	return 0;
+}
+
+int srv_client_call(const char *method, const char *base, const char *path, const char *token, const char *body,
+		    long *status, char **answer, struct rp_err *err)
+{
+	struct call c = {method, base, path, token, body, -1, 0, -1};
+	return perform(&c, status, answer, err);
+}
+
+int srv_client_put_file(const char *base, const char *path, const char *token, int fd, uint64_t size, long *status,
+			char **answer, struct rp_err *err)
+{
+	struct call c = {"PUT", base, path, token, NULL, fd, size, -1};
+	return perform(&c, status, answer, err);
+}
+
+int srv_client_get_file(const char *base, const char *path, const char *token, int fd, long *status,
+			struct rp_err *err)
+{
+	struct call c = {"GET", base, path, token, NULL, -1, 0, fd};
+	return perform(&c, status, NULL, err);
 }
 
 /* ---- $RUNPILOT_HOME/credentials: {"servers": {URL: {"account": ..., "token": ...}}} ---- */

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include "log.h"
 #include "pgdb.h"
+#include "server_push.h"
 #include "srv_int.h"
 #include "util.h"
 
@@ -237,7 +239,7 @@ static bool match(const char *pattern, const char *path, struct srv_req *r)
 	return true;
 }
 
-static void deny_audit(struct srv_req *r, unsigned status, const char *project)
+void srv_deny_audit(struct srv_req *r, unsigned status, const char *project)
 {
 	cJSON *d = cJSON_CreateObject();
 	cJSON_AddStringToObject(d, "method", r->method);
@@ -311,11 +313,13 @@ static int resolve_project(struct srv_req *r, struct rp_err *err)
 	return rc;
 }
 
-static int route(struct srv_req *r, const struct srv_route *rt)
+/* The handler, once the caller passed the route's rule; with call false only the rule is checked
+ * (r->answered tells a refusal). */
+static int route(struct srv_req *r, const struct srv_route *rt, bool call)
 {
 	struct rp_err err = {0};
 	if (rt->role == ROLE_ANY)
-		return rt->fn(r);
+		return call ? rt->fn(r) : MHD_YES;
 	if (!r->who.account_id)
 		return srv_reply_error(r, 401, "log in first: a Bearer token or a session");
 	bool change = strcmp(r->method, "GET") && strcmp(r->method, "HEAD");
@@ -325,67 +329,135 @@ static int route(struct srv_req *r, const struct srv_route *rt)
 			free(csrf);
 			if (err.msg[0])
 				return srv_reply_internal(r, &err);
-			deny_audit(r, 403, NULL);
+			srv_deny_audit(r, 403, NULL);
 			return srv_reply_error(r, 403, "refused: a change made with the session cookie needs its "
 					       "X-CSRF-Token, from this server's origin");
 		}
 		free(csrf);
 	}
 	if (rt->role == ROLE_AUTH)
-		return rt->fn(r);
+		return call ? rt->fn(r) : MHD_YES;
 	if (rt->role == ROLE_SERVER_ADMIN) {
 		if (r->who.is_admin)
-			return rt->fn(r);
-		deny_audit(r, 403, NULL);
+			return call ? rt->fn(r) : MHD_YES;
+		srv_deny_audit(r, 403, NULL);
 		return srv_reply_error(r, 403, "refused: only a server administrator may");
 	}
 	int rc = resolve_project(r, &err);
 	if (rc < 0)
 		return srv_reply_internal(r, &err);
 	if (rc > 0) {
-		deny_audit(r, 404, NULL);
+		srv_deny_audit(r, 404, NULL);
 		return srv_reply_error(r, 404, "not found: %s", r->path);
 	}
 	int need = rt->role == ROLE_VIEWER ? 1 : rt->role == ROLE_EDITOR ? 2 : 3;
 	if (role_rank(r->role) < need) {
-		deny_audit(r, 403, r->project);
+		srv_deny_audit(r, 403, r->project);
 		return srv_reply_error(r, 403, "refused: this needs the project's %s role (yours: %s)",
 				       need == 2 ? "editor" : "admin", r->role);
 	}
-	return rt->fn(r);
+	return call ? rt->fn(r) : MHD_YES;
 }
 
-static int dispatch(struct srv_req *r)
+/* The route of r's method and path, its captures kept in r (NULL: none; r->path_known when the
+ * path is another method's). */
+static const struct srv_route *find_route(struct srv_req *r)
 {
 	const char *method = strcmp(r->method, "HEAD") ? r->method : "GET";
-	const struct srv_route *found = NULL;
-	bool path_known = false;
-	for (size_t i = 0; i < srv_nroutes && !found; i++) {
+	for (size_t i = 0; i < srv_nroutes; i++) {
 		struct srv_req probe = {0};
 		if (!match(srv_routes[i].pattern, r->path, &probe))
 			continue;
 		if (strcmp(srv_routes[i].method, method)) {
-			path_known = true;
+			r->path_known = true;
 			for (int k = 0; k < SRV_CAPS; k++)
 				free(probe.cap[k]);
 			continue;
 		}
-		found = &srv_routes[i];
 		memcpy(r->cap_name, probe.cap_name, sizeof r->cap_name);
 		memcpy(r->cap, probe.cap, sizeof r->cap);
+		return &srv_routes[i];
 	}
+	return NULL;
+}
+
+/* Authenticate, then the route's rule; the handler too when call is set. */
+static int dispatch(struct srv_req *r, bool call)
+{
+	const struct srv_route *found = r->route;
 	if (!found)
-		return path_known ? srv_reply_error(r, 405, "method not allowed")
-				  : srv_reply_error(r, 404, "not found: %s", r->path);
+		return r->path_known ? srv_reply_error(r, 405, "method not allowed")
+				     : srv_reply_error(r, 404, "not found: %s", r->path);
 	struct rp_err err = {0};
 	if (srv_authenticate(r, &err) < 0)
 		return srv_reply_internal(r, &err);
 	if (r->bad_credentials && found->role != ROLE_ANY) {
-		deny_audit(r, 401, NULL);
+		srv_deny_audit(r, 401, NULL);
 		return srv_reply_error(r, 401, "the token or session is not valid (expired, revoked, or unknown): "
 				       "log in again");
 	}
-	return route(r, found);
+	return route(r, found, call);
+}
+
+/* A streamed body goes to an unlinked file under the data directory (nothing is left when the
+ * server is killed). */
+static int spool_open(struct srv_req *r, struct rp_err *err)
+{
+	char *dir = xasprintf("%s/blobs/tmp", r->srv->data_dir);
+	char *tmp = xasprintf("%s/spool.XXXXXX", dir);
+	int rc = mkdir_p(dir, 0700, err);
+	if (rc == 0 && (r->spool_fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		rc = rp_err_sys(err, "cannot create a file in %s", dir);
+	if (rc == 0)
+		unlink(tmp);
+	free(dir);
+	free(tmp);
+	return rc;
+}
+
+/* The first call of a request: its route, its body's limit, and for a streamed body the caller's
+ * rights before any of it is read. */
+static int on_first(struct srv_req *r)
+{
+	struct srv *s = r->srv;
+	r->route = find_route(r);
+	unsigned flags = r->route ? r->route->flags : 0;
+	r->body_max = flags & ROUTE_STREAM ? s->max_blob : flags & ROUTE_BIG ? SRV_RUN_BODY_MAX : SRV_BODY_MAX;
+	const char *len = s->mhd->lookup_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+	if (len && strtoull(len, NULL, 10) > r->body_max)
+		return srv_reply_error(r, 413, "the request is over %llu bytes", r->body_max);
+	if (!(flags & ROUTE_STREAM))
+		return MHD_YES;
+	int rc = dispatch(r, false);
+	if (r->answered)
+		return rc;
+	r->checked = true;
+	struct rp_err err = {0};
+	if (spool_open(r, &err) < 0)
+		return srv_reply_internal(r, &err);
+	return MHD_YES;
+}
+
+/* Take one piece of the body: into the spool file or the buffer, up to the limit. */
+static void take_body(struct srv_req *r, const char *data, size_t n)
+{
+	if (r->too_big || (unsigned long long)r->body_len + r->spooled + n > r->body_max) {
+		r->too_big = true;
+		return;
+	}
+	if (r->spool_fd >= 0) {
+		if (write_all(r->spool_fd, data, n) < 0)
+			r->too_big = true; /* answered as refused: the disk is full */
+		r->spooled += n;
+		return;
+	}
+	if (r->body_len + n + 1 > r->body_cap) {
+		r->body_cap = (r->body_len + n + 1) * 2;
+		r->body = xrealloc(r->body, r->body_cap);
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
 }
 
 /* ---- the daemon ---- */
@@ -415,34 +487,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
+		r->spool_fd = -1;
 		client_address(r);
 		pthread_mutex_lock(&s->lock);
 		s->inflight++;
 		pthread_mutex_unlock(&s->lock);
-		const char *len = s->mhd->lookup_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (len && strtoull(len, NULL, 10) > SRV_BODY_MAX)
-			return srv_reply_error(r, 413, "the request is over %d bytes", SRV_BODY_MAX);
-		return MHD_YES;
+		return on_first(r);
 	}
 	if (r->answered) {
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!r->too_big && r->body_len + *upload_size <= SRV_BODY_MAX) {
-			r->body = xrealloc(r->body, r->body_len + *upload_size + 1);
-			memcpy(r->body + r->body_len, upload_data, *upload_size);
-			r->body_len += *upload_size;
-			r->body[r->body_len] = '\0';
-		} else {
-			r->too_big = true;
-		}
+		take_body(r, upload_data, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (r->too_big)
-		return srv_reply_error(r, 413, "the request is over %d bytes", SRV_BODY_MAX);
-	return dispatch(r);
+		return srv_reply_error(r, 413, "the request is over %llu bytes", r->body_max);
+	if (r->checked)
+		return r->route->fn(r);
+	return dispatch(r, true);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state, enum MHD_RequestTerminationCode toe)
@@ -452,6 +517,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
 	if (!r)
 		return;
 	free(r->body);
+	if (r->spool_fd >= 0)
+		close(r->spool_fd);
 	for (int i = 0; i < SRV_CAPS; i++)
 		free(r->cap[i]);
 	free(r->who.name);
@@ -560,7 +627,12 @@ int srv_start(const struct srv_options *o, struct srv **out, struct rp_err *err)
 	s->tls = cert != NULL;
 	s->listen_fd = -1;
 	s->throttle = throttle_new();
+	s->data_dir = xstrdup(o->data_dir ? o->data_dir : ".");
+	s->max_blob = o->max_blob ? o->max_blob : SRV_BLOB_MAX_DEFAULT;
 	pthread_mutex_init(&s->lock, NULL);
+	unsigned swept = 0;
+	if (blob_sweep_tmp(s->data_dir, 0, &swept, err) < 0)
+		goto fail;
 	if (open_listener(s, o->listen ? o->listen : "127.0.0.1", err) < 0)
 		goto fail;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | (s->tls ? MHD_USE_TLS : 0);
@@ -631,6 +703,7 @@ void srv_stop(struct srv *s)
 	throttle_free(s->throttle);
 	pthread_mutex_destroy(&s->lock);
 	free(s->db_url);
+	free(s->data_dir);
 	free(s->url);
 	free(s);
 }

@@ -16,6 +16,14 @@ struct pg_db;
 #define SRV_BODY_MAX (1024 * 1024) /* a larger request body is refused (413) */
 #define SRV_JSON_DEPTH 32          /* a body nested deeper is refused (400) */
 #define SRV_CAPS 3
+#define SRV_RUN_BODY_MAX (64 * 1024 * 1024) /* a pushed run's payload (ROUTE_BIG) */
+#define SRV_BLOB_MAX_DEFAULT (1ULL << 30)     /* one uploaded blob, unless --max-blob */
+
+/* How a route takes its body. */
+enum {
+	ROUTE_BIG = 1,    /* up to SRV_RUN_BODY_MAX, in memory */
+	ROUTE_STREAM = 2, /* up to the blob cap, spooled to an unlinked file; authorized before it is read */
+};
 
 /* The minimum a route asks of its caller. */
 enum srv_role {
@@ -39,6 +47,8 @@ struct srv {
 	struct pg_db **dbs; /* every worker's connection, closed at the stop */
 	size_t ndbs;
 	struct throttle *throttle;
+	char *data_dir;
+	unsigned long long max_blob;
 };
 
 /* The caller, once authenticated. */
@@ -60,7 +70,13 @@ struct srv_req {
 	bool answered;
 	bool too_big;
 	char *body;
-	size_t body_len;
+	size_t body_len, body_cap;
+	unsigned long long body_max;   /* the most this request's body may have */
+	const struct srv_route *route; /* found at the first call */
+	bool path_known;        /* no route, but the path is one of another method */
+	bool checked;           /* authorized already (ROUTE_STREAM) */
+	int spool_fd;           /* ROUTE_STREAM's body, -1 when none */
+	unsigned long long spooled;
 	struct srv_caller who;  /* account_id 0: anonymous */
 	bool bad_credentials;   /* a token or cookie was given and is not valid */
 	const char *cap_name[SRV_CAPS]; /* the pattern's {NAME} segments, where they start in it */
@@ -77,6 +93,7 @@ struct srv_route {
 	const char *pattern; /* segments; {NAME} matches one */
 	enum srv_role role;
 	srv_handler fn;
+	unsigned flags;      /* ROUTE_BIG, ROUTE_STREAM */
 };
 
 extern const struct srv_route srv_routes[];
@@ -98,6 +115,17 @@ int srv_reply_empty(struct srv_req *r, unsigned status);
 /* 500 for err (the message is logged, the client sees a generic one). */
 int srv_reply_internal(struct srv_req *r, const struct rp_err *err);
 void srv_audit(struct srv_req *r, const char *action, const char *project, struct cJSON *detail);
+/* Audit a refusal ("denied") of this request with its status. */
+void srv_deny_audit(struct srv_req *r, unsigned status, const char *project);
+
+/* sync_routes.c: push and pull (server_push.h) over HTTP */
+int srv_runs_missing(struct srv_req *r);
+int srv_blobs_missing(struct srv_req *r);
+int srv_blob_upload(struct srv_req *r);
+int srv_blob_download(struct srv_req *r);
+int srv_run_push(struct srv_req *r);
+int srv_run_pull(struct srv_req *r);
+int srv_runs_list(struct srv_req *r);
 
 /* login.c: the login/logout handlers, the session cookie, the throttle */
 int srv_login(struct srv_req *r);

@@ -83,6 +83,15 @@ python3 -c 'import json,sys; [print(r["method"], r["pattern"], r["role"]) for r 
 check "routes: the table lists the routes" test "$(wc -l < "$T/routes.txt")" -ge 13
 check "routes: every route has one of the roles" bash -c "! grep -vE ' (ANY|AUTH|VIEWER|EDITOR|ADMIN|SERVER_ADMIN)$' '$T/routes.txt'"
 
+# ---- a pushed run in p1 for the sync routes' rows ----
+mkdir -p "$T/w" && mkconfig "$T/w/m.yaml" mx '"echo out > $RUNPILOT_OUTPUT_DIR/o.txt"' && (cd "$T/w" && rp run -q --runner local m.yaml > /dev/null 2>&1)
+rpt server push-local --project p1 --data-dir "$T/data" rp_0001 > /dev/null || fail "matrix: push-local of a run"
+rpt server payload-local rp_0001 > "$T/mx-payload.json"
+MX_UID=$(json "$T/mx-payload.json" 'd["uid"]')
+MX_BLOB=$(json "$T/mx-payload.json" '[e["sha256"] for e in d["manifest"] if e["path"] == "outputs/o.txt"][0]')
+printf 'matrix blob\n' > "$T/mx-blob"
+MX_NEW=$(sha256sum < "$T/mx-blob" | cut -d' ' -f1)
+
 # ---- the authorization matrix, from the table ----
 rank() { case $1 in viewer) echo 1 ;; editor) echo 2 ;; admin) echo 3 ;; *) echo 0 ;; esac; }
 expect() { # expect ROLE CALLER: 2xx, 401, 403 or 404
@@ -115,6 +124,12 @@ while read -r method pattern role; do
 			id=99999
 			case $c in anon | revoked | expired) ;; *) read -r id _ <<< "$(newtok "$c" --name del)" ;; esac
 			path=${path//\{id\}/$id} ;;
+		"POST /api/v1/projects/{project}/runs/missing") body=(-d '{"runs":[]}') ;;
+		"POST /api/v1/projects/{project}/blobs/missing") body=(-d '{"blobs":[]}') ;;
+		"PUT /api/v1/projects/{project}/blobs/{sha256}") path=${path//\{sha256\}/$MX_NEW}; body=(--data-binary "@$T/mx-blob") ;;
+		"GET /api/v1/projects/{project}/blobs/{sha256}") path=${path//\{sha256\}/$MX_BLOB} ;;
+		"POST /api/v1/projects/{project}/runs") body=(--data-binary "@$T/mx-payload.json") ;;
+		"GET /api/v1/projects/{project}/runs/{uid}") path=${path//\{uid\}/$MX_UID} ;;
 		"GET "*) ;;
 		"DELETE /api/v1/projects/{project}/members/{account}") ;;
 		*) fail "matrix: $method $pattern has no entry in this test: add one"; continue ;;

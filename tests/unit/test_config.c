@@ -1337,6 +1337,50 @@ static void test_find_project(void **state)
 	free(mid);
 }
 
+/* sync: of runpilot.yaml: found from a folder below it, validated, refused elsewhere */
+static void test_sync_section(void **state)
+{
+	struct fx *f = *state;
+	char *proj = path_join(f->dir, "runpilot.yaml"), *sub = path_join(f->dir, "sub");
+	assert_int_equal(mkdir(sub, 0755), 0);
+	struct rp_sync_cfg c;
+	struct rp_err e = {0};
+	assert_int_equal(config_sync_find(sub, &c, &e), 0);
+	write_text(proj, "sync: {server: \"http://team:7100\", project: vision, auto: true}\n");
+	assert_int_equal(config_sync_find(sub, &c, &e), 1);
+	assert_string_equal(c.server, "http://team:7100");
+	assert_string_equal(c.project, "vision");
+	assert_true(c.auto_push);
+	config_sync_free(&c);
+	write_text(proj, "sync: {server: \"http://team:7100\", project: vision}\n");
+	assert_int_equal(config_sync_find(sub, &c, &e), 1);
+	assert_false(c.auto_push);
+	config_sync_free(&c);
+	static const char *const bad[][2] = {
+		{"sync: {server: ftp://x, project: p}\n", "sync.server 'ftp://x' is not a server URL"},
+		{"sync: {server: \"http://x\"}\n", "sync needs both server and project"},
+		{"sync: {server: \"http://x\", project: \"a b\"}\n", "sync.project 'a b' may only use"},
+		{"sync: {server: \"http://x\", project: p, auto: maybe}\n", "sync.auto must be true or false"},
+		{"sync: {server: \"http://x\", project: p, color: red}\n", "unknown key 'color'"},
+		{"sync: [a]\n", "'sync' must be a mapping"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		write_text(proj, bad[i][0]);
+		e = (struct rp_err){0};
+		assert_int_equal(config_sync_find(sub, &c, &e), -1);
+		assert_int_equal(e.kind, RP_ERR_USAGE);
+		if (!strstr(e.msg, bad[i][1]))
+			fail_msg("%s: got %s", bad[i][0], e.msg);
+		assert_non_null(strstr(e.msg, "runpilot.yaml:1:"));
+	}
+	/* a run config named otherwise may not say it */
+	expect_error(f, "name: a\nentrypoint: x\nsync: {server: \"http://x\", project: p}\n", 3, 1,
+		     "'sync' is only allowed in a project's runpilot.yaml");
+	remove(proj);
+	free(proj);
+	free(sub);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1383,6 +1427,7 @@ int main(void)
 		T(test_defaults_root_filesystem_is_one_choice),
 		T(test_defaults_errors),
 		T(test_find_project),
+		T(test_sync_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

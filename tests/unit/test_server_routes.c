@@ -36,6 +36,11 @@ static void test_every_route_has_a_rule(void **state)
 	assert_int_equal(any, 1);
 	char *json = srv_routes_json();
 	assert_non_null(strstr(json, "\"role\":\"SERVER_ADMIN\""));
+	/* sync: pushing needs an editor, reading a viewer */
+	assert_non_null(strstr(json, "{\"method\":\"POST\",\"pattern\":\"/api/v1/projects/{project}/runs\",\"role\":\"EDITOR\"}"));
+	assert_non_null(strstr(json, "{\"method\":\"PUT\",\"pattern\":\"/api/v1/projects/{project}/blobs/{sha256}\",\"role\":\"EDITOR\"}"));
+	assert_non_null(strstr(json, "{\"method\":\"GET\",\"pattern\":\"/api/v1/projects/{project}/runs/{uid}\",\"role\":\"VIEWER\"}"));
+	assert_non_null(strstr(json, "{\"method\":\"GET\",\"pattern\":\"/api/v1/projects/{project}/blobs/{sha256}\",\"role\":\"VIEWER\"}"));
 	free(json);
 }
 
