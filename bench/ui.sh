@@ -75,9 +75,11 @@ for u in "${order[@]}"; do
 	curl -sf -o /dev/null -H "$auth" "${urls[$u]}" || { echo "ui: $u: ${urls[$u]} failed" >&2; exit 1; }
 done
 
-# wrk's latency distribution, as "p50_ms p99_ms req_per_s"
+# wrk's latency distribution, as "p50_ms p99_ms req_per_s"; wrk's threads: one per core, as its
+# documentation advises (more only take the server's CPU on a small machine)
+WRK_THREADS=${WRK_THREADS:-$(nproc)}
 latency() {
-	wrk -t4 -c16 -d"${SECS}s" --latency -H "$auth" "$1" | python3 -c '
+	wrk -t"$WRK_THREADS" -c16 -d"${SECS}s" --latency -H "$auth" "$1" | python3 -c '
 import re, sys
 out = sys.stdin.read()
 def ms(tag):
@@ -102,14 +104,15 @@ if [ -f "$here/bench/ui_browser.cjs" ] && command -v node >/dev/null && [ -x /us
 	browser=$(NODE_PATH=$here/build/npm/node_modules node "$here/bench/ui_browser.cjs" "$url" "$ids") || browser="{}"
 fi
 
-python3 - "$T/lat" "$RUNS" "$rss_kib" "$browser" <<'PY'
+python3 - "$T/lat" "$RUNS" "$rss_kib" "$browser" "$WRK_THREADS" <<'PY'
 import json, statistics, sys
 lat, runs, rss, browser = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4] or "{}")
+threads = int(sys.argv[5])
 rows = {}
 for line in open(lat):
     name, vals = line.rstrip("\n").split("\t")
     rows.setdefault(name, []).append([float(x) for x in vals.split()])
-print("%d runs, wrk: 4 threads, 16 connections, loopback (rounds interleaved: p50 / p99 / requests per second)" % runs)
+print("%d runs, wrk: %d threads, 16 connections, loopback (rounds interleaved: p50 / p99 / requests per second)" % (runs, threads))
 med = {}
 for name, rs in rows.items():
     med[name] = [statistics.median(r[i] for r in rs) for i in range(3)]
