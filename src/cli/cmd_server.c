@@ -115,12 +115,17 @@ static int parse_opts(int argc, char **argv, bool allow_output, const char *form
 	return 0;
 }
 
+/* The options, then the database they name; NULL with err. */
+static struct pg_db *open_db(int argc, char **argv, bool output_ok, const char *form, struct server_opts *o,
+			     struct rp_err *err)
+{
+	return parse_opts(argc, argv, output_ok, form, o, err) < 0 ? NULL : pg_connect(o->db, err);
+}
+
 static int server_migrate_cmd(int argc, char **argv, struct rp_err *err)
 {
 	struct server_opts o = {0};
-	if (parse_opts(argc, argv, false, "runpilot server migrate [--db URL]", &o, err) < 0)
-		return -1;
-	struct pg_db *db = pg_connect(o.db, err);
+	struct pg_db *db = open_db(argc, argv, false, "runpilot server migrate [--db URL]", &o, err);
 	if (!db)
 		return -1;
 	int from = 0, to = 0;
@@ -138,9 +143,7 @@ static int server_migrate_cmd(int argc, char **argv, struct rp_err *err)
 static int audit_verify_cmd(int argc, char **argv, struct rp_err *err)
 {
 	struct server_opts o = {0};
-	if (parse_opts(argc, argv, false, "runpilot server audit verify [--db URL]", &o, err) < 0)
-		return -1;
-	struct pg_db *db = pg_connect(o.db, err);
+	struct pg_db *db = open_db(argc, argv, false, "runpilot server audit verify [--db URL]", &o, err);
 	if (!db)
 		return -1;
 	struct audit_verdict v;
@@ -178,12 +181,10 @@ static int print_line(void *ctx, const char *json, struct rp_err *err)
 static int audit_export_cmd(int argc, char **argv, struct rp_err *err)
 {
 	struct server_opts o = {0};
-	if (parse_opts(argc, argv, true, "runpilot server audit export [--db URL] [-o FILE]", &o, err) < 0)
-		return -1;
-	bool to_file = o.output && strcmp(o.output, "-");
-	struct pg_db *db = pg_connect(o.db, err);
+	struct pg_db *db = open_db(argc, argv, true, "runpilot server audit export [--db URL] [-o FILE]", &o, err);
 	if (!db)
 		return -1;
+	bool to_file = o.output && strcmp(o.output, "-");
 	struct export_sink sink = {0};
 	int rc = audit_export(db, to_file ? collect_line : print_line, &sink, err);
 	pg_close(db);

@@ -47,19 +47,8 @@ int srv_reply(struct srv_req *r, unsigned status, struct MHD_Response *resp)
 
 int srv_reply_json(struct srv_req *r, unsigned status, cJSON *json)
 {
-	char *text = json ? cJSON_PrintUnformatted(json) : NULL;
-	cJSON_Delete(json);
-	if (!text) {
-		text = xstrdup("{\"error\":\"out of memory\"}");
-		status = 500;
-	}
-	struct MHD_Response *resp = r->srv->mhd->response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	r->srv->mhd->add_response_header(resp, "Content-Type", "application/json");
-	return srv_reply(r, status, resp);
+	struct MHD_Response *resp = web_json_response(r->srv->mhd, json, &status);
+	return resp ? srv_reply(r, status, resp) : MHD_NO;
 }
 
 int srv_reply_error(struct srv_req *r, unsigned status, const char *fmt, ...)

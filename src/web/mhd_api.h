@@ -32,6 +32,11 @@ struct rp_mhd_api {
  * referrer, cache as Cache-Control. Shared by `runpilot ui` and `runpilot server`. */
 void web_security_headers(const struct rp_mhd_api *m, struct MHD_Response *resp, const char *csp, const char *cache);
 
+/* json (consumed) as an application/json answer; one of 500 with an error object when it cannot
+ * be printed (*status set so). NULL when libmicrohttpd has no memory for it. */
+struct cJSON;
+struct MHD_Response *web_json_response(const struct rp_mhd_api *m, struct cJSON *json, unsigned *status);
+
 /* The loaded API, or NULL with err when libmicrohttpd cannot be loaded. */
 const struct rp_mhd_api *rp_mhd(struct rp_err *err);
 

@@ -40,19 +40,29 @@ int web_reply_buffer(struct web_req *r, unsigned status, const char *type, const
 	return web_queue(r, status, resp);
 }
 
-int web_reply_json(struct web_req *r, unsigned status, cJSON *json)
+struct MHD_Response *web_json_response(const struct rp_mhd_api *m, cJSON *json, unsigned *status)
 {
+	static const char oom[] = "{\"error\":\"out of memory\"}";
 	char *text = json ? cJSON_PrintUnformatted(json) : NULL;
 	cJSON_Delete(json);
-	if (!text)
-		return web_reply_buffer(r, 500, "application/json", "{\"error\":\"out of memory\"}", 25, false);
-	struct MHD_Response *resp = r->srv->mhd->response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
+	struct MHD_Response *resp;
+	if (text) {
+		resp = m->response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(text);
+	} else {
+		*status = 500;
+		resp = m->response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
 	}
-	r->srv->mhd->add_response_header(resp, "Content-Type", "application/json");
-	return web_queue(r, status, resp);
+	if (resp)
+		m->add_response_header(resp, "Content-Type", "application/json");
+	return resp;
+}
+
+int web_reply_json(struct web_req *r, unsigned status, cJSON *json)
+{
+	struct MHD_Response *resp = web_json_response(r->srv->mhd, json, &status);
+	return resp ? web_queue(r, status, resp) : MHD_NO;
 }
 
 int web_reply_error(struct web_req *r, unsigned status, const char *fmt, ...)
